@@ -1,0 +1,44 @@
+"""The ``clearance`` command: sub-commands are registered here; errors become exit codes.
+
+Exit codes: 0 allowed / ok, 1 denied / blocked / findings, 2 usage or input error. An
+expected error prints one line per problem on stderr and never a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+from rich.console import Console
+from rich.text import Text
+
+from clearance import __version__
+from clearance.cli import check, policy
+from clearance.errors import ClearanceError
+
+app = typer.Typer(
+    name="clearance",
+    help="Clearance for ML model versions: policy-as-code gates, sign-offs and an audit trail.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.command("check")(check.check)
+app.add_typer(policy.app, name="policy")
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+@app.command("version")
+def version() -> None:
+    """Print the installed clearance version."""
+    typer.echo(__version__)
+
+
+def main() -> None:
+    """Console-script entry point; Click handles usage errors (exit 2) and ``Exit`` itself."""
+    try:
+        app()
+    except ClearanceError as exc:
+        for line in str(exc).splitlines() or [type(exc).__name__]:
+            err.print(Text.assemble(("error: ", "bold red"), line))
+        sys.exit(exc.exit_code)

@@ -1,0 +1,60 @@
+"""``clearance check``: evaluate one transition for a manifest, statelessly (like conftest)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+from clearance.cli.table import render
+from clearance.core.engine import evaluate, resolve_transition
+from clearance.core.loading import load_policy
+from clearance.errors import InputError
+from clearance.manifest import load_manifest
+from clearance.reporters import render_json, render_junit, render_markdown
+
+
+def parse_now(text: str | None) -> dt.datetime:
+    """The clock: ``--now`` (ISO 8601; naive means UTC) or the current time."""
+    if text is None:
+        return dt.datetime.now(dt.UTC)
+    try:
+        when = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise InputError(f"--now: '{text}' is not an ISO 8601 date or time") from None
+    return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
+
+
+def check(
+    policy: Path = typer.Option(..., "--policy", "-p", help="Policy file or directory."),
+    manifest: Path = typer.Option(..., "--manifest", "-m", help="Model manifest (YAML/JSON)."),
+    to: str = typer.Option(..., "--to", help="Target stage."),
+    from_: str | None = typer.Option(
+        None, "--from", help="Current stage (default: the manifest's stage)."
+    ),
+    change_type: str = typer.Option(
+        "standard", "--change-type", help="standard, emergency, experiment."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the Decision as JSON."),
+    junit: Path | None = typer.Option(None, "--junit", help="Write a JUnit XML report here."),
+    markdown: Path | None = typer.Option(None, "--markdown", help="Write a Markdown report here."),
+    now: str | None = typer.Option(None, "--now", help="Evaluate as of this time (ISO 8601)."),
+) -> None:
+    """Evaluate a version against a policy transition: exit 0 allowed, 1 blocked, 2 bad input."""
+    loaded = load_policy(policy)
+    version, evidence = load_manifest(manifest)
+    transition = resolve_transition(loaded, from_ or version.stage, to)
+    decision = evaluate(
+        loaded, transition, version, evidence, [], [], parse_now(now), change_type=change_type
+    )
+    for path, text in ((junit, render_junit), (markdown, render_markdown)):
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text(decision), encoding="utf-8")
+    if as_json:
+        typer.echo(render_json(decision), nl=False)
+    else:
+        render(decision, Console(highlight=False))
+    raise typer.Exit(decision.exit_code)

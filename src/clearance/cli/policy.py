@@ -1,0 +1,95 @@
+"""``clearance policy``: publish the schema and lint policy files."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.text import Text
+
+from clearance.core.lint import expiry_problems
+from clearance.core.loading import check_policy, read_policy_files
+from clearance.core.schema import policy_schema
+from clearance.errors import PolicyError, Problem
+
+app = typer.Typer(help="Policy files: JSON Schema and lint.", no_args_is_help=True)
+
+
+@app.command("schema")
+def schema() -> None:
+    """Print the JSON Schema of policy files (for editor completion and validation)."""
+    typer.echo(json.dumps(policy_schema(), indent=2))
+
+
+@app.command("lint")
+def lint(
+    paths: list[Path] = typer.Argument(..., help="Policy files or directories (one policy each)."),
+    today: str | None = typer.Option(None, "--today", help="Date for expiry checks (YYYY-MM-DD)."),
+    strict: bool = typer.Option(False, "--strict", help="Warnings fail the lint too."),
+    as_json: bool = typer.Option(False, "--json", help="Print findings as JSON."),
+) -> None:
+    """Find errors and smells: undefined or duplicate gates, unreachable stages, expiry.
+
+    Exit 0 when clean (warnings allowed), 1 when there are errors (or warnings with --strict).
+    """
+    day = _date(today)
+    findings: list[Problem] = []
+    for path in paths:
+        try:
+            loaded, problems = check_policy(read_policy_files(path))
+        except PolicyError as exc:
+            loaded, problems = None, exc.problems
+        findings += problems
+        if loaded is not None:
+            findings += expiry_problems(loaded.policy, loaded.positions, day)
+    _report(findings, as_json, len(paths))
+    failing = [p for p in findings if p.severity == "error" or strict]
+    raise typer.Exit(1 if failing else 0)
+
+
+def _date(text: str | None) -> dt.date:
+    if text is None:
+        return dt.datetime.now(dt.UTC).date()
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise typer.BadParameter(
+            f"'{text}' is not a date like 2026-06-30", param_hint="--today"
+        ) from None
+
+
+def _report(findings: list[Problem], as_json: bool, count: int) -> None:
+    if as_json:
+        rows = [
+            {
+                "file": p.location.file,
+                "line": p.location.line,
+                "column": p.location.column,
+                "field": p.field,
+                "severity": p.severity,
+                "code": p.code,
+                "message": p.message,
+            }
+            for p in findings
+        ]
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    console = Console(highlight=False, soft_wrap=True)
+    for p in findings:
+        style = "red" if p.severity == "error" else "yellow"
+        console.print(
+            Text.assemble(
+                str(p.location),
+                ": ",
+                (p.severity, style),
+                f" [{p.code}] ",
+                f"{p.field + ': ' if p.field else ''}{p.message}",
+            )
+        )
+    errors = sum(p.severity == "error" for p in findings)
+    console.print(
+        f"{count} policy(ies) checked: {errors} error(s), {len(findings) - errors} warning(s)"
+    )

@@ -1,0 +1,259 @@
+"""The decision engine: one transition, one version, everything passed in.
+
+``evaluate`` is a pure function of (policy, version, evidence, approvals, waivers, clock):
+it reads nothing else, so a stored Decision can be recomputed and compared (invariant 3).
+Evaluators only measure; this module applies severity, waivers, bypasses, near misses and
+the approval rules, and reduces it all to allow / deny / needs-approval.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+
+from clearance.core.approvals import Approval, approval_status
+from clearance.core.gates.base import GateContext, Measurement
+from clearance.core.gates.registry import GateRegistry, default_registry
+from clearance.core.hashing import digest
+from clearance.core.loading import LoadedPolicy
+from clearance.core.policy import GateSpec, Transition
+from clearance.core.results import (
+    ApprovalStatus,
+    Decision,
+    DecisionInputs,
+    GateResult,
+    GateStatus,
+    Outcome,
+)
+from clearance.core.version import EvidenceReader, ModelVersion
+from clearance.core.waivers import Waiver, find_waiver
+from clearance.errors import InputError, NotFound, TransitionRefused
+
+
+def resolve_transition(loaded: LoadedPolicy, from_stage: str | None, to_stage: str) -> Transition:
+    """The policy's transition into ``to_stage``; ``from_stage`` may be omitted when unique."""
+    policy = loaded.policy
+    if to_stage not in policy.workflow.stages:
+        raise NotFound(
+            f"'{to_stage}' is not a stage of policy {loaded.name}; "
+            f"stages: {', '.join(policy.workflow.stages)}"
+        )
+    candidates = policy.transitions_to(to_stage)
+    if from_stage is not None:
+        candidates = [t for t in candidates if t.from_ == from_stage]
+    if len(candidates) == 1:
+        return candidates[0]
+    allowed = ", ".join(t.key for t in policy.workflow.transitions)
+    if not candidates:
+        origin = f"from '{from_stage}' " if from_stage else ""
+        raise TransitionRefused(
+            f"policy {loaded.name} allows no transition {origin}to '{to_stage}'; allowed: {allowed}"
+        )
+    froms = ", ".join(t.from_ for t in candidates)
+    raise InputError(f"several transitions lead to '{to_stage}' (from {froms}); give --from")
+
+
+def evidence_digest(version: ModelVersion) -> str:
+    """One digest for the version and all its evidence: an approval that saw another is stale."""
+    return digest(version)
+
+
+def evaluate(
+    loaded: LoadedPolicy,
+    transition: Transition,
+    version: ModelVersion,
+    evidence: EvidenceReader,
+    approvals: Sequence[Approval],
+    waivers: Sequence[Waiver],
+    now: dt.datetime,
+    *,
+    change_type: str = "standard",
+    requester: str | None = None,
+    registry: GateRegistry | None = None,
+) -> Decision:
+    if now.tzinfo is None:
+        raise InputError("the clock must be timezone-aware (UTC)")
+    policy = loaded.policy
+    ctype = policy.change_types.get(change_type)  # type: ignore[call-overload]
+    if change_type != "standard" and ctype is None:
+        raise TransitionRefused(
+            f"policy {loaded.name} defines no '{change_type}' change type; "
+            f"defined: standard{''.join(', ' + n for n in policy.change_types)}"
+        )
+    if (
+        ctype is not None
+        and ctype.allowed_stages is not None
+        and transition.to not in ctype.allowed_stages
+    ):
+        raise TransitionRefused(
+            f"a {change_type} change may only reach {', '.join(ctype.allowed_stages)}, "
+            f"not '{transition.to}'"
+        )
+    ctx = GateContext(version, evidence, now, transition.from_, transition.to, change_type)
+    bypass = set(ctype.bypass) if ctype else set()
+    share = policy.settings.near_miss
+    results = [
+        _gate(loaded, policy.gate(gid), ctx, waivers, bypass, share, registry or default_registry())
+        for gid in transition.gates
+    ]
+    requirements = (
+        ctype.approvals if ctype and ctype.approvals is not None else transition.approvals
+    )
+    current = evidence_digest(version)
+    approved = approval_status(
+        requirements, approvals, policy.approval_rules, requester=requester, evidence_digest=current
+    )
+    outcome = _outcome(results, approved)
+    inputs = DecisionInputs(
+        policy_hash=loaded.content_hash,
+        version_digest=current,
+        evidence={
+            **{k: e.sha256 for k, e in version.evidence.items() if e.sha256},
+            **{k: v for r in results for k, v in r.evidence.items()},
+        },
+        approvals_digest=digest(sorted((a for a in approvals), key=lambda a: (a.at, a.approver))),
+        waivers_digest=digest(sorted(waivers, key=lambda w: w.id)),
+        now=now,
+    )
+    decision_id = digest(
+        {
+            "inputs": inputs,
+            "transition": transition.key,
+            "change_type": change_type,
+            "requester": requester,
+        }
+    )
+    return Decision(
+        decision_id=decision_id,
+        outcome=outcome,
+        policy=loaded.name,
+        policy_version=loaded.version,
+        policy_hash=loaded.content_hash,
+        model=version.model.name,
+        version=version.version,
+        from_stage=transition.from_,
+        to_stage=transition.to,
+        change_type=change_type,
+        gates=results,
+        approvals=approved,
+        inputs=inputs,
+        summary=_summary(outcome, results, approved),
+    )
+
+
+def _gate(
+    loaded: LoadedPolicy,
+    spec: GateSpec,
+    ctx: GateContext,
+    waivers: Sequence[Waiver],
+    bypass: set[str],
+    share: float,
+    registry: GateRegistry,
+) -> GateResult:
+    common = {
+        "gate_id": spec.id,
+        "type": spec.type,
+        "severity": spec.severity,
+        "remediation": spec.remediation,
+        "owner": spec.owner,
+        "rationale": spec.rationale,
+        "controls": spec.controls,
+    }
+    if spec.id in bypass:
+        return GateResult(
+            status=GateStatus.SKIPPED,
+            **common,
+            message=f"bypassed by the {ctx.change_type} change type",
+        )
+    m = _measure(loaded, spec, ctx, registry)
+    status = m.status
+    details = dict(m.details)
+    message = m.message
+    if spec.severity == "warn" and status in (GateStatus.FAIL, GateStatus.ERROR):
+        details["unwaived_status"] = status.value
+        status = GateStatus.WARN
+    if spec.expires is not None and spec.expires < ctx.now.date():
+        details["gate_expired"] = spec.expires.isoformat()
+        message += f" [gate definition expired {spec.expires}: the policy owner should review it]"
+    near = (
+        status is GateStatus.PASS
+        and m.margin is not None
+        and _near_miss(m, spec.near_miss if spec.near_miss is not None else share)
+    )
+    result = GateResult(
+        status=status,
+        observed=m.observed,
+        threshold=m.threshold,
+        operator=m.operator,
+        margin=m.margin,
+        near_miss=near,
+        message=message,
+        details=details,
+        evidence=m.evidence,
+        **common,
+    )
+    if status in (GateStatus.FAIL, GateStatus.ERROR, GateStatus.WARN):
+        waiver = find_waiver(
+            waivers,
+            model=ctx.version.model.name,
+            version=ctx.version.version,
+            gate_id=spec.id,
+            now=ctx.now,
+        )
+        if waiver is not None:
+            note = f"waived ({waiver.id}, expires {waiver.expires_at:%Y-%m-%d %H:%M} UTC)"
+            return result.model_copy(
+                update={
+                    "status": GateStatus.WAIVED,
+                    "waiver": waiver.id,
+                    "waived_status": status,
+                    "message": f"{note}: {message}",
+                }
+            )
+    return result
+
+
+def _measure(
+    loaded: LoadedPolicy, spec: GateSpec, ctx: GateContext, registry: GateRegistry
+) -> Measurement:
+    try:
+        return registry.get(spec.type).evaluate(loaded.params[spec.id], ctx)
+    except Exception as exc:  # a broken evaluator must not break the decision; it is an error
+        return Measurement.error(f"gate type '{spec.type}' failed: {type(exc).__name__}: {exc}")
+
+
+def _near_miss(m: Measurement, share: float) -> bool:
+    scale = (
+        m.scale
+        if m.scale is not None
+        else (
+            abs(m.threshold)
+            if isinstance(m.threshold, int | float) and not isinstance(m.threshold, bool)
+            else None
+        )
+    )
+    if not scale or m.margin is None:
+        return False
+    return 0 <= m.margin <= share * scale
+
+
+def _outcome(results: list[GateResult], approvals: ApprovalStatus) -> Outcome:
+    if any(r.blocking for r in results) or approvals.rejected_by:
+        return Outcome.DENY
+    return Outcome.ALLOW if approvals.satisfied else Outcome.NEEDS_APPROVAL
+
+
+def _summary(outcome: Outcome, results: list[GateResult], approvals: ApprovalStatus) -> str:
+    blocking = [r.gate_id for r in results if r.blocking]
+    if blocking:
+        return f"blocked by {len(blocking)} gate(s): {', '.join(blocking)}"
+    if approvals.rejected_by:
+        return f"rejected by {', '.join(approvals.rejected_by)}"
+    waived = [r.gate_id for r in results if r.status is GateStatus.WAIVED]
+    tail = f" ({len(waived)} waived: {', '.join(waived)})" if waived else ""
+    if outcome is Outcome.NEEDS_APPROVAL:
+        pending = ", ".join(
+            f"{r.role} ({len(r.approved_by)}/{r.required})" for r in approvals.pending
+        )
+        return f"gates pass{tail}; awaiting approval: {pending}"
+    return f"all gates pass{tail}; approvals complete"

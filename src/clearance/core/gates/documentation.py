@@ -1,0 +1,115 @@
+"""``documentation``: required documents are attached, non-empty, and have their sections.
+
+Sections are Markdown headings (``# Title`` or a line underlined with ``===``/``---``),
+matched without regard to case, surrounding spaces or trailing ``#`` s.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from clearance.core.gates.base import GateContext, GateParams, Measurement
+from clearance.core.hashing import sha256_bytes
+from clearance.core.results import GateStatus
+
+_ATX = re.compile(r"^ {0,3}#{1,6}[ \t]+(.*?)[ \t#]*$")
+_SETEXT = re.compile(r"^ {0,3}(=+|-+)[ \t]*$")
+
+
+class RequiredDocument(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    name: str
+    sections: list[str] = Field(default_factory=list)
+
+
+class DocumentationParams(GateParams):
+    documents: list[RequiredDocument] = Field(min_length=1)
+
+    @field_validator("documents", mode="before")
+    @classmethod
+    def _names_or_specs(cls, value: object) -> object:
+        if isinstance(value, list):
+            return [{"name": v} if isinstance(v, str) else v for v in value]
+        return value
+
+
+def headings(text: str) -> set[str]:
+    """The normalized headings of a Markdown document."""
+    found: set[str] = set()
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
+        match = _ATX.match(line)
+        if match:
+            found.add(_normal(match.group(1)))
+        elif i > 0 and _SETEXT.match(line) and lines[i - 1].strip():
+            found.add(_normal(lines[i - 1]))
+    return found
+
+
+def _normal(title: str) -> str:
+    return " ".join(title.split()).casefold()
+
+
+class Documentation:
+    name: ClassVar[str] = "documentation"
+    summary: ClassVar[str] = "Required documents are attached, non-empty, with required sections."
+    Params: ClassVar[type[GateParams]] = DocumentationParams
+
+    def evaluate(self, params: DocumentationParams, ctx: GateContext) -> Measurement:
+        problems: list[str] = []
+        missing: list[str] = []
+        digests: dict[str, str] = {}
+        for doc in params.documents:
+            issue = self._check(doc, ctx, digests)
+            if issue is not None:
+                (missing if issue.startswith("missing") else problems).append(
+                    f"{doc.name}: {issue}"
+                )
+        required = len(params.documents)
+        complete = required - len(problems) - len(missing)
+        details = {"missing": missing, "incomplete": problems}
+        if missing:
+            return Measurement.error(
+                "needs evidence " + "; ".join(missing),
+                observed=complete,
+                threshold=required,
+                operator=">=",
+                details=details,
+                evidence=digests,
+            )
+        ok = not problems
+        message = f"{complete}/{required} documents complete" if ok else "; ".join(problems)
+        return Measurement(
+            GateStatus.PASS if ok else GateStatus.FAIL,
+            message,
+            observed=complete,
+            threshold=required,
+            operator=">=",
+            details=details,
+            evidence=digests,
+        )
+
+    def _check(
+        self, doc: RequiredDocument, ctx: GateContext, digests: dict[str, str]
+    ) -> str | None:
+        if doc.name not in ctx.version.evidence:
+            return "missing (attach it as evidence named " + repr(doc.name) + ")"
+        try:
+            data = ctx.evidence.read_bytes(doc.name)
+        except KeyError:
+            return f"missing (evidence '{doc.name}' has no readable content)"
+        except OSError as exc:
+            return f"missing (cannot read: {exc.strerror or exc})"
+        digests[doc.name] = sha256_bytes(data)
+        text = data.decode("utf-8", errors="replace")
+        if not text.strip():
+            return "is empty"
+        if doc.sections:
+            have = headings(text)
+            absent = [s for s in doc.sections if _normal(s) not in have]
+            if absent:
+                return "lacks section(s) " + ", ".join(repr(s) for s in absent)
+        return None

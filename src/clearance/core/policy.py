@@ -1,0 +1,184 @@
+"""The policy language: what a ``clearance/v1`` Policy document may say.
+
+These models are the single definition of the format: the loader validates files with
+them, ``clearance policy schema`` publishes them as JSON Schema for editors, and the engine
+reads them. Gate parameters are validated separately, by the model each gate type declares.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+SEMVER = re.compile(
+    r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
+    r"(?:-[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?(?:\+[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?$"
+)
+IDENT = r"^[a-z][a-z0-9_\-]*$"
+RiskTier = Literal["low", "medium", "high", "critical"]
+Severity = Literal["block", "warn"]
+ChangeTypeName = Literal["standard", "emergency", "experiment"]
+DEFAULT_STAGES = ["draft", "staging", "production", "deprecated", "archived"]
+GATE_FIELDS = frozenset(
+    {
+        "id",
+        "type",
+        "params",
+        "severity",
+        "owner",
+        "rationale",
+        "remediation",
+        "expires",
+        "controls",
+        "description",
+        "near_miss",
+    }
+)
+
+
+class Strict(BaseModel):
+    """Unknown fields are errors: a typo in a policy must never be silently ignored."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Metadata(Strict):
+    name: Annotated[str, Field(pattern=IDENT, description="Policy name, e.g. credit-risk.")]
+    version: Annotated[str, Field(description="Semantic version of this policy, e.g. 1.2.0.")]
+    owner: Annotated[str, Field(min_length=1, description="Who answers for this policy.")]
+    description: str = ""
+
+    @field_validator("version", mode="before")
+    @classmethod
+    def _semver(cls, value: Any) -> Any:
+        if isinstance(value, str) and not SEMVER.match(value):
+            raise ValueError(f"'{value}' is not a semantic version like 1.2.0")
+        return value
+
+
+class Selector(Strict):
+    """Which models this policy governs; every given field must match (an empty one: all)."""
+
+    models: list[str] = Field(default_factory=list, description="Model names.")
+    risk_tier: list[RiskTier] = Field(default_factory=list)
+    tags: dict[str, str] = Field(default_factory=dict, description="Tags that must all match.")
+
+    @field_validator("risk_tier", "models", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+
+class ApprovalRequirement(Strict):
+    role: Annotated[str, Field(min_length=1)]
+    count: Annotated[int, Field(ge=1, description="Distinct people needed in this role.")] = 1
+
+
+class Transition(Strict):
+    from_: Annotated[str, Field(alias="from")]
+    to: str
+    gates: list[str] = Field(default_factory=list)
+    approvals: list[ApprovalRequirement] = Field(default_factory=list)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @property
+    def key(self) -> str:
+        return f"{self.from_} -> {self.to}"
+
+
+class Workflow(Strict):
+    stages: list[str] = Field(default_factory=lambda: list(DEFAULT_STAGES))
+    transitions: list[Transition]
+    max_production_versions: Annotated[int, Field(ge=1)] = 1
+    production_stage: str = "production"
+
+
+class ApprovalRules(Strict):
+    """Separation of duties; relaxing either rule is visible in the policy itself."""
+
+    allow_self_approval: bool = False
+    one_person_counts_once: bool = Field(
+        default=True, description="Two-person rule: a person fills one role slot, whatever roles."
+    )
+
+
+class ChangeType(Strict):
+    bypass: list[str] = Field(default_factory=list, description="Gate ids this change skips.")
+    approvals: list[ApprovalRequirement] | None = Field(
+        default=None, description="Approvals that replace the transition's own."
+    )
+    allowed_stages: list[str] | None = Field(
+        default=None, description="Stages this change type may reach (e.g. experiments)."
+    )
+    expires_after: str | None = Field(default=None, pattern=r"^\d+[mhdw]$")
+    post_incident_review_within: str | None = Field(default=None, pattern=r"^\d+[mhdw]$")
+
+
+class Settings(Strict):
+    near_miss: Annotated[float, Field(ge=0, le=1)] = Field(
+        default=0.05, description="A pass within this share of the threshold is a near miss."
+    )
+
+
+class GateSpec(Strict):
+    """A gate as written; ``params`` holds the type-specific fields."""
+
+    id: Annotated[str, Field(pattern=IDENT)]
+    type: Annotated[str, Field(min_length=1)]
+    params: dict[str, Any] = Field(default_factory=dict)
+    severity: Severity = "block"
+    owner: str = ""
+    rationale: str = ""
+    remediation: str = ""
+    description: str = ""
+    expires: dt.date | None = None
+    controls: list[str] = Field(default_factory=list, description="Control tags, e.g. a clause.")
+    near_miss: Annotated[float, Field(ge=0, le=1)] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _inline_params(cls, data: Any) -> Any:
+        """Type-specific fields may sit beside ``id`` and ``type`` (as in DESIGN.md)."""
+        if not isinstance(data, dict):
+            return data
+        inline = {k: v for k, v in data.items() if k not in GATE_FIELDS}
+        if not inline:
+            return data
+        given = data.get("params")
+        params = dict(given) if isinstance(given, dict) else {}
+        clash = sorted(set(inline) & set(params))
+        if clash:
+            raise ValueError(f"{', '.join(clash)} given both inline and under params")
+        rest = {k: v for k, v in data.items() if k in GATE_FIELDS}
+        return {**rest, "params": {**params, **inline}}
+
+
+class Policy(Strict):
+    api_version: Annotated[Literal["clearance/v1"], Field(alias="apiVersion")]
+    kind: Literal["Policy"]
+    metadata: Metadata
+    selector: Selector = Field(default_factory=Selector)
+    workflow: Workflow
+    gates: list[GateSpec] = Field(default_factory=list)
+    approval_rules: ApprovalRules = Field(default_factory=ApprovalRules)
+    change_types: dict[ChangeTypeName, ChangeType] = Field(default_factory=dict)
+    settings: Settings = Field(default_factory=Settings)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    def gate(self, gate_id: str) -> GateSpec:
+        for spec in self.gates:
+            if spec.id == gate_id:
+                return spec
+        raise KeyError(gate_id)
+
+    def transition(self, from_stage: str, to_stage: str) -> Transition | None:
+        for t in self.workflow.transitions:
+            if t.from_ == from_stage and t.to == to_stage:
+                return t
+        return None
+
+    def transitions_to(self, to_stage: str) -> list[Transition]:
+        return [t for t in self.workflow.transitions if t.to == to_stage]

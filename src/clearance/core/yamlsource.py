@@ -1,0 +1,168 @@
+"""YAML to plain data, remembering where every value came from.
+
+Pydantic reports errors by field path (``("gates", 2, "min")``); people need a file, a line
+and a column. Parsing keeps a ``Positions`` map from field paths to locations, so any
+validation error can point at the exact spot. YAML problems (syntax, duplicate keys,
+alias bombs, non-string keys) become located ``Problem`` s, never tracebacks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from clearance.errors import Location, Problem
+
+Path = tuple[str | int, ...]
+
+_Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_MAX_NODES = 200_000  # far above any real policy; stops alias "billion laughs" expansion
+
+
+@dataclass
+class Positions:
+    """Field path -> location of the value (and of its key, for mappings)."""
+
+    file: str
+    values: dict[Path, Location] = field(default_factory=dict)
+    keys: dict[Path, Location] = field(default_factory=dict)
+
+    def locate(self, path: Iterable[str | int], *, key: bool = False) -> Location:
+        """The closest known location for ``path``: itself, else its nearest parent."""
+        parts = tuple(path)
+        table = self.keys if key else self.values
+        for end in range(len(parts), -1, -1):
+            prefix = parts[:end]
+            if prefix in table:
+                return table[prefix]
+            if prefix in self.values:
+                return self.values[prefix]
+        return Location(self.file, 1, 1)
+
+    def update(self, other: Positions, *, prefix: Path = (), shift: Path = ()) -> None:
+        """Copy ``other`` 's positions, replacing its path prefix ``shift`` by ``prefix``."""
+        for src, dst in ((other.values, self.values), (other.keys, self.keys)):
+            for path, loc in src.items():
+                if path[: len(shift)] == shift:
+                    dst[prefix + path[len(shift) :]] = loc
+
+
+class YamlProblems(Exception):
+    """Raised inside this module with the problems found; callers get the list."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(map(str, problems)))
+
+
+def format_path(path: Iterable[str | int]) -> str:
+    """``("gates", 2, "min")`` -> ``gates[2].min``: the way people write field paths."""
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def _loc(file: str, mark: Any) -> Location:
+    return Location(file, mark.line + 1, mark.column + 1)
+
+
+class _Converter:
+    def __init__(self, file: str) -> None:
+        self.file = file
+        self.positions = Positions(file)
+        self.constructor = yaml.SafeLoader("")  # scalar resolution only; no stream is read from it
+        self.count = 0
+        self.problems: list[Problem] = []
+
+    def convert(self, node: yaml.Node, path: Path) -> Any:
+        self.count += 1
+        if self.count > _MAX_NODES:
+            raise YamlProblems(
+                [Problem(_loc(self.file, node.start_mark), "", "document is too large")]
+            )
+        self.positions.values[path] = _loc(self.file, node.start_mark)
+        if isinstance(node, yaml.MappingNode):
+            return self._mapping(node, path)
+        if isinstance(node, yaml.SequenceNode):
+            return [self.convert(item, (*path, i)) for i, item in enumerate(node.value)]
+        return self._scalar(node, path)
+
+    def _scalar(self, node: yaml.Node, path: Path) -> Any:
+        try:
+            return self.constructor.construct_object(node, deep=True)
+        except (yaml.YAMLError, ValueError, TypeError, OverflowError) as exc:
+            self.problems.append(
+                Problem(
+                    _loc(self.file, node.start_mark),
+                    format_path(path),
+                    f"cannot read value: {exc}",
+                )
+            )
+            return None
+
+    def _mapping(self, node: yaml.MappingNode, path: Path) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                self.problems.append(
+                    Problem(
+                        _loc(self.file, key_node.start_mark),
+                        format_path(path),
+                        "YAML merge keys (<<) are not supported; write the fields out",
+                    )
+                )
+                continue
+            key = self._scalar(key_node, path) if isinstance(key_node, yaml.ScalarNode) else None
+            if not isinstance(key, str):
+                self.problems.append(
+                    Problem(
+                        _loc(self.file, key_node.start_mark),
+                        format_path(path),
+                        f"keys must be strings, found {type(key).__name__}",
+                    )
+                )
+                continue
+            if key in out:
+                self.problems.append(
+                    Problem(
+                        _loc(self.file, key_node.start_mark),
+                        format_path((*path, key)),
+                        "duplicate key; each key may appear once in a mapping",
+                    )
+                )
+                continue
+            self.positions.keys[(*path, key)] = _loc(self.file, key_node.start_mark)
+            out[key] = self.convert(value_node, (*path, key))
+        return out
+
+
+def parse_yaml(text: str, file: str) -> tuple[Any, Positions]:
+    """Parse one YAML document; raise ``YamlProblems`` with located problems on any fault."""
+    try:
+        node = yaml.compose(text, Loader=_Loader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        loc = _loc(file, mark) if mark is not None else Location(file)
+        problem = exc.problem or exc.context or "invalid YAML"
+        raise YamlProblems([Problem(loc, "", f"YAML syntax: {problem}")]) from None
+    except yaml.YAMLError as exc:
+        raise YamlProblems([Problem(Location(file), "", f"YAML: {exc}")]) from None
+    except RecursionError:
+        raise YamlProblems([Problem(Location(file), "", "document is nested too deeply")]) from None
+    if node is None:
+        return None, Positions(file)
+    converter = _Converter(file)
+    try:
+        data = converter.convert(node, ())
+    except RecursionError:
+        raise YamlProblems([Problem(Location(file), "", "document is nested too deeply")]) from None
+    if converter.problems:
+        raise YamlProblems(converter.problems)
+    return data, converter.positions

@@ -1,0 +1,202 @@
+"""Model manifests: one model version and its evidence, described in a YAML or JSON file.
+
+The stateless way in (``clearance check``): paths resolve against the manifest's folder,
+every named file must exist, and each file's sha256 is computed once here, so the engine
+and its gates only ever see content-addressed evidence.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import urlparse
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from clearance.core.loading import pydantic_problems
+from clearance.core.policy import RiskTier
+from clearance.core.version import (
+    SHA256,
+    Champion,
+    EvidenceItem,
+    EvidenceKind,
+    Lineage,
+    ModelInfo,
+    ModelVersion,
+)
+from clearance.core.yamlsource import Positions, YamlProblems, format_path, parse_yaml
+from clearance.errors import Location, ManifestError, Problem
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+class FileRef(_Spec):
+    """A file by ``path`` (relative to the manifest) or by ``uri``, with an optional sha256."""
+
+    path: str | None = None
+    uri: str | None = None
+    sha256: Annotated[str, Field(pattern=SHA256)] | None = None
+
+    @model_validator(mode="after")
+    def _one_place(self) -> FileRef:
+        if (self.path is None) == (self.uri is None):
+            raise ValueError("give exactly one of path or uri")
+        return self
+
+
+class EvidenceRef(FileRef):
+    kind: EvidenceKind = "document"
+
+
+class ManifestModel(_Spec):
+    name: Annotated[str, Field(min_length=1)]
+    risk_tier: RiskTier = "medium"
+    owner: str = ""
+    team: str = ""
+    tags: dict[str, str] = Field(default_factory=dict)
+
+
+class Manifest(_Spec):
+    api_version: Annotated[Literal["clearance/v1"], Field(alias="apiVersion")]
+    kind: Literal["ModelManifest"]
+    model: ManifestModel
+    version: str | int
+    stage: str | None = None
+    artifact: FileRef | None = None
+    lineage: Lineage = Field(default_factory=Lineage)
+    metrics: dict[str, float] = Field(default_factory=dict)
+    params: dict[str, Any] = Field(default_factory=dict)
+    features: list[str] = Field(default_factory=list)
+    tags: dict[str, str] = Field(default_factory=dict)
+    champion: Champion | None = None
+    evidence: dict[str, EvidenceRef] = Field(default_factory=dict)
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+class FileEvidence:
+    """Reads evidence and the artifact from local files (the ``EvidenceReader`` port)."""
+
+    def __init__(self, files: dict[str, Path], artifact: Path | None) -> None:
+        self._files = files
+        self._artifact = artifact
+        self._artifact_sha: str | None = None
+
+    def read_bytes(self, name: str) -> bytes:
+        return self._files[name].read_bytes()
+
+    def artifact_sha256(self) -> str | None:
+        if self._artifact is None:
+            return None
+        if self._artifact_sha is None:
+            self._artifact_sha = file_sha256(self._artifact)
+        return self._artifact_sha
+
+
+def load_manifest(path: Path | str) -> tuple[ModelVersion, FileEvidence]:
+    """Read a manifest; raise ``ManifestError`` with located problems on any fault."""
+    file = Path(path)
+    try:
+        text = file.read_bytes().decode("utf-8")
+    except FileNotFoundError:
+        raise ManifestError([Problem(Location(str(file)), "", "no such file")]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ManifestError([Problem(Location(str(file)), "", f"cannot read: {exc}")]) from None
+    try:
+        data, positions = parse_yaml(text, str(file))
+    except YamlProblems as exc:
+        raise ManifestError(exc.problems) from None
+    try:
+        manifest = Manifest.model_validate(data)
+    except ValidationError as exc:
+        raise ManifestError(pydantic_problems(exc, positions)) from None
+    return _resolve(manifest, file.parent, positions)
+
+
+def _resolve(
+    manifest: Manifest, base: Path, positions: Positions
+) -> tuple[ModelVersion, FileEvidence]:
+    problems: list[Problem] = []
+    files: dict[str, Path] = {}
+    items: dict[str, EvidenceItem] = {}
+    for name, ref in manifest.evidence.items():
+        item, local = _evidence_item(name, ref, base, positions, problems)
+        items[name] = item
+        if local is not None:
+            files[name] = local
+    artifact_path: Path | None = None
+    if manifest.artifact is not None and manifest.artifact.path is not None:
+        artifact_path = _local(
+            manifest.artifact.path, base, ("artifact", "path"), positions, problems
+        )
+    if problems:
+        raise ManifestError(problems)
+    version = ModelVersion(
+        model=ModelInfo(**manifest.model.model_dump()),
+        version=str(manifest.version),
+        stage=manifest.stage,
+        artifact=None
+        if manifest.artifact is None
+        else {
+            "uri": manifest.artifact.path or manifest.artifact.uri,
+            "sha256": manifest.artifact.sha256,
+        },
+        lineage=manifest.lineage,
+        metrics=manifest.metrics,
+        params=manifest.params,
+        features=manifest.features,
+        tags=manifest.tags,
+        champion=manifest.champion,
+        evidence=items,
+    )
+    return version, FileEvidence(files, artifact_path)
+
+
+def _evidence_item(
+    name: str, ref: EvidenceRef, base: Path, positions: Positions, problems: list[Problem]
+) -> tuple[EvidenceItem, Path | None]:
+    if ref.uri is not None and urlparse(ref.uri).scheme not in ("", "file"):
+        return EvidenceItem(name=name, kind=ref.kind, uri=ref.uri, sha256=ref.sha256), None
+    raw = ref.path if ref.path is not None else urlparse(str(ref.uri)).path
+    field = "path" if ref.path is not None else "uri"
+    local = _local(raw, base, ("evidence", name, field), positions, problems)
+    if local is None:
+        return EvidenceItem(name=name, kind=ref.kind, uri=raw), None
+    actual = file_sha256(local)
+    if ref.sha256 is not None and ref.sha256 != actual:
+        path = ("evidence", name, "sha256")
+        problems.append(
+            Problem(
+                positions.locate(path),
+                format_path(path),
+                f"recorded sha256 {ref.sha256[:12]}… but {raw} has {actual[:12]}…; "
+                "the file changed after it was recorded",
+            )
+        )
+    size = local.stat().st_size
+    return EvidenceItem(name=name, kind=ref.kind, uri=raw, sha256=actual, size=size), local
+
+
+def _local(
+    raw: str, base: Path, path: tuple[str, ...], positions: Positions, problems: list[Problem]
+) -> Path | None:
+    local = (base / raw).resolve()
+    if not local.is_file():
+        problems.append(
+            Problem(
+                positions.locate(path),
+                format_path(path),
+                f"file not found: {raw} (looked for {local})",
+            )
+        )
+        return None
+    return local

@@ -1,0 +1,67 @@
+"""JUnit XML, which every CI system renders: one test case per gate.
+
+fail -> <failure>, error -> <error>, waived and skipped -> <skipped> with the reason;
+a warning passes but carries its message in <system-out>. Pending approvals are one more
+case, skipped, so they are visible in the CI summary without failing the build.
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+
+from clearance.core.results import Decision, GateStatus
+from clearance.reporters.format import margin, threshold, value
+
+
+def render_junit(decision: Decision) -> str:
+    d = decision
+    suite = ET.Element(
+        "testsuite",
+        name=f"clearance {d.model} {d.version} {d.from_stage}->{d.to_stage}",
+        tests=str(len(decision.gates) + 1),
+        failures=str(sum(g.status is GateStatus.FAIL for g in decision.gates)),
+        errors=str(sum(g.status is GateStatus.ERROR for g in decision.gates)),
+        skipped=str(
+            sum(g.status in (GateStatus.WAIVED, GateStatus.SKIPPED) for g in decision.gates)
+            + (0 if decision.approvals.satisfied else 1)
+        ),
+        timestamp=decision.inputs.now.isoformat(),
+    )
+    props = ET.SubElement(suite, "properties")
+    for key in ("policy", "policy_version", "policy_hash", "decision_id", "outcome"):
+        ET.SubElement(props, "property", name=key, value=str(getattr(decision, key)))
+    classname = f"clearance.{decision.policy}"
+    for g in decision.gates:
+        case = ET.SubElement(suite, "testcase", name=g.gate_id, classname=classname)
+        detail = _detail(g.message, value(g.observed), threshold(g), margin(g), g.remediation)
+        if g.status is GateStatus.FAIL:
+            ET.SubElement(case, "failure", message=g.message, type=g.type).text = detail
+        elif g.status is GateStatus.ERROR:
+            ET.SubElement(case, "error", message=g.message, type=g.type).text = detail
+        elif g.status in (GateStatus.WAIVED, GateStatus.SKIPPED):
+            ET.SubElement(case, "skipped", message=g.message)
+        elif g.status is GateStatus.WARN or g.near_miss:
+            ET.SubElement(case, "system-out").text = detail
+    approvals = ET.SubElement(suite, "testcase", name="approvals", classname=classname)
+    if not decision.approvals.satisfied:
+        pending = ", ".join(
+            f"{r.role} {len(r.approved_by)}/{r.required}" for r in decision.approvals.pending
+        )
+        ET.SubElement(approvals, "skipped", message=f"approvals pending: {pending}")
+    ET.indent(suite)
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suite, encoding="unicode") + "\n"
+    )
+
+
+def _detail(message: str, observed: str, limit: str, gap: str, remediation: str) -> str:
+    lines = [message]
+    if observed:
+        lines.append(f"observed: {observed}")
+    if limit:
+        lines.append(f"threshold: {limit}")
+    if gap:
+        lines.append(f"margin: {gap}")
+    if remediation:
+        lines.append(f"remediation: {remediation}")
+    return "\n".join(lines)
