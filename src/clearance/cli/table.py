@@ -28,8 +28,10 @@ def decision_table(d: Decision) -> Table:
         expand=False,
     )
     for name in ("gate", "status", "observed", "threshold", "margin"):
-        table.add_column(name, no_wrap=name in ("gate", "status"), max_width=14)
-    table.add_column("message / remediation", ratio=1, min_width=30)
+        table.add_column(
+            name, no_wrap=name in ("gate", "status"), max_width=None if name == "gate" else 12
+        )
+    table.add_column("message / remediation", ratio=1, min_width=24)
     for g in by_severity(d.gates):
         quiet = g.status is GateStatus.PASS and not g.near_miss and g.threshold is not None
         note = Text("" if quiet else g.message)
