@@ -10,7 +10,6 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
-from clearance.core.lint import expiry_problems
 from clearance.core.loading import check_policy, read_policy_files
 from clearance.core.schema import policy_schema
 from clearance.errors import PolicyError, Problem
@@ -26,7 +25,9 @@ def schema() -> None:
 
 @app.command("lint")
 def lint(
-    paths: list[Path] = typer.Argument(..., help="Policy files or directories (one policy each)."),
+    paths: list[Path] = typer.Argument(
+        ..., exists=True, help="Policy files or directories (one policy each)."
+    ),
     today: str | None = typer.Option(None, "--today", help="Date for expiry checks (YYYY-MM-DD)."),
     strict: bool = typer.Option(False, "--strict", help="Warnings fail the lint too."),
     as_json: bool = typer.Option(False, "--json", help="Print findings as JSON."),
@@ -39,12 +40,10 @@ def lint(
     findings: list[Problem] = []
     for path in paths:
         try:
-            loaded, problems = check_policy(read_policy_files(path))
+            _, problems = check_policy(read_policy_files(path), today=day)
         except PolicyError as exc:
-            loaded, problems = None, exc.problems
+            problems = exc.problems
         findings += problems
-        if loaded is not None:
-            findings += expiry_problems(loaded.policy, loaded.positions, day)
     _report(findings, as_json, len(paths))
     failing = [p for p in findings if p.severity == "error" or strict]
     raise typer.Exit(1 if failing else 0)

@@ -8,17 +8,19 @@ file, line, column and field path; all of them at once, so one run fixes them al
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 
 from clearance.core.gates.base import GateParams
 from clearance.core.gates.registry import GateRegistry, default_registry
 from clearance.core.hashing import digest
-from clearance.core.lint import semantic_problems
+from clearance.core.lint import expiry_problems, semantic_problems
 from clearance.core.policy import Policy
 from clearance.core.yamlsource import Positions, YamlProblems, format_path, parse_yaml
 from clearance.errors import Location, PolicyError, Problem
@@ -86,9 +88,15 @@ def parse_policy(
 
 
 def check_policy(
-    documents: Sequence[tuple[str, str]], registry: GateRegistry | None = None
+    documents: Sequence[tuple[str, str]],
+    registry: GateRegistry | None = None,
+    *,
+    today: dt.date | None = None,
 ) -> tuple[LoadedPolicy | None, list[Problem]]:
-    """Like ``parse_policy`` but returns problems (errors and warnings) instead of raising."""
+    """Like ``parse_policy`` but returns problems (errors and warnings) instead of raising.
+
+    With ``today``, gates whose ``expires`` date has passed are reported as warnings.
+    """
     registry = registry or default_registry()
     data, positions, problems = _merge(documents)
     if problems:
@@ -99,6 +107,8 @@ def check_policy(
         return None, pydantic_problems(exc, positions)
     params, problems = _gate_params(policy, positions, registry)
     problems += semantic_problems(policy, positions)
+    if today is not None:
+        problems += expiry_problems(policy, positions, today)
     if any(p.severity == "error" for p in problems):
         return None, problems
     content_hash = digest(policy.model_dump(mode="json", by_alias=True))
@@ -110,8 +120,14 @@ def pydantic_problems(
     exc: ValidationError, positions: Positions, prefix: tuple[str | int, ...] = ()
 ) -> list[Problem]:
     """Translate Pydantic errors into located, one-line problems."""
+    return _error_problems(exc.errors(include_url=False), positions, prefix)
+
+
+def _error_problems(
+    errors: Sequence[ErrorDetails], positions: Positions, prefix: tuple[str | int, ...]
+) -> list[Problem]:
     out = []
-    for err in exc.errors(include_url=False):
+    for err in errors:
         path = prefix + tuple(err["loc"])
         kind = err["type"]
         if kind == "extra_forbidden":
@@ -157,12 +173,18 @@ def _gate_params(
 
 def _param_problems(exc: ValidationError, positions: Positions, index: int) -> list[Problem]:
     """Params may be inline (beside ``type``) or under ``params:``; point at where they are."""
-    inline = any(
-        key[:2] == ("gates", index) and len(key) == 3 and key[2] != "params"
-        for key in positions.keys
-    )
-    prefix: tuple[str | int, ...] = ("gates", index) if inline else ("gates", index, "params")
-    return pydantic_problems(exc, positions, prefix)
+    out: list[Problem] = []
+    for err in exc.errors(include_url=False):
+        name = err["loc"][0] if err["loc"] else None
+        if ("gates", index, name) in positions.keys:
+            inline = True
+        elif ("gates", index, "params", name) in positions.keys:
+            inline = False
+        else:  # missing, or a check across params: under params if the gate has that block
+            inline = ("gates", index, "params") not in positions.keys
+        prefix: tuple[str | int, ...] = ("gates", index) if inline else ("gates", index, "params")
+        out += _error_problems([err], positions, prefix)
+    return out
 
 
 def _merge(documents: Sequence[tuple[str, str]]) -> tuple[Any, Positions, list[Problem]]:

@@ -54,6 +54,9 @@ class Metadata(Strict):
     @field_validator("version", mode="before")
     @classmethod
     def _semver(cls, value: Any) -> Any:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            # YAML reads an unquoted 1.2 as a number: say what is wrong, not "not a string"
+            raise ValueError(f"'{value}' is not a semantic version like 1.2.0")
         if isinstance(value, str) and not SEMVER.match(value):
             raise ValueError(f"'{value}' is not a semantic version like 1.2.0")
         return value

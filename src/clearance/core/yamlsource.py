@@ -143,6 +143,15 @@ class _Converter:
         return out
 
 
+def _offset(file: str, text: str, exc: yaml.reader.ReaderError) -> Location:
+    """Line and column of a reader error (the C reader counts UTF-8 bytes, not characters)."""
+    pos = exc.position
+    if exc.encoding != "unicode":
+        pos = len(text.encode("utf-8")[:pos].decode("utf-8", errors="ignore"))
+    line = text.count("\n", 0, pos) + 1
+    return Location(file, line, pos - (text.rfind("\n", 0, pos) + 1) + 1)
+
+
 def parse_yaml(text: str, file: str) -> tuple[Any, Positions]:
     """Parse one YAML document; raise ``YamlProblems`` with located problems on any fault."""
     try:
@@ -152,6 +161,10 @@ def parse_yaml(text: str, file: str) -> tuple[Any, Positions]:
         loc = _loc(file, mark) if mark is not None else Location(file)
         problem = exc.problem or exc.context or "invalid YAML"
         raise YamlProblems([Problem(loc, "", f"YAML syntax: {problem}")]) from None
+    except yaml.reader.ReaderError as exc:  # a character YAML refuses: a position, no mark
+        raise YamlProblems(
+            [Problem(_offset(file, text, exc), "", f"YAML: {exc.reason} (#x{exc.character:04x})")]
+        ) from None
     except yaml.YAMLError as exc:
         raise YamlProblems([Problem(Location(file), "", f"YAML: {exc}")]) from None
     except RecursionError:

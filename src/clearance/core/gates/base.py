@@ -19,9 +19,9 @@ from clearance.core.version import EvidenceReader, ModelVersion
 
 
 class GateParams(BaseModel):
-    """Base for gate parameter models: unknown parameters are errors, not silently ignored."""
+    """Base for gate parameter models: unknown parameters and NaN or infinite numbers are errors."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 @dataclass(frozen=True)

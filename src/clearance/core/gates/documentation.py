@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from clearance.core.gates.base import GateContext, GateParams, Measurement
 from clearance.core.hashing import sha256_bytes
@@ -26,14 +26,13 @@ class RequiredDocument(BaseModel):
 
 
 class DocumentationParams(GateParams):
-    documents: list[RequiredDocument] = Field(min_length=1)
+    documents: list[RequiredDocument | str] = Field(
+        min_length=1, description="Document names, or {name, sections} for required headings."
+    )
 
-    @field_validator("documents", mode="before")
-    @classmethod
-    def _names_or_specs(cls, value: object) -> object:
-        if isinstance(value, list):
-            return [{"name": v} if isinstance(v, str) else v for v in value]
-        return value
+    @property
+    def required(self) -> list[RequiredDocument]:
+        return [RequiredDocument(name=d) if isinstance(d, str) else d for d in self.documents]
 
 
 def headings(text: str) -> set[str]:
@@ -62,7 +61,7 @@ class Documentation:
         problems: list[str] = []
         missing: list[str] = []
         digests: dict[str, str] = {}
-        for doc in params.documents:
+        for doc in params.required:
             issue = self._check(doc, ctx, digests)
             if issue is not None:
                 (missing if issue.startswith("missing") else problems).append(
