@@ -12,7 +12,14 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlparse
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from clearance.core.loading import pydantic_problems
 from clearance.core.policy import RiskTier
@@ -60,10 +67,12 @@ class ManifestModel(_Spec):
 
 
 class Manifest(_Spec):
+    """The file format; ``version: 3`` or ``version: 1.2`` are read as the text written."""
+
     api_version: Annotated[Literal["clearance/v1"], Field(alias="apiVersion")]
     kind: Literal["ModelManifest"]
     model: ManifestModel
-    version: str | int
+    version: Annotated[str, Field(min_length=1)]
     stage: str | None = None
     artifact: FileRef | None = None
     lineage: Lineage = Field(default_factory=Lineage)
@@ -73,6 +82,13 @@ class Manifest(_Spec):
     tags: dict[str, str] = Field(default_factory=dict)
     champion: Champion | None = None
     evidence: dict[str, EvidenceRef] = Field(default_factory=dict)
+
+    @field_validator("version", mode="before")
+    @classmethod
+    def _version_text(cls, value: Any) -> Any:
+        return (
+            str(value) if isinstance(value, int | float) and not isinstance(value, bool) else value
+        )
 
 
 def file_sha256(path: Path) -> str:

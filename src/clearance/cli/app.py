@@ -14,7 +14,7 @@ from rich.text import Text
 
 from clearance import __version__
 from clearance.cli import check, policy
-from clearance.errors import ClearanceError
+from clearance.errors import ClearanceError, ManifestError, PolicyError
 
 app = typer.Typer(
     name="clearance",
@@ -38,6 +38,10 @@ def main() -> None:
     """Console-script entry point; Click handles usage errors (exit 2) and ``Exit`` itself."""
     try:
         app()
+    except (PolicyError, ManifestError) as exc:
+        for problem in exc.problems:  # already "file:line:col: error: field: message"
+            err.print(Text(str(problem)))
+        sys.exit(exc.exit_code)
     except ClearanceError as exc:
         for line in str(exc).splitlines() or [type(exc).__name__]:
             err.print(Text.assemble(("error: ", "bold red"), line))

@@ -11,6 +11,7 @@ from rich.console import Console
 from clearance.cli.table import render
 from clearance.core.engine import evaluate, resolve_transition
 from clearance.core.loading import load_policy
+from clearance.core.selection import require_selected
 from clearance.errors import InputError
 from clearance.manifest import load_manifest
 from clearance.reporters import render_json, render_junit, render_markdown
@@ -24,7 +25,7 @@ def parse_now(text: str | None) -> dt.datetime:
         when = dt.datetime.fromisoformat(text)
     except ValueError:
         raise InputError(f"--now: '{text}' is not an ISO 8601 date or time") from None
-    return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
+    return when.astimezone(dt.UTC) if when.tzinfo else when.replace(tzinfo=dt.UTC)
 
 
 def check(
@@ -45,6 +46,7 @@ def check(
     """Evaluate a version against a policy transition: exit 0 allowed, 1 blocked, 2 bad input."""
     loaded = load_policy(policy)
     version, evidence = load_manifest(manifest)
+    require_selected(loaded.policy, version.model)
     transition = resolve_transition(loaded, from_ or version.stage, to)
     decision = evaluate(
         loaded, transition, version, evidence, [], [], parse_now(now), change_type=change_type

@@ -1,12 +1,16 @@
-"""The Rich rendering of a Decision for people at a terminal."""
+"""The Rich rendering of a Decision for people at a terminal.
+
+A compact table (one row per gate, worst first) followed by the message and remediation of
+every gate that did not simply pass: readable at 80 columns, as in CI logs.
+"""
 
 from __future__ import annotations
 
-from rich.console import Console, Group
+from rich.console import Console, Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from clearance.core.results import Decision, GateStatus
+from clearance.core.results import Decision, GateResult, GateStatus
 from clearance.reporters.format import by_severity, margin, status, threshold, value
 
 STYLE = {
@@ -22,34 +26,37 @@ OUTCOME = {"allow": "bold green", "needs_approval": "bold yellow", "deny": "bold
 
 def decision_table(d: Decision) -> Table:
     table = Table(
-        title=f"{d.model} {d.version}: {d.from_stage} → {d.to_stage}  (policy {d.policy} "
-        f"{d.policy_version}, {d.change_type})",
+        title=f"{d.model} {d.version}: {d.from_stage} → {d.to_stage} "
+        f"(policy {d.policy} {d.policy_version}, {d.change_type} change)",
         title_justify="left",
-        expand=False,
     )
-    for name in ("gate", "status", "observed", "threshold", "margin"):
-        table.add_column(
-            name, no_wrap=name in ("gate", "status"), max_width=None if name == "gate" else 12
-        )
-    table.add_column("message / remediation", ratio=1, min_width=24)
+    table.add_column("gate", overflow="fold")
+    table.add_column("status", no_wrap=True)
+    for name in ("observed", "threshold", "margin"):
+        table.add_column(name, overflow="fold", justify="right")
     for g in by_severity(d.gates):
-        quiet = g.status is GateStatus.PASS and not g.near_miss and g.threshold is not None
-        note = Text("" if quiet else g.message)
-        if g.status not in (GateStatus.PASS, GateStatus.SKIPPED) and g.remediation:
-            note.append(f"\n→ {g.remediation}", style="italic")
         table.add_row(
             g.gate_id,
             Text(status(g), style=STYLE[g.status]),
             value(g.observed),
             threshold(g),
             Text(margin(g), style="yellow" if g.near_miss else ""),
-            note,
         )
     return table
 
 
+def _notes(g: GateResult) -> Text | None:
+    if g.status is GateStatus.PASS and not g.near_miss:
+        return None
+    note = Text.assemble((f"{g.gate_id} ", "bold"), (f"{status(g)}: ", STYLE[g.status]), g.message)
+    if g.status not in (GateStatus.PASS, GateStatus.SKIPPED) and g.remediation:
+        note.append(f"\n  → {g.remediation}", style="italic")
+    return note
+
+
 def render(d: Decision, console: Console) -> None:
-    parts: list[Table | Text] = [decision_table(d)] if d.gates else []
+    parts: list[RenderableType] = [decision_table(d)] if d.gates else []
+    parts += [n for g in by_severity(d.gates) if (n := _notes(g)) is not None]
     for r in d.approvals.roles:
         who = ", ".join(r.approved_by) or "none yet"
         mark = "ok" if r.satisfied else "pending"

@@ -29,8 +29,9 @@ class _Findings:
 
 
 def _suggest(name: str, known: list[str]) -> str:
-    close = difflib.get_close_matches(name, known, n=1)
-    return f"; did you mean '{close[0]}'?" if close else f"; defined: {', '.join(known) or 'none'}"
+    unique = list(dict.fromkeys(known))
+    close = difflib.get_close_matches(name, unique, n=1)
+    return f"; did you mean '{close[0]}'?" if close else f"; defined: {', '.join(unique) or 'none'}"
 
 
 def semantic_problems(policy: Policy, positions: Positions) -> list[Problem]:

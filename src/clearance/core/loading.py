@@ -3,7 +3,8 @@
 A policy may be split over files: every file is a ``clearance/v1`` Policy fragment; ``gates``
 lists are concatenated, ``change_types`` merged, and every other section (metadata,
 selector, workflow, ...) must be written exactly once. Every problem is reported with its
-file, line, column and field path; all of them at once, so one run fixes them all.
+file, line, column and field path. Checking runs in stages (YAML, fields, gate parameters
+and cross-references); each stage reports all of its problems at once.
 """
 
 from __future__ import annotations
@@ -111,9 +112,17 @@ def check_policy(
         problems += expiry_problems(policy, positions, today)
     if any(p.severity == "error" for p in problems):
         return None, problems
-    content_hash = digest(policy.model_dump(mode="json", by_alias=True))
+    content_hash = policy_hash(policy, params)
     sources = tuple(name for name, _ in documents)
     return LoadedPolicy(policy, content_hash, sources, params, positions), problems
+
+
+def policy_hash(policy: Policy, params: Mapping[str, GateParams]) -> str:
+    """sha256 of the policy's meaning: defaults filled in, gate params as validated."""
+    data = policy.model_dump(mode="json", by_alias=True)
+    for gate in data["gates"]:
+        gate["params"] = params[gate["id"]].model_dump(mode="json")
+    return digest(data)
 
 
 def pydantic_problems(

@@ -29,13 +29,14 @@ def policy_schema(registry: GateRegistry | None = None) -> dict[str, Any]:
         props = copy.deepcopy(common_props)
         props["type"] = {"const": name, "description": gate_type.summary}
         props.update(params.get("properties", {}))
-        props.pop("params", None)
+        props["params"] = {**params, "description": "The parameters, if not written inline."}
         variants.append({
             "type": "object",
             "title": f"{name} gate",
             "description": gate_type.summary,
             "properties": props,
-            "required": ["id", "type", *params.get("required", [])],
+            "required": ["id", "type"],
+            "anyOf": [{"required": params.get("required", [])}, {"required": ["params"]}],
             "additionalProperties": False,
         })  # fmt: skip
     defs["GateSpec"] = {"oneOf": variants} if variants else common

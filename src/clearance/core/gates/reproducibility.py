@@ -87,7 +87,7 @@ class Reproducibility:
         if actual is None:
             return Measurement.error(
                 f"cannot read the artifact at {artifact.uri} to verify its sha256; "
-                "point artifact.uri at a local file or set verify_artifact: false",
+                "give artifact.path (a local file) or set verify_artifact: false",
                 details={"missing": ["artifact"]},
             )
         evidence["artifact"] = actual
