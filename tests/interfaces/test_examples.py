@@ -35,13 +35,6 @@ POLICIES = {
 
 # Gates of the original credit-risk policy written before rationales were required; the
 # examples added since give every gate a rationale, and this list must only shrink.
-NO_RATIONALE_YET = {
-    ("credit-risk", "no_pii_features"),
-    ("credit-risk", "model_card"),
-    ("credit-risk", "monitoring_and_rollback"),
-}
-
-
 def _script() -> str:
     beside = Path(sys.executable).parent / "clearance"
     found = str(beside) if beside.is_file() else shutil.which("clearance")
@@ -338,8 +331,7 @@ def test_example_decision(case: Case, runs: dict[str, subprocess.CompletedProces
     for gate in decision["gates"]:
         assert gate["owner"], f"{gate['gate_id']} has no owner"
         assert gate["remediation"], f"{gate['gate_id']} has no remediation"
-        if (case.example, gate["gate_id"]) not in NO_RATIONALE_YET:
-            assert gate["rationale"], f"{gate['gate_id']} has no rationale"
+        assert gate["rationale"], f"{gate['gate_id']} has no rationale"
         if gate["status"] != "pass":
             assert gate["message"], f"{gate['gate_id']} failed without a message"
 
