@@ -107,6 +107,15 @@ class FileEvidence:
         self._artifact = artifact
         self._artifact_sha: str | None = None
 
+    @property
+    def paths(self) -> dict[str, Path]:
+        """Local files of the evidence items that have one."""
+        return dict(self._files)
+
+    @property
+    def artifact_path(self) -> Path | None:
+        return self._artifact
+
     def read_bytes(self, name: str) -> bytes:
         return self._files[name].read_bytes()
 

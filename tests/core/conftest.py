@@ -172,3 +172,8 @@ def make_policy() -> Callable[..., LoadedPolicy]:
 def example_policy() -> LoadedPolicy:
     """The credit-risk example policy, split over two files."""
     return load_policy(EXAMPLE / "policy")
+
+
+@pytest.fixture(scope="session")
+def example_policy_path() -> Path:
+    return EXAMPLE / "policy"

@@ -43,7 +43,7 @@ def approval_status(
     required_roles = {r.role for r in requirements}
     ignored: list[str] = []
     latest: dict[str, Approval] = {}
-    for a in sorted(approvals, key=lambda a: a.at):
+    for a in sorted(approvals, key=_arrival):
         latest[a.approver] = a
     valid: list[Approval] = []
     rejected: list[str] = []
@@ -68,6 +68,12 @@ def approval_status(
         for r in requirements
     ]
     return ApprovalStatus(roles=roles, ignored=ignored, rejected_by=rejected)
+
+
+def _arrival(a: Approval) -> tuple[dt.datetime, bool, str]:
+    """Time order; at the same instant a rejection is taken as the later verdict (the safe
+    side), and the content breaks any remaining tie, so input order never decides."""
+    return (a.at, a.verdict == "reject", a.model_dump_json())
 
 
 def _match(slots: list[str], approvals: list[Approval]) -> dict[str, list[str]]:

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from clearance.core.approvals import Approval, approval_status
 from clearance.core.gates.base import GateContext, Measurement
 from clearance.core.gates.registry import GateRegistry, default_registry
-from clearance.core.hashing import digest
+from clearance.core.hashing import canonical_json, digest
 from clearance.core.loading import LoadedPolicy
 from clearance.core.policy import GateSpec, Transition
 from clearance.core.results import (
@@ -111,8 +111,11 @@ def evaluate(
             **{k: e.sha256 for k, e in version.evidence.items() if e.sha256},
             **{k: v for r in results for k, v in r.evidence.items()},
         },
-        approvals_digest=digest(sorted((a for a in approvals), key=lambda a: (a.at, a.approver))),
-        waivers_digest=digest(sorted(waivers, key=lambda w: w.id)),
+        # sorted to full content, so the order the inputs were given in never changes a digest
+        approvals_digest=digest(
+            sorted(approvals, key=lambda a: (a.at, a.approver, canonical_json(a)))
+        ),
+        waivers_digest=digest(sorted(waivers, key=lambda w: (w.id, canonical_json(w)))),
         now=now,
     )
     decision_id = digest(

@@ -8,6 +8,8 @@ alias bombs, non-string keys) become located ``Problem`` s, never tracebacks.
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,6 +21,7 @@ from clearance.errors import Location, Problem
 Path = tuple[str | int, ...]
 
 _Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_PLAIN_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*$")
 _MAX_NODES = 200_000  # far above any real policy; stops alias "billion laughs" expansion
 
 
@@ -64,8 +67,10 @@ def format_path(path: Iterable[str | int]) -> str:
     for part in path:
         if isinstance(part, int):
             out += f"[{part}]"
+        elif not _PLAIN_KEY.match(part):  # a key with spaces, dots, newlines ...: quote it
+            out += f"[{json.dumps(part, ensure_ascii=False)}]"
         else:
-            out += f".{part}" if out else str(part)
+            out += f".{part}" if out else part
     return out
 
 
@@ -80,6 +85,7 @@ class _Converter:
         self.constructor = yaml.SafeLoader("")  # scalar resolution only; no stream is read from it
         self.count = 0
         self.problems: list[Problem] = []
+        self.open: set[int] = set()  # collections being converted, to catch alias cycles
 
     def convert(self, node: yaml.Node, path: Path) -> Any:
         self.count += 1
@@ -88,21 +94,37 @@ class _Converter:
                 [Problem(_loc(self.file, node.start_mark), "", "document is too large")]
             )
         self.positions.values[path] = _loc(self.file, node.start_mark)
-        if isinstance(node, yaml.MappingNode):
-            return self._mapping(node, path)
-        if isinstance(node, yaml.SequenceNode):
-            return [self.convert(item, (*path, i)) for i, item in enumerate(node.value)]
+        if isinstance(node, yaml.MappingNode | yaml.SequenceNode):
+            if id(node) in self.open:  # an alias inside its own anchor: a cycle
+                raise YamlProblems(
+                    [
+                        Problem(
+                            _loc(self.file, node.start_mark),
+                            format_path(path),
+                            "an alias refers to the value that contains it (a cycle)",
+                        )
+                    ]
+                )
+            self.open.add(id(node))
+            try:
+                if isinstance(node, yaml.MappingNode):
+                    return self._mapping(node, path)
+                return [self.convert(item, (*path, i)) for i, item in enumerate(node.value)]
+            finally:
+                self.open.discard(id(node))
         return self._scalar(node, path)
 
     def _scalar(self, node: yaml.Node, path: Path) -> Any:
         try:
             return self.constructor.construct_object(node, deep=True)
         except (yaml.YAMLError, ValueError, TypeError, OverflowError) as exc:
+            # a marked YAML error's text repeats the position over several lines: keep one
+            reason = getattr(exc, "problem", None) or str(exc).split("\n", 1)[0]
             self.problems.append(
                 Problem(
                     _loc(self.file, node.start_mark),
                     format_path(path),
-                    f"cannot read value: {exc}",
+                    f"cannot read value: {reason}",
                 )
             )
             return None
@@ -168,14 +190,18 @@ def parse_yaml(text: str, file: str) -> tuple[Any, Positions]:
     except yaml.YAMLError as exc:
         raise YamlProblems([Problem(Location(file), "", f"YAML: {exc}")]) from None
     except RecursionError:
-        raise YamlProblems([Problem(Location(file), "", "document is nested too deeply")]) from None
+        raise YamlProblems(
+            [Problem(Location(file, 1, 1), "", "document is nested too deeply")]
+        ) from None
     if node is None:
         return None, Positions(file)
     converter = _Converter(file)
     try:
         data = converter.convert(node, ())
     except RecursionError:
-        raise YamlProblems([Problem(Location(file), "", "document is nested too deeply")]) from None
+        raise YamlProblems(
+            [Problem(Location(file, 1, 1), "", "document is nested too deeply")]
+        ) from None
     if converter.problems:
         raise YamlProblems(converter.problems)
     return data, converter.positions

@@ -1,0 +1,1 @@
+"""Adapters: the store, the blob store and signing keys behind the service layer's ports."""

@@ -1,0 +1,57 @@
+"""``FileBlobStore``: evidence and artifacts kept by sha256 under the workspace.
+
+Content addressing makes evidence append-only by construction: a changed file is a new blob
+with a new name, and a blob whose bytes no longer match its name is reported, not served.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+
+class FileBlobStore:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def _path(self, sha256: str) -> Path:
+        return self.root / sha256[:2] / sha256[2:]
+
+    def put_file(self, path: Path) -> tuple[str, int]:
+        """Copy ``path`` in (atomically); return its sha256 and size."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        h = hashlib.sha256()
+        size = 0
+        fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".incoming-")
+        try:
+            with os.fdopen(fd, "wb") as out, path.open("rb") as src:
+                for block in iter(lambda: src.read(1 << 20), b""):
+                    h.update(block)
+                    size += len(block)
+                    out.write(block)
+            sha = h.hexdigest()
+            target = self._path(sha)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if target.exists():
+                Path(tmp).unlink()
+            else:
+                Path(tmp).replace(target)
+            return sha, size
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def read(self, sha256: str) -> bytes:
+        data = self._path(sha256).read_bytes()
+        if hashlib.sha256(data).hexdigest() != sha256:
+            raise OSError(f"blob {sha256[:12]}… is corrupted: its bytes no longer match its digest")
+        return data
+
+    def has(self, sha256: str) -> bool:
+        return self._path(sha256).is_file()
+
+    def export(self, sha256: str, target: Path) -> None:
+        shutil.copyfile(self._path(sha256), target)

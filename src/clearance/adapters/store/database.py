@@ -1,0 +1,68 @@
+"""Engines for SQLite and PostgreSQL, configured the one way clearance needs them.
+
+SQLite: foreign keys on, a generous busy timeout, WAL, and ``BEGIN IMMEDIATE`` so a writing
+transaction takes the write lock up front (two writers never both read then both write).
+PostgreSQL: psycopg 3; writers serialize on the ``audit_head`` row instead (see sql.py).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+from sqlalchemy.pool import NullPool
+
+from clearance.errors import StoreError
+
+
+def normalize_url(url: str) -> str:
+    """Accept ``postgres://``/``postgresql://`` and pick the psycopg 3 driver for them."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def make_engine(url: str) -> Engine:
+    url = normalize_url(url)
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise StoreError(
+            f"'{url}' is not a database URL (sqlite:///path or postgresql://...)"
+        ) from None
+    if parsed.get_backend_name() == "sqlite":
+        return _sqlite(url)
+    if parsed.get_backend_name() == "postgresql":
+        return create_engine(url, pool_pre_ping=True, poolclass=NullPool if _one_shot() else None)
+    raise StoreError(
+        f"unsupported database '{parsed.get_backend_name()}'; use SQLite or PostgreSQL"
+    )
+
+
+def _one_shot() -> bool:
+    """CLI processes open one connection and exit: no pool to keep."""
+    return os.environ.get("CLEARANCE_POOL", "") != "1"
+
+
+def _sqlite(url: str) -> Engine:
+    engine = create_engine(url, connect_args={"timeout": 60}, poolclass=NullPool)
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
+        cursor = dbapi_conn.cursor()
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.execute("PRAGMA busy_timeout = 60000")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine

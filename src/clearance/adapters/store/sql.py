@@ -1,0 +1,564 @@
+"""``SqlStore``: the service layer's store port over SQLAlchemy, for SQLite and PostgreSQL.
+
+Every use case runs in one ``transaction()``: its state changes and its audit events commit
+together or not at all (invariant 1). A writing transaction first locks the ``audit_head``
+row, so writers take turns appending to the hash chain and never fork it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Engine, func, select
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.orm import Session
+
+from clearance.adapters.store import migrate
+from clearance.adapters.store.schema import (
+    ApprovalRow,
+    AuditEventRow,
+    AuditHeadRow,
+    CheckpointRow,
+    DecisionRow,
+    EvidenceRow,
+    ModelRow,
+    PolicyRow,
+    RequestRow,
+    UserRow,
+    VersionRow,
+)
+from clearance.core.approvals import Approval
+from clearance.core.audit import AuditEvent, next_event
+from clearance.core.hashing import canonical_json
+from clearance.core.version import EvidenceItem
+from clearance.errors import StoreError
+from clearance.service.records import (
+    CheckpointRecord,
+    DecisionRecord,
+    ModelRecord,
+    PolicyRecord,
+    RequestRecord,
+    StoredEvidence,
+    User,
+    VersionRecord,
+)
+
+FAULT_ENV = "CLEARANCE_TEST_SLEEP_BEFORE_COMMIT"  # crash tests kill the process in this window
+
+
+class SqlStore:
+    def __init__(self, engine: Engine, *, check_schema: bool = True) -> None:
+        self.engine = engine
+        if check_schema:
+            migrate.require_current(engine)
+
+    @contextmanager
+    def transaction(self) -> Iterator[SqlTx]:
+        """One unit of work: commit on success, roll back on any exception."""
+        with Session(self.engine, expire_on_commit=False) as session:
+            try:
+                with session.begin():
+                    tx = SqlTx(session, writing=True)
+                    tx.lock_head()
+                    yield tx
+                    session.flush()
+                    _fault_window()
+            except IntegrityError as exc:
+                raise StoreError(_integrity_message(exc)) from None
+            except OperationalError as exc:
+                raise StoreError(f"database error: {_first_line(exc)}") from None
+
+    @contextmanager
+    def reading(self) -> Iterator[SqlTx]:
+        with Session(self.engine, expire_on_commit=False) as session:
+            try:
+                yield SqlTx(session, writing=False)
+            except DBAPIError as exc:
+                raise StoreError(f"database error: {_first_line(exc)}") from None
+            finally:
+                session.rollback()
+
+
+def _fault_window() -> None:
+    delay = os.environ.get(FAULT_ENV)
+    if delay:
+        time.sleep(float(delay))
+
+
+def _first_line(exc: DBAPIError) -> str:
+    return str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
+
+
+def _integrity_message(exc: IntegrityError) -> str:
+    text = str(exc.orig).lower()
+    if "production_slot" in text:
+        return "another promotion took the production slot at the same time; re-run the request"
+    if "model_version" in text or "versions.model_id, versions.version" in text:
+        return "this version is already registered (versions are immutable)"
+    return f"the change conflicts with stored data: {_first_line(exc)}"
+
+
+def _j(value: Any) -> str:
+    return canonical_json(value)
+
+
+class SqlTx:
+    """Repository operations inside one transaction; returns records, never ORM rows."""
+
+    def __init__(self, session: Session, *, writing: bool) -> None:
+        self.s = session
+        self.writing = writing
+        self._head: AuditHeadRow | None = None
+
+    def lock_head(self) -> None:
+        stmt = select(AuditHeadRow).where(AuditHeadRow.id == 1)
+        if self.s.get_bind().dialect.name == "postgresql":
+            stmt = stmt.with_for_update()
+        head = self.s.scalars(stmt).one_or_none()
+        if head is None:
+            raise StoreError("the audit chain head is missing; run `clearance db upgrade`")
+        self._head = head
+
+    # users -------------------------------------------------------------------------------
+    def get_user(self, name: str) -> User | None:
+        row = self.s.get(UserRow, name)
+        return None if row is None else _user(row)
+
+    def add_user(self, name: str, roles: Sequence[str], at: dt.datetime) -> User:
+        row = UserRow(name=name, roles=_j(sorted(set(roles))), created_at=at)
+        self.s.add(row)
+        self.s.flush()
+        return _user(row)
+
+    def set_roles(self, name: str, roles: Sequence[str]) -> User:
+        row = self.s.get_one(UserRow, name)
+        row.roles = _j(sorted(set(roles)))
+        return _user(row)
+
+    def list_users(self) -> list[User]:
+        return [_user(r) for r in self.s.scalars(select(UserRow).order_by(UserRow.name))]
+
+    # models and versions -----------------------------------------------------------------
+    def get_model(self, name: str) -> ModelRecord | None:
+        row = self.s.scalars(select(ModelRow).where(ModelRow.name == name)).one_or_none()
+        return None if row is None else _model(row)
+
+    def model_by_id(self, model_id: int) -> ModelRecord:
+        return _model(self.s.get_one(ModelRow, model_id))
+
+    def add_model(
+        self,
+        *,
+        name: str,
+        risk_tier: str,
+        owner: str,
+        team: str,
+        tags: dict[str, str],
+        at: dt.datetime,
+    ) -> ModelRecord:
+        row = ModelRow(
+            name=name, risk_tier=risk_tier, owner=owner, team=team, tags=_j(tags), created_at=at
+        )
+        self.s.add(row)
+        self.s.flush()
+        return _model(row)
+
+    def list_models(self) -> list[ModelRecord]:
+        return [_model(r) for r in self.s.scalars(select(ModelRow).order_by(ModelRow.name))]
+
+    def get_version(self, model_id: int, version: str) -> VersionRecord | None:
+        stmt = select(VersionRow).where(
+            VersionRow.model_id == model_id, VersionRow.version == version
+        )
+        row = self.s.scalars(stmt).one_or_none()
+        return None if row is None else _version(row)
+
+    def version_by_id(self, version_id: int) -> VersionRecord:
+        return _version(self.s.get_one(VersionRow, version_id))
+
+    def add_version(
+        self,
+        *,
+        model_id: int,
+        version: str,
+        stage: str,
+        record: dict[str, Any],
+        actor: str,
+        at: dt.datetime,
+    ) -> VersionRecord:
+        row = VersionRow(
+            model_id=model_id,
+            version=version,
+            stage=stage,
+            production_slot=None,
+            record=_j(record),
+            registered_by=actor,
+            created_at=at,
+            stage_changed_at=at,
+        )
+        self.s.add(row)
+        self.s.flush()
+        return _version(row)
+
+    def list_versions(self, model_id: int) -> list[VersionRecord]:
+        stmt = select(VersionRow).where(VersionRow.model_id == model_id).order_by(VersionRow.id)
+        return [_version(r) for r in self.s.scalars(stmt)]
+
+    def versions_in_stage(self, model_id: int, stage: str) -> list[VersionRecord]:
+        """Oldest arrival first."""
+        stmt = (
+            select(VersionRow)
+            .where(VersionRow.model_id == model_id, VersionRow.stage == stage)
+            .order_by(VersionRow.stage_changed_at, VersionRow.id)
+        )
+        return [_version(r) for r in self.s.scalars(stmt)]
+
+    def set_stage(
+        self,
+        version_id: int,
+        stage: str,
+        *,
+        slot: int | None,
+        at: dt.datetime,
+        previous_production_id: int | None = None,
+    ) -> VersionRecord:
+        row = self.s.get_one(VersionRow, version_id)
+        row.stage, row.production_slot, row.stage_changed_at = stage, slot, at
+        if previous_production_id is not None:
+            row.previous_production_id = previous_production_id
+        self.s.flush()
+        return _version(row)
+
+    # evidence ----------------------------------------------------------------------------
+    def add_evidence(
+        self, version_id: int, item: EvidenceItem, *, stored: bool, actor: str, at: dt.datetime
+    ) -> StoredEvidence:
+        row = EvidenceRow(
+            version_id=version_id,
+            name=item.name,
+            kind=item.kind,
+            uri=item.uri,
+            sha256=item.sha256 or "",
+            size=item.size,
+            stored=int(stored),
+            attached_by=actor,
+            attached_at=at,
+        )
+        self.s.add(row)
+        self.s.flush()
+        return _evidence(row)
+
+    def evidence_for(self, version_id: int) -> list[StoredEvidence]:
+        """All attachments in order; a later one with the same name supersedes earlier ones."""
+        stmt = (
+            select(EvidenceRow).where(EvidenceRow.version_id == version_id).order_by(EvidenceRow.id)
+        )
+        return [_evidence(r) for r in self.s.scalars(stmt)]
+
+    # policies ----------------------------------------------------------------------------
+    def get_policy(self, name: str, version: str) -> PolicyRecord | None:
+        stmt = select(PolicyRow).where(PolicyRow.name == name, PolicyRow.version == version)
+        row = self.s.scalars(stmt).one_or_none()
+        return None if row is None else _policy(row)
+
+    def policy_by_id(self, policy_id: int) -> PolicyRecord:
+        return _policy(self.s.get_one(PolicyRow, policy_id))
+
+    def add_policy(
+        self,
+        *,
+        name: str,
+        version: str,
+        content_hash: str,
+        sources: Sequence[tuple[str, str]],
+        actor: str,
+        at: dt.datetime,
+    ) -> PolicyRecord:
+        row = PolicyRow(
+            name=name,
+            version=version,
+            content_hash=content_hash,
+            sources=json.dumps([list(s) for s in sources]),
+            applied_by=actor,
+            applied_at=at,
+        )
+        self.s.add(row)
+        self.s.flush()
+        return _policy(row)
+
+    def list_policies(self) -> list[PolicyRecord]:
+        return [_policy(r) for r in self.s.scalars(select(PolicyRow).order_by(PolicyRow.id))]
+
+    # requests, approvals, decisions ------------------------------------------------------
+    def add_request(self, **fields: Any) -> RequestRecord:
+        row = RequestRow(**fields, updated_at=fields["created_at"])
+        self.s.add(row)
+        self.s.flush()
+        return RequestRecord.model_validate(row, from_attributes=True)
+
+    def get_request(self, request_id: int) -> RequestRecord | None:
+        row = self.s.get(RequestRow, request_id)
+        return None if row is None else RequestRecord.model_validate(row, from_attributes=True)
+
+    def set_request_status(self, request_id: int, status: str, at: dt.datetime) -> RequestRecord:
+        row = self.s.get_one(RequestRow, request_id)
+        row.status, row.updated_at = status, at
+        self.s.flush()
+        return RequestRecord.model_validate(row, from_attributes=True)
+
+    def list_requests(
+        self,
+        *,
+        model_id: int | None = None,
+        version_id: int | None = None,
+        statuses: Sequence[str] = (),
+    ) -> list[RequestRecord]:
+        stmt = select(RequestRow).order_by(RequestRow.id)
+        if model_id is not None:
+            stmt = stmt.where(RequestRow.model_id == model_id)
+        if version_id is not None:
+            stmt = stmt.where(RequestRow.version_id == version_id)
+        if statuses:
+            stmt = stmt.where(RequestRow.status.in_(statuses))
+        return [RequestRecord.model_validate(r, from_attributes=True) for r in self.s.scalars(stmt)]
+
+    def add_approval(self, request_id: int, approval: Approval) -> None:
+        a = approval
+        self.s.add(
+            ApprovalRow(
+                request_id=request_id,
+                approver=a.approver,
+                roles=_j(a.roles),
+                verdict=a.verdict,
+                reason=a.reason,
+                ticket=a.ticket,
+                evidence_digest=a.evidence_digest or "",
+                at=a.at,
+            )
+        )
+        self.s.flush()
+
+    def approvals_for(self, request_id: int) -> list[Approval]:
+        stmt = (
+            select(ApprovalRow).where(ApprovalRow.request_id == request_id).order_by(ApprovalRow.id)
+        )
+        return [
+            Approval(
+                approver=r.approver,
+                roles=json.loads(r.roles),
+                verdict=r.verdict,
+                reason=r.reason,
+                ticket=r.ticket,
+                at=r.at,
+                evidence_digest=r.evidence_digest or None,
+            )
+            for r in self.s.scalars(stmt)
+        ]
+
+    def add_decision(
+        self,
+        *,
+        request_id: int,
+        policy_id: int,
+        digest: str,
+        outcome: str,
+        inputs: dict[str, Any],
+        result: dict[str, Any],
+        at: dt.datetime,
+    ) -> DecisionRecord:
+        row = DecisionRow(
+            request_id=request_id,
+            policy_id=policy_id,
+            digest=digest,
+            outcome=outcome,
+            inputs=_j(inputs),
+            result=_j(result),
+            created_at=at,
+        )
+        self.s.add(row)
+        self.s.flush()
+        return _decision(row)
+
+    def get_decision(self, key: str) -> list[DecisionRecord]:
+        """By number, or by a prefix (at least 6 hex digits) of the decision digest."""
+        if key.isdigit():
+            row = self.s.get(DecisionRow, int(key))
+            return [] if row is None else [_decision(row)]
+        stmt = select(DecisionRow).where(DecisionRow.digest.startswith(key.lower()))
+        return [_decision(r) for r in self.s.scalars(stmt.order_by(DecisionRow.id))]
+
+    def decisions_for(self, request_id: int) -> list[DecisionRecord]:
+        stmt = (
+            select(DecisionRow).where(DecisionRow.request_id == request_id).order_by(DecisionRow.id)
+        )
+        return [_decision(r) for r in self.s.scalars(stmt)]
+
+    # audit -------------------------------------------------------------------------------
+    def append_event(
+        self,
+        *,
+        time: dt.datetime,
+        actor: str,
+        action: str,
+        subject: str,
+        model: str | None,
+        payload: dict[str, Any],
+    ) -> AuditEvent:
+        if self._head is None:
+            raise StoreError("audit events are written only inside a transaction")
+        prev = self._last_event()
+        event = next_event(
+            prev, time=time, actor=actor, action=action, subject=subject, payload=payload
+        )
+        self.s.add(
+            AuditEventRow(
+                seq=event.seq,
+                time=event.time.isoformat(),
+                actor=actor,
+                action=action,
+                subject=subject,
+                model=model,
+                payload=_j(event.payload),
+                prev_hash=event.prev_hash,
+                hash=event.hash,
+            )
+        )
+        self._head.seq, self._head.hash = event.seq, event.hash
+        self.s.flush()
+        return event
+
+    def _last_event(self) -> AuditEvent | None:
+        row = self.s.scalars(
+            select(AuditEventRow).order_by(AuditEventRow.seq.desc()).limit(1)
+        ).first()
+        return None if row is None else _event(row)
+
+    def events(
+        self, *, model: str | None = None, since: dt.datetime | None = None, batch: int = 1000
+    ) -> Iterator[AuditEvent]:
+        """Events in seq order, streamed in batches (the chain can be long)."""
+        last = 0
+        while True:
+            stmt = select(AuditEventRow).where(AuditEventRow.seq > last)
+            if model is not None:
+                stmt = stmt.where(AuditEventRow.model == model)
+            rows = list(self.s.scalars(stmt.order_by(AuditEventRow.seq).limit(batch)))
+            for row in rows:
+                event = _event(row)
+                if since is None or event.time >= since:
+                    yield event
+            if len(rows) < batch:
+                return
+            last = rows[-1].seq
+
+    def event_count(self) -> int:
+        return int(self.s.scalar(select(func.count()).select_from(AuditEventRow)) or 0)
+
+    def head_event(self) -> AuditEvent | None:
+        return self._last_event()
+
+    def add_checkpoint(self, cp: CheckpointRecord) -> None:
+        self.s.add(
+            CheckpointRow(
+                seq=cp.seq, hash=cp.hash, time=cp.time, signature=cp.signature, key_id=cp.key_id
+            )
+        )
+        self.s.flush()
+
+    def checkpoints(self) -> list[CheckpointRecord]:
+        rows = self.s.scalars(select(CheckpointRow).order_by(CheckpointRow.id))
+        return [CheckpointRecord.model_validate(r, from_attributes=True) for r in rows]
+
+
+def _user(row: UserRow) -> User:
+    return User(name=row.name, roles=json.loads(row.roles), created_at=row.created_at)
+
+
+def _model(row: ModelRow) -> ModelRecord:
+    return ModelRecord(
+        id=row.id,
+        name=row.name,
+        risk_tier=row.risk_tier,
+        owner=row.owner,
+        team=row.team,
+        tags=json.loads(row.tags),
+        created_at=row.created_at,
+    )
+
+
+def _version(row: VersionRow) -> VersionRecord:
+    return VersionRecord(
+        id=row.id,
+        model_id=row.model_id,
+        version=row.version,
+        stage=row.stage,
+        production_slot=row.production_slot,
+        previous_production_id=row.previous_production_id,
+        record=json.loads(row.record),
+        registered_by=row.registered_by,
+        created_at=row.created_at,
+        stage_changed_at=row.stage_changed_at,
+    )
+
+
+def _evidence(row: EvidenceRow) -> StoredEvidence:
+    item = EvidenceItem(
+        name=row.name,
+        kind=row.kind,
+        uri=row.uri,
+        sha256=row.sha256 or None,
+        size=row.size,
+    )
+    return StoredEvidence(
+        id=row.id,
+        version_id=row.version_id,
+        item=item,
+        stored=bool(row.stored),
+        attached_by=row.attached_by,
+        attached_at=row.attached_at,
+    )
+
+
+def _policy(row: PolicyRow) -> PolicyRecord:
+    sources = [(f, t) for f, t in json.loads(row.sources)]
+    return PolicyRecord(
+        id=row.id,
+        name=row.name,
+        version=row.version,
+        content_hash=row.content_hash,
+        sources=sources,
+        applied_by=row.applied_by,
+        applied_at=row.applied_at,
+    )
+
+
+def _decision(row: DecisionRow) -> DecisionRecord:
+    return DecisionRecord(
+        id=row.id,
+        request_id=row.request_id,
+        policy_id=row.policy_id,
+        digest=row.digest,
+        outcome=row.outcome,
+        inputs=json.loads(row.inputs),
+        result=json.loads(row.result),
+        created_at=row.created_at,
+    )
+
+
+def _event(row: AuditEventRow) -> AuditEvent:
+    return AuditEvent(
+        seq=row.seq,
+        time=dt.datetime.fromisoformat(row.time),
+        actor=row.actor,
+        action=row.action,
+        subject=row.subject,
+        payload=json.loads(row.payload),
+        prev_hash=row.prev_hash,
+        hash=row.hash,
+    )

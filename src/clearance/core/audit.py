@@ -1,0 +1,380 @@
+"""The audit trail as a hash chain, with signed checkpoints: pure functions, no store, no clock.
+
+Each event's ``hash`` is the sha256 of its own fields plus the previous event's hash, so
+editing, deleting, inserting or reordering any event breaks the chain at (or right after)
+that event. A chain alone cannot show that its *tail* was cut off, nor that a well-formed
+event was appended: a checkpoint, the head's seq and hash signed with Ed25519 at a known
+time, makes a later truncation visible to anyone holding the public key.
+
+Times are always passed in (the caller owns the clock) and hashed as UTC, so the same
+instant hashes the same whatever timezone it was given in.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+    Ed25519PrivateKey,
+    Ed25519PublicKey,
+)
+from pydantic import BaseModel, ConfigDict, field_validator
+
+from clearance.core.hashing import canonical_json, digest, sha256_bytes
+from clearance.errors import AuditChainBroken, InputError
+
+GENESIS = "0" * 64
+CHECKPOINT_PURPOSE = "clearance.audit.checkpoint/v1"
+
+
+def _utc(value: dt.datetime) -> dt.datetime:
+    """The same instant in UTC; a naive time has no instant, so it is refused."""
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise InputError(f"audit time {value.isoformat()} has no timezone; pass a UTC time")
+    return value.astimezone(dt.UTC)
+
+
+def _render_time(value: dt.datetime) -> str:
+    """One text per instant: UTC with microseconds, e.g. ``2026-03-01T12:00:00.000000+00:00``."""
+    return _utc(value).isoformat(timespec="microseconds")
+
+
+class _UtcModel(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    @field_validator("time", check_fields=False)
+    @classmethod
+    def _time_is_utc(cls, value: dt.datetime) -> dt.datetime:
+        """Stored times are UTC so that equal instants compare and render equal."""
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError("time must be timezone-aware (UTC)")
+        return value.astimezone(dt.UTC)
+
+
+class AuditEvent(_UtcModel):
+    """One link of the chain; ``hash`` covers every other field and ``prev_hash``."""
+
+    seq: int
+    time: dt.datetime
+    actor: str
+    action: str
+    subject: str
+    payload: dict[str, Any]
+    prev_hash: str
+    hash: str
+
+
+def event_hash(
+    *,
+    seq: int,
+    time: dt.datetime,
+    actor: str,
+    action: str,
+    subject: str,
+    payload: Mapping[str, Any],
+    prev_hash: str,
+) -> str:
+    """sha256 of the canonical JSON of the event's fields: equal events, equal hashes."""
+    return digest(
+        {
+            "seq": seq,
+            "time": _render_time(time),
+            "actor": actor,
+            "action": action,
+            "subject": subject,
+            "payload": dict(payload),
+            "prev_hash": prev_hash,
+        }
+    )
+
+
+def _recomputed(event: AuditEvent) -> str:
+    return event_hash(
+        seq=event.seq,
+        time=event.time,
+        actor=event.actor,
+        action=event.action,
+        subject=event.subject,
+        payload=event.payload,
+        prev_hash=event.prev_hash,
+    )
+
+
+def next_event(
+    prev: AuditEvent | None,
+    *,
+    time: dt.datetime,
+    actor: str,
+    action: str,
+    subject: str,
+    payload: Mapping[str, Any],
+) -> AuditEvent:
+    """The event that follows ``prev`` (or starts the chain): the only way to extend it."""
+    seq = 1 if prev is None else prev.seq + 1
+    prev_hash = GENESIS if prev is None else prev.hash
+    fields: dict[str, Any] = {
+        "seq": seq,
+        "time": _utc(time),
+        "actor": actor,
+        "action": action,
+        "subject": subject,
+        "payload": dict(payload),
+        "prev_hash": prev_hash,
+    }
+    return AuditEvent(**fields, hash=event_hash(**fields))
+
+
+# --- checkpoints and keys ---------------------------------------------------------------
+
+
+class Checkpoint(_UtcModel):
+    """The head of the chain (seq, hash) at ``time``, signed so that truncation shows."""
+
+    seq: int
+    hash: str
+    time: dt.datetime
+    signature: str
+    key_id: str
+
+
+def checkpoint_message(seq: int, hash: str, time: dt.datetime) -> bytes:
+    """The exact bytes signed; the purpose tag keeps them from meaning anything else."""
+    text = canonical_json(
+        {"purpose": CHECKPOINT_PURPOSE, "seq": seq, "hash": hash, "time": _render_time(time)}
+    )
+    return text.encode("utf-8")
+
+
+def generate_key() -> Ed25519PrivateKey:
+    return Ed25519PrivateKey.generate()
+
+
+def private_key_pem(key: Ed25519PrivateKey) -> bytes:
+    """PKCS#8 PEM, unencrypted: protect the file, not the bytes (as ssh keys are kept)."""
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+
+
+def load_private_key_pem(data: bytes) -> Ed25519PrivateKey:
+    """The signing key from PEM; anything else is bad input with a message saying so."""
+    try:
+        key = serialization.load_pem_private_key(data, password=None)
+    except (ValueError, TypeError) as exc:
+        raise InputError(f"not an unencrypted PEM private key: {exc}") from None
+    if not isinstance(key, Ed25519PrivateKey):
+        raise InputError(f"the audit signing key must be Ed25519, not {type(key).__name__}")
+    return key
+
+
+def public_key_raw(key: Ed25519PrivateKey | Ed25519PublicKey) -> bytes:
+    """The 32 raw public-key bytes: what an auditor needs to verify checkpoints offline."""
+    public = key.public_key() if isinstance(key, Ed25519PrivateKey) else key
+    return public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+
+
+def key_id(public_raw: bytes) -> str:
+    """A short, stable name for a public key, so a checkpoint says which key signed it."""
+    return sha256_bytes(public_raw)[:16]
+
+
+def sign_checkpoint(
+    private_key: Ed25519PrivateKey, head: AuditEvent, time: dt.datetime
+) -> Checkpoint:
+    """Sign the current head; store the result outside the chain's own table."""
+    signature = private_key.sign(checkpoint_message(head.seq, head.hash, time))
+    return Checkpoint(
+        seq=head.seq,
+        hash=head.hash,
+        time=_utc(time),
+        signature=signature.hex(),
+        key_id=key_id(public_key_raw(private_key)),
+    )
+
+
+def verify_checkpoint(cp: Checkpoint, public_key_raw: bytes) -> bool:
+    """True only if ``public_key_raw`` is the named key and it signed exactly these fields."""
+    if cp.key_id != key_id(public_key_raw):
+        return False
+    try:
+        signature = bytes.fromhex(cp.signature)
+        public = Ed25519PublicKey.from_public_bytes(public_key_raw)
+        public.verify(signature, checkpoint_message(cp.seq, cp.hash, cp.time))
+    except (ValueError, InvalidSignature):
+        return False
+    return True
+
+
+# --- verification -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ChainFault:
+    """The first thing wrong with the trail.
+
+    ``seq`` is the chain position where it was found (the seq that belongs there), which
+    may differ from a tampered row's stored seq; ``kind`` is one of ``modified``,
+    ``deleted``, ``inserted_or_reordered``, ``bad_start``, ``truncated``, ``bad_checkpoint``.
+    """
+
+    seq: int | None
+    kind: str
+    message: str
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    """What was verified. On a fault, ``events`` and the head describe the good prefix."""
+
+    ok: bool
+    events: int
+    head_seq: int
+    head_hash: str
+    checkpoints: int
+    fault: ChainFault | None
+
+    def raise_if_broken(self) -> None:
+        """For callers that must stop on a broken trail (exit code 1)."""
+        if self.fault is not None:
+            raise AuditChainBroken(self.fault.message)
+
+
+def _short(h: str) -> str:
+    return h[:12]
+
+
+def _at(position: int, event: AuditEvent) -> str:
+    """Name an event by its chain position, and by its stored seq when that differs."""
+    if event.seq == position:
+        return f"event seq {position}"
+    return f"the event at seq {position} (stored seq {event.seq})"
+
+
+def _link_fault(prev: AuditEvent | None, event: AuditEvent) -> ChainFault | None:
+    """Check ``event`` against its predecessor; the first problem, or None."""
+    position = 1 if prev is None else prev.seq + 1
+    if _recomputed(event) != event.hash:
+        return ChainFault(
+            position,
+            "modified",
+            f"{_at(position, event)} ({event.action} on {event.subject}) was modified: its "
+            f"stored hash {_short(event.hash)} does not match its contents",
+        )
+    if prev is None:
+        if event.seq == 1 and event.prev_hash == GENESIS:
+            return None
+        return ChainFault(
+            1,
+            "bad_start",
+            f"the chain starts at seq {event.seq} with prev_hash {_short(event.prev_hash)}, "
+            "not at seq 1 after GENESIS: events at the start were deleted or replaced",
+        )
+    return _order_fault(prev, event, position)
+
+
+def _order_fault(prev: AuditEvent, event: AuditEvent, position: int) -> ChainFault | None:
+    linked = event.prev_hash == prev.hash
+    if event.seq == position and linked:
+        return None
+    if event.seq > position and not linked:
+        missing = str(position) if event.seq == position + 1 else f"{position}..{event.seq - 1}"
+        return ChainFault(
+            position,
+            "deleted",
+            f"seq {missing} is missing: seq {prev.seq} is followed by seq {event.seq} "
+            "(events deleted or moved)",
+        )
+    if event.seq <= prev.seq:
+        detail = f"seq {event.seq} comes after seq {prev.seq}"
+    elif not linked:
+        detail = (
+            f"its prev_hash {_short(event.prev_hash)} is not the hash of seq {prev.seq}; "
+            f"seq {prev.seq} was rewritten, or an event was inserted or reordered"
+        )
+    else:
+        detail = f"it links to seq {prev.seq} but claims seq {event.seq}"
+    return ChainFault(
+        position,
+        "inserted_or_reordered",
+        f"{_at(position, event)} does not follow seq {prev.seq}: {detail}",
+    )
+
+
+def _checkpoint_fault(
+    cp: Checkpoint, head: AuditEvent | None, hashes: Mapping[int, str], public_key: bytes
+) -> ChainFault | None:
+    if not verify_checkpoint(cp, public_key):
+        given = key_id(public_key)
+        why = (
+            f"it was signed by key {cp.key_id}, not the given key {given}"
+            if cp.key_id != given
+            else "its signature does not verify (the checkpoint was altered)"
+        )
+        return ChainFault(cp.seq, "bad_checkpoint", f"the checkpoint for seq {cp.seq}: {why}")
+    head_seq = 0 if head is None else head.seq
+    if cp.seq > head_seq:
+        return ChainFault(
+            head_seq + 1,
+            "truncated",
+            f"the chain ends at seq {head_seq} but a signed checkpoint covers seq {cp.seq} "
+            f"(signed {_render_time(cp.time)}): events were deleted from the end",
+        )
+    if hashes.get(cp.seq) != cp.hash:
+        return ChainFault(
+            cp.seq,
+            "modified",
+            f"event seq {cp.seq} does not match the checkpoint signed "
+            f"{_render_time(cp.time)}: the chain up to seq {cp.seq} was rewritten",
+        )
+    return None
+
+
+def verify_chain(
+    events: Iterable[AuditEvent],
+    checkpoints: Sequence[Checkpoint] = (),
+    public_key: bytes | None = None,
+) -> VerifyReport:
+    """Walk the events in the order given (the store's seq order) and name the first fault.
+
+    Streams: memory holds one event plus the hashes at checkpointed seqs. The chain is
+    checked first, then each checkpoint in seq order: signature, then coverage.
+    """
+    wanted = {cp.seq for cp in checkpoints}
+    hashes: dict[int, str] = {}
+    head: AuditEvent | None = None
+    count = 0
+
+    def report(fault: ChainFault | None, verified_checkpoints: int = 0) -> VerifyReport:
+        return VerifyReport(
+            ok=fault is None,
+            events=count,
+            head_seq=0 if head is None else head.seq,
+            head_hash=GENESIS if head is None else head.hash,
+            checkpoints=verified_checkpoints,
+            fault=fault,
+        )
+
+    for event in events:
+        fault = _link_fault(head, event)
+        if fault is not None:
+            return report(fault)
+        head, count = event, count + 1
+        if event.seq in wanted:
+            hashes[event.seq] = event.hash
+    if not checkpoints:
+        return report(None)
+    if public_key is None:
+        missing_key = "checkpoints were given without the public key to verify them"
+        return report(ChainFault(None, "bad_checkpoint", missing_key))
+    for done, cp in enumerate(sorted(checkpoints, key=lambda c: (c.seq, c.time))):
+        fault = _checkpoint_fault(cp, head, hashes, public_key)
+        if fault is not None:
+            return report(fault, done)
+    return report(None, len(checkpoints))

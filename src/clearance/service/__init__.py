@@ -1,0 +1,1 @@
+"""The service layer: use cases, each one transaction that writes its state and audit events."""

@@ -1,0 +1,156 @@
+"""Lookups shared by the use cases: who, which model and version, which policy governs it.
+
+Each lookup fails with a precise ``NotFound`` naming what was asked for and how to fix it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import lru_cache
+
+from clearance.core.hashing import sha256_bytes
+from clearance.core.loading import LoadedPolicy, parse_policy
+from clearance.core.policy import SEMVER
+from clearance.core.selection import governing
+from clearance.core.version import Champion, ModelInfo, ModelVersion
+from clearance.errors import InputError, NotFound
+from clearance.service.ports import BlobStore, Tx
+from clearance.service.records import (
+    ModelRecord,
+    PolicyRecord,
+    RequestRecord,
+    User,
+    VersionRecord,
+)
+
+
+def require_user(tx: Tx, name: str) -> User:
+    user = tx.get_user(name)
+    if user is None:
+        raise NotFound(
+            f"unknown user '{name}'; add them with `clearance user add {name} --role ROLE`"
+        )
+    return user
+
+
+def require_model(tx: Tx, name: str) -> ModelRecord:
+    model = tx.get_model(name)
+    if model is None:
+        known = ", ".join(m.name for m in tx.list_models()) or "none registered yet"
+        raise NotFound(f"unknown model '{name}' (known: {known})")
+    return model
+
+
+def require_version(tx: Tx, model: ModelRecord, version: str) -> VersionRecord:
+    record = tx.get_version(model.id, version)
+    if record is None:
+        known = ", ".join(v.version for v in tx.list_versions(model.id)) or "none"
+        raise NotFound(f"model {model.name} has no version '{version}' (versions: {known})")
+    return record
+
+
+def require_request(tx: Tx, request_id: int) -> RequestRecord:
+    request = tx.get_request(request_id)
+    if request is None:
+        raise NotFound(f"there is no promotion request {request_id}; see `clearance request list`")
+    return request
+
+
+def model_info(model: ModelRecord) -> ModelInfo:
+    return ModelInfo(
+        name=model.name,
+        risk_tier=model.risk_tier,
+        owner=model.owner,
+        team=model.team,
+        tags=model.tags,
+    )
+
+
+def semver_key(version: str) -> tuple[int, int, int, int, str]:
+    """Order semantic versions; a pre-release sorts before its release."""
+    match = SEMVER.match(version)
+    if match is None:
+        raise InputError(f"'{version}' is not a semantic version")
+    core, _, pre = version.split("+")[0].partition("-")
+    major, minor, patch = (int(x) for x in core.split("."))
+    return major, minor, patch, 0 if pre else 1, pre
+
+
+@lru_cache(maxsize=64)
+def _parse(sources: tuple[tuple[str, str], ...]) -> LoadedPolicy:
+    return parse_policy(list(sources))
+
+
+def load_recorded(record: PolicyRecord) -> LoadedPolicy:
+    """The policy as it was applied (its stored source text), parsed once per process."""
+    return _parse(tuple((f, t) for f, t in record.sources))
+
+
+def active_policies(tx: Tx) -> list[PolicyRecord]:
+    """The highest applied version of each policy name."""
+    best: dict[str, PolicyRecord] = {}
+    for p in tx.list_policies():
+        if p.name not in best or semver_key(p.version) > semver_key(best[p.name].version):
+            best[p.name] = p
+    return [best[name] for name in sorted(best)]
+
+
+def governing_policy(tx: Tx, model: ModelRecord) -> tuple[PolicyRecord, LoadedPolicy]:
+    records = active_policies(tx)
+    loaded = {r.id: load_recorded(r) for r in records}
+    chosen = governing([loaded[r.id].policy for r in records], model_info(model))
+    record = next(r for r in records if loaded[r.id].policy is chosen)
+    return record, loaded[record.id]
+
+
+def snapshot(
+    tx: Tx, model: ModelRecord, version: VersionRecord, to_stage: str | None
+) -> ModelVersion:
+    """The version as the engine sees it now: record, current evidence, champion in to_stage."""
+    rec = version.record
+    evidence = {e.item.name: e.item for e in tx.evidence_for(version.id)}  # later wins
+    champion = None
+    if to_stage is not None:
+        occupants = [v for v in tx.versions_in_stage(model.id, to_stage) if v.id != version.id]
+        if occupants:
+            latest = occupants[-1]
+            champion = Champion(version=latest.version, metrics=latest.record.get("metrics", {}))
+    return ModelVersion(
+        model=model_info(model),
+        version=version.version,
+        stage=version.stage,
+        artifact=rec.get("artifact"),
+        lineage=rec.get("lineage", {}),
+        metrics=rec.get("metrics", {}),
+        params=rec.get("params", {}),
+        features=rec.get("features", []),
+        tags=rec.get("tags", {}),
+        champion=champion,
+        evidence=evidence,
+    )
+
+
+class BlobEvidence:
+    """Evidence read from the content-addressed blob store (the ``EvidenceReader`` port)."""
+
+    def __init__(
+        self, blobs: BlobStore, digests: Mapping[str, str | None], artifact_blob: str | None
+    ) -> None:
+        self._blobs = blobs
+        self._digests = dict(digests)
+        self._artifact_blob = artifact_blob
+
+    @classmethod
+    def of(cls, blobs: BlobStore, version: ModelVersion, artifact_blob: str | None) -> BlobEvidence:
+        return cls(blobs, {k: e.sha256 for k, e in version.evidence.items()}, artifact_blob)
+
+    def read_bytes(self, name: str) -> bytes:
+        sha = self._digests[name]
+        if sha is None or not self._blobs.has(sha):
+            raise KeyError(name)  # referenced by URI only: no content here
+        return self._blobs.read(sha)
+
+    def artifact_sha256(self) -> str | None:
+        if self._artifact_blob is None or not self._blobs.has(self._artifact_blob):
+            return None
+        return sha256_bytes(self._blobs.read(self._artifact_blob))

@@ -1,0 +1,218 @@
+"""Registry use cases: users, models and versions, evidence, policies.
+
+Versions and evidence are immutable (invariant 4): a version is registered once; a correction
+is new evidence under the same name, which supersedes the old one for new evaluations and
+makes approvals that saw the old content stale.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from clearance.core.loading import parse_policy, read_policy_files
+from clearance.core.version import EvidenceItem, EvidenceKind
+from clearance.errors import InputError
+from clearance.manifest import load_manifest
+from clearance.service.context import (
+    active_policies,
+    governing_policy,
+    require_model,
+    require_user,
+    require_version,
+    semver_key,
+)
+from clearance.service.ports import BlobStore, Clock, Store
+from clearance.service.records import PolicyRecord, User, VersionRecord
+
+INITIAL_STAGE = "draft"
+
+
+@dataclass(frozen=True)
+class Registry:
+    store: Store
+    blobs: BlobStore
+    clock: Clock
+
+    def add_user(self, name: str, roles: list[str], *, actor: str) -> User:
+        if not name.strip():
+            raise InputError("a user needs a name")
+        with self.store.transaction() as tx:
+            if tx.get_user(name) is not None:
+                raise InputError(f"user '{name}' already exists")
+            user = tx.add_user(name, roles, self.clock.now())
+            tx.append_event(
+                time=self.clock.now(),
+                actor=actor,
+                action="user.added",
+                subject=f"user:{name}",
+                model=None,
+                payload={"roles": user.roles},
+            )
+            return user
+
+    def register(self, manifest: Path, *, actor: str) -> VersionRecord:
+        """Register the version a manifest describes, copying its files into the blob store."""
+        version, files = load_manifest(manifest)
+        artifact_blob = None
+        if files.artifact_path is not None:
+            artifact_blob, _ = self.blobs.put_file(files.artifact_path)
+        stored = {name: self.blobs.put_file(path) for name, path in files.paths.items()}
+        now = self.clock.now()
+        with self.store.transaction() as tx:
+            require_user(tx, actor)
+            info = version.model
+            model = tx.get_model(info.name)
+            if model is None:
+                model = tx.add_model(
+                    name=info.name,
+                    risk_tier=info.risk_tier,
+                    owner=info.owner,
+                    team=info.team,
+                    tags=info.tags,
+                    at=now,
+                )
+                tx.append_event(
+                    time=now,
+                    actor=actor,
+                    action="model.registered",
+                    subject=f"model:{info.name}",
+                    model=info.name,
+                    payload=info.model_dump(mode="json"),
+                )
+            elif (model.risk_tier, model.tags) != (info.risk_tier, info.tags):
+                raise InputError(
+                    f"model {info.name} is registered with risk tier {model.risk_tier} and tags "
+                    f"{model.tags}; the manifest says {info.risk_tier} and {info.tags}"
+                )
+            if tx.get_version(model.id, version.version) is not None:
+                raise InputError(
+                    f"version {version.version} of {info.name} is already registered and "
+                    "versions are immutable; register a new version, or attach corrected "
+                    "evidence with `clearance evidence attach`"
+                )
+            artifact = version.artifact
+            record: dict[str, Any] = {
+                "version": version.version,
+                "artifact": None
+                if artifact is None
+                else {"uri": artifact.uri, "sha256": artifact.sha256 or artifact_blob},
+                "artifact_blob": artifact_blob,
+                "lineage": version.lineage.model_dump(mode="json"),
+                "metrics": version.metrics,
+                "params": version.params,
+                "features": version.features,
+                "tags": version.tags,
+            }
+            row = tx.add_version(
+                model_id=model.id,
+                version=version.version,
+                stage=INITIAL_STAGE,
+                record=record,
+                actor=actor,
+                at=now,
+            )
+            for name, item in version.evidence.items():
+                tx.add_evidence(row.id, item, stored=name in stored, actor=actor, at=now)
+            tx.append_event(
+                time=now,
+                actor=actor,
+                action="version.registered",
+                subject=f"model:{info.name}/version:{version.version}",
+                model=info.name,
+                payload={
+                    **record,
+                    "stage": INITIAL_STAGE,
+                    "evidence": {k: e.sha256 for k, e in version.evidence.items()},
+                },
+            )
+            return row
+
+    def attach(
+        self,
+        model_name: str,
+        version: str,
+        name: str,
+        *,
+        path: Path | None = None,
+        uri: str | None = None,
+        sha256: str | None = None,
+        kind: EvidenceKind = "document",
+        actor: str,
+    ) -> EvidenceItem:
+        """Append evidence; a new item under an existing name supersedes the old one."""
+        if (path is None) == (uri is None):
+            raise InputError("give either a file or --uri (with --sha256)")
+        if path is not None:
+            if not path.is_file():
+                raise InputError(f"evidence file not found: {path}")
+            sha, size = self.blobs.put_file(path)
+            item = EvidenceItem(name=name, kind=kind, uri=path.name, sha256=sha, size=size)
+        else:
+            if sha256 is None:
+                raise InputError("evidence referenced by --uri needs its --sha256")
+            item = EvidenceItem(name=name, kind=kind, uri=str(uri), sha256=sha256.lower())
+        now = self.clock.now()
+        with self.store.transaction() as tx:
+            require_user(tx, actor)
+            model = require_model(tx, model_name)
+            row = require_version(tx, model, version)
+            previous = {e.item.name: e.item.sha256 for e in tx.evidence_for(row.id)}
+            tx.add_evidence(row.id, item, stored=path is not None, actor=actor, at=now)
+            tx.append_event(
+                time=now,
+                actor=actor,
+                action="evidence.attached",
+                subject=f"model:{model.name}/version:{version}",
+                model=model.name,
+                payload={**item.model_dump(mode="json"), "supersedes": previous.get(name)},
+            )
+        return item
+
+    def apply_policy(self, path: Path, *, actor: str) -> tuple[PolicyRecord, bool]:
+        """Record a policy version; True when newly applied, False when already applied as is."""
+        documents = read_policy_files(path)
+        loaded = parse_policy(documents)
+        name, version = loaded.name, loaded.version
+        with self.store.transaction() as tx:
+            require_user(tx, actor)
+            existing = tx.get_policy(name, version)
+            if existing is not None:
+                if existing.content_hash == loaded.content_hash:
+                    return existing, False
+                raise InputError(
+                    f"policy {name} {version} is already applied with different content "
+                    f"(hash {existing.content_hash[:12]}…, now {loaded.content_hash[:12]}…); "
+                    "bump metadata.version to apply a change"
+                )
+            for other in active_policies(tx):
+                if other.name == name and semver_key(other.version) > semver_key(version):
+                    raise InputError(
+                        f"policy {name} {other.version} is already applied; "
+                        f"a policy's version only moves forward (got {version})"
+                    )
+            now = self.clock.now()
+            record = tx.add_policy(
+                name=name,
+                version=version,
+                content_hash=loaded.content_hash,
+                sources=documents,
+                actor=actor,
+                at=now,
+            )
+            tx.append_event(
+                time=now,
+                actor=actor,
+                action="policy.applied",
+                subject=f"policy:{name}@{version}",
+                model=None,
+                payload={"content_hash": loaded.content_hash, "files": [f for f, _ in documents]},
+            )
+            return record, True
+
+    def check_governed(self, model_name: str) -> str:
+        """The policy that governs a model, as name@version (raises if none or several)."""
+        with self.store.reading() as tx:
+            record, _ = governing_policy(tx, require_model(tx, model_name))
+            return f"{record.name}@{record.version}"

@@ -1,0 +1,125 @@
+"""Replay: recompute a stored Decision from its recorded inputs and say what differs.
+
+A decision is a function of (policy, version and evidence, approvals, waivers, clock); all of
+those are stored with it, and evidence is content-addressed, so the recomputation must be
+identical. A difference means the engine, the policy or the stored evidence changed. The
+decision is also evaluated under the policy that governs the model today, to show what the
+answer would be now.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+from clearance.core.approvals import Approval
+from clearance.core.engine import evaluate, resolve_transition
+from clearance.core.loading import LoadedPolicy
+from clearance.core.version import ModelVersion
+from clearance.core.waivers import Waiver
+from clearance.errors import InputError, NotFound
+from clearance.service.context import BlobEvidence, governing_policy, load_recorded
+from clearance.service.ports import BlobStore, Store
+from clearance.service.records import DecisionRecord
+
+
+@dataclass(frozen=True)
+class ReplayReport:
+    decision: int
+    decision_id: str
+    recorded_outcome: str
+    replayed_outcome: str
+    differences: list[str]
+    current_policy: str | None = None
+    current_outcome: str | None = None
+    current_differences: list[str] = field(default_factory=list)
+
+    @property
+    def identical(self) -> bool:
+        return not self.differences
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.identical else 1
+
+
+@dataclass(frozen=True)
+class Replays:
+    store: Store
+    blobs: BlobStore
+
+    def replay(self, key: str) -> ReplayReport:
+        with self.store.reading() as tx:
+            found = tx.get_decision(key)
+            if not found:
+                raise NotFound(f"no decision '{key}'; give its number or a digest prefix")
+            if len(found) > 1:
+                raise InputError(f"'{key}' matches {len(found)} decisions; give more digits")
+            record = found[0]
+            recorded_policy = load_recorded(tx.policy_by_id(record.policy_id))
+            model = tx.model_by_id(tx.get_request(record.request_id).model_id)  # type: ignore[union-attr]
+            try:
+                _, current = governing_policy(tx, model)
+            except (NotFound, InputError):
+                current = None
+        replayed = self._evaluate(record, recorded_policy)
+        report = ReplayReport(
+            decision=record.id,
+            decision_id=record.digest,
+            recorded_outcome=record.outcome,
+            replayed_outcome=replayed["outcome"],
+            differences=diff(record.result, replayed),
+        )
+        if current is None or current.content_hash == recorded_policy.content_hash:
+            return report
+        now_result = self._evaluate(record, current)
+        return ReplayReport(
+            **{
+                **report.__dict__,
+                "current_policy": f"{current.name} {current.version}",
+                "current_outcome": now_result["outcome"],
+                "current_differences": diff(record.result, now_result),
+            }
+        )
+
+    def _evaluate(self, record: DecisionRecord, loaded: LoadedPolicy) -> dict[str, Any]:
+        inputs = record.inputs
+        version = ModelVersion.model_validate(inputs["version"])
+        transition = resolve_transition(loaded, inputs["from"], inputs["to"])
+        decision = evaluate(
+            loaded,
+            transition,
+            version,
+            BlobEvidence.of(self.blobs, version, inputs["artifact_blob"]),
+            [Approval.model_validate(a) for a in inputs["approvals"]],
+            [Waiver.model_validate(w) for w in inputs["waivers"]],
+            dt.datetime.fromisoformat(inputs["now"]),
+            change_type=inputs["change_type"],
+            requester=inputs["requester"],
+        )
+        return decision.model_dump(mode="json")
+
+
+def diff(before: Any, after: Any, path: str = "") -> list[str]:
+    """Field-by-field differences; gates are matched by id, not by position."""
+    if isinstance(before, dict) and isinstance(after, dict):
+        out: list[str] = []
+        for key in sorted(set(before) | set(after)):
+            out += diff(before.get(key), after.get(key), f"{path}.{key}" if path else key)
+        return out
+    if isinstance(before, list) and isinstance(after, list) and path.endswith("gates"):
+        old = {g["gate_id"]: g for g in before}
+        new = {g["gate_id"]: g for g in after}
+        out = []
+        for gid in list(dict.fromkeys([*old, *new])):
+            out += diff(old.get(gid), new.get(gid), f"{path}[{gid}]")
+        return out
+    if before != after:
+        return [f"{path}: {_short(before)} → {_short(after)}"]
+    return []
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."

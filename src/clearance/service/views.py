@@ -1,0 +1,105 @@
+"""Read models: where every model and version stands, and what happened to them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from clearance.core.audit import AuditEvent
+from clearance.errors import ClearanceError
+from clearance.service.context import governing_policy, require_model, require_request
+from clearance.service.ports import Store, Tx
+from clearance.service.records import OPEN_STATUSES, ModelRecord
+
+
+@dataclass(frozen=True)
+class Views:
+    store: Store
+
+    def status(self, model: str | None = None) -> list[dict[str, Any]]:
+        with self.store.reading() as tx:
+            models = [require_model(tx, model)] if model else tx.list_models()
+            return [_model_status(tx, m) for m in models]
+
+    def history(self, model: str) -> list[AuditEvent]:
+        with self.store.reading() as tx:
+            require_model(tx, model)
+            return list(tx.events(model=model))
+
+    def requests(
+        self, *, model: str | None = None, open_only: bool = False
+    ) -> list[dict[str, Any]]:
+        with self.store.reading() as tx:
+            model_id = require_model(tx, model).id if model else None
+            statuses = OPEN_STATUSES if open_only else ()
+            return [
+                _request(tx, r.id) for r in tx.list_requests(model_id=model_id, statuses=statuses)
+            ]
+
+    def request(self, request_id: int) -> dict[str, Any]:
+        with self.store.reading() as tx:
+            require_request(tx, request_id)
+            return _request(tx, request_id, full=True)
+
+
+def _model_status(tx: Tx, model: ModelRecord) -> dict[str, Any]:
+    try:
+        record, _ = governing_policy(tx, model)
+        policy = f"{record.name}@{record.version}"
+    except ClearanceError as exc:
+        policy = f"none: {exc}"
+    versions = [
+        {
+            "version": v.version,
+            "stage": v.stage,
+            "since": v.stage_changed_at.isoformat(),
+            "registered_by": v.registered_by,
+        }
+        for v in tx.list_versions(model.id)
+    ]
+    open_requests = [
+        _request(tx, r.id) for r in tx.list_requests(model_id=model.id, statuses=OPEN_STATUSES)
+    ]
+    return {
+        "model": model.name,
+        "risk_tier": model.risk_tier,
+        "owner": model.owner,
+        "team": model.team,
+        "tags": model.tags,
+        "policy": policy,
+        "versions": versions,
+        "open_requests": open_requests,
+    }
+
+
+def _request(tx: Tx, request_id: int, *, full: bool = False) -> dict[str, Any]:
+    r = tx.get_request(request_id)
+    assert r is not None
+    version = tx.version_by_id(r.version_id)
+    decisions = tx.decisions_for(r.id)
+    latest = decisions[-1] if decisions else None
+    out: dict[str, Any] = {
+        "id": r.id,
+        "model": tx.model_by_id(r.model_id).name,
+        "version": version.version,
+        "from": r.from_stage,
+        "to": r.to_stage,
+        "change_type": r.change_type,
+        "requester": r.requester,
+        "reason": r.reason,
+        "ticket": r.ticket,
+        "status": r.status,
+        "created_at": r.created_at.isoformat(),
+        "updated_at": r.updated_at.isoformat(),
+        "decision": None if latest is None else latest.id,
+        "outcome": None if latest is None else latest.outcome,
+        "summary": None if latest is None else latest.result.get("summary"),
+    }
+    if full:
+        out["approvals"] = [a.model_dump(mode="json") for a in tx.approvals_for(r.id)]
+        out["decisions"] = [
+            {"id": d.id, "digest": d.digest, "outcome": d.outcome, "at": d.created_at.isoformat()}
+            for d in decisions
+        ]
+        out["latest_decision"] = None if latest is None else latest.result
+    return out

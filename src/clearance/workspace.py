@@ -1,0 +1,133 @@
+"""The workspace: where a team's clearance state lives, and the wiring of the service to it.
+
+A workspace is a folder holding ``.clearance/``: the SQLite database (unless
+``CLEARANCE_DB_URL`` or ``config.json`` names a PostgreSQL one), the content-addressed blob
+store and the Ed25519 key that signs audit checkpoints. Like git, commands find the nearest
+``.clearance`` above the current folder; ``CLEARANCE_WORKSPACE`` points elsewhere.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy import Engine
+
+from clearance.adapters.blobs import FileBlobStore
+from clearance.adapters.clock import SystemClock
+from clearance.adapters.store import migrate
+from clearance.adapters.store.database import make_engine
+from clearance.adapters.store.sql import SqlStore
+from clearance.core.audit import generate_key, load_private_key_pem, private_key_pem
+from clearance.errors import InputError, StoreError
+from clearance.service.auditing import Auditing
+from clearance.service.ports import Clock
+from clearance.service.promotion import Promotions
+from clearance.service.registry import Registry
+from clearance.service.replay import Replays
+from clearance.service.views import Views
+
+HOME = ".clearance"
+KEY_FILE = "keys/audit-ed25519.pem"
+
+
+@dataclass
+class Workspace:
+    root: Path
+    clock: Clock
+
+    @property
+    def home(self) -> Path:
+        return self.root / HOME
+
+    @property
+    def db_url(self) -> str:
+        env = os.environ.get("CLEARANCE_DB_URL")
+        if env:
+            return env
+        config = self.home / "config.json"
+        if config.is_file():
+            url = json.loads(config.read_text()).get("db_url")
+            if url:
+                return str(url)
+        return f"sqlite:///{self.home / 'clearance.db'}"
+
+    @cached_property
+    def engine(self) -> Engine:
+        return make_engine(self.db_url)
+
+    @cached_property
+    def store(self) -> SqlStore:
+        return SqlStore(self.engine)
+
+    @cached_property
+    def blobs(self) -> FileBlobStore:
+        return FileBlobStore(self.home / "blobs")
+
+    @cached_property
+    def key(self) -> Ed25519PrivateKey:
+        path = self.home / KEY_FILE
+        try:
+            return load_private_key_pem(path.read_bytes())
+        except FileNotFoundError:
+            raise StoreError(f"the audit signing key {path} is missing") from None
+
+    @property
+    def registry(self) -> Registry:
+        return Registry(self.store, self.blobs, self.clock)
+
+    @property
+    def promotions(self) -> Promotions:
+        return Promotions(self.store, self.blobs, self.clock)
+
+    @property
+    def auditing(self) -> Auditing:
+        return Auditing(self.store, self.clock, self.key)
+
+    @property
+    def replays(self) -> Replays:
+        return Replays(self.store, self.blobs)
+
+    @property
+    def views(self) -> Views:
+        return Views(self.store)
+
+
+def find_workspace(start: Path | None = None, clock: Clock | None = None) -> Workspace:
+    clock = clock or SystemClock()
+    env = os.environ.get("CLEARANCE_WORKSPACE")
+    if env:
+        root = Path(env).resolve()
+        root = root.parent if root.name == HOME else root
+        if not (root / HOME).is_dir():
+            raise InputError(
+                f"CLEARANCE_WORKSPACE={env} holds no {HOME}; run `clearance init {env}`"
+            )
+        return Workspace(root, clock)
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / HOME).is_dir():
+            return Workspace(folder, clock)
+    raise InputError(f"no clearance workspace in {here} or above; run `clearance init`")
+
+
+def init_workspace(
+    root: Path, *, db_url: str | None = None, clock: Clock | None = None
+) -> Workspace:
+    """Create (or complete) a workspace and bring its database schema up to date."""
+    ws = Workspace(root.resolve(), clock or SystemClock())
+    (ws.home / "keys").mkdir(parents=True, exist_ok=True)
+    (ws.home / "blobs").mkdir(exist_ok=True)
+    (ws.home / ".gitignore").write_text("*\n")
+    if db_url:
+        (ws.home / "config.json").write_text(json.dumps({"db_url": db_url}, indent=2) + "\n")
+    key_path = ws.home / KEY_FILE
+    if not key_path.exists():
+        key_path.write_bytes(private_key_pem(generate_key()))
+        key_path.chmod(0o600)
+    migrate.upgrade(ws.engine)
+    return ws
