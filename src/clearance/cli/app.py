@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.text import Text
 
 from clearance import __version__
-from clearance.cli import check, policy
+from clearance.cli import audit, check, policy, promotion, registry
 from clearance.errors import ClearanceError, ManifestError, PolicyError
 
 app = typer.Typer(
@@ -24,7 +24,22 @@ app = typer.Typer(
     add_completion=False,
 )
 app.command("check")(check.check)
+app.command("init")(registry.init)
+app.command("register")(registry.register)
+app.command("promote")(promotion.promote)
+app.command("approve")(promotion.approve)
+app.command("reject")(promotion.reject)
+app.command("rollback")(promotion.rollback)
+app.command("status")(audit.status)
+app.command("history")(audit.history)
+app.command("replay")(audit.replay)
+policy.app.command("apply")(registry.policy_apply)
 app.add_typer(policy.app, name="policy")
+app.add_typer(registry.user_app, name="user")
+app.add_typer(registry.evidence_app, name="evidence")
+app.add_typer(promotion.request_app, name="request")
+app.add_typer(audit.audit_app, name="audit")
+app.add_typer(registry.db_app, name="db")
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 

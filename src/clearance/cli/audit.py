@@ -1,0 +1,160 @@
+"""Audit commands (verify, checkpoint, export), replay, status and history."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from clearance.cli.common import JSON, console, print_json, workspace
+from clearance.errors import InputError
+
+audit_app = typer.Typer(help="The tamper-evident audit trail.", no_args_is_help=True)
+
+
+@audit_app.command("verify")
+def audit_verify(
+    public_key: Path | None = typer.Option(
+        None, "--public-key", help="Raw Ed25519 public key file."
+    ),
+    as_json: bool = JSON,
+) -> None:
+    """Recompute the hash chain and check signed checkpoints. Exit 1 names the first bad event."""
+    key = public_key.read_bytes() if public_key else None
+    report = workspace().auditing.verify(key)
+    if as_json:
+        print_json(
+            {
+                "ok": report.ok,
+                "events": report.events,
+                "head_seq": report.head_seq,
+                "head_hash": report.head_hash,
+                "checkpoints": report.checkpoints,
+                "fault": None if report.fault is None else report.fault.__dict__,
+            }
+        )
+    elif report.ok:
+        console.print(
+            f"audit chain OK: {report.events} events, head {report.head_seq} "
+            f"{report.head_hash[:12]}, {report.checkpoints} signed checkpoint(s) verified"
+        )
+    else:
+        assert report.fault is not None
+        console.print(f"[bold red]audit chain BROKEN[/]: {report.fault.message}")
+    raise typer.Exit(0 if report.ok else 1)
+
+
+@audit_app.command("checkpoint")
+def audit_checkpoint() -> None:
+    """Sign the head of the chain with the workspace key (makes truncation detectable)."""
+    cp = workspace().auditing.checkpoint()
+    console.print(f"checkpoint signed at seq {cp.seq} ({cp.hash[:12]}), key {cp.key_id}")
+
+
+@audit_app.command("export")
+def audit_export(
+    fmt: str = typer.Option("jsonl", "--format", help="jsonl or csv."),
+    since: str | None = typer.Option(None, "--since", help="Only events at or after (ISO 8601)."),
+    model: str | None = typer.Option(None, "--model", help="Only events about this model."),
+    output: Path | None = typer.Option(None, "--output", "-o", help="Write here, not stdout."),
+) -> None:
+    """Export the audit trail for auditors."""
+    lines = workspace().auditing.export(fmt, since=_since(since), model=model)
+    if output is None:
+        for line in lines:
+            typer.echo(line, nl=False)
+        return
+    with output.open("w", encoding="utf-8") as f:
+        f.writelines(lines)
+
+
+def _since(text: str | None) -> dt.datetime | None:
+    if text is None:
+        return None
+    try:
+        when = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise InputError(f"--since: '{text}' is not an ISO 8601 date or time") from None
+    return when.astimezone(dt.UTC) if when.tzinfo else when.replace(tzinfo=dt.UTC)
+
+
+def replay(
+    decision: str = typer.Argument(..., help="Decision number or digest prefix."),
+    as_json: bool = JSON,
+) -> None:
+    """Re-evaluate a stored decision from its recorded inputs; exit 1 if anything differs."""
+    report = workspace().replays.replay(decision)
+    if as_json:
+        print_json({**report.__dict__, "identical": report.identical})
+        raise typer.Exit(report.exit_code)
+    verdict = "identical" if report.identical else "DIFFERENT"
+    console.print(
+        f"decision {report.decision} ({report.decision_id[:12]}): {verdict} "
+        f"(recorded {report.recorded_outcome}, replayed {report.replayed_outcome})"
+    )
+    for line in report.differences:
+        console.print(f"  {line}", markup=False)
+    if report.current_policy:
+        console.print(
+            f"under the policy governing the model now ({report.current_policy}): "
+            f"{report.current_outcome}"
+        )
+        for line in report.current_differences:
+            console.print(f"  {line}", markup=False)
+    raise typer.Exit(report.exit_code)
+
+
+def status(model: str | None = typer.Argument(None), as_json: bool = JSON) -> None:
+    """Where every model's versions stand, with open requests."""
+    rows = workspace().views.status(model)
+    if as_json:
+        print_json(rows)
+        return
+    for m in rows:
+        table = Table(
+            "version",
+            "stage",
+            "since",
+            title=f"{m['model']} ({m['risk_tier']}, policy {m['policy']})",
+            title_justify="left",
+        )
+        for v in m["versions"]:
+            table.add_row(v["version"], v["stage"], v["since"][:19])
+        console.print(table)
+        for r in m["open_requests"]:
+            console.print(
+                f"  request {r['id']}: {r['version']} {r['from']} → {r['to']} "
+                f"{r['status']}: {r['summary']}",
+                markup=False,
+            )
+
+
+def history(model: str = typer.Argument(...), as_json: bool = JSON) -> None:
+    """Everything that happened to a model, from the audit trail."""
+    events = workspace().views.history(model)
+    if as_json:
+        print_json([e.model_dump(mode="json") for e in events])
+        return
+    table = Table("seq", "time", "actor", "action", "subject", "details")
+    for e in events:
+        details = ", ".join(f"{k}={v}" for k, v in e.payload.items() if k in _SHOWN)
+        table.add_row(
+            str(e.seq), e.time.strftime("%Y-%m-%d %H:%M:%S"), e.actor, e.action, e.subject, details
+        )
+    console.print(table)
+
+
+_SHOWN = {
+    "from",
+    "to",
+    "status",
+    "outcome",
+    "reason",
+    "ticket",
+    "version",
+    "from_version",
+    "to_version",
+    "summary",
+}

@@ -1,0 +1,161 @@
+"""Promotion commands: promote, approve, reject, request, rollback."""
+
+from __future__ import annotations
+
+import typer
+
+from clearance.cli.common import AS_USER, JSON, actor, console, print_json, workspace
+from clearance.cli.table import render
+from clearance.service.promotion import RequestResult
+
+request_app = typer.Typer(help="Promotion requests.", no_args_is_help=True)
+REASON = typer.Option("", "--reason", help="Why (kept in the audit trail).")
+TICKET = typer.Option("", "--ticket", help="Change ticket id, e.g. CHG-1234.")
+
+
+def _show(result: RequestResult, as_json: bool) -> None:
+    r = result.request
+    if as_json:
+        print_json(
+            {
+                "request": r.model_dump(mode="json"),
+                "decision_number": result.decision_number,
+                "executed": result.executed,
+                "decision": result.decision.model_dump(mode="json"),
+            }
+        )
+    else:
+        render(result.decision, console)
+        done = f"; {r.to_stage} reached" if result.executed else ""
+        console.print(f"request {r.id} is {r.status} (decision {result.decision_number}){done}")
+    raise typer.Exit(result.exit_code)
+
+
+def promote(
+    model: str = typer.Argument(...),
+    version: str = typer.Argument(...),
+    to: str = typer.Option(..., "--to", help="Target stage."),
+    change_type: str = typer.Option(
+        "standard", "--change-type", help="standard, emergency, experiment."
+    ),
+    reason: str = REASON,
+    ticket: str = TICKET,
+    as_user: str | None = AS_USER,
+    as_json: bool = JSON,
+) -> None:
+    """Request a promotion: executes at once if gates pass and no approval is needed.
+
+    Exit 0 when executed or waiting for approvals, 1 when blocked by a gate, 2 on bad input.
+    """
+    result = workspace().promotions.promote(
+        model,
+        version,
+        to,
+        actor=actor(as_user),
+        reason=reason,
+        ticket=ticket,
+        change_type=change_type,
+    )
+    _show(result, as_json)
+
+
+def approve(
+    request_id: int = typer.Argument(..., metavar="REQUEST"),
+    reason: str = REASON,
+    ticket: str = TICKET,
+    as_user: str | None = AS_USER,
+    as_json: bool = JSON,
+) -> None:
+    """Approve a request in one of your roles (never your own request)."""
+    result = workspace().promotions.approve(
+        request_id, actor=actor(as_user), reason=reason, ticket=ticket
+    )
+    _show(result, as_json)
+
+
+def reject(
+    request_id: int = typer.Argument(..., metavar="REQUEST"),
+    reason: str = typer.Option(..., "--reason", help="Why; the requester will read it."),
+    ticket: str = TICKET,
+    as_user: str | None = AS_USER,
+    as_json: bool = JSON,
+) -> None:
+    """Reject a request with a reason; this ends the request."""
+    result = workspace().promotions.reject(
+        request_id, actor=actor(as_user), reason=reason, ticket=ticket
+    )
+    _show(result, as_json)
+
+
+@request_app.command("reevaluate")
+def request_reevaluate(
+    request_id: int = typer.Argument(..., metavar="REQUEST"),
+    as_user: str | None = AS_USER,
+    as_json: bool = JSON,
+) -> None:
+    """Evaluate a pending or blocked request again (after new evidence)."""
+    _show(workspace().promotions.reevaluate(request_id, actor=actor(as_user)), as_json)
+
+
+@request_app.command("list")
+def request_list(
+    model: str | None = typer.Option(None, "--model"),
+    open_only: bool = typer.Option(False, "--open", help="Only pending and blocked requests."),
+    as_json: bool = JSON,
+) -> None:
+    """List promotion requests."""
+    rows = workspace().views.requests(model=model, open_only=open_only)
+    if as_json:
+        print_json(rows)
+        return
+    from rich.table import Table
+
+    table = Table("id", "model", "version", "move", "type", "requester", "status", "summary")
+    for r in rows:
+        table.add_row(
+            str(r["id"]),
+            r["model"],
+            r["version"],
+            f"{r['from']} → {r['to']}",
+            r["change_type"],
+            r["requester"],
+            r["status"],
+            r["summary"] or "",
+        )
+    console.print(table)
+
+
+@request_app.command("show")
+def request_show(
+    request_id: int = typer.Argument(..., metavar="REQUEST"), as_json: bool = JSON
+) -> None:
+    """Show a request with its approvals and latest decision."""
+    data = workspace().views.request(request_id)
+    if as_json:
+        print_json(data)
+        return
+    from clearance.core.results import Decision
+
+    console.print(
+        f"request {data['id']}: {data['model']} {data['version']} {data['from']} → "
+        f"{data['to']} ({data['change_type']}), by {data['requester']}: {data['status']}"
+    )
+    for a in data["approvals"]:
+        console.print(
+            f"  {a['verdict']} by {a['approver']} ({', '.join(a['roles'])}) {a['reason']}"
+        )
+    if data["latest_decision"]:
+        render(Decision.model_validate(data["latest_decision"]), console)
+
+
+def rollback(
+    model: str = typer.Argument(...),
+    to: str | None = typer.Option(None, "--to", help="Version to restore (default: previous)."),
+    reason: str = typer.Option(..., "--reason", help="Why (kept in the audit trail)."),
+    as_user: str | None = AS_USER,
+) -> None:
+    """Restore the previous production version and record why."""
+    bad, restored = workspace().promotions.rollback(
+        model, actor=actor(as_user), reason=reason, to_version=to
+    )
+    console.print(f"{model}: {bad.version} → {bad.stage}; {restored.version} → {restored.stage}")

@@ -1,0 +1,129 @@
+"""Workspace and registry commands: init, db, user, register, evidence, policy apply."""
+
+from __future__ import annotations
+
+import getpass
+import os
+from pathlib import Path
+from typing import cast
+
+import typer
+from rich.table import Table
+
+from clearance.adapters.store import migrate
+from clearance.cli.common import AS_USER, JSON, actor, console, print_json, workspace
+from clearance.core.version import EvidenceKind
+from clearance.workspace import init_workspace
+
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+user_app = typer.Typer(help="Users and their roles.", no_args_is_help=True)
+evidence_app = typer.Typer(
+    help="Evidence attached to versions (append-only).", no_args_is_help=True
+)
+
+
+def init(
+    directory: Path = typer.Argument(Path(), help="Folder to hold .clearance/."),
+    db_url: str | None = typer.Option(None, "--db", help="Database URL (default: SQLite here)."),
+) -> None:
+    """Create a workspace (.clearance/ with database, blob store and signing key)."""
+    ws = init_workspace(directory, db_url=db_url)
+    console.print(f"workspace ready at {ws.home} (database {ws.engine.url.render_as_string()})")
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Bring the database schema up to date (Alembic migrations)."""
+    ws = workspace()
+    migrate.upgrade(ws.engine)
+    console.print(f"schema at revision {migrate.current_revision(ws.engine)}")
+
+
+@db_app.command("current")
+def db_current() -> None:
+    """Show the schema revision of the database and the one this clearance needs."""
+    ws = workspace()
+    console.print(
+        f"database: {migrate.current_revision(ws.engine)}; needed: {migrate.head_revision()}"
+    )
+
+
+@user_app.command("add")
+def user_add(
+    name: str = typer.Argument(..., help="User name (as given to --as)."),
+    role: list[str] = typer.Option(..., "--role", help="A role; repeat for several."),
+    as_user: str | None = AS_USER,
+) -> None:
+    """Add a user with roles (e.g. tech_lead, model_owner, risk_officer)."""
+    who = as_user or os.environ.get("CLEARANCE_USER") or getpass.getuser()
+    user = workspace().registry.add_user(name, role, actor=who)
+    console.print(f"user {user.name} added with roles {', '.join(user.roles)}")
+
+
+@user_app.command("list")
+def user_list(as_json: bool = JSON) -> None:
+    """List users and their roles."""
+    with workspace().store.reading() as tx:
+        users = tx.list_users()
+    if as_json:
+        print_json([u.model_dump(mode="json") for u in users])
+        return
+    table = Table("user", "roles")
+    for u in users:
+        table.add_row(u.name, ", ".join(u.roles))
+    console.print(table)
+
+
+def register(
+    manifest: Path = typer.Argument(..., help="Model manifest (YAML/JSON) of the version."),
+    as_user: str | None = AS_USER,
+    as_json: bool = JSON,
+) -> None:
+    """Register a model version (and its model, if new) with its evidence and artifact."""
+    ws = workspace()
+    row = ws.registry.register(manifest, actor=actor(as_user))
+    with ws.store.reading() as tx:
+        model = tx.model_by_id(row.model_id)
+    if as_json:
+        print_json({"model": model.name, "version": row.version, "stage": row.stage})
+        return
+    console.print(f"registered {model.name} {row.version} in stage {row.stage}")
+
+
+@evidence_app.command("attach")
+def evidence_attach(
+    model: str = typer.Argument(...),
+    version: str = typer.Argument(...),
+    name: str = typer.Argument(..., help="Evidence name, e.g. model_card."),
+    file: Path | None = typer.Argument(None, help="File to attach (copied by sha256)."),
+    uri: str | None = typer.Option(None, "--uri", help="Reference by URI instead of a file."),
+    sha256: str | None = typer.Option(None, "--sha256", help="Digest of the URI's content."),
+    kind: str = typer.Option(
+        "document", "--kind", help="document, report, dataset, metrics, other."
+    ),
+    as_user: str | None = AS_USER,
+) -> None:
+    """Attach evidence; the same name again supersedes the old content (approvals go stale)."""
+    if kind not in ("document", "report", "dataset", "metrics", "other"):
+        raise typer.BadParameter(f"unknown kind '{kind}'", param_hint="--kind")
+    item = workspace().registry.attach(
+        model,
+        version,
+        name,
+        path=file,
+        uri=uri,
+        sha256=sha256,
+        kind=cast(EvidenceKind, kind),
+        actor=actor(as_user),
+    )
+    console.print(f"attached {item.name} ({item.kind}, sha256 {item.sha256}) to {model} {version}")
+
+
+def policy_apply(
+    path: Path = typer.Argument(..., exists=True, help="Policy file or directory."),
+    as_user: str | None = AS_USER,
+) -> None:
+    """Record a policy version in the registry (same version, different content: refused)."""
+    record, new = workspace().registry.apply_policy(path, actor=actor(as_user))
+    state = "applied" if new else "already applied (unchanged)"
+    console.print(f"policy {record.name} {record.version} {state}; hash {record.content_hash[:12]}")

@@ -1,0 +1,74 @@
+"""Fixtures shared by the store-backed tests: real SQLite and real PostgreSQL databases.
+
+PostgreSQL is the server on 127.0.0.1:5432 (trust auth). Each test gets a database of its
+own, created and dropped here. Without a server the PostgreSQL cases skip, except when
+``CLEARANCE_REQUIRE_PG=1`` (CI), where they fail instead.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from clearance.adapters.clock import FixedClock
+from clearance.workspace import Workspace, init_workspace
+
+PG_ADMIN = os.environ.get("CLEARANCE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+START = dt.datetime(2026, 11, 22, 9, 0, tzinfo=dt.UTC)
+
+
+def _pg_available() -> str | None:
+    try:
+        with psycopg.connect(PG_ADMIN, connect_timeout=3):
+            return None
+    except psycopg.Error as exc:
+        return str(exc).strip().splitlines()[0]
+
+
+@pytest.fixture(scope="session")
+def pg_admin() -> str:
+    problem = _pg_available()
+    if problem is not None:
+        if os.environ.get("CLEARANCE_REQUIRE_PG") == "1":
+            pytest.fail(f"PostgreSQL is required (CLEARANCE_REQUIRE_PG=1) but: {problem}")
+        pytest.skip(f"PostgreSQL not available: {problem}")
+    return PG_ADMIN
+
+
+@pytest.fixture
+def pg_url(pg_admin: str) -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for one test; dropped afterwards."""
+    name = f"clearance_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(pg_admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    base = pg_admin.rsplit("/", 1)[0]
+    try:
+        yield f"{base}/{name}"
+    finally:
+        with psycopg.connect(pg_admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Run the test once on SQLite and once on PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'clearance.db'}"
+    return str(request.getfixturevalue("pg_url"))
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    return FixedClock(START)
+
+
+@pytest.fixture
+def workspace(tmp_path: Path, db_url: str, clock: FixedClock) -> Workspace:
+    """An initialised workspace on the parametrised database, with a fixed clock."""
+    return init_workspace(tmp_path / "ws", db_url=db_url, clock=clock)
