@@ -7,6 +7,7 @@ expected error prints one line per problem on stderr and never a traceback.
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import typer
 from rich.console import Console
@@ -41,6 +42,16 @@ app.add_typer(promotion.request_app, name="request")
 app.add_typer(audit.audit_app, name="audit")
 app.add_typer(registry.db_app, name="db")
 err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+@app.command("demo")
+def demo(
+    directory: Path | None = typer.Option(None, "--dir", help="Where (default: a new temp dir)."),
+) -> None:
+    """Run the end-to-end story: train, register, promote with sign-offs, block, roll back."""
+    from clearance.demo.story import run_demo
+
+    run_demo(directory, Console(highlight=False))
 
 
 @app.command("version")
