@@ -1,0 +1,131 @@
+"""The registry commands through the real console script: exit codes and nothing changed.
+
+Every bad-input path (unknown model, wrong stage, missing role, self-approval, unknown
+user) exits 2 or 1 with a one-line message and leaves the audit trail exactly as it was.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+EXE = str(Path(sys.executable).parent / "clearance")
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "credit-risk"
+
+
+class Cli:
+    def __init__(self, root: Path) -> None:
+        self.env = {**os.environ, "CLEARANCE_WORKSPACE": str(root), "COLUMNS": "200"}
+        self.env.pop("CLEARANCE_DB_URL", None)
+        self.env.pop("CLEARANCE_USER", None)
+
+    def __call__(self, *args: str | Path) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [EXE, *map(str, args)], capture_output=True, text=True, env=self.env, check=False
+        )
+
+    def ok(self, *args: str | Path) -> str:
+        result = self(*args)
+        assert result.returncode == 0, result.stdout + result.stderr
+        return result.stdout
+
+    def events(self) -> int:
+        return json.loads(self.ok("audit", "verify", "--json"))["events"]
+
+
+@pytest.fixture(scope="module")
+def cli(tmp_path_factory: pytest.TempPathFactory) -> Cli:
+    root = tmp_path_factory.mktemp("ws")
+    c = Cli(root)
+    c.ok("init", root)
+    for name, roles in [
+        ("alice", ["ml_engineer"]),
+        ("bob", ["tech_lead"]),
+        ("carol", ["model_owner"]),
+        ("dave", ["risk_officer", "model_owner"]),
+        ("erin", ["compliance_officer"]),
+    ]:
+        c.ok("user", "add", name, *[x for r in roles for x in ("--role", r)], "--as", "admin")
+    c.ok("policy", "apply", EXAMPLE / "policy", "--as", "alice")
+    c.ok("register", EXAMPLE / "v7-pass" / "manifest.yaml", "--as", "alice")
+    c.ok("promote", "credit-default", "7", "--to", "staging", "--as", "alice")
+    return c
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (
+            ["promote", "credit-default", "99", "--to", "staging", "--as", "alice"],
+            2,
+            "has no version '99'",
+        ),
+        (["promote", "nope", "7", "--to", "staging", "--as", "alice"], 2, "unknown model 'nope'"),
+        (
+            ["promote", "credit-default", "7", "--to", "orbit", "--as", "alice"],
+            2,
+            "'orbit' is not a stage",
+        ),
+        (
+            ["promote", "credit-default", "7", "--to", "production", "--as", "alice"],
+            2,
+            "allows no transition from 'draft' to 'production'",
+        ),
+        (
+            ["promote", "credit-default", "7", "--to", "staging", "--as", "mallory"],
+            2,
+            "unknown user 'mallory'",
+        ),
+        (["promote", "credit-default", "7", "--to", "staging"], 2, "who is acting?"),
+        (["approve", "1", "--as", "alice"], 1, "cannot approve it (separation of duties)"),
+        (["approve", "1", "--as", "carol"], 1, "needs sign-off from tech_lead"),
+        (["approve", "42", "--as", "bob"], 2, "there is no promotion request 42"),
+        (["reject", "1", "--as", "bob", "--reason", " "], 2, "needs a --reason"),
+        (
+            ["rollback", "credit-default", "--reason", "x", "--as", "bob"],
+            2,
+            "has no production version",
+        ),
+        (
+            ["register", EXAMPLE / "v7-pass" / "manifest.yaml", "--as", "alice"],
+            2,
+            "already registered",
+        ),
+        (["replay", "999"], 2, "no decision '999'"),
+    ],
+)
+def test_bad_input_changes_nothing(cli: Cli, args: list[str], code: int, message: str) -> None:
+    before = cli.events()
+    result = cli(*args)
+    assert result.returncode == code, result.stdout + result.stderr
+    assert message in " ".join(result.stderr.split())
+    assert "Traceback" not in result.stderr
+    assert cli.events() == before
+
+
+def test_approval_executes_and_everything_is_visible(cli: Cli) -> None:
+    out = cli.ok("approve", "1", "--as", "bob", "--ticket", "CHG-7", "--json")
+    assert json.loads(out)["executed"] is True
+    status = json.loads(cli.ok("status", "credit-default", "--json"))
+    assert status[0]["versions"][0]["stage"] == "staging"
+    assert status[0]["policy"] == "credit-risk@1.2.0"
+    history = json.loads(cli.ok("history", "credit-default", "--json"))
+    assert [e["action"] for e in history][-2:] == [
+        "version.stage_changed",
+        "request.status_changed",
+    ]
+    requests = json.loads(cli.ok("request", "list", "--json"))
+    assert requests[0]["status"] == "executed"
+    shown = json.loads(cli.ok("request", "show", "1", "--json"))
+    assert shown["approvals"][0]["ticket"] == "CHG-7"
+    replay = cli("replay", str(shown["decision"]))
+    assert replay.returncode == 0 and "identical" in replay.stdout
+    lines = cli.ok("audit", "export", "--format", "jsonl", "--model", "credit-default").splitlines()
+    assert all(json.loads(line)["hash"] for line in lines)
+    csv_text = cli.ok("audit", "export", "--format", "csv")
+    assert csv_text.splitlines()[0].startswith("seq,time,actor,action")
