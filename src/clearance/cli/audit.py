@@ -137,11 +137,12 @@ def history(model: str = typer.Argument(...), as_json: bool = JSON) -> None:
     if as_json:
         print_json([e.model_dump(mode="json") for e in events])
         return
-    table = Table("seq", "time", "actor", "action", "subject", "details")
+    table = Table("seq", "time (UTC)", "actor", "action", "subject", "details")
     for e in events:
-        details = ", ".join(f"{k}={v}" for k, v in e.payload.items() if k in _SHOWN)
+        details = ", ".join(f"{k}={v}" for k, v in e.payload.items() if k in _SHOWN and v)
+        subject = e.subject.removeprefix(f"model:{model}/").replace(":", " ")
         table.add_row(
-            str(e.seq), e.time.strftime("%Y-%m-%d %H:%M:%S"), e.actor, e.action, e.subject, details
+            str(e.seq), e.time.strftime("%m-%d %H:%M:%S"), e.actor, e.action, subject, details
         )
     console.print(table)
 
