@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
@@ -12,11 +13,12 @@ from clearance.core.approvals import Approval
 from clearance.core.engine import evaluate, evidence_digest, resolve_transition
 from clearance.core.gates.base import GateContext, GateParams, Measurement
 from clearance.core.gates.registry import GateRegistry, default_registry
-from clearance.core.loading import LoadedPolicy, parse_policy
+from clearance.core.loading import LoadedPolicy, load_policy, parse_policy
 from clearance.core.results import Decision, GateStatus, Outcome
 from clearance.core.version import ModelVersion
 from clearance.core.waivers import Waiver
 from clearance.errors import InputError, NotFound, TransitionRefused
+from clearance.manifest import load_manifest
 
 S = GateStatus
 DAY = dt.timedelta(days=1)
@@ -247,7 +249,9 @@ def test_waiver_covers_a_warn_gate(decide: Any, make_version: Any) -> None:
     version = make_version(
         metrics={"auc": 0.812, "latency_p95_ms": 130.0}, documents={"model_card": CARD}
     )
-    (gate,) = [g for g in decide(version, waivers=[waiver(gate="latency")]).gates if g.gate_id == "latency"]  # noqa: E501
+    (gate,) = [
+        g for g in decide(version, waivers=[waiver(gate="latency")]).gates if g.gate_id == "latency"
+    ]
     assert (gate.status, gate.waived_status) == (S.WAIVED, S.WARN)
 
 
@@ -263,7 +267,9 @@ def test_longest_lasting_waiver_is_chosen(decide: Any, weak: Any) -> None:
 
 
 def test_emergency_bypasses_only_listed_gates(decide: Any, make_version: Any, now: Any) -> None:
-    worse = make_version(metrics={"auc": 0.75, "latency_p95_ms": 80.0}, documents={"model_card": CARD})  # noqa: E501
+    worse = make_version(
+        metrics={"auc": 0.75, "latency_p95_ms": 80.0}, documents={"model_card": CARD}
+    )
     assert statuses(decide(worse))["champ"] is S.FAIL
     d = decide(worse, change_type="emergency")
     assert statuses(d) == {
@@ -275,7 +281,7 @@ def test_emergency_bypasses_only_listed_gates(decide: Any, make_version: Any, no
     assert d.gates[2].message == "bypassed by the emergency change type"
     assert d.change_type == "emergency"
     # bypassing champ does not waive the floor
-    bad = make_version(metrics={"auc": 0.6, "latency_p95_ms": 80.0}, documents={"model_card": CARD})  # noqa: E501
+    bad = make_version(metrics={"auc": 0.6, "latency_p95_ms": 80.0}, documents={"model_card": CARD})
     assert decide(bad, change_type="emergency").outcome is Outcome.DENY
 
 
@@ -404,7 +410,9 @@ def test_resolve_transition(loaded: LoadedPolicy, make_policy: Any) -> None:
     assert resolve_transition(loaded, "staging", "production").key == "staging -> production"
     with pytest.raises(NotFound, match="'prod' is not a stage of policy demo"):
         resolve_transition(loaded, None, "prod")
-    with pytest.raises(TransitionRefused, match="allows no transition from 'draft' to 'production'"):  # noqa: E501
+    with pytest.raises(
+        TransitionRefused, match="allows no transition from 'draft' to 'production'"
+    ):
         resolve_transition(loaded, "draft", "production")
     with pytest.raises(TransitionRefused, match="allows no transition to 'draft'"):
         resolve_transition(loaded, None, "draft")
@@ -416,7 +424,9 @@ def test_resolve_transition(loaded: LoadedPolicy, make_policy: Any) -> None:
             {"from": "staging", "to": "production", "gates": ["auc_floor"]},
         ],
     )
-    with pytest.raises(InputError, match=r"several transitions lead to 'production' \(from draft, staging\)"):  # noqa: E501
+    with pytest.raises(
+        InputError, match=r"several transitions lead to 'production' \(from draft, staging\)"
+    ):
         resolve_transition(two, None, "production")
 
 
@@ -449,7 +459,11 @@ def test_every_input_changes_the_decision_id(
 ) -> None:
     base = decide()
     variants = {
-        "policy": decide(policy=make_policy(GATES, TRANSITIONS, change_types={**CHANGE_TYPES, "emergency": {"bypass": []}})),  # noqa: E501
+        "policy": decide(
+            policy=make_policy(
+                GATES, TRANSITIONS, change_types={**CHANGE_TYPES, "emergency": {"bypass": []}}
+            )
+        ),
         "version": decide(good.model_copy(update={"version": "7.1"})),
         "metric": decide(good.model_copy(update={"metrics": {**good.metrics, "auc": 0.813}})),
         "approval": decide(approvals=[approve("olivia", "model_owner", at=now)]),
@@ -487,3 +501,30 @@ def test_evidence_content_is_in_the_inputs(
 def test_evidence_digest_is_of_the_version(good: ModelVersion) -> None:
     assert evidence_digest(good) == evidence_digest(good.model_copy())
     assert evidence_digest(good) != evidence_digest(good.model_copy(update={"stage": "draft"}))
+
+
+# --- the shipped examples, end to end through the manifest reader ------------------------------
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+MANIFESTS = sorted(EXAMPLES.glob("*/*/manifest.yaml"))
+
+
+@pytest.mark.parametrize(
+    "manifest", MANIFESTS, ids=lambda p: f"{p.parent.parent.name}/{p.parent.name}"
+)
+def test_examples_pass_or_block_as_named(manifest: Path, now: dt.datetime) -> None:
+    folder = manifest.parent.parent
+    policy = load_policy(
+        folder / "policy" if (folder / "policy").is_dir() else folder / "policy.yaml"
+    )
+    version, evidence = load_manifest(manifest)
+    transition = resolve_transition(policy, version.stage, "production")
+    decision = evaluate(policy, transition, version, evidence, [], [], now)
+    expected = Outcome.DENY if manifest.parent.name.endswith("-blocked") else Outcome.NEEDS_APPROVAL
+    assert decision.outcome is expected, decision.summary
+    again = evaluate(policy, transition, *load_manifest(manifest), [], [], now)
+    assert again.model_dump_json() == decision.model_dump_json()
+
+
+def test_there_are_examples_to_check() -> None:
+    assert len(MANIFESTS) >= 2

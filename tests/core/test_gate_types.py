@@ -22,9 +22,7 @@ Run = Callable[..., Measurement]
 
 
 @pytest.fixture(scope="module")
-def run(
-    make_version: Callable[..., ModelVersion], fake_evidence: type, now: dt.datetime
-) -> Run:
+def run(make_version: Callable[..., ModelVersion], fake_evidence: type, now: dt.datetime) -> Run:
     """Evaluate one gate type with validated params against a version and its evidence."""
 
     def go(
@@ -168,9 +166,7 @@ def test_champion_comparison_lower_is_better(
     assert m.margin == pytest.approx(change + 5)
 
 
-@pytest.mark.parametrize(
-    ("when", "status"), [("error", ERROR), ("skip", SKIPPED), ("pass", PASS)]
-)
+@pytest.mark.parametrize(("when", "status"), [("error", ERROR), ("skip", SKIPPED), ("pass", PASS)])
 @pytest.mark.parametrize("champion", [None, {"version": "6", "metrics": {"ks": 0.4}}])
 def test_champion_comparison_without_a_champion(
     run: Run, make_version: Any, when: str, status: GateStatus, champion: Any
@@ -288,7 +284,12 @@ def test_documentation_empty_document_fails(
     run: Run, make_version: Any, fake_evidence: type, content: bytes
 ) -> None:
     version = make_version(documents={"rollback_plan": content})
-    m = run("documentation", {"documents": ["rollback_plan"]}, version, fake_evidence({"rollback_plan": content}))  # noqa: E501
+    m = run(
+        "documentation",
+        {"documents": ["rollback_plan"]},
+        version,
+        fake_evidence({"rollback_plan": content}),
+    )
     assert m.status is FAIL
     assert m.message == "rollback_plan: is empty"
 
@@ -326,7 +327,12 @@ def test_documentation_missing_evidence_is_an_error_naming_it(
     message: str,
 ) -> None:
     version = make_version(documents=recorded)
-    m = run("documentation", doc_gate("Intended use"), version, fake_evidence(files, unreadable=unreadable))  # noqa: E501
+    m = run(
+        "documentation",
+        doc_gate("Intended use"),
+        version,
+        fake_evidence(files, unreadable=unreadable),
+    )
     assert m.status is ERROR
     assert m.message == message
     assert m.details["missing"] == [message.removeprefix("needs evidence ")]
@@ -416,7 +422,9 @@ def test_reproducibility_unreadable_artifact_is_an_error(run: Run, fake_evidence
     assert m.message.startswith("cannot read the artifact at mem://model.bin to verify its sha256")
     assert m.details == {"missing": ["artifact"]}
     # without artifact verification the same version passes
-    m = run("reproducibility", {"verify_artifact": False}, evidence=fake_evidence(artifact_sha=None))
+    m = run(
+        "reproducibility", {"verify_artifact": False}, evidence=fake_evidence(artifact_sha=None)
+    )
     assert m.status is PASS
 
 

@@ -43,9 +43,7 @@ def test_undefined_gate_reference_suggests_the_close_name(policy_data: PolicyDat
         [FLOOR], [t("draft", "staging", ["auc_flor"]), t("staging", "production", ["auc_floor"])]
     )
     (problem,) = findings(data)
-    assert summary([problem]) == [
-        ("error", "undefined-gate", "workflow.transitions[0].gates[0]")
-    ]
+    assert summary([problem]) == [("error", "undefined-gate", "workflow.transitions[0].gates[0]")]
     assert problem.message == (
         "gate 'auc_flor' is not defined under gates; did you mean 'auc_floor'?"
     )
@@ -62,7 +60,10 @@ def test_undefined_gate_far_from_any_lists_the_defined_ones(policy_data: PolicyD
 
 def test_duplicate_gate_id_names_the_first(policy_data: PolicyData) -> None:
     data = policy_data([FLOOR, {**LATENCY, "id": "auc_floor"}])
-    data["workflow"]["transitions"] = [t("draft", "staging", ["auc_floor"]), t("staging", "production", ["auc_floor"])]  # noqa: E501
+    data["workflow"]["transitions"] = [
+        t("draft", "staging", ["auc_floor"]),
+        t("staging", "production", ["auc_floor"]),
+    ]
     problems = findings(data)
     assert summary(problems) == [("error", "dup-gate", "gates[1].id")]
     assert "gate id 'auc_floor' is already defined at policy.yaml:" in problems[0].message
@@ -73,7 +74,9 @@ def test_unreachable_stage_is_a_warning(policy_data: PolicyData) -> None:
     data["workflow"]["stages"].append("archived")
     problems = findings(data)
     assert summary(problems) == [("warning", "unreachable-stage", "workflow.stages[3]")]
-    assert problems[0].message == "stage 'archived' cannot be reached from 'draft' by any transition"
+    assert (
+        problems[0].message == "stage 'archived' cannot be reached from 'draft' by any transition"
+    )
 
 
 def test_unused_gate_is_a_warning(policy_data: PolicyData) -> None:
@@ -96,8 +99,18 @@ def test_duplicate_transition(policy_data: PolicyData) -> None:
 @pytest.mark.parametrize(
     ("end", "name", "field", "message"),
     [
-        ("to", "stagin", "workflow.transitions[0].to", "'stagin' is not a stage; did you mean 'staging'?"),  # noqa: E501
-        ("from", "qa", "workflow.transitions[0].from", "'qa' is not a stage; defined: draft, staging, production"),  # noqa: E501
+        (
+            "to",
+            "stagin",
+            "workflow.transitions[0].to",
+            "'stagin' is not a stage; did you mean 'staging'?",
+        ),
+        (
+            "from",
+            "qa",
+            "workflow.transitions[0].from",
+            "'qa' is not a stage; defined: draft, staging, production",
+        ),
     ],
 )
 def test_unknown_stage_in_a_transition(

@@ -440,7 +440,7 @@ def test_format_path(path: tuple[str | int, ...], text: str) -> None:
         ("a: 1\n---\nb: 2\n", "policy.yaml:2:1: error: YAML syntax: but found another document"),
         (
             "selector:\n  tags: {'a key': [1]}\n",
-            'policy.yaml:2:18: error: selector.tags["a key"]: Input should be a valid string',
+            'policy.yaml:2:19: error: selector.tags["a key"]: Input should be a valid string',
         ),
         ('"x\\ny": 1\n', 'policy.yaml:1:1: error: ["x\\ny"]: unknown field'),
     ],

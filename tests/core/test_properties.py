@@ -103,7 +103,8 @@ def test_engine_is_deterministic(
     fake_evidence: type,
 ) -> None:
     policy = make_policy(
-        POLICY_GATES, change_types={"emergency": {"bypass": ["champ"], "approvals": [{"role": "C"}]}}
+        POLICY_GATES,
+        change_types={"emergency": {"bypass": ["champ"], "approvals": [{"role": "C"}]}},
     )
     version = data.draw(versions(make_version))
     approvals = data.draw(approvals_st)
@@ -185,7 +186,9 @@ def test_tightening_both_bounds_through_the_loader(
     assume(low + raise_min <= high - lower_max)
     gate = MetricThreshold()
     ctx = GateContext(
-        ModelVersion.model_validate({"model": {"name": "m"}, "version": "1", "metrics": {"x": value}}),  # noqa: E501
+        ModelVersion.model_validate(
+            {"model": {"name": "m"}, "version": "1", "metrics": {"x": value}}
+        ),
         evidence=None,  # type: ignore[arg-type]
         now=T0,
         from_stage="a",
@@ -366,7 +369,9 @@ requirements_st = st.lists(
     max_size=3,
     unique_by=lambda r: r.role,
 )
-rules_st = st.builds(ApprovalRules, allow_self_approval=st.booleans(), one_person_counts_once=st.booleans())  # noqa: E501
+rules_st = st.builds(
+    ApprovalRules, allow_self_approval=st.booleans(), one_person_counts_once=st.booleans()
+)
 
 
 @settings(max_examples=200, deadline=None)
@@ -387,7 +392,9 @@ def test_approval_counting_ignores_order(
     data: st.DataObject,
 ) -> None:
     shuffled = data.draw(st.permutations(approvals))
-    a = approval_status(requirements, approvals, rules, requester=requester, evidence_digest=current)
+    a = approval_status(
+        requirements, approvals, rules, requester=requester, evidence_digest=current
+    )
     b = approval_status(requirements, shuffled, rules, requester=requester, evidence_digest=current)
     assert a == b
     for role in a.roles:

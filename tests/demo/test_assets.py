@@ -87,10 +87,11 @@ def test_layout(built: Built) -> None:
     assert built.assets.manifests == {
         "1": root / "models" / "v1" / "manifest.yaml",
         "2": root / "models" / "v2" / "manifest.yaml",
+        "3": root / "models" / "v3" / "manifest.yaml",
     }
     for name in ("train.csv", "eval.csv"):
         assert (root / "data" / name).is_file()
-    for version in ("1", "2"):
+    for version in ("1", "2", "3"):
         folder = root / "models" / f"v{version}"
         for name in (
             "model.pkl",
