@@ -34,11 +34,11 @@ import numpy as np
 import numpy.typing as npt
 import sklearn  # type: ignore[import-untyped]
 import yaml
-from sklearn.compose import ColumnTransformer  # type: ignore[import-untyped]
-from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyped]
-from sklearn.metrics import accuracy_score, roc_auc_score, roc_curve  # type: ignore[import-untyped]
-from sklearn.pipeline import Pipeline  # type: ignore[import-untyped]
-from sklearn.preprocessing import (  # type: ignore[import-untyped]
+from sklearn.compose import ColumnTransformer
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import accuracy_score, roc_auc_score, roc_curve
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import (
     FunctionTransformer,
     OneHotEncoder,
     StandardScaler,
