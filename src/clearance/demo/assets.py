@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-import sklearn  # type: ignore[import-untyped]
+import sklearn
 import yaml
 from sklearn.compose import ColumnTransformer
 from sklearn.linear_model import LogisticRegression
