@@ -1,0 +1,300 @@
+"""Real local receivers for the notification tests: an HTTP server and an SMTP server.
+
+Both listen on 127.0.0.1 on a port the OS picks, run in a thread, and record what arrived,
+so the tests assert on the bytes a real receiver would see. No mocks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import email
+import email.policy
+import http.server
+import ipaddress
+import ssl
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP as SMTPServer
+from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from clearance.adapters.clock import FixedClock
+from clearance.notify import Notification
+
+START = dt.datetime(2026, 11, 22, 9, 0, tzinfo=dt.UTC)
+SHA_EVAL = "3f" * 32
+SHA_CARD = "a1" * 32
+
+
+# --- HTTP -------------------------------------------------------------------------------
+
+
+@dataclass
+class Received:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+
+@dataclass
+class HttpReceiver:
+    """Records every request; answers from ``script`` (status codes, in order), then 200."""
+
+    url: str = ""
+    requests: list[Received] = field(default_factory=list)
+    script: list[int] = field(default_factory=list)
+    delay_s: float = 0.0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def answer(self, *codes: int) -> None:
+        with self.lock:
+            self.script.extend(codes)
+
+    def _next_status(self) -> int:
+        with self.lock:
+            return self.script.pop(0) if self.script else 200
+
+
+def _handler(receiver: HttpReceiver) -> type[http.server.BaseHTTPRequestHandler]:
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            with receiver.lock:
+                receiver.requests.append(
+                    Received(
+                        "POST", self.path, {k.lower(): v for k, v in self.headers.items()}, body
+                    )
+                )
+            if receiver.delay_s:
+                time.sleep(receiver.delay_s)
+            status = receiver._next_status()
+            payload = b"ok" if status < 300 else f"status {status}".encode()
+            try:
+                self.send_response(status)
+                if 300 <= status < 400:
+                    self.send_header("Location", "http://127.0.0.1:9/elsewhere")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+            except OSError:  # the client gave up (timeout tests)
+                pass
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    return Handler
+
+
+@pytest.fixture
+def http_receiver() -> Iterator[HttpReceiver]:
+    receiver = HttpReceiver()
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _handler(receiver))
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    receiver.url = f"http://127.0.0.1:{server.server_address[1]}/hooks/clearance"
+    try:
+        yield receiver
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
+# --- SMTP -------------------------------------------------------------------------------
+
+
+@dataclass
+class Mail:
+    mail_from: str
+    rcpt_tos: list[str]
+    message: EmailMessage
+
+
+class MailHandler:
+    """Records messages. ``*@nowhere.invalid`` is refused (550), ``busy@*`` deferred (451)."""
+
+    def __init__(self) -> None:
+        self.messages: list[Mail] = []
+
+    async def handle_RCPT(
+        self, server: SMTPServer, session: Session, envelope: Envelope, address: str, options: Any
+    ) -> str:
+        if address.endswith("@nowhere.invalid"):
+            return "550 5.1.1 no such user here"
+        if address.startswith("busy@"):
+            return "451 4.3.0 mailbox busy, try later"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: SMTPServer, session: Session, envelope: Envelope) -> str:
+        assert isinstance(envelope.content, bytes)
+        message = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        assert isinstance(message, EmailMessage)
+        self.messages.append(Mail(str(envelope.mail_from), list(envelope.rcpt_tos), message))
+        return "250 Message accepted"
+
+
+class _PortZeroController(Controller):
+    """aiosmtpd's Controller, listening on the port the OS picked for ``port=0``."""
+
+    def _trigger_server(self) -> None:
+        assert isinstance(self.server, asyncio.Server)
+        self.port = self.server.sockets[0].getsockname()[1]
+        super()._trigger_server()  # type: ignore[no-untyped-call]
+
+
+@dataclass
+class SmtpReceiver:
+    host: str
+    port: int
+    handler: MailHandler
+
+    @property
+    def messages(self) -> list[Mail]:
+        return self.handler.messages
+
+
+@pytest.fixture
+def smtp_receiver() -> Iterator[SmtpReceiver]:
+    handler = MailHandler()
+    controller = _PortZeroController(handler, hostname="127.0.0.1", port=0)
+    controller.start()
+    try:
+        yield SmtpReceiver("127.0.0.1", controller.port, handler)
+    finally:
+        controller.stop()
+
+
+@dataclass
+class TlsSmtpReceiver(SmtpReceiver):
+    client_context: ssl.SSLContext
+    logins: list[tuple[str, str]]
+
+
+def _self_signed(tmp: Path) -> tuple[Path, Path]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(dt.datetime.now(dt.UTC) - dt.timedelta(days=1))
+        .not_valid_after(dt.datetime.now(dt.UTC) + dt.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = tmp / "cert.pem", tmp / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
+@pytest.fixture
+def tls_smtp_receiver(tmp_path: Path) -> Iterator[TlsSmtpReceiver]:
+    """STARTTLS required, then AUTH (user ``clearance``, password ``s3cret``) required."""
+    cert, key = _self_signed(tmp_path)
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_context.load_cert_chain(cert, key)
+    logins: list[tuple[str, str]] = []
+
+    def authenticate(
+        server: SMTPServer, session: Session, envelope: Envelope, mechanism: str, data: Any
+    ) -> AuthResult:
+        if isinstance(data, LoginPassword):
+            user, password = data.login.decode(), data.password.decode()
+            logins.append((user, password))
+            if (user, password) == ("clearance", "s3cret"):
+                return AuthResult(success=True)
+        return AuthResult(success=False, handled=False)
+
+    handler = MailHandler()
+    controller = _PortZeroController(
+        handler,
+        hostname="127.0.0.1",
+        port=0,
+        tls_context=server_context,
+        require_starttls=True,
+        authenticator=authenticate,
+        auth_required=True,
+    )
+    controller.start()
+    try:
+        yield TlsSmtpReceiver(
+            "127.0.0.1",
+            controller.port,
+            handler,
+            ssl.create_default_context(cafile=str(cert)),
+            logins,
+        )
+    finally:
+        controller.stop()
+
+
+# --- notifications and time -------------------------------------------------------------
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    return FixedClock(START)
+
+
+def gate_failed(**changes: Any) -> Notification:
+    """A gate failure as the service will raise it: every piece of context seed 003 asks for."""
+    fields: dict[str, Any] = {
+        "id": "gate-failed:request:12:auc_vs_champion",
+        "event": "gate_failed",
+        "model": "credit-scorer",
+        "version": "1.4.0",
+        "summary": "auc_vs_champion failed: the challenger is worse than production",
+        "policy": "credit-risk@1.2.0",
+        "details": {
+            "request": 12,
+            "gates": [
+                {
+                    "id": "auc_vs_champion",
+                    "status": "fail",
+                    "observed": -0.023,
+                    "threshold": -0.01,
+                    "message": "AUC drop 0.023 exceeds the allowed 0.01",
+                    "remediation": "retrain or justify with a waiver signed by the risk officer",
+                }
+            ],
+            "evidence": [
+                {"name": "eval_set", "kind": "dataset", "sha256": SHA_EVAL},
+                {"name": "model_card", "kind": "document", "sha256": SHA_CARD},
+            ],
+            "links": {"request": "https://clearance.bank.example/requests/12"},
+            "stage": "staging -> production",
+        },
+        "remediation": "Retrain on the 2026-Q3 snapshot or request a waiver from risk.",
+        "severity": "critical",
+        "occurred_at": START,
+    }
+    fields.update(changes)
+    return Notification(**fields)
