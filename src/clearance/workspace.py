@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -24,12 +25,17 @@ from clearance.adapters.store.database import make_engine
 from clearance.adapters.store.sql import SqlStore
 from clearance.core.audit import generate_key, load_private_key_pem, private_key_pem
 from clearance.errors import InputError, StoreError
+from clearance.notify.config import load_config
 from clearance.service.auditing import Auditing
+from clearance.service.delivery import Deliveries
+from clearance.service.governance import Governance
 from clearance.service.ports import Clock
 from clearance.service.promotion import Promotions
 from clearance.service.registry import Registry
 from clearance.service.replay import Replays
+from clearance.service.rollouts import Rollouts
 from clearance.service.views import Views
+from clearance.service.waivers import Waivers
 
 HOME = ".clearance"
 KEY_FILE = "keys/audit-ed25519.pem"
@@ -39,6 +45,7 @@ KEY_FILE = "keys/audit-ed25519.pem"
 class Workspace:
     root: Path
     clock: Clock
+    url: str | None = None  # an explicit database URL beats the environment and config
 
     @property
     def home(self) -> Path:
@@ -46,6 +53,8 @@ class Workspace:
 
     @property
     def db_url(self) -> str:
+        if self.url:
+            return self.url
         env = os.environ.get("CLEARANCE_DB_URL")
         if env:
             return env
@@ -86,7 +95,7 @@ class Workspace:
 
     @property
     def auditing(self) -> Auditing:
-        return Auditing(self.store, self.clock, self.key)
+        return Auditing(self.store, self.clock, lambda: self.key)
 
     @property
     def replays(self) -> Replays:
@@ -94,7 +103,29 @@ class Workspace:
 
     @property
     def views(self) -> Views:
-        return Views(self.store)
+        return Views(self.store, self.clock)
+
+    @property
+    def waivers(self) -> Waivers:
+        return Waivers(self.store, self.clock)
+
+    @property
+    def rollouts(self) -> Rollouts:
+        return Rollouts(self.store, self.clock)
+
+    @property
+    def governance(self) -> Governance:
+        return Governance(self.store, self.blobs, self.clock)
+
+    @property
+    def notifications_file(self) -> Path:
+        return self.home / "notifications.yaml"
+
+    def deliveries(self, env: Mapping[str, str] | None = None) -> Deliveries:
+        """Delivery of recorded alerts through the channels in ``notifications.yaml``."""
+        path = self.notifications_file
+        config = load_config(path) if path.is_file() else None
+        return Deliveries(self.store, self.clock, config, env)
 
 
 def find_workspace(start: Path | None = None, clock: Clock | None = None) -> Workspace:
@@ -119,15 +150,17 @@ def init_workspace(
     root: Path, *, db_url: str | None = None, clock: Clock | None = None
 ) -> Workspace:
     """Create (or complete) a workspace and bring its database schema up to date."""
-    ws = Workspace(root.resolve(), clock or SystemClock())
+    ws = Workspace(root.resolve(), clock or SystemClock(), url=db_url)
     (ws.home / "keys").mkdir(parents=True, exist_ok=True)
     (ws.home / "blobs").mkdir(exist_ok=True)
     (ws.home / ".gitignore").write_text("*\n")
-    if db_url:
-        (ws.home / "config.json").write_text(json.dumps({"db_url": db_url}, indent=2) + "\n")
     key_path = ws.home / KEY_FILE
     if not key_path.exists():
         key_path.write_bytes(private_key_pem(generate_key()))
         key_path.chmod(0o600)
-    migrate.upgrade(ws.engine)
+    migrate.upgrade(ws.engine)  # before the URL is kept: an unusable one is never saved
+    if db_url:
+        config = ws.home / "config.json"
+        config.write_text(json.dumps({"db_url": db_url}, indent=2) + "\n")
+        config.chmod(0o600)  # the URL may carry a password; prefer CLEARANCE_DB_URL for that
     return ws

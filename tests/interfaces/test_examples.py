@@ -33,8 +33,7 @@ POLICIES = {
     "ride-eta": "examples/ride-eta/policy.yaml",
 }
 
-# Gates of the original credit-risk policy written before rationales were required; the
-# examples added since give every gate a rationale, and this list must only shrink.
+
 def _script() -> str:
     beside = Path(sys.executable).parent / "clearance"
     found = str(beside) if beside.is_file() else shutil.which("clearance")

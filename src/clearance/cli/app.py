@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.text import Text
 
 from clearance import __version__
-from clearance.cli import audit, check, policy, promotion, registry
+from clearance.cli import audit, check, governance, policy, promotion, registry
 from clearance.errors import ClearanceError, ManifestError, PolicyError
 
 app = typer.Typer(
@@ -41,6 +41,12 @@ app.add_typer(registry.evidence_app, name="evidence")
 app.add_typer(promotion.request_app, name="request")
 app.add_typer(audit.audit_app, name="audit")
 app.add_typer(registry.db_app, name="db")
+app.add_typer(governance.waiver_app, name="waiver")
+app.add_typer(governance.review_app, name="review")
+app.add_typer(governance.rollout_app, name="rollout")
+app.add_typer(governance.notify_app, name="alerts")
+app.command("serving")(governance.serving)
+app.command("tick")(governance.tick)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 

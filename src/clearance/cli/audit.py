@@ -17,12 +17,16 @@ audit_app = typer.Typer(help="The tamper-evident audit trail.", no_args_is_help=
 @audit_app.command("verify")
 def audit_verify(
     public_key: Path | None = typer.Option(
-        None, "--public-key", help="Raw Ed25519 public key file."
+        None,
+        "--public-key",
+        exists=True,
+        dir_okay=False,
+        help="Public key file from `clearance audit public-key` (hex or 32 raw bytes).",
     ),
     as_json: bool = JSON,
 ) -> None:
     """Recompute the hash chain and check signed checkpoints. Exit 1 names the first bad event."""
-    key = public_key.read_bytes() if public_key else None
+    key = read_public_key(public_key) if public_key else None
     report = workspace().auditing.verify(key)
     if as_json:
         print_json(
@@ -44,6 +48,31 @@ def audit_verify(
         assert report.fault is not None
         console.print(f"[bold red]audit chain BROKEN[/]: {report.fault.message}")
     raise typer.Exit(0 if report.ok else 1)
+
+
+@audit_app.command("public-key")
+def audit_public_key(
+    output: Path | None = typer.Option(None, "--output", "-o", help="Write it to this file."),
+) -> None:
+    """Print the workspace's Ed25519 public key (hex) for auditors to verify checkpoints."""
+    text = workspace().auditing.public_key().hex()
+    if output is None:
+        typer.echo(text)
+    else:
+        output.write_text(text + "\n")
+
+
+def read_public_key(path: Path) -> bytes:
+    data = path.read_bytes()
+    text = data.strip()
+    if len(text) == 64:
+        try:
+            return bytes.fromhex(text.decode("ascii"))
+        except (UnicodeDecodeError, ValueError):
+            pass
+    if len(data) == 32:
+        return data
+    raise InputError(f"{path}: not an Ed25519 public key (64 hex digits or 32 raw bytes)")
 
 
 @audit_app.command("checkpoint")
@@ -123,6 +152,16 @@ def status(model: str | None = typer.Argument(None), as_json: bool = JSON) -> No
         for v in m["versions"]:
             table.add_row(v["version"], v["stage"], v["since"][:19])
         console.print(table)
+        for e in m["emergency_changes"]:
+            review = "review recorded" if e["review"] else "post-incident review OWED"
+            console.print(
+                f"  EMERGENCY change: request {e['request']} ({e['version']}), {review}",
+                markup=False,
+            )
+        for issue in m["non_compliant"]:
+            console.print(f"  [bold red]NON-COMPLIANT[/]: {issue}")
+        for r in m["rollouts"]:
+            console.print(f"  canary {r['version']} at {r['traffic']:.0%} (rollout {r['id']})")
         for r in m["open_requests"]:
             console.print(
                 f"  request {r['id']}: {r['version']} {r['from']} → {r['to']} "

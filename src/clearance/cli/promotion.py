@@ -13,7 +13,7 @@ REASON = typer.Option("", "--reason", help="Why (kept in the audit trail).")
 TICKET = typer.Option("", "--ticket", help="Change ticket id, e.g. CHG-1234.")
 
 
-def _show(result: RequestResult, as_json: bool) -> None:
+def _show(result: RequestResult, as_json: bool, *, exit_code: int | None = None) -> None:
     r = result.request
     if as_json:
         print_json(
@@ -28,7 +28,7 @@ def _show(result: RequestResult, as_json: bool) -> None:
         render(result.decision, console)
         done = f"; {r.to_stage} reached" if result.executed else ""
         console.print(f"request {r.id} is {r.status} (decision {result.decision_number}){done}")
-    raise typer.Exit(result.exit_code)
+    raise typer.Exit(result.exit_code if exit_code is None else exit_code)
 
 
 def promote(
@@ -84,7 +84,7 @@ def reject(
     result = workspace().promotions.reject(
         request_id, actor=actor(as_user), reason=reason, ticket=ticket
     )
-    _show(result, as_json)
+    _show(result, as_json, exit_code=0)  # the rejection was recorded, as asked
 
 
 @request_app.command("reevaluate")

@@ -41,11 +41,11 @@ def db_upgrade() -> None:
 
 @db_app.command("current")
 def db_current() -> None:
-    """Show the schema revision of the database and the one this clearance needs."""
+    """Show the database's schema revision and the needed one; exit 1 if they differ."""
     ws = workspace()
-    console.print(
-        f"database: {migrate.current_revision(ws.engine)}; needed: {migrate.head_revision()}"
-    )
+    current, head = migrate.current_revision(ws.engine), migrate.head_revision()
+    console.print(f"database: {current}; needed: {head}")
+    raise typer.Exit(0 if current == head else 1)
 
 
 @user_app.command("add")

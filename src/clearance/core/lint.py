@@ -40,6 +40,7 @@ def semantic_problems(policy: Policy, positions: Positions) -> list[Problem]:
     _gates(policy, f)
     _transitions(policy, f)
     _change_types(policy, f)
+    _waivers(policy, f)
     return f.items
 
 
@@ -157,6 +158,17 @@ def _change_types(policy: Policy, f: _Findings) -> None:
                     f"'{stage}' is not a stage{_suggest(stage, policy.workflow.stages)}",
                     code="unknown-stage",
                 )
+
+
+def _waivers(policy: Policy, f: _Findings) -> None:
+    gate_ids = [g.id for g in policy.gates]
+    for j, gate_id in enumerate(policy.waivers.not_waivable):
+        if gate_id not in gate_ids:
+            f.add(
+                ("waivers", "not_waivable", j),
+                f"gate '{gate_id}' is not defined under gates{_suggest(gate_id, gate_ids)}",
+                code="undefined-gate",
+            )
 
 
 def expiry_problems(policy: Policy, positions: Positions, today: dt.date) -> list[Problem]:

@@ -118,10 +118,15 @@ def check_policy(
 
 
 def policy_hash(policy: Policy, params: Mapping[str, GateParams]) -> str:
-    """sha256 of the policy's meaning: defaults filled in, gate params as validated."""
-    data = policy.model_dump(mode="json", by_alias=True)
-    for gate in data["gates"]:
-        gate["params"] = params[gate["id"]].model_dump(mode="json")
+    """sha256 of the policy's meaning: what it sets, normalised, whatever its formatting.
+
+    Values equal to their defaults are left out (``severity: block`` written or not, the
+    same hash), so a later clearance that adds an optional section with a default does
+    not change the hash of every applied policy and every recorded decision.
+    """
+    data = policy.model_dump(mode="json", by_alias=True, exclude_defaults=True)
+    for gate in data.get("gates", []):
+        gate["params"] = params[gate["id"]].model_dump(mode="json", exclude_defaults=True)
     return digest(data)
 
 

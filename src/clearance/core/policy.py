@@ -18,6 +18,7 @@ SEMVER = re.compile(
     r"(?:-[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?(?:\+[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?$"
 )
 IDENT = r"^[a-z][a-z0-9_\-]*$"
+DURATION = r"^\d+[mhdw]$"
 RiskTier = Literal["low", "medium", "high", "critical"]
 Severity = Literal["block", "warn"]
 ChangeTypeName = Literal["standard", "emergency", "experiment"]
@@ -80,11 +81,48 @@ class ApprovalRequirement(Strict):
     count: Annotated[int, Field(ge=1, description="Distinct people needed in this role.")] = 1
 
 
+class RolloutStep(Strict):
+    traffic: Annotated[float, Field(gt=0, le=1, description="Share of traffic, e.g. 0.1.")]
+    min_duration: str = Field(default="0m", pattern=DURATION, description="e.g. 48h.")
+
+
+class KpiLimit(Strict):
+    """A production KPI bound; relative limits compare the canary with the control."""
+
+    name: Annotated[str, Field(min_length=1)]
+    max: float | None = None
+    min: float | None = None
+    max_relative_drop: Annotated[float, Field(ge=0)] | None = Field(
+        default=None, description="Canary may not be below control by more than this share."
+    )
+    max_relative_increase: Annotated[float, Field(ge=0)] | None = None
+
+    @model_validator(mode="after")
+    def _a_limit(self) -> KpiLimit:
+        if all(v is None for v in (self.max, self.min, self.max_relative_drop,
+                                   self.max_relative_increase)):  # fmt: skip
+            raise ValueError("give max, min, max_relative_drop or max_relative_increase")
+        return self
+
+
+class RolloutPlan(Strict):
+    """A canary after approval: traffic steps with minimum durations, rolled back on breach."""
+
+    steps: list[RolloutStep] = Field(min_length=1)
+    kpis: list[KpiLimit] = Field(default_factory=list)
+
+
 class Transition(Strict):
     from_: Annotated[str, Field(alias="from")]
     to: str
     gates: list[str] = Field(default_factory=list)
     approvals: list[ApprovalRequirement] = Field(default_factory=list)
+    rollout: RolloutPlan | None = Field(
+        default=None, description="Canary plan; the move completes when the rollout does."
+    )
+    approval_sla: str | None = Field(
+        default=None, pattern=DURATION, description="Escalate approvals pending longer."
+    )
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
     @property
@@ -116,8 +154,23 @@ class ChangeType(Strict):
     allowed_stages: list[str] | None = Field(
         default=None, description="Stages this change type may reach (e.g. experiments)."
     )
-    expires_after: str | None = Field(default=None, pattern=r"^\d+[mhdw]$")
-    post_incident_review_within: str | None = Field(default=None, pattern=r"^\d+[mhdw]$")
+    expires_after: str | None = Field(default=None, pattern=DURATION)
+    post_incident_review_within: str | None = Field(default=None, pattern=DURATION)
+    rollback_if_review_overdue: bool = Field(
+        default=False, description="Roll back automatically when the review deadline passes."
+    )
+
+
+class WaiverRules(Strict):
+    """Who may grant exceptions, for how long, and which gates never get one."""
+
+    grantors: list[str] = Field(default_factory=list, description="Roles that may grant.")
+    max_duration: str = Field(default="90d", pattern=DURATION)
+    not_waivable: list[str] = Field(default_factory=list, description="Gate ids.")
+
+
+class Escalation(Strict):
+    contacts: list[str] = Field(default_factory=list, description="Notification channel names.")
 
 
 class Settings(Strict):
@@ -169,6 +222,8 @@ class Policy(Strict):
     approval_rules: ApprovalRules = Field(default_factory=ApprovalRules)
     change_types: dict[ChangeTypeName, ChangeType] = Field(default_factory=dict)
     settings: Settings = Field(default_factory=Settings)
+    waivers: WaiverRules = Field(default_factory=WaiverRules)
+    escalation: Escalation = Field(default_factory=Escalation)
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
     def gate(self, gate_id: str) -> GateSpec:

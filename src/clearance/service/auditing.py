@@ -6,7 +6,7 @@ import csv
 import datetime as dt
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -31,13 +31,23 @@ EXPORT_FIELDS = ["seq", "time", "actor", "action", "subject", "payload", "prev_h
 class Auditing:
     store: Store
     clock: Clock
-    key: Ed25519PrivateKey
+    key: Callable[[], Ed25519PrivateKey]  # loaded only to sign, or to verify without a key
+
+    def public_key(self) -> bytes:
+        """The raw 32-byte Ed25519 public key auditors verify checkpoints with."""
+        return public_key_raw(self.key())
 
     def verify(self, public_key: bytes | None = None) -> VerifyReport:
-        """Recompute the whole chain and check every checkpoint against it."""
+        """Recompute the whole chain and check every checkpoint against it.
+
+        With ``public_key`` (an auditor's copy) the workspace's private key is not needed.
+        """
+        if public_key is not None and len(public_key) != 32:
+            raise InputError(f"an Ed25519 public key is 32 bytes, not {len(public_key)}")
         with self.store.reading() as tx:
             checkpoints = [Checkpoint(**c.model_dump()) for c in tx.checkpoints()]
-            return verify_chain(tx.events(), checkpoints, public_key or public_key_raw(self.key))
+            key = public_key if public_key is not None else self.public_key()
+            return verify_chain(tx.events(), checkpoints, key)
 
     def checkpoint(self) -> CheckpointRecord:
         """Sign the current head, so that cutting the tail off later is detectable."""
@@ -45,7 +55,7 @@ class Auditing:
             head = tx.head_event()
             if head is None:
                 raise InputError("the audit trail is empty; there is nothing to checkpoint yet")
-            cp = sign_checkpoint(self.key, head, self.clock.now())
+            cp = sign_checkpoint(self.key(), head, self.clock.now())
             record = CheckpointRecord(**cp.model_dump())
             tx.add_checkpoint(record)
             return record
@@ -77,7 +87,8 @@ def _fields(event: AuditEvent) -> list[str]:
 
 
 def _jsonl(event: AuditEvent) -> str:
-    return json.dumps(event.model_dump(mode="json"), ensure_ascii=False, sort_keys=True) + "\n"
+    data = {**event.model_dump(mode="json"), "time": event.time.isoformat()}  # as in CSV
+    return json.dumps(data, ensure_ascii=False, sort_keys=True) + "\n"
 
 
 def _csv_row(values: list[str]) -> str:

@@ -9,13 +9,16 @@ impossible (invariant 2).
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
+from typing import Any
 
 from clearance.core.approvals import Approval
 from clearance.core.engine import evaluate, evidence_digest, resolve_transition
 from clearance.core.loading import LoadedPolicy
 from clearance.core.results import Decision, Outcome
 from clearance.errors import ApprovalError, InputError, TransitionRefused
+from clearance.service.alerts import decision_details, emit, remediation_of
 from clearance.service.context import (
     BlobEvidence,
     governing_policy,
@@ -27,9 +30,10 @@ from clearance.service.context import (
     snapshot,
 )
 from clearance.service.ports import BlobStore, Clock, Store, Tx
-from clearance.service.records import OPEN_STATUSES, RequestRecord, VersionRecord
+from clearance.service.records import OPEN_STATUSES, ModelRecord, RequestRecord, VersionRecord
 
 RETIRED_STAGE = "deprecated"
+ACTIVE_STATUSES = (*OPEN_STATUSES, "approved", "rolling_out")
 
 
 @dataclass(frozen=True)
@@ -67,7 +71,7 @@ class Promotions:
             row = require_version(tx, model, version)
             policy_record, loaded = governing_policy(tx, model)
             resolve_transition(loaded, row.stage, to_stage)
-            for other in tx.list_requests(version_id=row.id, statuses=OPEN_STATUSES):
+            for other in tx.list_requests(version_id=row.id, statuses=ACTIVE_STATUSES):
                 if other.to_stage == to_stage:
                     raise InputError(
                         f"request {other.id} for {model.name} {version} → {to_stage} is already "
@@ -103,7 +107,7 @@ class Promotions:
                     "policy": f"{policy_record.name}@{policy_record.version}",
                 },
             )
-            return self._decide(tx, request, loaded, actor)
+            return self._decide(tx, request, loaded, actor, now)
 
     def approve(
         self, request_id: int, *, actor: str, reason: str = "", ticket: str = ""
@@ -122,15 +126,16 @@ class Promotions:
             require_user(tx, actor)
             request = _open_request(tx, request_id)
             loaded = load_recorded(tx.policy_by_id(request.policy_id))
+            now = self.clock.now()
             tx.append_event(
-                time=self.clock.now(),
+                time=now,
                 actor=actor,
                 action="request.reevaluated",
                 subject=f"request:{request.id}",
                 model=_model_name(tx, request),
                 payload={},
             )
-            return self._decide(tx, request, loaded, actor)
+            return self._decide(tx, request, loaded, actor, now)
 
     def rollback(
         self, model_name: str, *, actor: str, reason: str, to_version: str | None = None
@@ -142,58 +147,17 @@ class Promotions:
             require_user(tx, actor)
             model = require_model(tx, model_name)
             _, loaded = governing_policy(tx, model)
-            prod = loaded.policy.workflow.production_stage
-            current = tx.versions_in_stage(model.id, prod)
-            if not current:
-                raise TransitionRefused(f"model {model.name} has no {prod} version to roll back")
-            bad = current[-1]
-            target = self._rollback_target(tx, model.name, bad, to_version, model.id)
-            now = self.clock.now()
-            tx.set_stage(bad.id, RETIRED_STAGE, slot=None, at=now)
-            restored = tx.set_stage(target.id, prod, slot=bad.production_slot, at=now)
-            for row, before, after in ((bad, prod, RETIRED_STAGE), (target, RETIRED_STAGE, prod)):
-                tx.append_event(
-                    time=now,
-                    actor=actor,
-                    action="version.stage_changed",
-                    subject=f"model:{model.name}/version:{row.version}",
-                    model=model.name,
-                    payload={"from": before, "to": after, "rollback": True, "reason": reason},
-                )
-            tx.append_event(
-                time=now,
+            return restore_previous(
+                tx,
+                model,
+                loaded,
                 actor=actor,
-                action="model.rolled_back",
-                subject=f"model:{model.name}",
-                model=model.name,
-                payload={
-                    "from_version": bad.version,
-                    "to_version": target.version,
-                    "reason": reason,
-                },
+                reason=reason,
+                now=self.clock.now(),
+                to_version=to_version,
             )
-            return tx.version_by_id(bad.id), restored
 
     # internals -----------------------------------------------------------------------------
-    def _rollback_target(
-        self, tx: Tx, model: str, bad: VersionRecord, to_version: str | None, model_id: int
-    ) -> VersionRecord:
-        if to_version is not None:
-            target = require_version(tx, tx.model_by_id(model_id), to_version)
-        elif bad.previous_production_id is not None:
-            target = tx.version_by_id(bad.previous_production_id)
-        else:
-            raise TransitionRefused(
-                f"{model} {bad.version} replaced no earlier production version; "
-                "name the version to restore with --to VERSION"
-            )
-        if target.stage != RETIRED_STAGE:
-            raise TransitionRefused(
-                f"{model} {target.version} is in {target.stage}; only a {RETIRED_STAGE} "
-                "(formerly production) version can be restored"
-            )
-        return target
-
     def _sign(
         self, request_id: int, *, actor: str, verdict: str, reason: str, ticket: str
     ) -> RequestResult:
@@ -240,7 +204,7 @@ class Promotions:
             tx.append_event(
                 time=now,
                 actor=actor,
-                action=f"request.{verdict}d",
+                action="request.approved" if verdict == "approve" else "request.rejected",
                 subject=f"request:{request.id}",
                 model=_model_name(tx, request),
                 payload={
@@ -250,7 +214,7 @@ class Promotions:
                     "evidence_digest": digest,
                 },
             )
-            return self._decide(tx, request, loaded, actor)
+            return self._decide(tx, request, loaded, actor, now)
 
     def _current_digest(self, tx: Tx, request: RequestRecord) -> str:
         row = tx.version_by_id(request.version_id)
@@ -259,7 +223,7 @@ class Promotions:
         )
 
     def _decide(
-        self, tx: Tx, request: RequestRecord, loaded: LoadedPolicy, actor: str
+        self, tx: Tx, request: RequestRecord, loaded: LoadedPolicy, actor: str, now: dt.datetime
     ) -> RequestResult:
         """Evaluate, record the Decision with its inputs, and execute it when allowed."""
         model = tx.model_by_id(request.model_id)
@@ -271,16 +235,16 @@ class Promotions:
             )
         version = snapshot(tx, model, row, request.to_stage)
         approvals = tx.approvals_for(request.id)
-        now = self.clock.now()
         transition = resolve_transition(loaded, request.from_stage, request.to_stage)
         artifact_blob = row.record.get("artifact_blob")
+        waivers = [w.as_waiver() for w in tx.list_waivers(model=model.name)]
         decision = evaluate(
             loaded,
             transition,
             version,
             BlobEvidence.of(self.blobs, version, artifact_blob),
             approvals,
-            [],
+            waivers,
             now,
             change_type=request.change_type,
             requester=request.requester,
@@ -289,7 +253,7 @@ class Promotions:
             "version": version.model_dump(mode="json"),
             "artifact_blob": artifact_blob,
             "approvals": [a.model_dump(mode="json") for a in approvals],
-            "waivers": [],
+            "waivers": [w.model_dump(mode="json") for w in waivers],
             "now": now.isoformat(),
             "change_type": request.change_type,
             "requester": request.requester,
@@ -320,11 +284,14 @@ class Promotions:
                 "gates": {g.gate_id: g.status.value for g in decision.gates},
             },
         )
-        status = _status(decision)
+        # an emergency is fast on purpose: it skips the canary and owes a review instead
+        staged = transition.rollout is not None and request.change_type != "emergency"
+        status = _status(decision, staged=staged)
         executed = False
-        if decision.outcome is Outcome.ALLOW:
-            self._execute(tx, request, loaded, actor)
+        if status == "executed":
+            execute_request(tx, request, loaded, actor, now)
             executed = True
+        _alert(tx, request, decision, status, loaded, model.name, row.version, actor, now)
         if status != request.status:
             request = tx.set_request_status(request.id, status, now)
             tx.append_event(
@@ -337,66 +304,80 @@ class Promotions:
             )
         return RequestResult(request, decision, stored.id, executed)
 
-    def _execute(self, tx: Tx, request: RequestRecord, loaded: LoadedPolicy, actor: str) -> None:
-        model = tx.model_by_id(request.model_id)
-        row = tx.version_by_id(request.version_id)
-        wf = loaded.policy.workflow
-        now = self.clock.now()
-        slot, replaced = None, None
-        if request.to_stage == wf.production_stage:
-            occupants = tx.versions_in_stage(model.id, wf.production_stage)
-            while len(occupants) >= wf.max_production_versions:
-                old = occupants.pop(0)
-                tx.set_stage(old.id, RETIRED_STAGE, slot=None, at=now)
-                tx.append_event(
-                    time=now,
-                    actor=actor,
-                    action="version.stage_changed",
-                    subject=f"model:{model.name}/version:{old.version}",
-                    model=model.name,
-                    payload={
-                        "from": wf.production_stage,
-                        "to": RETIRED_STAGE,
-                        "replaced_by": row.version,
-                        "request": request.id,
-                    },
-                )
-                replaced = old.id
-            used = {o.production_slot for o in occupants}
-            slot = min(s for s in range(wf.max_production_versions) if s not in used)
-        tx.set_stage(row.id, request.to_stage, slot=slot, at=now, previous_production_id=replaced)
-        tx.append_event(
-            time=now,
-            actor=actor,
-            action="version.stage_changed",
-            subject=f"model:{model.name}/version:{row.version}",
-            model=model.name,
-            payload={
-                "from": request.from_stage,
-                "to": request.to_stage,
-                "request": request.id,
-                "change_type": request.change_type,
-            },
-        )
-        for other in tx.list_requests(version_id=row.id, statuses=OPEN_STATUSES):
-            if other.id != request.id:
-                tx.set_request_status(other.id, "cancelled", now)
-                tx.append_event(
-                    time=now,
-                    actor=actor,
-                    action="request.status_changed",
-                    subject=f"request:{other.id}",
-                    model=model.name,
-                    payload={
-                        "status": "cancelled",
-                        "why": f"the version moved to {request.to_stage}",
-                    },
-                )
+
+def execute_request(
+    tx: Tx, request: RequestRecord, loaded: LoadedPolicy, actor: str, now: dt.datetime
+) -> None:
+    """Move the version (in the transaction of the decision that allowed it)."""
+    model = tx.model_by_id(request.model_id)
+    row = tx.version_by_id(request.version_id)
+    wf = loaded.policy.workflow
+    slot, replaced = None, None
+    if request.to_stage == wf.production_stage:
+        occupants = tx.versions_in_stage(model.id, wf.production_stage)
+        while len(occupants) >= wf.max_production_versions:
+            old = occupants.pop(0)
+            tx.set_stage(old.id, RETIRED_STAGE, slot=None, at=now)
+            cancel_open_requests(tx, model.name, old.id, RETIRED_STAGE, actor, now)
+            tx.append_event(
+                time=now,
+                actor=actor,
+                action="version.stage_changed",
+                subject=f"model:{model.name}/version:{old.version}",
+                model=model.name,
+                payload={
+                    "from": wf.production_stage,
+                    "to": RETIRED_STAGE,
+                    "replaced_by": row.version,
+                    "request": request.id,
+                },
+            )
+            replaced = old.id
+        used = {o.production_slot for o in occupants}
+        slot = min(s for s in range(wf.max_production_versions) if s not in used)
+    tx.set_stage(row.id, request.to_stage, slot=slot, at=now, previous_production_id=replaced)
+    tx.append_event(
+        time=now,
+        actor=actor,
+        action="version.stage_changed",
+        subject=f"model:{model.name}/version:{row.version}",
+        model=model.name,
+        payload={
+            "from": request.from_stage,
+            "to": request.to_stage,
+            "request": request.id,
+            "change_type": request.change_type,
+        },
+    )
+    cancel_open_requests(tx, model.name, row.id, request.to_stage, actor, now, keep=request.id)
 
 
-def _status(decision: Decision) -> str:
+def cancel_open_requests(
+    tx: Tx,
+    model: str,
+    version_id: int,
+    stage: str,
+    actor: str,
+    now: dt.datetime,
+    keep: int | None = None,
+) -> None:
+    """A version that moved makes its other open requests out of date: close them, audited."""
+    for other in tx.list_requests(version_id=version_id, statuses=ACTIVE_STATUSES):
+        if other.id != keep and other.status != "rolling_out":
+            tx.set_request_status(other.id, "cancelled", now)
+            tx.append_event(
+                time=now,
+                actor=actor,
+                action="request.status_changed",
+                subject=f"request:{other.id}",
+                model=model,
+                payload={"status": "cancelled", "why": f"the version moved to {stage}"},
+            )
+
+
+def _status(decision: Decision, *, staged: bool) -> str:
     if decision.outcome is Outcome.ALLOW:
-        return "executed"
+        return "approved" if staged else "executed"
     if decision.approvals.rejected_by:
         return "rejected"
     return "blocked" if decision.outcome is Outcome.DENY else "pending"
@@ -414,3 +395,152 @@ def _open_request(tx: Tx, request_id: int) -> RequestRecord:
 
 def _model_name(tx: Tx, request: RequestRecord) -> str:
     return tx.model_by_id(request.model_id).name
+
+
+def _rollback_target(
+    tx: Tx, model: str, bad: VersionRecord, to_version: str | None, model_id: int
+) -> VersionRecord:
+    if to_version is not None:
+        target = require_version(tx, tx.model_by_id(model_id), to_version)
+    elif bad.previous_production_id is not None:
+        target = tx.version_by_id(bad.previous_production_id)
+    else:
+        raise TransitionRefused(
+            f"{model} {bad.version} replaced no earlier production version; "
+            "name the version to restore with --to VERSION"
+        )
+    if target.stage != RETIRED_STAGE:
+        raise TransitionRefused(
+            f"{model} {target.version} is in {target.stage}; only a {RETIRED_STAGE} "
+            "(formerly production) version can be restored"
+        )
+    return target
+
+
+def restore_previous(
+    tx: Tx,
+    model: ModelRecord,
+    loaded: LoadedPolicy,
+    *,
+    actor: str,
+    reason: str,
+    now: dt.datetime,
+    to_version: str | None = None,
+) -> tuple[VersionRecord, VersionRecord]:
+    """Put the previous (or the named) production version back; the current one retires."""
+    prod = loaded.policy.workflow.production_stage
+    current = tx.versions_in_stage(model.id, prod)
+    if not current:
+        raise TransitionRefused(f"model {model.name} has no {prod} version to roll back")
+    bad = current[-1]
+    target = _rollback_target(tx, model.name, bad, to_version, model.id)
+    tx.set_stage(bad.id, RETIRED_STAGE, slot=None, at=now)
+    restored = tx.set_stage(target.id, prod, slot=bad.production_slot, at=now)
+    cancel_open_requests(tx, model.name, bad.id, RETIRED_STAGE, actor, now)
+    cancel_open_requests(tx, model.name, target.id, prod, actor, now)
+    for row, before, after in ((bad, prod, RETIRED_STAGE), (target, RETIRED_STAGE, prod)):
+        tx.append_event(
+            time=now,
+            actor=actor,
+            action="version.stage_changed",
+            subject=f"model:{model.name}/version:{row.version}",
+            model=model.name,
+            payload={"from": before, "to": after, "rollback": True, "reason": reason},
+        )
+    tx.append_event(
+        time=now,
+        actor=actor,
+        action="model.rolled_back",
+        subject=f"model:{model.name}",
+        model=model.name,
+        payload={"from_version": bad.version, "to_version": target.version, "reason": reason},
+    )
+    emit(
+        tx,
+        f"rolled-back:{model.name}:{bad.version}:{now.isoformat()}",
+        event="rolled_back",
+        model=model.name,
+        version=bad.version,
+        policy=f"{loaded.name}@{loaded.version}",
+        now=now,
+        actor=actor,
+        severity="critical",
+        summary=f"{model.name} rolled back from {bad.version} to {target.version}: {reason}",
+        details={"restored": target.version},
+    )
+    return tx.version_by_id(bad.id), restored
+
+
+def _alert(
+    tx: Tx,
+    request: RequestRecord,
+    decision: Decision,
+    status: str,
+    loaded: LoadedPolicy,
+    model: str,
+    version: str,
+    actor: str,
+    now: dt.datetime,
+) -> None:
+    """Tell people what this decision means for them; each fact once (idempotency keys)."""
+    rid = request.id
+    common: dict[str, Any] = {
+        "model": model,
+        "version": version,
+        "now": now,
+        "actor": actor,
+        "policy": f"{loaded.name}@{loaded.version}",
+        "details": decision_details(decision, rid),
+    }
+    move = f"{model} {version} → {request.to_stage}"
+    if status == "pending":
+        roles = ", ".join(
+            f"{r.role} ({len(r.approved_by)}/{r.required})" for r in decision.approvals.pending
+        )
+        emit(
+            tx,
+            f"approval-requested:request:{rid}",
+            event="approval_requested",
+            summary=f"request {rid} ({move}) needs approval: {roles}",
+            **common,
+        )
+    elif status == "blocked":
+        failing = sorted(g.gate_id for g in decision.gates if g.blocking)
+        emit(
+            tx,
+            f"gate-failed:request:{rid}:{','.join(failing)}",
+            event="gate_failed",
+            severity="warning",
+            remediation=remediation_of(decision),
+            summary=f"request {rid} ({move}) is blocked by {', '.join(failing)}",
+            **common,
+        )
+    elif status == "rejected":
+        emit(
+            tx,
+            f"rejected:request:{rid}",
+            event="request_rejected",
+            severity="warning",
+            summary=f"request {rid} ({move}) was rejected by "
+            f"{', '.join(decision.approvals.rejected_by)}",
+            **common,
+        )
+    elif status in ("approved", "executed"):
+        if decision.approvals.roles:
+            emit(
+                tx,
+                f"approved:request:{rid}",
+                event="request_approved",
+                summary=f"request {rid} ({move}) is approved"
+                + (": awaiting its canary rollout" if status == "approved" else ""),
+                **common,
+            )
+        if status == "executed":
+            emit(
+                tx,
+                f"promoted:request:{rid}",
+                event="promoted",
+                summary=f"{move}"
+                + (" (emergency change)" if request.change_type == "emergency" else ""),
+                **common,
+            )

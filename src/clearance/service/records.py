@@ -8,8 +8,18 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from clearance.core.version import EvidenceItem
+from clearance.core.waivers import Waiver
 
-RequestStatus = Literal["pending", "blocked", "executed", "rejected", "cancelled"]
+RequestStatus = Literal[
+    "pending",
+    "blocked",
+    "approved",
+    "rolling_out",
+    "executed",
+    "rejected",
+    "cancelled",
+    "rolled_back",
+]
 OPEN_STATUSES: tuple[RequestStatus, ...] = ("pending", "blocked")
 
 
@@ -98,3 +108,71 @@ class CheckpointRecord(Record):
     time: dt.datetime
     signature: str
     key_id: str
+
+
+class WaiverRecord(Record):
+    id: int
+    model: str
+    version: str | None
+    gate_id: str
+    expires_at: dt.datetime
+    justification: str
+    controls: list[str]
+    granted_by: str
+    granted_at: dt.datetime
+    revoked_at: dt.datetime | None = None
+    revoked_by: str | None = None
+    revoke_reason: str | None = None
+
+    @property
+    def label(self) -> str:
+        return f"W-{self.id}"
+
+    def state(self, now: dt.datetime) -> str:
+        if self.revoked_at is not None:
+            return "revoked"
+        return "active" if now < self.expires_at else "expired"
+
+    def as_waiver(self) -> Waiver:
+        return Waiver(
+            id=self.label,
+            gate_id=self.gate_id,
+            model=self.model,
+            version=self.version,
+            expires_at=self.expires_at,
+            justification=self.justification,
+            granted_by=self.granted_by,
+            compensating_controls=self.controls,
+            revoked=self.revoked_at is not None,
+        )
+
+
+class ReviewRecord(Record):
+    request_id: int
+    summary: str
+    actions: list[str]
+    recorded_by: str
+    recorded_at: dt.datetime
+
+
+class RolloutRecord(Record):
+    id: int
+    model_id: int
+    request_id: int
+    version_id: int
+    control_version_id: int | None
+    step: int
+    traffic: float
+    status: Literal["running", "completed", "rolled_back"]
+    reason: str
+    started_at: dt.datetime
+    step_started_at: dt.datetime
+    ended_at: dt.datetime | None = None
+
+
+class KpiRecord(Record):
+    name: str
+    canary: float
+    control: float | None
+    at: dt.datetime
+    recorded_by: str

@@ -7,23 +7,27 @@ makes approvals that saw the old content stale.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from clearance.core.loading import parse_policy, read_policy_files
+from clearance.core.loading import LoadedPolicy, parse_policy, read_policy_files
+from clearance.core.selection import mismatches
 from clearance.core.version import EvidenceItem, EvidenceKind
 from clearance.errors import InputError
 from clearance.manifest import load_manifest
 from clearance.service.context import (
     active_policies,
     governing_policy,
+    load_recorded,
+    model_info,
     require_model,
     require_user,
     require_version,
     semver_key,
 )
-from clearance.service.ports import BlobStore, Clock, Store
+from clearance.service.ports import BlobStore, Clock, Store, Tx
 from clearance.service.records import PolicyRecord, User, VersionRecord
 
 INITIAL_STAGE = "draft"
@@ -150,8 +154,8 @@ class Registry:
             sha, size = self.blobs.put_file(path)
             item = EvidenceItem(name=name, kind=kind, uri=path.name, sha256=sha, size=size)
         else:
-            if sha256 is None:
-                raise InputError("evidence referenced by --uri needs its --sha256")
+            if sha256 is None or not re.fullmatch(r"[0-9a-fA-F]{64}", sha256):
+                raise InputError("evidence referenced by --uri needs its --sha256 (64 hex digits)")
             item = EvidenceItem(name=name, kind=kind, uri=str(uri), sha256=sha256.lower())
         now = self.clock.now()
         with self.store.transaction() as tx:
@@ -192,6 +196,7 @@ class Registry:
                         f"policy {name} {other.version} is already applied; "
                         f"a policy's version only moves forward (got {version})"
                     )
+            self._refuse_ambiguity(tx, loaded)
             now = self.clock.now()
             record = tx.add_policy(
                 name=name,
@@ -210,6 +215,21 @@ class Registry:
                 payload={"content_hash": loaded.content_hash, "files": [f for f, _ in documents]},
             )
             return record, True
+
+    def _refuse_ambiguity(self, tx: Tx, loaded: LoadedPolicy) -> None:
+        """Applying this policy must not leave a registered model governed by two policies."""
+        others = [load_recorded(r).policy for r in active_policies(tx) if r.name != loaded.name]
+        for model in tx.list_models():
+            info = model_info(model)
+            if mismatches(loaded.policy.selector, info):
+                continue
+            clash = [p.metadata.name for p in others if not mismatches(p.selector, info)]
+            if clash:
+                raise InputError(
+                    f"policy {loaded.name} would govern model {model.name}, which policy "
+                    f"{', '.join(clash)} already governs; narrow the selectors so that exactly "
+                    "one policy governs each model"
+                )
 
     def check_governed(self, model_name: str) -> str:
         """The policy that governs a model, as name@version (raises if none or several)."""

@@ -73,13 +73,18 @@ class Replays:
         )
         if current is None or current.content_hash == recorded_policy.content_hash:
             return report
-        now_result = self._evaluate(record, current)
+        try:
+            now_result = self._evaluate(record, current)
+        except InputError as exc:  # today's policy may no longer have this transition
+            outcome, differences = "not evaluable", [str(exc)]
+        else:
+            outcome, differences = now_result["outcome"], diff(record.result, now_result)
         return ReplayReport(
             **{
                 **report.__dict__,
                 "current_policy": f"{current.name} {current.version}",
-                "current_outcome": now_result["outcome"],
-                "current_differences": diff(record.result, now_result),
+                "current_outcome": outcome,
+                "current_differences": differences,
             }
         )
 

@@ -2,24 +2,27 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
 from clearance.core.audit import AuditEvent
 from clearance.errors import ClearanceError
 from clearance.service.context import governing_policy, require_model, require_request
-from clearance.service.ports import Store, Tx
+from clearance.service.governance import compliance_issues
+from clearance.service.ports import Clock, Store, Tx
 from clearance.service.records import OPEN_STATUSES, ModelRecord
 
 
 @dataclass(frozen=True)
 class Views:
     store: Store
+    clock: Clock
 
     def status(self, model: str | None = None) -> list[dict[str, Any]]:
         with self.store.reading() as tx:
             models = [require_model(tx, model)] if model else tx.list_models()
-            return [_model_status(tx, m) for m in models]
+            return [_model_status(tx, m, self.clock.now()) for m in models]
 
     def history(self, model: str) -> list[AuditEvent]:
         with self.store.reading() as tx:
@@ -42,7 +45,7 @@ class Views:
             return _request(tx, request_id, full=True)
 
 
-def _model_status(tx: Tx, model: ModelRecord) -> dict[str, Any]:
+def _model_status(tx: Tx, model: ModelRecord, now: dt.datetime) -> dict[str, Any]:
     try:
         record, _ = governing_policy(tx, model)
         policy = f"{record.name}@{record.version}"
@@ -69,6 +72,26 @@ def _model_status(tx: Tx, model: ModelRecord) -> dict[str, Any]:
         "policy": policy,
         "versions": versions,
         "open_requests": open_requests,
+        "emergency_changes": [
+            {
+                "request": r.id,
+                "version": tx.version_by_id(r.version_id).version,
+                "executed_at": r.updated_at.isoformat(),
+                "review": tx.get_review(r.id) is not None,
+            }
+            for r in tx.list_requests(model_id=model.id, statuses=("executed",))
+            if r.change_type == "emergency"
+        ],
+        "non_compliant": compliance_issues(tx, model.id, now),
+        "rollouts": [
+            {
+                "id": r.id,
+                "version": tx.version_by_id(r.version_id).version,
+                "status": r.status,
+                "traffic": r.traffic,
+            }
+            for r in tx.rollouts(model_id=model.id, status="running")
+        ],
     }
 
 

@@ -17,6 +17,8 @@ from sqlalchemy.pool import NullPool
 
 from clearance.errors import StoreError
 
+WRITE_OPTION = "clearance_write"
+
 
 def normalize_url(url: str) -> str:
     """Accept ``postgres://``/``postgresql://`` and pick the psycopg 3 driver for them."""
@@ -63,6 +65,8 @@ def _sqlite(url: str) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # writers take the write lock up front; readers (WAL) never wait for a writer
+        writing = conn.get_execution_options().get(WRITE_OPTION, False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if writing else "BEGIN")
 
     return engine

@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import (
     DateTime,
+    Float,
     ForeignKey,
     Integer,
     MetaData,
@@ -191,3 +192,83 @@ class CheckpointRow(Base):
     time: Mapped[dt.datetime] = mapped_column(UtcDateTime)
     signature: Mapped[str] = mapped_column(Text)
     key_id: Mapped[str] = mapped_column(String(64))
+
+
+class WaiverRow(Base):
+    __tablename__ = "waivers"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    model: Mapped[str] = mapped_column(String(200), index=True)
+    version: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    gate_id: Mapped[str] = mapped_column(String(200))
+    expires_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    justification: Mapped[str] = mapped_column(Text)
+    controls: Mapped[str] = mapped_column(Text)
+    granted_by: Mapped[str] = mapped_column(String(200))
+    granted_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    revoked_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    revoke_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class ReviewRow(Base):
+    """The post-incident review an emergency change owes."""
+
+    __tablename__ = "reviews"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("requests.id"), unique=True)
+    summary: Mapped[str] = mapped_column(Text)
+    actions: Mapped[str] = mapped_column(Text)
+    recorded_by: Mapped[str] = mapped_column(String(200))
+    recorded_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+
+
+class RolloutRow(Base):
+    __tablename__ = "rollouts"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id"), index=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("requests.id"), unique=True)
+    version_id: Mapped[int] = mapped_column(ForeignKey("versions.id"))
+    control_version_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    step: Mapped[int] = mapped_column(Integer)
+    traffic: Mapped[float] = mapped_column(Float)
+    status: Mapped[str] = mapped_column(String(20))
+    reason: Mapped[str] = mapped_column(Text)
+    started_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    step_started_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    ended_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
+
+
+class KpiReadingRow(Base):
+    __tablename__ = "kpi_readings"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    rollout_id: Mapped[int] = mapped_column(ForeignKey("rollouts.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    canary: Mapped[float] = mapped_column(Float)
+    control: Mapped[float | None] = mapped_column(Float, nullable=True)
+    at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    recorded_by: Mapped[str] = mapped_column(String(200))
+
+
+class NotificationRow(Base):
+    """The transactional outbox: written with the change that caused it, delivered later."""
+
+    __tablename__ = "notifications"
+    id: Mapped[str] = mapped_column(String(300), primary_key=True)  # idempotency key
+    event: Mapped[str] = mapped_column(String(50))
+    model: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    body: Mapped[str] = mapped_column(Text)  # the Notification as canonical JSON
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    routed: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class DeliveryRow(Base):
+    """One notification to one channel; the ``Delivery`` record itself is kept as JSON."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (UniqueConstraint("notification_id", "channel", name="uq_deliveries_once"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    notification_id: Mapped[str] = mapped_column(String(300))
+    channel: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(20), index=True)
+    next_attempt_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    body: Mapped[str] = mapped_column(Text)

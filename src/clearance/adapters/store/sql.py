@@ -20,6 +20,8 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from clearance.adapters.store import migrate
+from clearance.adapters.store.database import WRITE_OPTION
+from clearance.adapters.store.governance import GovernanceRepo
 from clearance.adapters.store.schema import (
     ApprovalRow,
     AuditEventRow,
@@ -61,7 +63,8 @@ class SqlStore:
     @contextmanager
     def transaction(self) -> Iterator[SqlTx]:
         """One unit of work: commit on success, roll back on any exception."""
-        with Session(self.engine, expire_on_commit=False) as session:
+        writer = self.engine.execution_options(**{WRITE_OPTION: True})
+        with Session(writer, expire_on_commit=False) as session:
             try:
                 with session.begin():
                     tx = SqlTx(session, writing=True)
@@ -108,7 +111,7 @@ def _j(value: Any) -> str:
     return canonical_json(value)
 
 
-class SqlTx:
+class SqlTx(GovernanceRepo):
     """Repository operations inside one transaction; returns records, never ORM rows."""
 
     def __init__(self, session: Session, *, writing: bool) -> None:
@@ -389,7 +392,9 @@ class SqlTx:
         """By number, or by a prefix (at least 6 hex digits) of the decision digest."""
         if key.isdigit():
             row = self.s.get(DecisionRow, int(key))
-            return [] if row is None else [_decision(row)]
+            if row is not None or len(key) < 6:
+                return [] if row is None else [_decision(row)]
+            # no decision with that number: a digest prefix may well be all decimal digits
         stmt = select(DecisionRow).where(DecisionRow.digest.startswith(key.lower()))
         return [_decision(r) for r in self.s.scalars(stmt.order_by(DecisionRow.id))]
 

@@ -1,0 +1,349 @@
+"""Time-based governance: post-incident reviews, emergency expiry, SLAs, expiring waivers.
+
+``tick`` does every piece of time-based work and is idempotent: each fact it acts on is
+recorded under a key (``review-overdue:request:12``), so cron or the server's scheduler can
+call it every minute and each alert fires, and each automatic rollback happens, once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
+
+from clearance.core.durations import parse_duration
+from clearance.core.engine import evaluate, resolve_transition
+from clearance.errors import ClearanceError, InputError
+from clearance.service.alerts import emit
+from clearance.service.context import (
+    BlobEvidence,
+    load_recorded,
+    require_request,
+    require_user,
+    snapshot,
+)
+from clearance.service.ports import BlobStore, Clock, Store, Tx
+from clearance.service.promotion import restore_previous
+from clearance.service.records import RequestRecord, ReviewRecord
+from clearance.service.rollouts import advance
+from clearance.service.waivers import active_waivers
+
+TICK_ACTOR = "clearance-tick"
+REVIEW_DUE_NOTICE = dt.timedelta(hours=24)
+WAIVER_NOTICE = dt.timedelta(days=7)
+
+
+@dataclass
+class TickReport:
+    actions: list[str] = field(default_factory=list)
+
+    def add(self, text: str) -> None:
+        self.actions.append(text)
+
+
+@dataclass(frozen=True)
+class Governance:
+    store: Store
+    blobs: BlobStore
+    clock: Clock
+
+    def record_review(
+        self, request_id: int, *, summary: str, actions: list[str], actor: str
+    ) -> ReviewRecord:
+        if not summary.strip():
+            raise InputError("a post-incident review needs a --summary")
+        now = self.clock.now()
+        with self.store.transaction() as tx:
+            require_user(tx, actor)
+            request = require_request(tx, request_id)
+            if request.change_type != "emergency" or request.status != "executed":
+                raise InputError(
+                    f"request {request_id} is not an executed emergency change; "
+                    "only those owe a post-incident review"
+                )
+            if tx.get_review(request_id) is not None:
+                raise InputError(f"request {request_id} already has its post-incident review")
+            review = ReviewRecord(
+                request_id=request_id,
+                summary=summary,
+                actions=actions,
+                recorded_by=actor,
+                recorded_at=now,
+            )
+            tx.add_review(review)
+            deadline = review_deadline(tx, request)
+            tx.append_event(
+                time=now,
+                actor=actor,
+                action="review.recorded",
+                subject=f"request:{request_id}",
+                model=tx.model_by_id(request.model_id).name,
+                payload={
+                    "summary": summary,
+                    "actions": actions,
+                    "late": deadline is not None and now > deadline,
+                },
+            )
+            return review
+
+    def tick(self) -> TickReport:
+        report = TickReport()
+        now = self.clock.now()
+        with self.store.reading() as tx:
+            models = tx.list_models()
+            requests = tx.list_requests()
+        for request in requests:
+            self._guarded(
+                report, f"request {request.id}", partial(self._request, request, now, report)
+            )
+        for model in models:
+            self._guarded(
+                report,
+                f"model {model.name}",
+                partial(self._rollouts_and_waivers, model.id, now, report),
+            )
+        return report
+
+    def _guarded(self, report: TickReport, what: str, work: Callable[[], None]) -> None:
+        try:
+            work()
+        except ClearanceError as exc:  # one bad item must not stop the rest of the tick
+            report.add(f"{what}: skipped: {exc}")
+
+    def _request(self, request: RequestRecord, now: dt.datetime, report: TickReport) -> None:
+        with self.store.transaction() as tx:
+            request = require_request(tx, request.id)
+            loaded = load_recorded(tx.policy_by_id(request.policy_id))
+            model = tx.model_by_id(request.model_id)
+            version = tx.version_by_id(request.version_id)
+            policy = f"{loaded.name}@{loaded.version}"
+            base: dict[str, Any] = {
+                "model": model.name,
+                "version": version.version,
+                "policy": policy,
+                "now": now,
+                "actor": TICK_ACTOR,
+            }
+            if request.status == "pending":
+                sla = resolve_transition(loaded, request.from_stage, request.to_stage).approval_sla
+                late = sla is not None and now - request.created_at > parse_duration(sla)
+                if late and emit(
+                    tx,
+                    f"approval-escalated:request:{request.id}",
+                    event="approval_escalated",
+                    severity="warning",
+                    summary=f"request {request.id} ({model.name} {version.version} → "
+                    f"{request.to_stage}) has waited for approval longer than {sla}",
+                    details={
+                        "request": request.id,
+                        "escalate_to": loaded.policy.escalation.contacts,
+                    },
+                    **base,
+                ):
+                    report.add(f"request {request.id}: approval escalated (SLA {sla})")
+            if request.status == "executed" and request.change_type == "emergency":
+                self._emergency(tx, request, loaded, base, now, report)
+
+    def _emergency(
+        self,
+        tx: Tx,
+        request: RequestRecord,
+        loaded: Any,
+        base: dict[str, Any],
+        now: dt.datetime,
+        report: TickReport,
+    ) -> None:
+        ctype = loaded.policy.change_types.get("emergency")
+        deadline = review_deadline(tx, request)
+        rid = request.id
+        if deadline is not None and tx.get_review(rid) is None:
+            if deadline - REVIEW_DUE_NOTICE <= now < deadline and emit(
+                tx,
+                f"review-due:request:{rid}",
+                event="review_due",
+                severity="warning",
+                summary=f"post-incident review of emergency request {rid} is due by "
+                f"{deadline:%Y-%m-%d %H:%M} UTC",
+                details={"request": rid},
+                remediation=f"clearance review record {rid} --summary ... --actions ...",
+                **base,
+            ):
+                report.add(f"request {rid}: review due soon")
+            if now >= deadline and emit(
+                tx,
+                f"review-overdue:request:{rid}",
+                event="review_overdue",
+                severity="critical",
+                summary=f"post-incident review of emergency request {rid} is overdue "
+                f"(deadline {deadline:%Y-%m-%d %H:%M} UTC)",
+                details={"request": rid},
+                remediation=f"record it now: clearance review record {rid} --summary ...",
+                **base,
+            ):
+                report.add(f"request {rid}: review overdue")
+                emit(
+                    tx,
+                    f"non-compliant:review:request:{rid}",
+                    event="non_compliant",
+                    severity="critical",
+                    details={"request": rid},
+                    summary=f"{base['model']} is non-compliant: emergency change {rid} has no "
+                    "post-incident review",
+                    **base,
+                )
+                if ctype is not None and ctype.rollback_if_review_overdue:
+                    self._auto_rollback(tx, request, loaded, base, now, report)
+        if ctype is not None and ctype.expires_after:
+            executed = executed_at(tx, request)
+            if executed is not None and now >= executed + parse_duration(ctype.expires_after):
+                self._bypass_expired(tx, request, loaded, base, now, report)
+
+    def _auto_rollback(
+        self,
+        tx: Tx,
+        request: RequestRecord,
+        loaded: Any,
+        base: dict[str, Any],
+        now: dt.datetime,
+        report: TickReport,
+    ) -> None:
+        model = tx.model_by_id(request.model_id)
+        version = tx.version_by_id(request.version_id)
+        if version.stage != loaded.policy.workflow.production_stage:
+            return
+        reason = f"post-incident review of emergency request {request.id} overdue (policy)"
+        bad, restored = restore_previous(
+            tx, model, loaded, actor=TICK_ACTOR, reason=reason, now=now
+        )
+        emit(
+            tx,
+            f"rolled-back:review:request:{request.id}",
+            event="rolled_back",
+            severity="critical",
+            details={"request": request.id},
+            summary=f"{model.name} rolled back from {bad.version} to {restored.version}: {reason}",
+            **base,
+        )
+        report.add(f"request {request.id}: rolled back {bad.version} → {restored.version}")
+
+    def _bypass_expired(
+        self,
+        tx: Tx,
+        request: RequestRecord,
+        loaded: Any,
+        base: dict[str, Any],
+        now: dt.datetime,
+        report: TickReport,
+    ) -> None:
+        """When the emergency's time runs out, the gates it bypassed must pass on their own."""
+        key = f"non-compliant:bypass-expired:request:{request.id}"
+        if tx.has_notification(key):
+            return
+        model = tx.model_by_id(request.model_id)
+        row = tx.version_by_id(request.version_id)
+        version = snapshot(tx, model, row, None)
+        transition = resolve_transition(loaded, request.from_stage, request.to_stage)
+        waivers = [w.as_waiver() for w in active_waivers(tx.list_waivers(model=model.name), now)]
+        decision = evaluate(
+            loaded,
+            transition,
+            version,
+            BlobEvidence.of(self.blobs, version, row.record.get("artifact_blob")),
+            [],
+            waivers,
+            now,
+            requester=request.requester,
+        )
+        bypassed = set(loaded.policy.change_types["emergency"].bypass)
+        failing = [g for g in decision.gates if g.gate_id in bypassed and g.blocking]
+        if not failing:
+            return
+        names = ", ".join(g.gate_id for g in failing)
+        emit(
+            tx,
+            key,
+            event="non_compliant",
+            severity="critical",
+            summary=f"{model.name} {row.version}: the emergency bypass expired and {names} "
+            "still fail",
+            details={
+                "request": request.id,
+                "gates": [
+                    {
+                        "id": g.gate_id,
+                        "status": g.status.value,
+                        "observed": g.observed,
+                        "threshold": g.threshold,
+                        "message": g.message,
+                        "remediation": g.remediation,
+                    }
+                    for g in failing
+                ],
+            },
+            remediation="promote a version that passes these gates, or grant a waiver",
+            **base,
+        )
+        report.add(f"request {request.id}: bypass expired, {names} still failing")
+
+    def _rollouts_and_waivers(self, model_id: int, now: dt.datetime, report: TickReport) -> None:
+        with self.store.transaction() as tx:
+            model = tx.model_by_id(model_id)
+            for rollout in tx.rollouts(model_id=model_id, status="running"):
+                after, verdict = advance(tx, model, rollout, actor=TICK_ACTOR, now=now)
+                if verdict.action != "hold":
+                    report.add(
+                        f"rollout {after.id} ({model.name}): {verdict.action}: {verdict.reason}"
+                    )
+            for w in active_waivers(tx.list_waivers(model=model.name), now):
+                if w.expires_at - now <= WAIVER_NOTICE and emit(
+                    tx,
+                    f"waiver-expiring:{w.label}",
+                    event="waiver_expiring",
+                    severity="warning",
+                    model=model.name,
+                    version=w.version or "all versions",
+                    policy="waiver",
+                    now=now,
+                    actor=TICK_ACTOR,
+                    summary=f"waiver {w.label} for gate {w.gate_id} expires "
+                    f"{w.expires_at:%Y-%m-%d %H:%M} UTC",
+                    details={
+                        "waiver": w.label,
+                        "gate": w.gate_id,
+                        "justification": w.justification,
+                        "controls": w.controls,
+                    },
+                    remediation="fix what the gate checks before then, or renew the waiver "
+                    "with fresh justification",
+                ):
+                    report.add(f"waiver {w.label}: expiring notice")
+
+
+def executed_at(tx: Tx, request: RequestRecord) -> dt.datetime | None:
+    return request.updated_at if request.status == "executed" else None
+
+
+def review_deadline(tx: Tx, request: RequestRecord) -> dt.datetime | None:
+    """When an executed emergency change's post-incident review is due (None: not owed)."""
+    if request.change_type != "emergency":
+        return None
+    executed = executed_at(tx, request)
+    ctype = load_recorded(tx.policy_by_id(request.policy_id)).policy.change_types.get("emergency")
+    if executed is None or ctype is None or not ctype.post_incident_review_within:
+        return None
+    return executed + parse_duration(ctype.post_incident_review_within)
+
+
+def compliance_issues(tx: Tx, model_id: int, now: dt.datetime) -> list[str]:
+    """Why a model is non-compliant right now (empty when it is compliant)."""
+    issues = []
+    for r in tx.list_requests(model_id=model_id, statuses=("executed",)):
+        deadline = review_deadline(tx, r)
+        if deadline is not None and now > deadline and tx.get_review(r.id) is None:
+            issues.append(
+                f"emergency request {r.id}: post-incident review overdue since "
+                f"{deadline:%Y-%m-%d %H:%M} UTC"
+            )
+    return issues
