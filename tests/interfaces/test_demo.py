@@ -11,7 +11,7 @@ EXE = str(Path(sys.executable).parent / "clearance")
 
 def test_demo_tells_the_story(tmp_path: Path) -> None:
     result = subprocess.run(
-        [EXE, "demo", "--dir", str(tmp_path / "demo")],
+        [EXE, "demo", "main", "--dir", str(tmp_path / "demo")],
         capture_output=True,
         text=True,
         check=False,
@@ -28,3 +28,20 @@ def test_demo_tells_the_story(tmp_path: Path) -> None:
         [EXE, "audit", "verify"], cwd=tmp_path / "demo", capture_output=True, text=True, check=False
     )
     assert verify.returncode == 0, verify.stdout + verify.stderr
+
+
+def test_governance_demo_shows_waiver_emergency_and_canary(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [EXE, "demo", "governance", "--dir", str(tmp_path / "gov")],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={"COLUMNS": "120", "PATH": "/usr/bin:/bin"},
+    )
+    out = result.stdout
+    assert result.returncode == 0, out + result.stderr
+    assert "refused: policy credit-risk marks gate 'approval_rate_parity' as not waivable" in out
+    assert "waived (W-1, expires" in out
+    assert "rollback: approval_rate dropped" in out
+    assert "NON-COMPLIANT: emergency request" in out
+    assert "every signature verified (0 rejected)" in out

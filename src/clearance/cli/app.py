@@ -52,12 +52,25 @@ err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 @app.command("demo")
 def demo(
+    story: str = typer.Argument("all", help="main, governance or all."),
     directory: Path | None = typer.Option(None, "--dir", help="Where (default: a new temp dir)."),
 ) -> None:
-    """Run the end-to-end story: train, register, promote with sign-offs, block, roll back."""
+    """Run the end-to-end stories: train, register, sign off, block, roll back; then waivers,
+    an emergency hotfix and its review, and a canary that rolls itself back."""
+    import tempfile
+
+    from clearance.demo.governance import run_governance
     from clearance.demo.story import run_demo
 
-    run_demo(directory, Console(highlight=False))
+    if story not in ("main", "governance", "all"):
+        raise typer.BadParameter("choose main, governance or all", param_hint="STORY")
+    root = directory or Path(tempfile.mkdtemp(prefix="clearance-demo-"))
+    console = Console(highlight=False)
+    if story in ("main", "all"):
+        run_demo(root / "main" if story == "all" else root, console)
+    if story in ("governance", "all"):
+        console.print()
+        run_governance(root / "governance" if story == "all" else root, console)
 
 
 @app.command("version")

@@ -58,6 +58,10 @@ def breach(limit: KpiLimit, reading: KpiReading) -> str | None:
     return None
 
 
+def _only_relative(limit: KpiLimit) -> bool:
+    return limit.max is None and limit.min is None
+
+
 def _needs_control(limit: KpiLimit) -> bool:
     return limit.max_relative_drop is not None or limit.max_relative_increase is not None
 
@@ -68,24 +72,30 @@ def assess(
     step_started_at: dt.datetime,
     readings: Mapping[str, KpiReading],
     now: dt.datetime,
+    *,
+    has_control: bool = True,
 ) -> Verdict:
+    """What to do next. Without a control version (a first release) limits relative to the
+    control cannot be measured and are not waited for; absolute limits still apply."""
     current = plan.steps[step]
     found = [b for lim in plan.kpis if (r := readings.get(lim.name)) and (b := breach(lim, r))]
     if found:
         return Verdict("rollback", "; ".join(found), step, current.traffic, found)
     fresh = {name for name, r in readings.items() if r.at >= step_started_at}
+    needed = [lim for lim in plan.kpis if has_control or not _only_relative(lim)]
     missing = [
         lim.name
-        for lim in plan.kpis
-        if lim.name not in fresh or (_needs_control(lim) and readings[lim.name].control is None)
+        for lim in needed
+        if lim.name not in fresh
+        or (has_control and _needs_control(lim) and readings[lim.name].control is None)
     ]
     due = step_started_at + parse_duration(current.min_duration)
     if now < due:
-        left = due - now
+        hours = (due - now).total_seconds() / 3600
         return Verdict(
             "hold",
             f"step {step + 1} at {current.traffic:.0%} until {due:%Y-%m-%d %H:%M} "
-            f"UTC ({left} left)",
+            f"UTC ({hours:.1f} h left)",
             step,
             current.traffic,
         )
