@@ -188,7 +188,14 @@ def advance(
         k: KpiReading(name=v.name, canary=v.canary, control=v.control, at=v.at)
         for k, v in tx.latest_readings(rollout.id).items()
     }
-    verdict = assess(plan, rollout.step, rollout.step_started_at, readings, now)
+    verdict = assess(
+        plan,
+        rollout.step,
+        rollout.step_started_at,
+        readings,
+        now,
+        has_control=rollout.control_version_id is not None,
+    )
     version = tx.version_by_id(rollout.version_id).version
     policy = f"{loaded.name}@{loaded.version}"
     subject = f"rollout:{rollout.id}"
