@@ -268,3 +268,25 @@ def test_categorical_drift_counts_strings_and_codes() -> None:
     assert codes.chi_square.dof == 2  # the empty category 3 is dropped
     same = drift.categorical_drift(np.array([1, 1]), np.array([1]))
     assert same.chi_square.pvalue == 1.0 and same.jensen_shannon.distance == 0.0
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(sample, sample, hst.booleans())
+def test_merge_walk_equals_numpy_reference(a: np.ndarray, b: np.ndarray, same: bool) -> None:
+    """The compiled merge walk gives the reference's KS numbers and locations exactly."""
+    a = np.sort(a)
+    b = a.copy() if same else np.sort(b)
+    assert drift._ks_statistic_sorted(a, b) == drift._ks_statistic_sorted_numpy(a, b)
+    w_ref = drift._wasserstein_sorted_numpy(a, b)
+    assert drift._wasserstein_sorted(a, b) == pytest.approx(w_ref, rel=1e-12, abs=1e-300)
+
+
+@pytest.mark.parametrize(("n1", "n2", "decimals"), [(5_000, 7_777, None), (30_000, 30_000, 1)])
+def test_merge_walk_equals_numpy_reference_large(n1: int, n2: int, decimals: int | None) -> None:
+    rng = np.random.default_rng(n1)
+    a, b = np.sort(rng.normal(size=n1)), np.sort(rng.normal(0.02, size=n2))
+    if decimals is not None:
+        a, b = np.round(a, decimals), np.round(b, decimals)
+    assert drift._ks_statistic_sorted(a, b) == drift._ks_statistic_sorted_numpy(a, b)
+    w_ref = drift._wasserstein_sorted_numpy(a, b)
+    assert drift._wasserstein_sorted(a, b) == pytest.approx(w_ref, rel=1e-12)

@@ -226,3 +226,34 @@ def test_all_ties_single_group() -> None:
     res = bootstrap_auc_accuracy_f1(y, np.ones(100), 0.5, n_resamples=10, seed=0, block_rows=8)
     np.testing.assert_allclose(res.replicates["auc"], 0.5)
     assert 0.0 < res.replicates["accuracy"].min() <= res.replicates["accuracy"].max() < 1.0
+
+
+@pytest.mark.parametrize(
+    ("n", "levels", "threshold", "n_resamples"),
+    [
+        (700, 0, 0.3, 6),
+        (700, 2, 0.3, 6),
+        (5000, 10, 0.4, 200),
+        (20_000, 0, 0.5, 37),
+        (9, 1, 0.0, 3),
+    ],
+)
+def test_numba_engine_equals_numpy_reference(
+    n: int, levels: int, threshold: float, n_resamples: int
+) -> None:
+    """The compiled engine computes the same integers as the numpy reference: identical output."""
+    y, s, c = _data(n, seed=levels, levels=levels)
+    y[:2] = [False, True]
+    ref = bootstrap_auc_accuracy_f1(
+        y, s, threshold, champion_score=c, n_resamples=n_resamples, seed=11, engine="numpy"
+    )
+    for threads in (1, 2, 3):
+        got = bootstrap_auc_accuracy_f1(
+            y, s, threshold, champion_score=c, n_resamples=n_resamples, seed=11, n_threads=threads
+        )
+        assert got == ref
+        assert got.replicates.keys() == ref.replicates.keys()
+        for key, rep in ref.replicates.items():
+            np.testing.assert_array_equal(got.replicates[key], rep)
+    with pytest.raises(ValueError, match="engine"):
+        bootstrap_auc_accuracy_f1(y, s, 0.5, seed=0, engine="cuda")  # type: ignore[arg-type]

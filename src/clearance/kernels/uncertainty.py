@@ -10,12 +10,13 @@ import math
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy import stats
 
+from clearance.kernels import _jit
 from clearance.kernels._arrays import FloatArray, as_binary, as_float, check_same_length
 
 __all__ = [
@@ -237,6 +238,9 @@ def holm(p_values: ArrayLike) -> FloatArray:
 # Because a weight depends only on (seed, row, resample), it can be generated in any
 # row order — directly in the sorted order of each model's scores, with no per-resample sort
 # and no gather — and the result does not depend on block sizes or thread count.
+# The default engine (clearance.kernels._jit.auc_blocks, numba) evaluates the same hash and
+# table row by row inside one compiled loop per block; ``_WeightStream.fill`` is the numpy form
+# used by the reference engine and by :func:`poisson_weights`.
 
 _GAMMA = 0x9E3779B97F4A7C15
 _C1 = 0xBF58476D1CE4E5B9
@@ -530,6 +534,7 @@ def bootstrap_auc_accuracy_f1(
     seed: int,
     n_threads: int | None = None,
     block_rows: int = 2048,
+    engine: Literal["numba", "numpy"] = "numba",
 ) -> BootstrapResult:
     """ROC AUC, accuracy and F1 (prediction ``score ≥ threshold``) with Poisson-bootstrap
     percentile intervals, and optionally the paired AUC difference to a champion.
@@ -544,6 +549,12 @@ def bootstrap_auc_accuracy_f1(
     Accuracy and F1 come from the weighted confusion counts at the threshold's position in
     the same pass. Work is spread over ``n_threads`` threads (default: all CPUs); the result
     does not depend on it.
+
+    ``engine="numba"`` (the default) runs one compiled loop per block of rows that derives each
+    row's weights for all resamples from the hash and accumulates the per-resample totals
+    directly (``block_rows`` is then unused); ``engine="numpy"`` is the vectorized reference
+    (blocks of ``block_rows`` rows x resamples, pairwise tree). Both compute the same integers,
+    so their results are identical.
     """
     yt = as_binary(y, "y")
     s = as_float(score, "score")
@@ -565,8 +576,14 @@ def bootstrap_auc_accuracy_f1(
         raise ValueError(
             f"ROC AUC is undefined when y holds a single class ({n_pos} positive, {n_neg} negative)"
         )
+    if engine not in ("numba", "numpy"):
+        raise ValueError(f"engine must be 'numba' or 'numpy', got {engine!r}")
     threads = max(1, n_threads if n_threads is not None else (os.cpu_count() or 1))
     ws = _WeightStream(seed, n_resamples)
+    if engine == "numba":
+        return _bootstrap_numba(
+            yt, s, sc, threshold, ws, n_pos, n_neg, threads, n_resamples, confidence, seed
+        )
     m = min(block_rows, 1 << max(1, (n - 1).bit_length()))
 
     # challenger: blocks split at the threshold so the confusion counts are block sums
@@ -583,19 +600,58 @@ def bootstrap_auc_accuracy_f1(
     fn = pc[~above].sum(axis=0).astype(np.float64)
     tn = nc[~above].sum(axis=0).astype(np.float64)
     del pc, nc, xc
+    acc_r, f1_r = _rates(tp, fp, tn, fn)
+    auc0 = _unit_auc(ma, n_pos, n_neg)
+    del ma
+    acc0, f10 = _point(yt, s, threshold, n_pos, n_neg)
+
+    champion: tuple[FloatArray, float] | None = None
+    if sc is not None:
+        mb = _prepare(yt, sc, keep_sorted=False)
+        pcb, ncb, xcb = _run_blocks(mb, ws, _blocks(n, n, m), m, threads)
+        aucb_r = _combine_auc(pcb, ncb, xcb, _tie_pairs(mb, ws, 65536))
+        del pcb, ncb, xcb
+        champion = (aucb_r, _unit_auc(mb, n_pos, n_neg))
+        del mb
+    return _result(
+        (auc_r, acc_r, f1_r), (auc0, acc0, f10), champion, n_resamples, confidence, seed, threshold
+    )
+
+
+def _rates(tp: FloatArray, fp: FloatArray, tn: FloatArray, fn: FloatArray) -> tuple[Any, Any]:
+    """Per-resample accuracy and F1 from weighted confusion counts."""
     total = tp + fp + tn + fn
     with np.errstate(invalid="ignore", divide="ignore"):
         acc_r = np.where(total > 0, (tp + tn) / total, np.nan)
         den = 2 * tp + fp + fn
         f1_r = np.where(den > 0, 2 * tp / np.where(den > 0, den, 1), 0.0)
-    auc0 = _unit_auc(ma, n_pos, n_neg)
-    del ma
+    return acc_r, f1_r
+
+
+def _point(
+    yt: NDArray[np.bool_], s: FloatArray, threshold: float, n_pos: int, n_neg: int
+) -> tuple[float, float]:
+    """Accuracy and F1 of ``s ≥ threshold`` with unit weights."""
+    n = n_pos + n_neg
     tp0 = int(np.count_nonzero(yt & (s >= threshold)))
     fp0 = int(np.count_nonzero(~yt & (s >= threshold)))
     fn0 = n_pos - tp0
     acc0 = (tp0 + n_neg - fp0) / n
     f10 = 2 * tp0 / (2 * tp0 + fp0 + fn0) if 2 * tp0 + fp0 + fn0 > 0 else 0.0
+    return acc0, f10
 
+
+def _result(
+    reps3: tuple[FloatArray, FloatArray, FloatArray],
+    points: tuple[float, float, float],
+    champion: tuple[FloatArray, float] | None,
+    n_resamples: int,
+    confidence: float,
+    seed: int,
+    threshold: float,
+) -> BootstrapResult:
+    auc_r, acc_r, f1_r = reps3
+    auc0, acc0, f10 = points
     reps: dict[str, FloatArray] = {
         "auc": auc_r[:n_resamples],
         "accuracy": acc_r[:n_resamples],
@@ -603,13 +659,8 @@ def bootstrap_auc_accuracy_f1(
     }
     champ: Interval | None = None
     diff: Interval | None = None
-    if sc is not None:
-        mb = _prepare(yt, sc, keep_sorted=False)
-        pcb, ncb, xcb = _run_blocks(mb, ws, _blocks(n, n, m), m, threads)
-        aucb_r = _combine_auc(pcb, ncb, xcb, _tie_pairs(mb, ws, 65536))
-        del pcb, ncb, xcb
-        aucb0 = _unit_auc(mb, n_pos, n_neg)
-        del mb
+    if champion is not None:
+        aucb_r, aucb0 = champion
         reps["champion_auc"] = aucb_r[:n_resamples]
         reps["auc_diff"] = (auc_r - aucb_r)[:n_resamples]
         champ = Interval(aucb0, *percentile_interval(reps["champion_auc"], confidence))
@@ -625,6 +676,111 @@ def bootstrap_auc_accuracy_f1(
         seed=seed,
         threshold=float(threshold),
         replicates=reps,
+    )
+
+
+# --------------------------------------------------------------------------- numba engine
+
+
+@dataclass
+class _JitModel:
+    """One model prepared for the compiled loop: sort order with negatives first inside tie
+    groups, labels and tie flags in that order, unit-weight pair counts, sorted scores."""
+
+    order: NDArray[np.integer]
+    pos: U8
+    tie: U8
+    pairs: int
+    tie_pairs: int
+    sorted_scores: FloatArray
+
+    def unit_auc(self, n_pos: int, n_neg: int) -> float:
+        pairs_f = self.pairs - 0.5 * float(self.tie_pairs) if self.tie_pairs else float(self.pairs)
+        return pairs_f / (n_pos * n_neg)
+
+
+def _prepare_jit(yt: NDArray[np.bool_], s: FloatArray) -> _JitModel:
+    n = s.shape[0]
+    order: NDArray[np.integer] = np.argsort(s)
+    ss = s[order]
+    order = order.astype(np.int32 if n < 2**31 else np.int64)
+    pos = np.empty(n, np.uint8)
+    tie = np.empty(n, np.uint8)
+    pairs, tie_pairs = _jit.tie_order(order, ss, yt, pos, tie)
+    return _JitModel(order, pos, tie, pairs, tie_pairs, ss)
+
+
+def _jit_bounds(model: _JitModel, split: int, n_blocks: int) -> tuple[I64, I64]:
+    """Block [start, stop) ranges: about ``n_blocks`` equal blocks, one boundary at ``split``,
+    none inside a tie group holding both classes."""
+    n = model.pos.shape[0]
+    cuts = {0, n, split}
+    for k in range(1, n_blocks):
+        c = k * n // n_blocks
+        while 0 < c < n and model.tie[c] == 2:
+            c += 1
+        cuts.add(c)
+    edges = sorted(cuts)
+    return np.array(edges[:-1], np.int64), np.array(edges[1:], np.int64)
+
+
+def _bootstrap_numba(
+    yt: NDArray[np.bool_],
+    s: FloatArray,
+    sc: FloatArray | None,
+    threshold: float,
+    ws: _WeightStream,
+    n_pos: int,
+    n_neg: int,
+    threads: int,
+    n_resamples: int,
+    confidence: float,
+    seed: int,
+) -> BootstrapResult:
+    scores = [s] if sc is None else [s, sc]
+    with ThreadPoolExecutor(max_workers=min(threads, len(scores))) as pool:
+        models = list(pool.map(lambda x: _prepare_jit(yt, x), scores))
+    split = int(np.searchsorted(models[0].sorted_scores, threshold, side="left"))
+    for mod in models:
+        mod.sorted_scores = np.empty(0)
+    table = TABLE
+    jobs = []
+    outs = []
+    for mod in models:
+        starts, stops = _jit_bounds(mod, split if mod is models[0] else 0, 4 * threads)
+        nb = starts.shape[0]
+        out = tuple(np.empty((nb, ws.r4), np.int64) for _ in range(4))
+        outs.append((starts, out))
+        for t in range(min(threads, nb)):
+            jobs.append(
+                (mod.order, mod.pos, mod.tie, starts, stops, t, min(threads, nb),
+                 ws.row_mult, ws.lane, table, out)
+            )  # fmt: skip
+
+    def work(job: tuple[Any, ...]) -> None:
+        _jit.auc_blocks(*job)
+
+    if threads == 1:
+        for job in jobs:
+            work(job)
+    else:
+        with ThreadPoolExecutor(max_workers=threads) as pool:
+            list(pool.map(work, jobs))
+    aucs = []
+    for _, (pc, nc, xc, tc) in outs:
+        aucs.append(_combine_auc(pc, nc, xc, tc.sum(axis=0)))
+    starts, (pc, nc, _, _) = outs[0]
+    above = starts >= split
+    tp = pc[above].sum(axis=0).astype(np.float64)
+    fp = nc[above].sum(axis=0).astype(np.float64)
+    fn = pc[~above].sum(axis=0).astype(np.float64)
+    tn = nc[~above].sum(axis=0).astype(np.float64)
+    acc_r, f1_r = _rates(tp, fp, tn, fn)
+    acc0, f10 = _point(yt, s, threshold, n_pos, n_neg)
+    points = (models[0].unit_auc(n_pos, n_neg), acc0, f10)
+    champion = None if sc is None else (aucs[1], models[1].unit_auc(n_pos, n_neg))
+    return _result(
+        (aucs[0], acc_r, f1_r), points, champion, n_resamples, confidence, seed, threshold
     )
 
 
