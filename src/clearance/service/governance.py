@@ -15,7 +15,7 @@ from typing import Any
 
 from clearance.core.durations import parse_duration
 from clearance.core.engine import evaluate, resolve_transition
-from clearance.errors import ClearanceError, InputError
+from clearance.errors import ClearanceError, InputError, TransitionRefused
 from clearance.service.alerts import emit
 from clearance.service.context import (
     BlobEvidence,
@@ -214,18 +214,15 @@ class Governance:
         if version.stage != loaded.policy.workflow.production_stage:
             return
         reason = f"post-incident review of emergency request {request.id} overdue (policy)"
-        bad, restored = restore_previous(
-            tx, model, loaded, actor=TICK_ACTOR, reason=reason, now=now
-        )
-        emit(
-            tx,
-            f"rolled-back:review:request:{request.id}",
-            event="rolled_back",
-            severity="critical",
-            details={"request": request.id},
-            summary=f"{model.name} rolled back from {bad.version} to {restored.version}: {reason}",
-            **base,
-        )
+        try:
+            # restore_previous records the rolled_back alert itself: one alert per rollback
+            bad, restored = restore_previous(
+                tx, model, loaded, actor=TICK_ACTOR, reason=reason, now=now
+            )
+        except TransitionRefused as exc:
+            # nothing to restore: the overdue and non-compliance alerts must still stand
+            report.add(f"request {request.id}: no automatic rollback: {exc}")
+            return
         report.add(f"request {request.id}: rolled back {bad.version} → {restored.version}")
 
     def _bypass_expired(
@@ -243,6 +240,8 @@ class Governance:
             return
         model = tx.model_by_id(request.model_id)
         row = tx.version_by_id(request.version_id)
+        if row.stage != request.to_stage:
+            return  # replaced or rolled back since: the bypassed version no longer serves
         version = snapshot(tx, model, row, None)
         transition = resolve_transition(loaded, request.from_stage, request.to_stage)
         waivers = [w.as_waiver() for w in active_waivers(tx.list_waivers(model=model.name), now)]

@@ -187,6 +187,9 @@ def advance(
     readings = {
         k: KpiReading(name=v.name, canary=v.canary, control=v.control, at=v.at)
         for k, v in tx.latest_readings(rollout.id).items()
+        # a later step starts at the assessment that ended the one before: readings taken at
+        # that instant measured the previous traffic share and do not count for this step
+        if rollout.step == 0 or v.at > rollout.step_started_at
     }
     verdict = assess(
         plan,

@@ -1,0 +1,440 @@
+"""Builders for the governance tests (issue 5): a policy with waivers, change types and a
+canary plan, a small team, versions on disk, and real local HTTP and SMTP receivers.
+
+Every store-backed test runs on SQLite and on PostgreSQL through the shared ``workspace``
+fixture, with the injected ``FixedClock``: nothing here reads the wall clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import email
+import email.policy
+import http.server
+import os
+import shutil
+import tempfile
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+import yaml
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP as SMTPServer
+from aiosmtpd.smtp import Envelope, Session
+
+from clearance.adapters.clock import FixedClock
+from clearance.adapters.store import migrate
+from clearance.adapters.store.database import make_engine
+from clearance.core.audit import AuditEvent
+from clearance.service.promotion import RequestResult
+from clearance.service.records import RequestRecord, VersionRecord
+from clearance.workspace import Workspace
+
+MODEL = "fraud-scorer"
+OTHER = "churn-scorer"
+POLICY = "gov@1.0.0"
+TEAM = {
+    "alice": ["ml_engineer"],
+    "carol": ["model_owner"],
+    "dave": ["risk_officer"],
+    "frank": ["mlops_oncall"],
+    "olga": ["tech_lead"],
+}
+MODEL_CARD = "# Model card\n\n## Intended use\nFraud scoring.\n\n## Limitations\nNone known.\n"
+LATENCY_FIX = "cut the feature pipeline or get a waiver from the risk officer"
+KPIS = dict[str, tuple[float, float | None]]
+GOOD: KPIS = {"error_rate": (0.001, 0.0012), "ctr": (0.050, 0.050)}
+BREACH: KPIS = {"error_rate": (0.01, 0.001), "ctr": (0.050, 0.050)}
+
+
+def policy_doc(
+    *,
+    rollback_if_review_overdue: bool = True,
+    rollout: bool = True,
+    approval_sla: str | None = "24h",
+) -> dict[str, Any]:
+    """The issue-5 policy: waivers by risk officers (never for the model card), an emergency
+    that bypasses only ``auc_floor``, experiments up to staging, and staging→production with
+    an approval SLA and a two-step canary judged on error rate and relative CTR."""
+    to_prod: dict[str, Any] = {
+        "from": "staging",
+        "to": "production",
+        "gates": ["auc_floor", "latency_p95", "model_card"],
+        "approvals": [{"role": "model_owner"}],
+    }
+    if approval_sla is not None:
+        to_prod["approval_sla"] = approval_sla
+    if rollout:
+        to_prod["rollout"] = {
+            "steps": [{"traffic": 0.1, "min_duration": "48h"}, {"traffic": 1.0}],
+            "kpis": [
+                {"name": "error_rate", "max": 0.005},
+                {"name": "ctr", "max_relative_drop": 0.01},
+            ],
+        }
+    return {
+        "apiVersion": "clearance/v1",
+        "kind": "Policy",
+        "metadata": {"name": "gov", "version": "1.0.0", "owner": "risk@bank.example"},
+        "selector": {"models": [MODEL, OTHER]},
+        "workflow": {
+            "stages": ["draft", "staging", "production", "deprecated", "archived"],
+            "transitions": [
+                {"from": "draft", "to": "staging", "gates": ["model_card"]},
+                to_prod,
+            ],
+        },
+        "gates": [
+            {
+                "id": "auc_floor",
+                "type": "metric_threshold",
+                "metric": "auc",
+                "min": 0.70,
+                "remediation": "retrain on fresher data",
+            },
+            {
+                "id": "latency_p95",
+                "type": "metric_threshold",
+                "metric": "latency_p95_ms",
+                "max": 200,
+                "remediation": LATENCY_FIX,
+            },
+            {
+                "id": "model_card",
+                "type": "documentation",
+                "documents": [{"name": "model_card", "sections": ["Intended use", "Limitations"]}],
+            },
+        ],
+        "waivers": {
+            "grantors": ["risk_officer"],
+            "max_duration": "30d",
+            "not_waivable": ["model_card"],
+        },
+        "escalation": {"contacts": ["risk-office"]},
+        "change_types": {
+            "emergency": {
+                "bypass": ["auc_floor"],
+                "approvals": [{"role": "mlops_oncall"}],
+                "expires_after": "72h",
+                "post_incident_review_within": "5d",
+                "rollback_if_review_overdue": rollback_if_review_overdue,
+            },
+            "experiment": {"allowed_stages": ["staging"]},
+        },
+    }
+
+
+def write_manifest(
+    folder: Path, version: str, *, model: str = MODEL, auc: float = 0.80, latency: float = 120
+) -> Path:
+    here = folder / f"{model}-{version}"
+    here.mkdir(parents=True, exist_ok=True)
+    (here / "model_card.md").write_text(MODEL_CARD)
+    doc = {
+        "apiVersion": "clearance/v1",
+        "kind": "ModelManifest",
+        "model": {
+            "name": model,
+            "risk_tier": "high",
+            "owner": "fraud@bank.example",
+            "team": "payments",
+            "tags": {"domain": "payments"},
+        },
+        "version": version,
+        "lineage": {"code_commit": "9b1d2c3", "data_snapshot": "tx-2026-10", "seed": 1},
+        "metrics": {"auc": auc, "latency_p95_ms": latency},
+        "evidence": {"model_card": {"kind": "document", "path": "model_card.md"}},
+    }
+    path = here / "manifest.yaml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return path
+
+
+@dataclass
+class Env:
+    """A workspace with the team and the issue-5 policy, plus builders and readers."""
+
+    ws: Workspace
+    clock: FixedClock
+    tmp: Path
+
+    def apply(self, doc: dict[str, Any]) -> None:
+        folder = self.tmp / "policies"
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"gov-{len(list(folder.iterdir()))}.yaml"
+        path.write_text(yaml.safe_dump(copy.deepcopy(doc), sort_keys=False))
+        self.ws.registry.apply_policy(path, actor="dave")
+
+    def register(self, version: str, **kw: Any) -> VersionRecord:
+        return self.ws.registry.register(
+            write_manifest(self.tmp / "manifests", version, **kw), actor="alice"
+        )
+
+    def to_staging(self, version: str, model: str = MODEL, **kw: Any) -> None:
+        self.register(version, model=model, **kw)
+        result = self.ws.promotions.promote(model, version, "staging", actor="alice")
+        assert result.executed, result.decision.summary
+
+    def request_production(self, version: str, change_type: str = "standard") -> RequestResult:
+        return self.ws.promotions.promote(
+            MODEL, version, "production", actor="alice", change_type=change_type
+        )
+
+    def approved(self, version: str, **kw: Any) -> int:
+        """Stage a version and approve its production request: it waits for its canary."""
+        self.to_staging(version, **kw)
+        rid = self.request_production(version).request.id
+        result = self.ws.promotions.approve(rid, actor="carol")
+        assert result.request.status == "approved", result.decision.summary
+        return rid
+
+    def canary_to_production(self, version: str, **kw: Any) -> int:
+        """The whole standard path: approval, then both canary steps on healthy KPIs."""
+        rid = self.approved(version, **kw)
+        self.ws.rollouts.start(MODEL, version, actor="frank")
+        self.ws.rollouts.observe(MODEL, GOOD, actor="frank")
+        self.clock.advance(hours=49)
+        _, verdict = self.ws.rollouts.observe(MODEL, GOOD, actor="frank")
+        assert verdict.action == "advance", verdict.reason
+        self.clock.advance(hours=1)
+        _, verdict = self.ws.rollouts.observe(MODEL, GOOD, actor="frank")
+        assert verdict.action == "complete", verdict.reason
+        assert self.stage_of(version) == "production"
+        self.clock.advance(minutes=1)
+        return rid
+
+    def emergency(self, version: str, **kw: Any) -> int:
+        """An executed emergency change of a staged version (frank is on call)."""
+        self.to_staging(version, **kw)
+        rid = self.request_production(version, "emergency").request.id
+        result = self.ws.promotions.approve(rid, actor="frank")
+        assert result.executed, result.decision.summary
+        return rid
+
+    # readers ---------------------------------------------------------------------------
+    def stage_of(self, version: str, model: str = MODEL) -> str:
+        with self.ws.store.reading() as tx:
+            m = tx.get_model(model)
+            assert m is not None
+            row = tx.get_version(m.id, version)
+            assert row is not None
+            return row.stage
+
+    def request(self, rid: int) -> RequestRecord:
+        with self.ws.store.reading() as tx:
+            r = tx.get_request(rid)
+            assert r is not None
+            return r
+
+    def alerts(self, event: str | None = None) -> list[dict[str, Any]]:
+        with self.ws.store.reading() as tx:
+            found = tx.notifications()
+        return [a for a in found if event is None or a["event"] == event]
+
+    def events(self, after: int = 0) -> list[AuditEvent]:
+        with self.ws.store.reading() as tx:
+            return [e for e in tx.events() if e.seq > after]
+
+    def event_count(self) -> int:
+        with self.ws.store.reading() as tx:
+            return tx.event_count()
+
+    def tick(self, times: int = 1) -> list[str]:
+        actions: list[str] = []
+        for _ in range(times):
+            actions += self.ws.governance.tick().actions
+        return actions
+
+
+@pytest.fixture
+def env(workspace: Workspace, clock: FixedClock, tmp_path: Path) -> Env:
+    for name, roles in TEAM.items():
+        workspace.registry.add_user(name, roles, actor="admin")
+    e = Env(workspace, clock, tmp_path)
+    e.apply(policy_doc())
+    return e
+
+
+@pytest.fixture(scope="session")
+def pg_template(pg_admin: str) -> Iterator[str]:
+    """A PostgreSQL database migrated once per session, copied for each test (fast)."""
+    name = f"clearance_gov_tmpl_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(pg_admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    engine = make_engine(f"{pg_admin.rsplit('/', 1)[0]}/{name}")
+    try:
+        migrate.upgrade(engine)
+    finally:
+        engine.dispose()  # a template must have no open connections
+    try:
+        yield name
+    finally:
+        with psycopg.connect(pg_admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def pg_url(pg_admin: str, pg_template: str) -> Iterator[str]:
+    """As the shared fixture (a fresh database per test), copied from the migrated template."""
+    name = f"clearance_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(pg_admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{pg_template}"')
+    try:
+        yield f"{pg_admin.rsplit('/', 1)[0]}/{name}"
+    finally:
+        with psycopg.connect(pg_admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """As the shared fixture, with SQLite on a RAM disk when there is one (many commits)."""
+    if request.param == "postgresql":
+        yield str(request.getfixturevalue("pg_url"))
+        return
+    ram = Path("/dev/shm")
+    if not (ram.is_dir() and os.access(ram, os.W_OK)):
+        yield f"sqlite:///{tmp_path / 'clearance.db'}"
+        return
+    folder = Path(tempfile.mkdtemp(prefix="clearance-gov-", dir=ram))
+    try:
+        yield f"sqlite:///{folder / 'clearance.db'}"
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+# --- a real local HTTP receiver (as in tests/notify) ------------------------------------
+
+
+@dataclass
+class Received:
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+
+@dataclass
+class HttpReceiver:
+    """Records every POST; answers from ``script`` (status codes, in order), then 200."""
+
+    base: str = ""
+    requests: list[Received] = field(default_factory=list)
+    script: list[int] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def answer(self, *codes: int) -> None:
+        with self.lock:
+            self.script.extend(codes)
+
+    def at(self, path: str) -> list[Received]:
+        with self.lock:
+            return [r for r in self.requests if r.path == path]
+
+    def _next_status(self) -> int:
+        with self.lock:
+            return self.script.pop(0) if self.script else 200
+
+
+def _handler(receiver: HttpReceiver) -> type[http.server.BaseHTTPRequestHandler]:
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            headers = {k.lower(): v for k, v in self.headers.items()}
+            with receiver.lock:
+                receiver.requests.append(Received(self.path, headers, body))
+            status = receiver._next_status()
+            payload = b"ok" if status < 300 else f"status {status}".encode()
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    return Handler
+
+
+@pytest.fixture
+def http_receivers() -> Iterator[Callable[[], HttpReceiver]]:
+    """A factory of receivers, each on its own port; all shut down after the test."""
+    servers: list[tuple[http.server.ThreadingHTTPServer, threading.Thread]] = []
+
+    def make() -> HttpReceiver:
+        receiver = HttpReceiver()
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _handler(receiver))
+        server.daemon_threads = True
+        thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+        thread.start()
+        servers.append((server, thread))
+        receiver.base = f"http://127.0.0.1:{server.server_address[1]}"
+        return receiver
+
+    try:
+        yield make
+    finally:
+        for server, thread in servers:
+            server.shutdown()
+            server.server_close()
+            thread.join(5)
+
+
+# --- a real local SMTP server (aiosmtpd) -------------------------------------------------
+
+
+@dataclass
+class Mail:
+    mail_from: str
+    rcpt_tos: list[str]
+    message: EmailMessage
+
+
+class MailHandler:
+    def __init__(self) -> None:
+        self.messages: list[Mail] = []
+
+    async def handle_DATA(self, server: SMTPServer, session: Session, envelope: Envelope) -> str:
+        assert isinstance(envelope.content, bytes)
+        message = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        assert isinstance(message, EmailMessage)
+        self.messages.append(Mail(str(envelope.mail_from), list(envelope.rcpt_tos), message))
+        return "250 Message accepted"
+
+
+class _PortZeroController(Controller):
+    """aiosmtpd's Controller, listening on the port the OS picked for ``port=0``."""
+
+    def _trigger_server(self) -> None:
+        assert isinstance(self.server, asyncio.Server)
+        self.port = self.server.sockets[0].getsockname()[1]
+        super()._trigger_server()  # type: ignore[no-untyped-call]
+
+
+@dataclass
+class SmtpReceiver:
+    host: str
+    port: int
+    handler: MailHandler
+
+    @property
+    def messages(self) -> list[Mail]:
+        return self.handler.messages
+
+
+@pytest.fixture
+def smtp_receiver() -> Iterator[SmtpReceiver]:
+    handler = MailHandler()
+    controller = _PortZeroController(handler, hostname="127.0.0.1", port=0)
+    controller.start()
+    try:
+        yield SmtpReceiver("127.0.0.1", controller.port, handler)
+    finally:
+        controller.stop()
