@@ -44,7 +44,7 @@ PAIRS = [
 ]
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(labelled(), hst.sampled_from(["between_groups", "to_overall"]))
 def test_aggregates_match_fairlearn(data: tuple[np.ndarray, ...], method: str) -> None:
     yt, yp, g = data
