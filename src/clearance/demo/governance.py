@@ -172,6 +172,7 @@ def run_governance(root: Path, console: Console) -> None:
         _observe(s, {"approval_rate": (0.755, None), "error_rate": (0.001, None)})
         later(hours=49)
         _observe(s, {"approval_rate": (0.754, None), "error_rate": (0.0012, None)})
+        later(hours=1)
         _observe(s, {"approval_rate": (0.754, None), "error_rate": (0.0011, None)})
         s.say(f"  serving: {ws.rollouts.serving(MODEL)}")
 
