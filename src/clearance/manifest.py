@@ -8,10 +8,12 @@ and its gates only ever see content-addressed evidence.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlparse
 
+from numpy.typing import NDArray
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -21,6 +23,7 @@ from pydantic import (
     model_validator,
 )
 
+from clearance.core.columns import ColumnMapping
 from clearance.core.loading import pydantic_problems
 from clearance.core.policy import RiskTier
 from clearance.core.version import (
@@ -56,6 +59,7 @@ class FileRef(_Spec):
 
 class EvidenceRef(FileRef):
     kind: EvidenceKind = "document"
+    columns: ColumnMapping | None = None  # a dataset's column roles (label, score, ...)
 
 
 class ManifestModel(_Spec):
@@ -100,7 +104,11 @@ def file_sha256(path: Path) -> str:
 
 
 class FileEvidence:
-    """Reads evidence and the artifact from local files (the ``EvidenceReader`` port)."""
+    """Reads evidence and the artifact from local files (the ``EvidenceReader`` port).
+
+    Datasets are read column by column (``read_columns``) or in record batches
+    (``read_batches``) by :mod:`clearance.adapters.datasets`; pyarrow is imported on first use.
+    """
 
     def __init__(self, files: dict[str, Path], artifact: Path | None) -> None:
         self._files = files
@@ -118,6 +126,29 @@ class FileEvidence:
 
     def read_bytes(self, name: str) -> bytes:
         return self._files[name].read_bytes()
+
+    def read_columns(self, name: str, columns: Sequence[str]) -> Mapping[str, NDArray[Any]]:
+        from clearance.adapters.datasets import read_columns
+
+        path = self._files[name]
+        return read_columns(path, columns, name=name)
+
+    def read_batches(
+        self, name: str, columns: Sequence[str], batch_rows: int
+    ) -> Iterator[Mapping[str, NDArray[Any]]]:
+        from clearance.adapters.datasets import read_batches
+
+        return read_batches(self._files[name], columns, batch_rows, name=name)
+
+    def dataset_rows(self, name: str) -> int | None:
+        from clearance.adapters.datasets import dataset_rows
+
+        return dataset_rows(self._files[name])
+
+    def read_artifact(self) -> bytes:
+        if self._artifact is None:
+            raise KeyError("artifact")
+        return self._artifact.read_bytes()
 
     def artifact_sha256(self) -> str | None:
         if self._artifact is None:
@@ -190,12 +221,15 @@ def _evidence_item(
     name: str, ref: EvidenceRef, base: Path, positions: Positions, problems: list[Problem]
 ) -> tuple[EvidenceItem, Path | None]:
     if ref.uri is not None and urlparse(ref.uri).scheme not in ("", "file"):
-        return EvidenceItem(name=name, kind=ref.kind, uri=ref.uri, sha256=ref.sha256), None
+        item = EvidenceItem(
+            name=name, kind=ref.kind, uri=ref.uri, sha256=ref.sha256, columns=ref.columns
+        )
+        return item, None
     raw = ref.path if ref.path is not None else urlparse(str(ref.uri)).path
     field = "path" if ref.path is not None else "uri"
     local = _local(raw, base, ("evidence", name, field), positions, problems)
     if local is None:
-        return EvidenceItem(name=name, kind=ref.kind, uri=raw), None
+        return EvidenceItem(name=name, kind=ref.kind, uri=raw, columns=ref.columns), None
     actual = file_sha256(local)
     if ref.sha256 is not None and ref.sha256 != actual:
         path = ("evidence", name, "sha256")
@@ -208,7 +242,10 @@ def _evidence_item(
             )
         )
     size = local.stat().st_size
-    return EvidenceItem(name=name, kind=ref.kind, uri=raw, sha256=actual, size=size), local
+    item = EvidenceItem(
+        name=name, kind=ref.kind, uri=raw, sha256=actual, size=size, columns=ref.columns
+    )
+    return item, local
 
 
 def _local(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import errno
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +54,13 @@ class FakeEvidence:
 
     def artifact_sha256(self) -> str | None:
         return self.artifact_sha
+
+    def read_columns(self, name: str, columns: Sequence[str]) -> Mapping[str, Any]:
+        """Datasets held as bytes (Parquet, CSV, Arrow IPC), read like a real reader does."""
+        from clearance.adapters.datasets import read_columns
+
+        data = self.read_bytes(name)
+        return read_columns(data, columns, name=name, hint=name)
 
 
 def evidence_items(files: dict[str, bytes], kind: str = "document") -> dict[str, EvidenceItem]:

@@ -526,9 +526,14 @@ def test_registry_has_the_built_in_types_through_entry_points() -> None:
     registry = GateRegistry.from_entry_points()
     assert registry.names() == [
         "champion_comparison",
+        "data_quality",
         "documentation",
+        "drift",
         "expression",
+        "fairness",
+        "latency",
         "metric_threshold",
+        "performance",
         "reproducibility",
     ]
     for name, gate_type in registry:

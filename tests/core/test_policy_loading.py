@@ -41,7 +41,10 @@ gates:
       documents: [model_card]
 """
 
-KNOWN_TYPES = "champion_comparison, documentation, expression, metric_threshold, reproducibility"
+KNOWN_TYPES = (
+    "champion_comparison, data_quality, documentation, drift, expression, fairness, latency, "
+    "metric_threshold, performance, reproducibility"
+)
 
 
 def problems_of(text: str, name: str = "policy.yaml") -> list[Problem]:

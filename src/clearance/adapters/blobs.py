@@ -50,6 +50,23 @@ class FileBlobStore:
             raise OSError(f"blob {sha256[:12]}… is corrupted: its bytes no longer match its digest")
         return data
 
+    def path(self, sha256: str) -> Path:
+        """Where blob ``sha256`` lives (for readers that open files, e.g. datasets by column).
+
+        Unlike ``read`` this does not re-hash the content; callers that serve it verify it once
+        (``verify``).
+        """
+        return self._path(sha256)
+
+    def verify(self, sha256: str) -> None:
+        """Raise ``OSError`` if the blob's bytes no longer match its name (streamed hash)."""
+        h = hashlib.sha256()
+        with self._path(sha256).open("rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+        if h.hexdigest() != sha256:
+            raise OSError(f"blob {sha256[:12]}… is corrupted: its bytes no longer match its digest")
+
     def has(self, sha256: str) -> bool:
         return self._path(sha256).is_file()
 

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from clearance.cli.table import render
 from clearance.core.engine import evaluate, resolve_transition
-from clearance.core.loading import load_policy
+from clearance.core.loading import LoadedPolicy, load_policy
+from clearance.core.policy import Transition
 from clearance.core.selection import require_selected
 from clearance.errors import InputError
 from clearance.manifest import load_manifest
@@ -26,6 +30,44 @@ def parse_now(text: str | None) -> dt.datetime:
     except ValueError:
         raise InputError(f"--now: '{text}' is not an ISO 8601 date or time") from None
     return when.astimezone(dt.UTC) if when.tzinfo else when.replace(tzinfo=dt.UTC)
+
+
+DATA_GATE_TYPES = frozenset({"performance", "fairness", "drift", "data_quality", "latency"})
+
+
+def reads_data(loaded: LoadedPolicy, transition: Transition) -> bool:
+    """Whether the transition runs a gate that computes from datasets (worth a progress bar)."""
+    for gid in transition.gates:
+        spec = loaded.policy.gate(gid)
+        if spec.type in DATA_GATE_TYPES:
+            return True
+        if getattr(loaded.params.get(gid), "dataset", None) is not None:
+            return True
+    return False
+
+
+@contextmanager
+def gate_progress(enabled: bool) -> Iterator[Callable[[int, int, str], None] | None]:
+    """A Rich progress bar on stderr for the engine's ``progress`` callback (terminals only)."""
+    console = Console(stderr=True)
+    if not enabled or not console.is_terminal:
+        yield None
+        return
+    with Progress(
+        TextColumn("[bold]gates"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    ) as bar:
+        task = bar.add_task("", total=None)
+
+        def update(done: int, total: int, gate_id: str) -> None:
+            bar.update(task, completed=done, total=total, description=gate_id)
+
+        yield update
 
 
 def check(
@@ -48,9 +90,18 @@ def check(
     version, evidence = load_manifest(manifest)
     require_selected(loaded.policy, version.model)
     transition = resolve_transition(loaded, from_ or version.stage, to)
-    decision = evaluate(
-        loaded, transition, version, evidence, [], [], parse_now(now), change_type=change_type
-    )
+    with gate_progress(reads_data(loaded, transition)) as progress:
+        decision = evaluate(
+            loaded,
+            transition,
+            version,
+            evidence,
+            [],
+            [],
+            parse_now(now),
+            change_type=change_type,
+            progress=progress,
+        )
     for path, text in ((junit, render_junit), (markdown, render_markdown)):
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)

@@ -45,10 +45,25 @@ def decision_table(d: Decision) -> Table:
     return table
 
 
+def _worst(g: GateResult) -> list[str]:
+    """The worst columns/groups a data gate reported (``details.worst``), one line each."""
+    rows = g.details.get("worst")
+    if not isinstance(rows, list):
+        return []
+    lines = []
+    for row in rows:
+        if isinstance(row, dict) and "name" in row:
+            lines.append(f"{row.get('what', 'item')} {row['name']}: {row.get('summary', '')}")
+    return lines
+
+
 def _notes(g: GateResult) -> Text | None:
-    if g.status is GateStatus.PASS and not g.near_miss:
+    worst = _worst(g)
+    if g.status is GateStatus.PASS and not g.near_miss and not worst:
         return None
     note = Text.assemble((f"{g.gate_id} ", "bold"), (f"{status(g)}: ", STYLE[g.status]), g.message)
+    for line in worst:
+        note.append(f"\n    {line}", style="dim" if g.status is GateStatus.PASS else "")
     if g.status not in (GateStatus.PASS, GateStatus.SKIPPED) and g.remediation:
         note.append(f"\n  → {g.remediation}", style="italic")
     return note

@@ -9,7 +9,10 @@ the approval rules, and reduces it all to allow / deny / needs-approval.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
 
 from clearance.core.approvals import Approval, approval_status
 from clearance.core.gates.base import GateContext, Measurement
@@ -28,6 +31,10 @@ from clearance.core.results import (
 from clearance.core.version import EvidenceReader, ModelVersion
 from clearance.core.waivers import Waiver, find_waiver
 from clearance.errors import InputError, NotFound, TransitionRefused
+
+Progress = Callable[[int, int, str], None]
+"""``progress(done, total, gate_id)``: called before each gate (``done`` gates finished, the
+next one named) and once at the end with ``done == total`` and an empty name."""
 
 
 def resolve_transition(loaded: LoadedPolicy, from_stage: str | None, to_stage: str) -> Transition:
@@ -70,6 +77,7 @@ def evaluate(
     change_type: str = "standard",
     requester: str | None = None,
     registry: GateRegistry | None = None,
+    progress: Progress | None = None,
 ) -> Decision:
     if now.tzinfo is None:
         raise InputError("the clock must be timezone-aware (UTC)")
@@ -92,8 +100,19 @@ def evaluate(
     ctx = GateContext(version, evidence, now, transition.from_, transition.to, change_type)
     bypass = set(ctype.bypass) if ctype else set()
     share = policy.settings.near_miss
+    reg = registry or default_registry()
+    total = len(transition.gates)
+    measured: dict[str, Measurement] = {}
+    for i, gid in enumerate(transition.gates):
+        if progress is not None:
+            progress(i, total, gid)
+        if gid not in bypass:
+            measured[gid] = _measure(loaded, policy.gate(gid), ctx, reg)
+    if progress is not None:
+        progress(total, total, "")
+    measured = _holm(measured)
     results = [
-        _gate(loaded, policy.gate(gid), ctx, waivers, bypass, share, registry or default_registry())
+        _gate(policy.gate(gid), ctx, waivers, bypass, share, measured.get(gid))
         for gid in transition.gates
     ]
     requirements = (
@@ -144,14 +163,72 @@ def evaluate(
     )
 
 
+def _holm(measured: dict[str, Measurement]) -> dict[str, Measurement]:
+    """Holm's step-down over the transition's hypothesis tests (gates with ``confidence``).
+
+    A gate that tests a hypothesis puts ``details.hypothesis = {p_value, alpha, ...}`` in its
+    measurement (it passes iff the null is rejected: p <= alpha). With two or more such gates
+    their p-values are Holm-adjusted together (family-wise error at most alpha) and each passes
+    iff its adjusted p <= its alpha; every one records ``holm_adjusted_p`` and ``family_size``.
+    """
+    family = [
+        gid
+        for gid, m in measured.items()
+        if m.status in (GateStatus.PASS, GateStatus.FAIL)
+        and isinstance(m.details.get("hypothesis"), dict)
+        and isinstance(m.details["hypothesis"].get("p_value"), float)
+        and m.details["hypothesis"]["p_value"] == m.details["hypothesis"]["p_value"]  # not NaN
+    ]
+    if not family:
+        return measured
+    p = np.array([measured[g].details["hypothesis"]["p_value"] for g in family], dtype=float)
+    from clearance.kernels.uncertainty import holm  # scipy and numba load only when needed
+
+    adjusted = holm(np.clip(p, 0.0, 1.0))
+    out = dict(measured)
+    size = len(family)
+    members = sorted(family)
+    for gid, adj in zip(family, adjusted, strict=True):
+        m = measured[gid]
+        alpha = float(m.details["hypothesis"]["alpha"])
+        details: dict[str, Any] = {
+            **m.details,
+            "holm_adjusted_p": float(adj),
+            "family_size": size,
+            "family": members,
+        }
+        status, message, margin = m.status, m.message, m.margin
+        if size > 1:
+            status = GateStatus.PASS if adj <= alpha else GateStatus.FAIL
+            message += (
+                f" [Holm over {size} tests: adjusted p {adj:.3g} "
+                f"{'<=' if adj <= alpha else '>'} alpha {alpha:.3g}]"
+            )
+            if status is not m.status:
+                details["unadjusted_status"] = m.status.value
+                details["unadjusted_margin"] = m.margin
+                margin = None
+        out[gid] = Measurement(
+            status,
+            message,
+            observed=m.observed,
+            threshold=m.threshold,
+            operator=m.operator,
+            margin=margin,
+            scale=m.scale,
+            details=details,
+            evidence=m.evidence,
+        )
+    return out
+
+
 def _gate(
-    loaded: LoadedPolicy,
     spec: GateSpec,
     ctx: GateContext,
     waivers: Sequence[Waiver],
     bypass: set[str],
     share: float,
-    registry: GateRegistry,
+    measurement: Measurement | None,
 ) -> GateResult:
     common = {
         "gate_id": spec.id,
@@ -162,13 +239,13 @@ def _gate(
         "rationale": spec.rationale,
         "controls": spec.controls,
     }
-    if spec.id in bypass:
+    if spec.id in bypass or measurement is None:
         return GateResult(
             status=GateStatus.SKIPPED,
             **common,
             message=f"bypassed by the {ctx.change_type} change type",
         )
-    m = _measure(loaded, spec, ctx, registry)
+    m = measurement
     status = m.status
     details = dict(m.details)
     message = m.message

@@ -6,10 +6,13 @@ caller passes in (files next to a manifest, a blob store, an in-memory fake in t
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Annotated, Any, Literal, Protocol
 
+from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from clearance.core.columns import ColumnMapping
 from clearance.core.policy import RiskTier
 
 SHA256 = r"^[0-9a-f]{64}$"
@@ -58,6 +61,11 @@ class EvidenceItem(Data):
     uri: str
     sha256: Annotated[str, Field(pattern=SHA256)] | None = None
     size: int | None = None
+    columns: ColumnMapping | None = Field(
+        default=None,
+        exclude_if=lambda v: v is None,  # absent from digests when unset: old digests hold
+        description="For a dataset: which column is the label, score, ... (see ColumnMapping).",
+    )
 
 
 class ModelVersion(Data):
@@ -90,6 +98,15 @@ class EvidenceReader(Protocol):
         """sha256 of the artifact's actual bytes, or ``None`` when it cannot be read here."""
         ...
 
+    def read_columns(self, name: str, columns: Sequence[str]) -> Mapping[str, NDArray[Any]]:
+        """Only ``columns`` of dataset ``name`` (Parquet, CSV or Arrow IPC) as 1-D arrays.
+
+        ``KeyError`` if the evidence is absent, ``ValueError`` naming the columns the file
+        lacks, ``OSError`` if unreadable. Readers return a ``clearance.core.columns.Columns``
+        (null masks, category codes and lists, the file's schema); see that module.
+        """
+        ...
+
 
 class NoEvidence:
     """A reader for versions with no readable evidence (metadata-only checks)."""
@@ -99,3 +116,6 @@ class NoEvidence:
 
     def artifact_sha256(self) -> str | None:
         return None
+
+    def read_columns(self, name: str, columns: Sequence[str]) -> Mapping[str, NDArray[Any]]:
+        raise KeyError(name)

@@ -5,8 +5,12 @@ Each lookup fails with a precise ``NotFound`` naming what was asked for and how 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from numpy.typing import NDArray
 
 from clearance.core.hashing import sha256_bytes
 from clearance.core.loading import LoadedPolicy, parse_policy
@@ -131,7 +135,12 @@ def snapshot(
 
 
 class BlobEvidence:
-    """Evidence read from the content-addressed blob store (the ``EvidenceReader`` port)."""
+    """Evidence read from the content-addressed blob store (the ``EvidenceReader`` port).
+
+    Datasets are opened as files under the store when it has a ``path(sha256)`` (the
+    ``FileBlobStore``: column reads and record batches, verified once per reader), else read
+    into memory; see :mod:`clearance.adapters.datasets`.
+    """
 
     def __init__(
         self, blobs: BlobStore, digests: Mapping[str, str | None], artifact_blob: str | None
@@ -139,6 +148,7 @@ class BlobEvidence:
         self._blobs = blobs
         self._digests = dict(digests)
         self._artifact_blob = artifact_blob
+        self._verified: set[str] = set()
 
     @classmethod
     def of(cls, blobs: BlobStore, version: ModelVersion, artifact_blob: str | None) -> BlobEvidence:
@@ -154,3 +164,39 @@ class BlobEvidence:
         if self._artifact_blob is None or not self._blobs.has(self._artifact_blob):
             return None
         return sha256_bytes(self._blobs.read(self._artifact_blob))
+
+    def read_artifact(self) -> bytes:
+        if self._artifact_blob is None or not self._blobs.has(self._artifact_blob):
+            raise KeyError("artifact")
+        return self._blobs.read(self._artifact_blob)
+
+    def _dataset(self, name: str) -> Path | bytes:
+        sha = self._digests[name]
+        if sha is None or not self._blobs.has(sha):
+            raise KeyError(name)
+        locate = getattr(self._blobs, "path", None)
+        verify = getattr(self._blobs, "verify", None)
+        if locate is None or verify is None:
+            return self._blobs.read(sha)
+        if sha not in self._verified:
+            verify(sha)
+            self._verified.add(sha)
+        path: Path = locate(sha)
+        return path
+
+    def read_columns(self, name: str, columns: Sequence[str]) -> Mapping[str, NDArray[Any]]:
+        from clearance.adapters.datasets import read_columns
+
+        return read_columns(self._dataset(name), columns, name=name)
+
+    def read_batches(
+        self, name: str, columns: Sequence[str], batch_rows: int
+    ) -> Iterator[Mapping[str, NDArray[Any]]]:
+        from clearance.adapters.datasets import read_batches
+
+        return read_batches(self._dataset(name), columns, batch_rows, name=name)
+
+    def dataset_rows(self, name: str) -> int | None:
+        from clearance.adapters.datasets import dataset_rows
+
+        return dataset_rows(self._dataset(name))

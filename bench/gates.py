@@ -1,0 +1,630 @@
+"""Issue 4's workloads: clearance vs scipy + scikit-learn vs peers vs the hardware floor.
+
+    .venv/bin/python bench/gates.py                       # N = 100k and 1M, peers if installed
+    .venv/bin/python bench/gates.py -n 10000000 --no-peers
+    .venv/bin/python bench/gates.py --record              # also append the output to RESULTS.md
+
+See bench/README.md for the data, the workloads and how each figure is measured. Writes
+nothing to the repository unless --record (data files go to a temporary directory).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import gc
+import importlib.util
+import platform
+import resource
+import sys
+import tempfile
+import time
+import tracemalloc
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from clearance import kernels as k
+from clearance.core.engine import evaluate, resolve_transition
+from clearance.core.loading import parse_policy
+from clearance.core.version import EvidenceItem, ModelVersion
+from clearance.manifest import FileEvidence, file_sha256
+
+N_NUM, N_CAT = 20, 5
+CAT_K = [3, 5, 8, 12, 20]
+GROUPS = np.array(["g0", "g1", "g2", "g3"])
+SEED = 20260301
+RESAMPLES = 200
+NOW = dt.datetime(2026, 2, 1, tzinfo=dt.UTC)
+
+Result = dict[str, Any]
+
+
+# ----------------------------------------------------------------------------- data
+
+
+def make_tables(n: int) -> tuple[pa.Table, pa.Table]:
+    """reference and current: 20 numeric + 5 categorical features (drift planted in 6 + 2),
+    ~1% nulls; current also has label, score, champion score, a 4-group attribute, id, ts."""
+    rng = np.random.default_rng(SEED)
+    ref: dict[str, Any] = {}
+    cur: dict[str, Any] = {}
+    for j in range(N_NUM):
+        drift = 0.05 * (j % 4 + 1) if j % 3 == 0 and j < 18 else 0.0  # 6 drifted
+        kind = j % 4
+        if kind == 0:
+            a, b = rng.normal(size=n), rng.normal(drift, size=n)
+        elif kind == 1:
+            a, b = rng.lognormal(size=n), rng.lognormal(drift, size=n)
+        elif kind == 2:
+            a, b = rng.random(n), rng.random(n) * (1 + drift)
+        else:
+            a, b = np.round(rng.normal(size=n), 1), np.round(rng.normal(drift, size=n), 1)
+        a[rng.random(n) < 0.01] = np.nan
+        b[rng.random(n) < 0.01] = np.nan
+        ref[f"x{j}"], cur[f"x{j}"] = a, b
+    for j, kk in enumerate(CAT_K):
+        p = rng.dirichlet(np.ones(kk))
+        q = p if j < 3 else rng.dirichlet(np.ones(kk))  # 2 drifted
+        labels = np.array([f"v{i}" for i in range(kk)])
+        for table, probs in ((ref, p), (cur, q)):
+            codes = rng.choice(kk, size=n, p=probs)
+            mask = rng.random(n) < 0.01
+            table[f"c{j}"] = pa.DictionaryArray.from_arrays(
+                pa.array(codes.astype(np.int32), mask=mask), pa.array(labels)
+            )
+    group = rng.choice(4, size=n, p=[0.4, 0.3, 0.2, 0.1])
+    y = (rng.random(n) < 0.3).astype(np.int8)
+    score = np.clip(0.35 * y + 0.65 * rng.random(n) - 0.03 * group, 0, 1)
+    champion = np.clip(0.30 * y + 0.70 * rng.random(n) - 0.03 * group, 0, 1)
+    cur["group"] = pa.DictionaryArray.from_arrays(pa.array(group.astype(np.int32)), GROUPS)
+    cur["label"] = y
+    cur["score"] = score
+    cur["champion"] = champion
+    cur["id"] = rng.permutation(n).astype(np.int64)
+    start = np.datetime64("2026-01-01T00:00:00", "s")
+    cur["ts"] = pa.array(start + rng.integers(0, 86_400 * 30, n).astype("timedelta64[s]"))
+    return pa.table(ref), pa.table(cur)
+
+
+NUM = [f"x{j}" for j in range(N_NUM)]
+CAT = [f"c{j}" for j in range(N_CAT)]
+
+
+def arrays(ref_t: pa.Table, cur_t: pa.Table) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Columns as numpy: floats with NaN, categoricals as int codes (-1 null)."""
+
+    def conv(t: pa.Table) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for name in t.column_names:
+            col = t.column(name).combine_chunks()
+            if pa.types.is_dictionary(col.type):
+                out[name] = col.indices.fill_null(-1).to_numpy().astype(np.int64)
+            else:
+                out[name] = col.to_numpy(zero_copy_only=False)
+        return out
+
+    return conv(ref_t), conv(cur_t)
+
+
+# ----------------------------------------------------------------------------- clearance
+
+
+def clearance_w1(ref: dict[str, Any], cur: dict[str, Any]) -> Any:
+    out = []
+    for c in NUM:
+        out.append(k.column_drift(k.sort_column(ref[c]), k.sort_column(cur[c])).ks.pvalue)
+    for c, kk in zip(CAT, CAT_K, strict=True):
+        out.append(k.categorical_drift(ref[c], cur[c], n_categories=kk).chi_square.pvalue)
+    return out
+
+
+def clearance_w2(ref: dict[str, Any], cur: dict[str, Any]) -> Any:
+    gm = k.group_metrics(cur["label"], cur["score"] >= 0.5, cur["group"], n_groups=4)
+    return (
+        k.demographic_parity_difference(gm).value,
+        k.demographic_parity_ratio(gm).value,
+        k.equalized_odds_difference(gm).value,
+        k.equal_opportunity_difference(gm).value,
+        k.min_group_size(gm).size,
+    )
+
+
+def clearance_w3(ref: dict[str, Any], cur: dict[str, Any]) -> Any:
+    out: list[Any] = [k.row_count_bounds(cur["id"], 1000, None).ok]
+    for c in NUM:
+        out.append(k.null_fraction(cur[c]).fraction)
+        out.append(k.range_violations(cur[c], -50.0, 1e6).count)
+    for c, kk in zip(CAT, CAT_K, strict=True):
+        codes = cur[c]
+        out.append(float(np.count_nonzero(codes < 0)) / codes.shape[0])
+        out.append(k.allowed_set_violations(codes, np.arange(kk), mask=codes < 0).count)
+    out.append(k.schema_check(dict.fromkeys(NUM, "float64"), {c: cur[c] for c in NUM}).ok)
+    out.append(k.uniqueness(cur["id"]).duplicate_rows)
+    out.append(k.freshness(cur["ts"], NOW, dt.timedelta(days=40)).ok)
+    return out
+
+
+def clearance_w4(ref: dict[str, Any], cur: dict[str, Any]) -> Any:
+    b = k.bootstrap_auc_accuracy_f1(
+        cur["label"],
+        cur["score"],
+        0.5,
+        champion_score=cur["champion"],
+        n_resamples=RESAMPLES,
+        confidence=0.95,
+        seed=1,
+    )
+    d = k.delong_paired(cur["label"], cur["score"], cur["champion"])
+    return b.auc, b.accuracy, b.f1, b.auc_diff, d.p_value
+
+
+# ----------------------------------------------------------------------------- baselines
+
+
+def _budget(per_item: Callable[[int], None], items: int, budget: float) -> tuple[float, bool]:
+    """Run items until the budget is spent; extrapolate the rest from the mean (flagged)."""
+    t0 = time.perf_counter()
+    done = 0
+    for i in range(items):
+        per_item(i)
+        done += 1
+        if time.perf_counter() - t0 > budget and done < items:
+            break
+    spent = time.perf_counter() - t0
+    return spent * items / done, done < items
+
+
+def base_w1(ref: dict[str, Any], cur: dict[str, Any], budget: float) -> tuple[float, bool]:
+    from scipy import stats
+
+    def one(i: int) -> None:
+        if i < N_NUM:
+            c = NUM[i]
+            a, b = ref[c][~np.isnan(ref[c])], cur[c][~np.isnan(cur[c])]
+            stats.ks_2samp(a, b)
+            edges = np.quantile(a, np.linspace(0, 1, 11)[1:-1])
+            ra = np.bincount(np.searchsorted(edges, a), minlength=10) / a.size
+            rb = np.bincount(np.searchsorted(edges, b), minlength=10) / b.size
+            ra, rb = np.clip(ra, 1e-4, None), np.clip(rb, 1e-4, None)
+            float(np.sum((rb - ra) * np.log(rb / ra)))
+            stats.wasserstein_distance(a, b)
+        else:
+            c = CAT[i - N_NUM]
+            a, b = ref[c][ref[c] >= 0], cur[c][cur[c] >= 0]
+            _, ca = np.unique(a, return_counts=True)
+            _, cb = np.unique(b, return_counts=True)
+            stats.chi2_contingency(np.array([ca, cb]))
+
+    return _budget(one, N_NUM + N_CAT, budget)
+
+
+def base_w2(ref: dict[str, Any], cur: dict[str, Any], budget: float) -> tuple[float, bool]:
+    from sklearn.metrics import confusion_matrix
+
+    def one(_: int) -> None:
+        y, p, g = cur["label"], (cur["score"] >= 0.5).astype(int), cur["group"]
+        rates = {}
+        for grp in np.unique(g):
+            m = g == grp
+            tn, fp, fn, tp = confusion_matrix(y[m], p[m], labels=[0, 1]).ravel()
+            rates[grp] = ((tp + fp) / m.sum(), tp / (tp + fn), fp / (fp + tn))
+        sr = [r[0] for r in rates.values()]
+        max(sr) - min(sr), min(sr) / max(sr)
+
+    return _budget(one, 1, budget)
+
+
+def base_w3(ref: dict[str, Any], cur: dict[str, Any], budget: float) -> tuple[float, bool]:
+    import pandas as pd
+
+    def one(_: int) -> None:
+        df = pd.DataFrame(cur)
+        assert len(df) >= 1000
+        df[NUM].isna().mean()
+        for c in NUM:
+            (~df[c].dropna().between(-50.0, 1e6)).sum()
+        for c, kk in zip(CAT, CAT_K, strict=True):
+            s = df[c]
+            (~s[s >= 0].isin(range(kk))).sum()
+        df["id"].duplicated().sum()
+        pd.Timestamp(NOW.replace(tzinfo=None)) - df["ts"].max()
+
+    return _budget(one, 1, budget)
+
+
+def base_w4(ref: dict[str, Any], cur: dict[str, Any], budget: float) -> tuple[float, bool]:
+    from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
+
+    y, s, c = cur["label"], cur["score"], cur["champion"]
+    rng = np.random.default_rng(1)
+    n = y.shape[0]
+
+    def one(_: int) -> None:
+        idx = rng.integers(0, n, n)
+        yy, ss = y[idx], s[idx]
+        roc_auc_score(yy, ss) - roc_auc_score(yy, c[idx])
+        accuracy_score(yy, ss >= 0.5)
+        f1_score(yy, ss >= 0.5)
+
+    return _budget(one, RESAMPLES, budget)
+
+
+# ----------------------------------------------------------------------------- peers
+
+
+def peers(ref: dict[str, Any], cur: dict[str, Any], budget: float) -> list[tuple[str, str, Any]]:
+    """(workload, peer, seconds or a note). Each peer optional; slow ones capped."""
+    out: list[tuple[str, str, Any]] = []
+    have = {
+        m: importlib.util.find_spec(m) is not None
+        for m in ("evidently", "fairlearn", "great_expectations", "pandas")
+    }
+    if not have["pandas"]:
+        return [("all", "peers", "skipped: pandas not installed")]
+    import pandas as pd
+
+    ref_df, cur_df = pd.DataFrame(ref), pd.DataFrame(cur)
+    if have["evidently"]:
+        try:
+            from evidently import Report  # type: ignore[import-not-found]
+            from evidently.presets import DataDriftPreset  # type: ignore[import-not-found]
+
+            cols = NUM + CAT
+            t0 = time.perf_counter()
+            Report([DataDriftPreset(columns=cols)]).run(cur_df[cols], ref_df[cols])
+            out.append(("W1", "Evidently", time.perf_counter() - t0))
+        except Exception as exc:  # a peer's failure is a note, not a crash
+            out.append(("W1", "Evidently", f"failed: {type(exc).__name__}: {exc}"))
+    else:
+        out.append(("W1", "Evidently", "skipped: not installed"))
+    if have["fairlearn"]:
+        from fairlearn.metrics import (  # type: ignore[import-untyped]
+            MetricFrame,
+            demographic_parity_difference,
+            demographic_parity_ratio,
+            equalized_odds_difference,
+            selection_rate,
+            true_positive_rate,
+        )
+
+        y, p, g = cur["label"], (cur["score"] >= 0.5).astype(int), cur["group"]
+        t0 = time.perf_counter()
+        MetricFrame(
+            metrics={"sr": selection_rate, "tpr": true_positive_rate},
+            y_true=y,
+            y_pred=p,
+            sensitive_features=g,
+        )
+        demographic_parity_difference(y, p, sensitive_features=g)
+        demographic_parity_ratio(y, p, sensitive_features=g)
+        equalized_odds_difference(y, p, sensitive_features=g)
+        out.append(("W2", "fairlearn", time.perf_counter() - t0))
+    else:
+        out.append(("W2", "fairlearn", "skipped: not installed"))
+    if have["great_expectations"]:
+        try:
+            import great_expectations as gx  # type: ignore[import-not-found]
+
+            t0 = time.perf_counter()
+            ctx = gx.get_context(mode="ephemeral")
+            batch = (
+                ctx.data_sources.add_pandas("b")
+                .add_dataframe_asset("cur")
+                .add_batch_definition_whole_dataframe("all")
+                .get_batch(batch_parameters={"dataframe": cur_df})
+            )
+            exps: list[Any] = [gx.expectations.ExpectTableRowCountToBeBetween(min_value=1000)]
+            for c in NUM:
+                exps.append(gx.expectations.ExpectColumnValuesToNotBeNull(column=c, mostly=0.95))
+                exps.append(
+                    gx.expectations.ExpectColumnValuesToBeBetween(
+                        column=c, min_value=-50.0, max_value=1e6
+                    )
+                )
+            for c, kk in zip(CAT, CAT_K, strict=True):
+                exps.append(
+                    gx.expectations.ExpectColumnValuesToBeInSet(
+                        column=c, value_set=list(range(-1, kk))
+                    )
+                )
+            exps.append(gx.expectations.ExpectColumnValuesToBeUnique(column="id"))
+            for e in exps:
+                batch.validate(e)
+            out.append(("W3", "Great Expectations", time.perf_counter() - t0))
+        except Exception as exc:
+            out.append(("W3", "Great Expectations", f"failed: {type(exc).__name__}: {exc}"))
+    else:
+        out.append(("W3", "Great Expectations", "skipped: not installed"))
+    return out
+
+
+# ----------------------------------------------------------------------------- gates
+
+
+def gates_policy() -> str:
+    import yaml
+
+    gates = [
+        {
+            "id": "w1_drift",
+            "type": "drift",
+            "reference": "reference",
+            "current": "current",
+            "features": NUM + CAT,
+            "ks_pvalue_min": 0.01,
+            "psi_max": 0.2,
+            "chi2_pvalue_min": 0.01,
+            "max_drifted_share": 1.0,
+        },
+        {
+            "id": "w2_fairness",
+            "type": "fairness",
+            "dataset": "current",
+            "metric": "demographic_parity_ratio",
+            "sensitive_feature": "group",
+            "min": 0.0,
+        },
+        {
+            "id": "w3_quality",
+            "type": "data_quality",
+            "dataset": "current",
+            "min_rows": 1000,
+            "max_null_fraction": dict.fromkeys(NUM + CAT, 0.05),
+            "ranges": {c: {"min": -50.0, "max": 1e6} for c in NUM},
+            "allowed_values": {
+                c: [f"v{i}" for i in range(kk)] for c, kk in zip(CAT, CAT_K, strict=True)
+            },
+            "unique": ["id"],
+            "freshness": {"column": "ts", "max_age": "40d"},
+        },
+        {
+            "id": "w4_auc",
+            "type": "performance",
+            "dataset": "current",
+            "metric": "roc_auc",
+            "min": 0.5,
+            "confidence": 0.95,
+        },
+        {
+            "id": "w4_acc",
+            "type": "performance",
+            "dataset": "current",
+            "metric": "accuracy",
+            "min": 0.0,
+            "confidence": 0.95,
+            "n_resamples": RESAMPLES,
+        },
+        {
+            "id": "w4_vs",
+            "type": "champion_comparison",
+            "dataset": "current",
+            "metric": "auc",
+            "max_degradation": 0.5,
+            "confidence": 0.95,
+        },
+    ]
+    doc = {
+        "apiVersion": "clearance/v1",
+        "kind": "Policy",
+        "metadata": {"name": "bench", "version": "1.0.0", "owner": "bench@example.com"},
+        "workflow": {
+            "stages": ["staging", "production"],
+            "transitions": [
+                {"from": "staging", "to": "production", "gates": [g["id"] for g in gates]}
+            ],
+        },
+        "gates": gates,
+    }
+    return yaml.safe_dump(doc, sort_keys=False)
+
+
+def run_gates(paths: dict[str, Path]) -> dict[str, float]:
+    """W1-W4 as gates through the engine, reading the Parquet files (only needed columns)."""
+    loaded = parse_policy([("bench.yaml", gates_policy())])
+    transition = resolve_transition(loaded, "staging", "production")
+    items = {
+        name: EvidenceItem(
+            name=name,
+            kind="dataset",
+            uri=str(p),
+            sha256=file_sha256(p),
+            columns={"label": "label", "score": "score", "champion_score": "champion"},
+        )
+        for name, p in paths.items()
+    }
+    version = ModelVersion.model_validate(
+        {"model": {"name": "bench"}, "version": "1", "evidence": items}
+    )
+    times: dict[str, float] = {}
+    last = [time.perf_counter(), ""]
+
+    def tick(done: int, total: int, gid: str) -> None:
+        now = time.perf_counter()
+        if last[1]:
+            times[str(last[1])] = now - float(last[0])
+        last[0], last[1] = now, gid
+
+    d = evaluate(
+        loaded, transition, version, FileEvidence(dict(paths), None), [], [], NOW, progress=tick
+    )
+    bad = [g.gate_id for g in d.gates if g.status.value == "error"]
+    if bad:
+        raise RuntimeError(f"gate errors: {[(g.gate_id, g.message) for g in d.gates]}")
+    return times
+
+
+# ----------------------------------------------------------------------------- floor
+
+
+def floor(paths: dict[str, Path], ref: dict[str, Any], cur: dict[str, Any]) -> dict[str, float]:
+    t0 = time.perf_counter()
+    pq.read_table(paths["reference"], columns=NUM + CAT)
+    pq.read_table(
+        paths["current"], columns=[*NUM, *CAT, "label", "score", "champion", "group", "id", "ts"]
+    )
+    load = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    for t in (ref, cur):
+        for c in NUM:
+            np.isnan(t[c]).sum()
+        for c in CAT:
+            (t[c] < 0).sum()
+    one_pass = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    for t in (ref, cur):
+        for c in NUM:
+            np.sort(t[c])
+    sort = time.perf_counter() - t0
+    return {"load": load, "pass": one_pass, "sort": sort}
+
+
+# ----------------------------------------------------------------------------- driver
+
+
+def timed(fn: Callable[[], Any]) -> tuple[float, float]:
+    """(seconds, peak MiB): timed bare, then once more under tracemalloc for the peak."""
+    gc.collect()
+    t0 = time.perf_counter()
+    fn()
+    seconds = time.perf_counter() - t0
+    gc.collect()
+    tracemalloc.start()
+    fn()
+    peak = tracemalloc.get_traced_memory()[1] / 2**20
+    tracemalloc.stop()
+    return seconds, peak
+
+
+def fmt_s(x: float, extrapolated: bool = False) -> str:
+    s = f"{x:.3f} s" if x < 10 else f"{x:.1f} s"
+    return s + (" (extrapolated)" if extrapolated else "")
+
+
+def run_n(n: int, budget: float, with_peers: bool, lines: list[str]) -> None:
+    say = lines.append
+    say(f"\n## N = {n:,}")
+    t0 = time.perf_counter()
+    ref_t, cur_t = make_tables(n)
+    say(f"data generated in {time.perf_counter() - t0:.1f} s")
+    with tempfile.TemporaryDirectory(prefix="clearance-bench-") as tmp:
+        paths = {
+            "reference": Path(tmp) / "reference.parquet",
+            "current": Path(tmp) / "current.parquet",
+        }
+        pq.write_table(ref_t, paths["reference"])
+        pq.write_table(cur_t, paths["current"])
+        ref, cur = arrays(ref_t, cur_t)
+        del ref_t, cur_t
+        needed = {
+            "W1": sum(v.nbytes for c, v in ref.items()) + sum(cur[c].nbytes for c in NUM + CAT),
+            "W2": sum(cur[c].nbytes for c in ("label", "score", "group")),
+            "W3": sum(cur[c].nbytes for c in [*NUM, *CAT, "id", "ts"]),
+            "W4": sum(cur[c].nbytes for c in ("label", "score", "champion")),
+        }
+        fl = floor(paths, ref, cur)
+        say(
+            f"hardware floor: Parquet load of both tables {fmt_s(fl['load'])}; one pass over "
+            f"the columns {fmt_s(fl['pass'])}; sort of the {2 * N_NUM} numeric columns "
+            f"{fmt_s(fl['sort'])}"
+        )
+        work = {"W1": clearance_w1, "W2": clearance_w2, "W3": clearance_w3, "W4": clearance_w4}
+        base = {"W1": base_w1, "W2": base_w2, "W3": base_w3, "W4": base_w4}
+        ours: dict[str, float] = {}
+        total_base = 0.0
+        small_ref = {c: v[:5000] for c, v in ref.items()}
+        small_cur = {c: v[:5000] for c, v in cur.items()}
+        t0 = time.perf_counter()
+        for fn in work.values():  # warm-up: JIT compilation and first-call costs, not timed
+            fn(small_ref, small_cur)
+        say(
+            f"warm-up (first calls, any JIT compilation) on 5,000 rows: "
+            f"{fmt_s(time.perf_counter() - t0)}, not counted"
+        )
+        say("")
+        say(
+            "| workload | clearance kernels | peak memory (needed columns) | scipy + sklearn "
+            "as usually written | ratio |"
+        )
+        say("| --- | --- | --- | --- | --- |")
+        for w, fn in work.items():
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                s, peak = timed(lambda fn=fn: fn(ref, cur))  # type: ignore[misc]
+                b, extrap = base[w](ref, cur, budget)
+            ours[w] = s
+            total_base += b
+            say(
+                f"| {w} | {fmt_s(s)} | {peak:.0f} MiB ({needed[w] / 2**20:.0f} MiB) | "
+                f"{fmt_s(b, extrap)} | {b / s:.0f}x |"
+            )
+        total = sum(ours.values())
+        say(f"| W1-W4 | {fmt_s(total)} | | {fmt_s(total_base)} | {total_base / total:.0f}x |")
+        w13 = ours["W1"] + ours["W2"] + ours["W3"]
+        fl_c = fl["pass"] + fl["sort"]
+        say("")
+        say(
+            f"W1-W3 compute {fmt_s(w13)} vs floor (one pass + sorts) {fmt_s(fl_c)}: "
+            f"{w13 / fl_c:.2f}x the floor; with the load, {w13 + fl['load']:.3f} s vs "
+            f"{fl_c + fl['load']:.3f} s: {(w13 + fl['load']) / (fl_c + fl['load']):.2f}x"
+        )
+        say(
+            f"W4 (AUC + accuracy + F1, {RESAMPLES} Poisson resamples, paired AUC difference, "
+            f"DeLong): {fmt_s(ours['W4'])}"
+        )
+        t0 = time.perf_counter()
+        per_gate = run_gates(paths)
+        e2e = time.perf_counter() - t0
+        say(
+            f"as gates through the engine, reading the Parquet files: {fmt_s(e2e)} in all ("
+            + ", ".join(f"{g} {fmt_s(v)}" for g, v in per_gate.items())
+            + ")"
+        )
+        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        say(f"process peak RSS so far (data, baselines and all): {rss:.0f} MiB")
+        if with_peers:
+            say("")
+            for w, peer, result in peers(ref, cur, budget):
+                if isinstance(result, float):
+                    say(f"peer {peer} ({w}): {fmt_s(result)}: {result / ours[w]:.0f}x clearance")
+                else:
+                    say(f"peer {peer} ({w}): {result}")
+        else:
+            say("peers: not run (--no-peers)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("-n", type=int, nargs="+", default=[100_000, 1_000_000])
+    ap.add_argument(
+        "--budget", type=float, default=30.0, help="seconds per slow baseline before extrapolating"
+    )
+    ap.add_argument("--no-peers", action="store_true", help="skip Evidently/fairlearn/GX")
+    ap.add_argument("--record", action="store_true", help="append the output to RESULTS.md")
+    args = ap.parse_args(argv)
+    cmd = "python bench/gates.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    lines = [
+        f"# {cmd.strip()}",
+        f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC · {platform.machine()} · "
+        f"Python {platform.python_version()} · numpy {np.__version__} · "
+        f"pyarrow {pa.__version__}",
+    ]
+    print("\n".join(lines), flush=True)
+    for n in args.n:
+        part: list[str] = []
+        run_n(n, args.budget, not args.no_peers, part)
+        print("\n".join(part), flush=True)
+        lines += part
+    if args.record:
+        with (Path(__file__).parent / "RESULTS.md").open("a", encoding="utf-8") as f:
+            f.write("\n```text\n" + "\n".join(lines) + "\n```\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

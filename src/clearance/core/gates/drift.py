@@ -1,0 +1,256 @@
+"""``drift``: the current dataset's feature distributions against the reference (training) one.
+
+Per numeric column (one sort of each sample, the kernels' ``column_drift``): exact two-sample
+KS statistic and p-value, PSI on reference-quantile bins, Wasserstein-1. Per categorical
+column (text/dictionary columns, or those listed in ``categorical``; ``categorical_drift``):
+Pearson chi-square p-value and Jensen-Shannon distance. A column is *drifted* when any
+configured statistic crosses its threshold; the gate fails when the share of drifted columns
+exceeds ``max_drifted_share``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, ClassVar
+
+import numpy as np
+from pydantic import Field
+
+from clearance import kernels as k
+from clearance.core.columns import ColumnMapping, categories_of, decoded
+from clearance.core.gates._data import (
+    ColumnsField,
+    DataProblem,
+    digests,
+    fmt,
+    mapping,
+    numeric,
+    plain,
+    read,
+)
+from clearance.core.gates.base import GateContext, GateParams, Measurement
+from clearance.core.results import GateStatus
+
+
+class DriftParams(GateParams):
+    reference: str = Field(description="Reference (training) dataset evidence.")
+    current: str = Field(description="Current (evaluation/production) dataset evidence.")
+    features: list[str] | None = Field(
+        default=None, description="Columns to compare (default: the mapped `features`)."
+    )
+    categorical: list[str] = Field(
+        default_factory=list, description="Integer-coded columns to treat as categorical."
+    )
+    columns: ColumnMapping | None = ColumnsField
+    ks_pvalue_min: float | None = Field(default=None, ge=0, le=1)
+    psi_max: float | None = Field(default=None, ge=0)
+    wasserstein_max: float | None = Field(default=None, ge=0)
+    chi2_pvalue_min: float | None = Field(default=None, ge=0, le=1)
+    js_max: float | None = Field(default=None, ge=0, le=1)
+    p_adjust: str = Field(default="none", pattern="^(none|holm)$")
+    max_drifted_share: float = Field(default=0.0, ge=0, le=1)
+    bins: int = Field(default=10, ge=2, le=1000)
+    show: int = Field(default=5, ge=1, description="Worst columns listed in the result.")
+
+
+def _features(params: DriftParams, ctx: GateContext) -> list[str]:
+    if params.features:
+        return list(params.features)
+    ref = mapping(ctx, params.reference, params.columns)
+    cur = mapping(ctx, params.current, params.columns)
+    cols = cur.features or ref.features
+    if not cols:
+        raise DataProblem(
+            "needs the feature columns to compare: give `features: [...]` or map "
+            f"`columns: {{features: [...]}}` on '{params.current}' or '{params.reference}'",
+            [f"evidence.{params.current}.columns.features"],
+        )
+    return list(cols)
+
+
+class Drift:
+    name: ClassVar[str] = "drift"
+    summary: ClassVar[str] = (
+        "Per-column drift (KS, PSI, Wasserstein, chi-square, Jensen-Shannon) of the current "
+        "dataset against the reference; at most `max_drifted_share` of columns drifted."
+    )
+    Params: ClassVar[type[GateParams]] = DriftParams
+
+    def evaluate(self, params: DriftParams, ctx: GateContext) -> Measurement:
+        try:
+            return self._evaluate(params, ctx)
+        except DataProblem as problem:
+            return problem.measurement
+
+    def _evaluate(self, params: DriftParams, ctx: GateContext) -> Measurement:
+        thresholds = {
+            "ks_pvalue_min": params.ks_pvalue_min,
+            "psi_max": params.psi_max,
+            "wasserstein_max": params.wasserstein_max,
+            "chi2_pvalue_min": params.chi2_pvalue_min,
+            "js_max": params.js_max,
+        }
+        if all(v is None for v in thresholds.values()):
+            thresholds["ks_pvalue_min"] = 0.01
+            thresholds["psi_max"] = 0.2
+            thresholds["chi2_pvalue_min"] = 0.01
+        feats = _features(params, ctx)
+        ref = read(ctx, params.reference, feats)
+        cur = read(ctx, params.current, feats)
+        rows: list[dict[str, Any]] = []
+        for col in feats:
+            rows.append(self._column(col, ref, cur, params))
+        if params.p_adjust == "holm":
+            ps = np.array([r["p_value"] if r["p_value"] is not None else 1.0 for r in rows])
+            for r, adj in zip(rows, k.holm(ps), strict=True):
+                r["p_value_raw"], r["p_value"] = r["p_value"], float(adj)
+        for r in rows:
+            r["drifted_by"] = _crossed(r, thresholds)
+            r["drifted"] = bool(r["drifted_by"])
+            r["severity"] = _severity(r, thresholds)
+        drifted = [r for r in rows if r["drifted"]]
+        share = len(drifted) / len(rows)
+        ordered = sorted(rows, key=lambda r: -r["severity"])
+        worst = [
+            {"name": r["column"], "what": "column", "summary": _summary(r)}
+            for r in ordered[: params.show]
+        ]
+        limit = params.max_drifted_share
+        margin = limit - share
+        ok = margin >= 0
+        top = ordered[0]
+        message = (
+            f"{len(drifted)} of {len(rows)} columns drifted ({share:.0%}) "
+            f"{'meets' if ok else 'violates'} <= {limit:.0%}; worst: {top['column']} "
+            f"({_summary(top)})"
+        )
+        return Measurement(
+            GateStatus.PASS if ok else GateStatus.FAIL,
+            message,
+            observed=share,
+            threshold=limit,
+            operator="<=",
+            margin=margin,
+            scale=1.0,
+            details={
+                "drifted_columns": [r["column"] for r in drifted],
+                "decided_by": {"column": top["column"]},
+                "thresholds": {k_: v for k_, v in thresholds.items() if v is not None},
+                "p_adjust": params.p_adjust,
+                "interval": None,
+                "columns": rows,
+                "worst": worst,
+            },
+            evidence=digests(ctx, params.reference, params.current),
+        )
+
+    def _column(self, col: str, ref: Any, cur: Any, params: DriftParams) -> dict[str, Any]:
+        categorical = col in params.categorical or (
+            categories_of(ref, col) is not None or categories_of(cur, col) is not None
+        )
+        out: dict[str, Any] = {"column": col, "kind": "categorical" if categorical else "numeric"}
+        try:
+            if categorical:
+                joint = _joint_codes(ref, cur, col)
+                if joint is not None:
+                    cd = k.categorical_drift(joint[0], joint[1], n_categories=joint[2])
+                else:
+                    cd = k.categorical_drift(_labels(ref, col), _labels(cur, col))
+                out.update(
+                    p_value=plain(cd.chi_square.pvalue),
+                    chi2=plain(cd.chi_square.statistic),
+                    js=plain(cd.jensen_shannon.distance),
+                    categories=len(cd.categories),
+                    nulls=[cd.null_reference, cd.null_current],
+                )
+            else:
+                nd = k.column_drift(
+                    numeric(ref, col, params.reference),
+                    numeric(cur, col, params.current),
+                    bins=params.bins,
+                )
+                out.update(
+                    p_value=plain(nd.ks.pvalue),
+                    ks=plain(nd.ks.statistic),
+                    ks_method=nd.ks.method,
+                    psi=plain(nd.psi.value),
+                    wasserstein=plain(nd.wasserstein),
+                    nulls=[nd.null_reference, nd.null_current],
+                )
+        except ValueError as exc:
+            raise DataProblem(f"drift of column '{col}': {exc}") from None
+        return out
+
+
+def _joint_codes(ref: Any, cur: Any, col: str) -> tuple[Any, Any, int] | None:
+    """Both samples' category codes re-coded into one shared vocabulary (-1 = null)."""
+    rc, cc = categories_of(ref, col), categories_of(cur, col)
+    if rc is None or cc is None:
+        return None
+    vocab = sorted(set(rc) | set(cc), key=str)
+    index = {v: i for i, v in enumerate(vocab)}
+    rmap = np.array([index[v] for v in rc] + [-1], dtype=np.int64)
+    cmap = np.array([index[v] for v in cc] + [-1], dtype=np.int64)
+    r = rmap[np.where(ref[col] < 0, len(rc), ref[col])]
+    c = cmap[np.where(cur[col] < 0, len(cc), cur[col])]
+    return r, c, len(vocab)
+
+
+def _labels(cols: Any, col: str) -> Any:
+    """Category labels (as strings, null as None) so both samples share one vocabulary."""
+    values = decoded(cols, col)
+    if values.dtype.kind == "O":
+        return values
+    mask = getattr(cols, "nulls", {}).get(col)
+    out = values.astype(object)
+    if values.dtype.kind == "f":
+        out[np.isnan(values)] = None
+    if mask is not None:
+        out[mask] = None
+    return out
+
+
+def _crossed(r: dict[str, Any], t: dict[str, float | None]) -> list[str]:
+    crossed: list[str] = []
+    p = r.get("p_value")
+    if r["kind"] == "numeric":
+        if t["ks_pvalue_min"] is not None and p is not None and p < t["ks_pvalue_min"]:
+            crossed.append("ks")
+        if t["psi_max"] is not None and (r.get("psi") or 0.0) > t["psi_max"]:
+            crossed.append("psi")
+        wmax = t["wasserstein_max"]
+        if wmax is not None and (r.get("wasserstein") or 0.0) > wmax:
+            crossed.append("wasserstein")
+    else:
+        if t["chi2_pvalue_min"] is not None and p is not None and p < t["chi2_pvalue_min"]:
+            crossed.append("chi2")
+        if t["js_max"] is not None and (r.get("js") or 0.0) > t["js_max"]:
+            crossed.append("js")
+    return crossed
+
+
+def _severity(r: dict[str, Any], t: dict[str, float | None]) -> float:
+    """How far past (>1) or short of (<1) its thresholds a column is; orders the worst first."""
+    ratios = [0.0]
+    p = r.get("p_value")
+    pmin = t["ks_pvalue_min"] if r["kind"] == "numeric" else t["chi2_pvalue_min"]
+    if pmin and p is not None:
+        ratios.append(math.log10(max(p, 1e-300)) / math.log10(pmin) if pmin < 1 else 0.0)
+    for key, limit in (
+        ("psi", t["psi_max"]),
+        ("wasserstein", t["wasserstein_max"]),
+        ("js", t["js_max"]),
+    ):
+        if limit and r.get(key) is not None:
+            ratios.append(r[key] / limit)
+    return max(ratios)
+
+
+def _summary(r: dict[str, Any]) -> str:
+    flag = "drifted" if r.get("drifted") else "ok"
+    if r["kind"] == "numeric":
+        return (
+            f"{flag}: KS {fmt(r.get('ks'))} p={fmt(r.get('p_value'))}, PSI {fmt(r.get('psi'))}, "
+            f"W {fmt(r.get('wasserstein'))}"
+        )
+    return f"{flag}: chi2 p={fmt(r.get('p_value'))}, JS {fmt(r.get('js'))}"
