@@ -7,10 +7,7 @@ fixture, with the injected ``FixedClock``: nothing here reads the wall clock.
 
 from __future__ import annotations
 
-import asyncio
 import copy
-import email
-import email.policy
 import http.server
 import os
 import shutil
@@ -19,16 +16,12 @@ import threading
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
 import yaml
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP as SMTPServer
-from aiosmtpd.smtp import Envelope, Session
 
 from clearance.adapters.clock import FixedClock
 from clearance.adapters.store import migrate
@@ -37,6 +30,13 @@ from clearance.core.audit import AuditEvent
 from clearance.service.promotion import RequestResult
 from clearance.service.records import RequestRecord, VersionRecord
 from clearance.workspace import Workspace
+from local_smtp import (  # shared with the other notification tests  # noqa: F401
+    Mail,
+    MailHandler,
+    SmtpReceiver,
+    _PortZeroController,
+    smtp_receiver,
+)
 
 MODEL = "fraud-scorer"
 OTHER = "churn-scorer"
@@ -385,56 +385,3 @@ def http_receivers() -> Iterator[Callable[[], HttpReceiver]]:
             server.shutdown()
             server.server_close()
             thread.join(5)
-
-
-# --- a real local SMTP server (aiosmtpd) -------------------------------------------------
-
-
-@dataclass
-class Mail:
-    mail_from: str
-    rcpt_tos: list[str]
-    message: EmailMessage
-
-
-class MailHandler:
-    def __init__(self) -> None:
-        self.messages: list[Mail] = []
-
-    async def handle_DATA(self, server: SMTPServer, session: Session, envelope: Envelope) -> str:
-        assert isinstance(envelope.content, bytes)
-        message = email.message_from_bytes(envelope.content, policy=email.policy.default)
-        assert isinstance(message, EmailMessage)
-        self.messages.append(Mail(str(envelope.mail_from), list(envelope.rcpt_tos), message))
-        return "250 Message accepted"
-
-
-class _PortZeroController(Controller):
-    """aiosmtpd's Controller, listening on the port the OS picked for ``port=0``."""
-
-    def _trigger_server(self) -> None:
-        assert isinstance(self.server, asyncio.Server)
-        self.port = self.server.sockets[0].getsockname()[1]
-        super()._trigger_server()  # type: ignore[no-untyped-call]
-
-
-@dataclass
-class SmtpReceiver:
-    host: str
-    port: int
-    handler: MailHandler
-
-    @property
-    def messages(self) -> list[Mail]:
-        return self.handler.messages
-
-
-@pytest.fixture
-def smtp_receiver() -> Iterator[SmtpReceiver]:
-    handler = MailHandler()
-    controller = _PortZeroController(handler, hostname="127.0.0.1", port=0)
-    controller.start()
-    try:
-        yield SmtpReceiver("127.0.0.1", controller.port, handler)
-    finally:
-        controller.stop()
