@@ -11,8 +11,11 @@ what to do next, in one line a person can act on.
     │   ├── NotFound            an unknown model, version, stage, gate type ...
     │   └── TransitionRefused   the policy does not allow the requested move
     ├── ApprovalError           an approval that the rules refuse (self-approval, wrong role)
+    ├── NotPermitted            the acting user's roles do not allow the action (exit code 1)
+    ├── Unauthenticated         no valid API token (missing, unknown, expired or revoked)
     ├── AuditChainBroken        the audit trail does not verify
     └── StoreError              the store failed or its schema is out of date
+        └── StoreConflict       a concurrent change won (unique slot, same version): retry
 """
 
 from __future__ import annotations
@@ -91,6 +94,16 @@ class ApprovalError(ClearanceError):
     exit_code = 1
 
 
+class NotPermitted(ClearanceError):
+    """The acting user holds no role that the policy or the server grants this action."""
+
+    exit_code = 1
+
+
+class Unauthenticated(ClearanceError):
+    """A request to the server without a valid token; says which check failed, never the token."""
+
+
 class AuditChainBroken(ClearanceError):
     """The audit trail does not verify."""
 
@@ -99,3 +112,7 @@ class AuditChainBroken(ClearanceError):
 
 class StoreError(ClearanceError):
     """The store failed, or its schema needs an upgrade."""
+
+
+class StoreConflict(StoreError):
+    """A concurrent change took what this one needed (a unique slot or key); nothing changed."""

@@ -25,7 +25,9 @@ from clearance.adapters.store.database import make_engine
 from clearance.adapters.store.sql import SqlStore
 from clearance.core.audit import generate_key, load_private_key_pem, private_key_pem
 from clearance.errors import InputError, StoreError
+from clearance.adapters.store.access import SqlIdempotency
 from clearance.notify.config import load_config
+from clearance.service.access import Tokens
 from clearance.service.auditing import Auditing
 from clearance.service.delivery import Deliveries
 from clearance.service.governance import Governance
@@ -46,6 +48,7 @@ class Workspace:
     root: Path
     clock: Clock
     url: str | None = None  # an explicit database URL beats the environment and config
+    pooled: bool | None = None  # keep database connections open (the server does)
 
     @property
     def home(self) -> Path:
@@ -67,7 +70,7 @@ class Workspace:
 
     @cached_property
     def engine(self) -> Engine:
-        return make_engine(self.db_url)
+        return make_engine(self.db_url, pooled=self.pooled)
 
     @cached_property
     def store(self) -> SqlStore:
@@ -116,6 +119,14 @@ class Workspace:
     @property
     def governance(self) -> Governance:
         return Governance(self.store, self.blobs, self.clock)
+
+    @property
+    def tokens(self) -> Tokens:
+        return Tokens(self.store, self.clock)
+
+    @property
+    def idempotency(self) -> SqlIdempotency:
+        return SqlIdempotency(self.engine)
 
     @property
     def notifications_file(self) -> Path:

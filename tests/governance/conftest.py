@@ -44,7 +44,7 @@ POLICY = "gov@1.0.0"
 TEAM = {
     "alice": ["ml_engineer"],
     "carol": ["model_owner"],
-    "dave": ["risk_officer"],
+    "dave": ["risk_officer", "policy_admin"],
     "frank": ["mlops_oncall"],
     "olga": ["tech_lead"],
 }
@@ -257,7 +257,7 @@ class Env:
 @pytest.fixture
 def env(workspace: Workspace, clock: FixedClock, tmp_path: Path) -> Env:
     for name, roles in TEAM.items():
-        workspace.registry.add_user(name, roles, actor="admin")
+        workspace.registry.add_user(name, roles, actor="admin", operator=True)
     e = Env(workspace, clock, tmp_path)
     e.apply(policy_doc())
     return e

@@ -45,7 +45,7 @@ def test_waivers_rollouts_serving_tick_and_alerts_from_the_cli(tmp_path: Path) -
     # the setup goes through the API (each console-script start costs seconds)
     ws = init_workspace(root, clock=SystemClock())
     for name, roles in TEAM.items():
-        ws.registry.add_user(name, roles, actor="admin")
+        ws.registry.add_user(name, roles, actor="admin", operator=True)
     policy = tmp_path / "gov.yaml"
     policy.write_text(yaml.safe_dump(policy_doc(), sort_keys=False))
     ws.registry.apply_policy(policy, actor="dave")

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from clearance.core.results import GateResult, GateStatus
-from clearance.errors import ApprovalError, InputError, NotFound
+from clearance.errors import InputError, NotFound, NotPermitted
 from clearance.service.promotion import RequestResult
 
 from .conftest import MODEL, OTHER, Env
@@ -31,7 +31,7 @@ def test_only_grantors_grant_within_the_policy_limits_and_nothing_changes_on_ref
     }
     before = env.event_count()
 
-    with pytest.raises(ApprovalError, match="waivers are granted by risk_officer"):
+    with pytest.raises(NotPermitted, match="waivers are granted by risk_officer"):
         grant(MODEL, "latency_p95", until=soon, actor="carol", **common)
     with pytest.raises(InputError, match="not waivable"):
         grant(MODEL, "model_card", until=soon, actor="dave", **common)
@@ -120,7 +120,7 @@ def test_revoking_a_waiver_ends_it_at_once_and_is_audited(env: Env) -> None:
     )
     assert env.ws.promotions.reevaluate(rid, actor="alice").request.status == "pending"
 
-    with pytest.raises(ApprovalError, match="only its grantor"):
+    with pytest.raises(NotPermitted, match="only its grantor"):
         env.ws.waivers.revoke(w.label, reason="no longer needed", actor="carol")
     with pytest.raises(InputError, match="needs a --reason"):
         env.ws.waivers.revoke(w.label, reason=" ", actor="dave")

@@ -159,7 +159,7 @@ def build(tmp_path: Path, db_url: str, *, versions: int, model: str = MODEL) -> 
         policy.parent.mkdir(exist_ok=True)
         policy.write_text(text)
     reg = ws.registry
-    reg.add_user("admin", ["admin"], actor="setup")
+    reg.add_user("admin", ["admin"], actor="setup", operator=True)
     reg.add_user(REQUESTER, ["ml_engineer"], actor="admin")
     for name, role in APPROVERS.items():
         reg.add_user(name, [role], actor="admin")

@@ -90,7 +90,7 @@ def test_store_refuses_an_unmigrated_database(tmp_path: Path, any_db: str) -> No
 def test_db_upgrade_on_a_current_workspace_is_idempotent(tmp_path: Path, any_db: str) -> None:
     root = tmp_path / "ws"
     ws = init_workspace(root, db_url=any_db, clock=SystemClock())
-    ws.registry.add_user("alice", ["tech_lead"], actor="setup")
+    ws.registry.add_user("alice", ["tech_lead"], actor="setup", operator=True)
     head = migrate.head_revision()
     for _ in range(2):
         result = _cli(root, any_db, "db", "upgrade")

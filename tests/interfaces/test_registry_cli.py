@@ -49,9 +49,10 @@ def cli(tmp_path_factory: pytest.TempPathFactory) -> Cli:
         ("carol", ["model_owner"]),
         ("dave", ["risk_officer", "model_owner"]),
         ("erin", ["compliance_officer"]),
+        ("paula", ["policy_admin"]),
     ]:
         c.ok("user", "add", name, *[x for r in roles for x in ("--role", r)], "--as", "admin")
-    c.ok("policy", "apply", EXAMPLE / "policy", "--as", "alice")
+    c.ok("policy", "apply", EXAMPLE / "policy", "--as", "paula")
     c.ok("register", EXAMPLE / "v7-pass" / "manifest.yaml", "--as", "alice")
     c.ok("promote", "credit-default", "7", "--to", "staging", "--as", "alice")
     return c
@@ -87,9 +88,26 @@ def cli(tmp_path_factory: pytest.TempPathFactory) -> Cli:
         (["approve", "42", "--as", "bob"], 2, "there is no promotion request 42"),
         (["reject", "1", "--as", "bob", "--reason", " "], 2, "needs a --reason"),
         (
-            ["rollback", "credit-default", "--reason", "x", "--as", "bob"],
+            ["rollback", "credit-default", "--reason", "x", "--as", "dave"],
             2,
             "has no production version",
+        ),
+        (
+            ["rollback", "credit-default", "--reason", "x", "--as", "bob"],
+            1,
+            "bob holds tech_lead and may not roll back on model credit-default; "
+            "that needs one of: mlops_oncall, model_owner",
+        ),
+        (
+            ["policy", "apply", EXAMPLE / "policy", "--as", "alice"],
+            1,
+            "alice holds ml_engineer and may not apply policies; "
+            "that needs one of: admin, policy_admin",
+        ),
+        (
+            ["register", EXAMPLE / "v8-blocked" / "manifest.yaml", "--as", "erin"],
+            1,
+            "erin holds compliance_officer and may not register versions",
         ),
         (
             ["register", EXAMPLE / "v7-pass" / "manifest.yaml", "--as", "alice"],

@@ -18,7 +18,7 @@ from clearance.kernels import (
     percentile_interval,
     poisson_weights,
 )
-from clearance.kernels.uncertainty import TABLE
+from clearance.kernels._poisson import EDGES
 
 TOL = {"rel": 1e-9, "abs": 1e-12}
 
@@ -128,15 +128,49 @@ def _data(n: int, seed: int = 0, levels: int = 0) -> tuple[np.ndarray, ...]:
     return y, s, c
 
 
-def test_poisson_weights_follow_the_table() -> None:
-    w = poisson_weights(1, np.arange(50_000), 8).ravel()
-    freq = np.bincount(w, minlength=9) / w.size
-    table_freq = np.bincount(TABLE, minlength=9) / TABLE.size
-    pmf = stats.poisson.pmf(np.arange(9), 1)
-    assert np.abs(table_freq - pmf).max() < 2e-5
-    assert np.abs(freq - pmf).max() < 0.005
-    assert w.mean() == pytest.approx(1.0, abs=0.01)
-    assert w.var() == pytest.approx(1.0, abs=0.02)
+def test_poisson_edges_are_the_rounded_poisson_cdf() -> None:
+    """E_k = 2^32 - round(2^32·P(W ≥ k)): the lookup's probabilities are Poisson(1) to 2^-32."""
+    tail = stats.poisson.sf(np.arange(13), 1)  # P(W > k) = P(W ≥ k+1)
+    expected = [2**32 - round(2**32 * t) for t in tail[:12]]
+    assert list(EDGES) == expected
+    assert round(2**32 * tail[12]) == 0  # P(W ≥ 13) vanishes at this resolution
+    bounds = np.array([0, *EDGES, 2**32], dtype=np.float64)
+    sf = (2**32 - bounds[1:-1]) / 2**32  # P(w ≥ k), k = 1..12: within 2^-33 of Poisson's
+    np.testing.assert_allclose(sf, tail[:12], rtol=0, atol=2.0**-33)
+    pmf = np.diff(bounds) / 2**32  # so P(w = k) is within 2^-32
+    np.testing.assert_allclose(pmf, stats.poisson.pmf(np.arange(13), 1), rtol=0, atol=2.0**-32)
+    k = np.arange(13)
+    assert float(pmf @ k) == pytest.approx(1.0, abs=2e-9)
+    assert float(pmf @ (k - 1.0) ** 2) == pytest.approx(1.0, abs=2e-9)
+
+
+def test_poisson_weights_have_poisson_mean_variance_and_no_correlation() -> None:
+    w = poisson_weights(1, np.arange(200_000), 16).astype(np.float64)  # 3.2M draws
+    flat = w.ravel()
+    freq = np.bincount(flat.astype(int), minlength=13)[:13] / flat.size
+    pmf = stats.poisson.pmf(np.arange(13), 1)
+    # each frequency within 5 binomial standard errors of the Poisson(1) probability
+    assert np.all(np.abs(freq - pmf) <= 5 * np.sqrt(pmf * (1 - pmf) / flat.size) + 1e-7)
+    se = 1 / np.sqrt(flat.size)
+    assert flat.mean() == pytest.approx(1.0, abs=5 * se)
+    assert flat.var() == pytest.approx(1.0, abs=5 * np.sqrt(2) * se)  # Var(W²) = 2 for Pois(1)
+    # independent across resamples and between neighbouring rows
+    corr = np.corrcoef(w.T)
+    off = corr[~np.eye(16, dtype=bool)]
+    assert np.abs(off).max() < 5 / np.sqrt(w.shape[0])
+    lag = np.corrcoef(w[1:, 0], w[:-1, 0])[0, 1]
+    assert abs(lag) < 5 / np.sqrt(w.shape[0])
+
+
+def test_poisson_weights_depend_only_on_seed_row_and_resample() -> None:
+    rows = np.array([5, 0, 123_456_789, 2**31 + 7, 2**40 + 3])
+    a = poisson_weights(42, rows, 50)
+    assert a.shape == (5, 50) and a.dtype == np.uint8
+    np.testing.assert_array_equal(a[[1, 0]], poisson_weights(42, rows[[1, 0]], 50))
+    np.testing.assert_array_equal(a[:, :20], poisson_weights(42, rows, 20))
+    assert not np.array_equal(a, poisson_weights(43, rows, 50))
+    with pytest.raises(ValueError, match="n_resamples"):
+        poisson_weights(1, rows, 0)
 
 
 @pytest.mark.parametrize(("levels", "block_rows"), [(0, 64), (2, 16), (10, 2048), (0, 2)])
@@ -178,6 +212,23 @@ def test_bootstrap_is_reproducible_and_seeded() -> None:
         np.testing.assert_array_equal(rep, b.replicates[key])
         assert not np.array_equal(rep, other.replicates[key])
     assert a == b
+
+
+def test_bootstrap_interval_is_reproducible_for_a_seed() -> None:
+    """Same seed, any thread count, any call order: bit-identical intervals (200 resamples)."""
+    y, s, c = _data(30_000, seed=4, levels=20)
+    runs = [
+        bootstrap_auc_accuracy_f1(y, s, 0.4, champion_score=c, seed=7, n_threads=t)
+        for t in (1, 2, 4, 1)
+    ]
+    for r in runs[1:]:
+        assert r == runs[0]  # intervals (estimate, low, high) compare exactly
+        for key, rep in runs[0].replicates.items():
+            np.testing.assert_array_equal(r.replicates[key], rep)
+    # the first resamples do not depend on how many are drawn
+    few = bootstrap_auc_accuracy_f1(y, s, 0.4, champion_score=c, seed=7, n_resamples=33)
+    for key, rep in few.replicates.items():
+        np.testing.assert_array_equal(rep, runs[0].replicates[key][:33])
 
 
 @pytest.mark.parametrize("levels", [0, 3])

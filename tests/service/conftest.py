@@ -29,7 +29,7 @@ TEAM = {
     "alice": ["ml_engineer"],
     "bob": ["tech_lead"],
     "carol": ["model_owner"],
-    "dave": ["model_owner", "risk_officer"],
+    "dave": ["model_owner", "risk_officer", "policy_admin"],
     "erin": ["compliance_officer"],
     "frank": ["mlops_oncall"],
 }
@@ -234,7 +234,7 @@ class Env:
 @pytest.fixture
 def env(workspace: Workspace, clock: FixedClock, tmp_path: Path) -> Env:
     for name, roles in TEAM.items():
-        workspace.registry.add_user(name, roles, actor="admin")
+        workspace.registry.add_user(name, roles, actor="admin", operator=True)
     e = Env(workspace, clock, tmp_path)
     e.apply(policy_doc())
     return e

@@ -3,7 +3,8 @@
 The base policy (see conftest): draft→staging needs ``auc_floor`` only; staging→production
 needs ``auc_floor``, ``auc_vs_champion`` (skipped without a champion) and a model card, and
 sign-off by a model_owner and a risk_officer. alice (ml_engineer) requests; carol is a
-model_owner; dave holds model_owner AND risk_officer; frank is mlops_oncall.
+model_owner; dave holds model_owner AND risk_officer (and policy_admin, to apply policies);
+frank is mlops_oncall.
 """
 
 from __future__ import annotations

@@ -14,7 +14,8 @@ from rich.console import Console
 from rich.text import Text
 
 from clearance import __version__
-from clearance.cli import audit, check, governance, policy, promotion, registry
+from clearance.cli import access, audit, check, governance, policy, promotion, registry
+from clearance.cli.serve import serve
 from clearance.errors import ClearanceError, ManifestError, PolicyError
 
 app = typer.Typer(
@@ -37,6 +38,7 @@ app.command("replay")(audit.replay)
 policy.app.command("apply")(registry.policy_apply)
 app.add_typer(policy.app, name="policy")
 app.add_typer(registry.user_app, name="user")
+app.add_typer(access.token_app, name="token")
 app.add_typer(registry.evidence_app, name="evidence")
 app.add_typer(promotion.request_app, name="request")
 app.add_typer(audit.audit_app, name="audit")
@@ -47,6 +49,7 @@ app.add_typer(governance.rollout_app, name="rollout")
 app.add_typer(governance.notify_app, name="alerts")
 app.command("serving")(governance.serving)
 app.command("tick")(governance.tick)
+app.command("serve")(serve)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 

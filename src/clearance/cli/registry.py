@@ -54,10 +54,24 @@ def user_add(
     role: list[str] = typer.Option(..., "--role", help="A role; repeat for several."),
     as_user: str | None = AS_USER,
 ) -> None:
-    """Add a user with roles (e.g. tech_lead, model_owner, risk_officer)."""
-    who = as_user or os.environ.get("CLEARANCE_USER") or getpass.getuser()
-    user = workspace().registry.add_user(name, role, actor=who)
+    """Add a user with roles (e.g. ml_engineer, model_owner, risk_officer, admin).
+
+    The local CLI is the operator (it holds the database), so it needs no role for this;
+    through the API only an admin may add users.
+    """
+    user = workspace().registry.add_user(name, role, actor=operator_name(as_user), operator=True)
     console.print(f"user {user.name} added with roles {', '.join(user.roles)}")
+
+
+@user_app.command("roles")
+def user_roles(
+    name: str = typer.Argument(..., help="An existing user."),
+    role: list[str] = typer.Option(..., "--role", help="A role; repeat for several."),
+    as_user: str | None = AS_USER,
+) -> None:
+    """Replace a user's roles with the ones given (the old ones go into the audit trail)."""
+    user = workspace().registry.set_roles(name, role, actor=operator_name(as_user), operator=True)
+    console.print(f"user {user.name} now holds {', '.join(user.roles)}")
 
 
 @user_app.command("list")
@@ -72,6 +86,11 @@ def user_list(as_json: bool = JSON) -> None:
     for u in users:
         table.add_row(u.name, ", ".join(u.roles))
     console.print(table)
+
+
+def operator_name(as_user: str | None) -> str:
+    """Who the audit trail names for an operator action: --as, $CLEARANCE_USER or the login."""
+    return as_user or os.environ.get("CLEARANCE_USER") or getpass.getuser()
 
 
 def register(

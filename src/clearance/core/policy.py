@@ -169,6 +169,28 @@ class WaiverRules(Strict):
     not_waivable: list[str] = Field(default_factory=list, description="Gate ids.")
 
 
+class Access(Strict):
+    """Which roles may act on the models this policy governs; unset keeps the default roles.
+
+    Approvals and waivers are not here: a transition's ``approvals`` and ``waivers.grantors``
+    already name their roles.
+    """
+
+    register_: list[str] | None = Field(  # ``register`` would shadow ABCMeta.register
+        default=None, alias="register", description="May register versions and attach evidence."
+    )
+    request: list[str] | None = Field(
+        default=None, description="May request (and re-evaluate) promotions."
+    )
+    rollback: list[str] | None = Field(default=None, description="May roll production back.")
+    rollout: list[str] | None = Field(
+        default=None, description="May start canary rollouts and report their KPIs."
+    )
+    review: list[str] | None = Field(
+        default=None, description="May record an emergency change's post-incident review."
+    )
+
+
 class Escalation(Strict):
     contacts: list[str] = Field(default_factory=list, description="Notification channel names.")
 
@@ -224,6 +246,7 @@ class Policy(Strict):
     settings: Settings = Field(default_factory=Settings)
     waivers: WaiverRules = Field(default_factory=WaiverRules)
     escalation: Escalation = Field(default_factory=Escalation)
+    access: Access = Field(default_factory=Access)
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
     def gate(self, gate_id: str) -> GateSpec:

@@ -33,6 +33,7 @@ PEOPLE = {
     "carol": ["model_owner"],
     "dave": ["risk_officer"],
     "frank": ["mlops_oncall"],
+    "erin": ["policy_admin"],
 }
 ROLLOUT = {
     "steps": [{"traffic": 0.1, "min_duration": "48h"}, {"traffic": 1.0}],
@@ -141,9 +142,12 @@ def run_governance(root: Path, console: Console) -> None:
     try:
         s.chapter("1. A stricter policy: canary, waivers, emergency reviews")
         for name, roles in PEOPLE.items():
-            reg.add_user(name, roles, actor="admin")
+            reg.add_user(name, roles, actor="admin", operator=True)
         policy = _policy(assets.policy_dir, root / "project" / "policy-v2")
-        s.run("policy apply project/policy-v2", lambda: reg.apply_policy(policy, actor="alice"))
+        s.run(
+            "policy apply project/policy-v2 --as erin",
+            lambda: reg.apply_policy(policy, actor="erin"),
+        )
         for version in assets.manifests:
             reg.register(assets.manifests[version], actor="alice")
         s.say(

@@ -31,6 +31,7 @@ PEOPLE = {
     "carol": ["model_owner"],
     "dave": ["risk_officer"],
     "frank": ["mlops_oncall"],
+    "erin": ["policy_admin"],
 }
 
 
@@ -91,9 +92,12 @@ def run_demo(directory: Path | None, console: Console) -> Workspace:
     for name, roles in PEOPLE.items():
         s.run(
             f"user add {name} --role {' --role '.join(roles)}",
-            partial(reg.add_user, name, roles, actor="admin"),
+            partial(reg.add_user, name, roles, actor="admin", operator=True),
         )
-    s.run("policy apply project/policy", lambda: reg.apply_policy(assets.policy_dir, actor="alice"))
+    s.run(
+        "policy apply project/policy --as erin",
+        lambda: reg.apply_policy(assets.policy_dir, actor="erin"),
+    )
     s.say(
         "The credit-risk policy: draft → staging needs reproducibility and an AUC floor plus a "
         "tech lead;\nstaging → production adds champion comparison, the four-fifths rule, "

@@ -2,10 +2,15 @@
 
 All randomness is seeded: the same inputs and ``seed`` give bit-identical results on any
 machine and with any number of threads.
+
+The bootstrap's parts live in private modules: ``_poisson`` (the weights and the compiled
+per-resample loop), ``_ranks`` (the radix sort shared with DeLong) and ``_bootstrap_numpy``
+(the vectorized reference engine).
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 from concurrent.futures import ThreadPoolExecutor
@@ -16,7 +21,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy import stats
 
-from clearance.kernels import _jit
+from clearance.kernels import _bootstrap_numpy, _poisson, _ranks
 from clearance.kernels._arrays import FloatArray, as_binary, as_float, check_same_length
 
 __all__ = [
@@ -34,7 +39,6 @@ __all__ = [
     "poisson_weights",
 ]
 
-U64 = NDArray[np.uint64]
 U8 = NDArray[np.uint8]
 I64 = NDArray[np.int64]
 
@@ -60,42 +64,37 @@ class DeLongPaired(NamedTuple):
     p_value: float
 
 
-def _midranks(x: FloatArray) -> FloatArray:
-    """1-based midranks (ties get the mean of their ranks), from one sort."""
-    order = np.argsort(x, kind="stable")
-    xs = x[order]
-    n = xs.shape[0]
-    starts = np.flatnonzero(np.concatenate(([True], xs[1:] != xs[:-1])))
-    ends = np.concatenate((starts[1:], [n]))
-    mid = (starts + ends + 1) / 2.0  # mean of ranks start+1 .. end
-    out = np.empty(n)
-    out[order] = np.repeat(mid, ends - starts)
-    return out
-
-
 def _placements(yt: NDArray[np.bool_], s: FloatArray) -> tuple[FloatArray, FloatArray]:
     """DeLong's structural components V10 (per positive) and V01 (per negative).
 
-    Sun & Xu (2014): with midranks T_z over all rows, T_x within positives, T_y within
-    negatives, V10_i = (T_z(x_i) - T_x(x_i)) / n, V01_j = 1 - (T_z(y_j) - T_y(y_j)) / m.
+    V10_i = (#negatives below x_i + ½·#negatives tied with it) / n and V01_j = (#positives
+    above y_j + ½·#positives tied with it) / m — Sun & Xu's (2014) midrank form
+    (T_z(x_i) - T_x(x_i)) / n and 1 - (T_z(y_j) - T_y(y_j)) / m, read off one pass over the
+    rows in score order (:func:`clearance.kernels._ranks.rank_scores`, a radix sort).
     """
-    x, y = s[yt], s[~yt]
-    m, n = x.shape[0], y.shape[0]
+    m = int(np.count_nonzero(yt))
+    n = yt.shape[0] - m
     if m == 0 or n == 0:
         raise ValueError(
             f"ROC AUC is undefined when y holds a single class ({m} positive, {n} negative)"
         )
-    tz = _midranks(s)
-    v10 = (tz[yt] - _midranks(x)) / n
-    v01 = 1.0 - (tz[~yt] - _midranks(y)) / m
-    return v10, v01
+    threads = os.cpu_count() or 1
+    pool = ThreadPoolExecutor(max_workers=threads) if threads > 1 else None
+    try:
+        ranked = _ranks.rank_scores(yt, s, pool, threads)
+    finally:
+        if pool is not None:
+            pool.shutdown()
+    place = _ranks.placements(ranked, m, n)
+    del ranked
+    return place[yt], place[~yt]
 
 
 def delong_auc(y: ArrayLike, score: ArrayLike) -> DeLongAUC:
     """AUC with DeLong's variance: Var = S10/m + S01/n (DeLong, DeLong & Clarke-Pearson 1988).
 
     S10 and S01 are the sample variances (ddof=1) of the placement values V10 (m positives)
-    and V01 (n negatives), computed in O(N log N) from midranks (Sun & Xu 2014).
+    and V01 (n negatives), computed from one sort of the scores (Sun & Xu 2014).
     """
     yt = as_binary(y, "y")
     s = as_float(score, "score")
@@ -227,271 +226,21 @@ def holm(p_values: ArrayLike) -> FloatArray:
     return out
 
 
-# --------------------------------------------------------------------------- Poisson weights
-#
-# Weights are Poisson(1) draws keyed by (row, resample): the 64-bit SplitMix64 output number
-# k = row·q + j + 1 of the stream seeded by ``seed`` (Steele, Lea & Flood 2014) supplies four
-# 16-bit uniforms u, for resamples 4j .. 4j+3; each u is mapped to a Poisson(1) value through
-# a 65,536-entry lookup table, TABLE[u] = #{k : u ≥ round(65536·F(k))}, F the Poisson(1)
-# CDF, evaluated as eight vectorized comparisons (numpy does that ~3x faster than a gather).
-# So P(w = k) is F(k) - F(k-1) rounded to a multiple of 2⁻¹⁶ (largest error 1.3e-5; w ≤ 8).
-# Because a weight depends only on (seed, row, resample), it can be generated in any
-# row order — directly in the sorted order of each model's scores, with no per-resample sort
-# and no gather — and the result does not depend on block sizes or thread count.
-# The default engine (clearance.kernels._jit.auc_blocks, numba) evaluates the same hash and
-# table row by row inside one compiled loop per block; ``_WeightStream.fill`` is the numpy form
-# used by the reference engine and by :func:`poisson_weights`.
-
-_GAMMA = 0x9E3779B97F4A7C15
-_C1 = 0xBF58476D1CE4E5B9
-_C2 = 0x94D049BB133111EB
-_MASK = (1 << 64) - 1
-
-
-def _poisson_edges() -> list[int]:
-    cdf, term, edges = 0.0, math.exp(-1.0), []
-    for k in range(8):
-        cdf += term
-        term /= k + 1
-        edges.append(round(65536 * cdf))
-    return edges
-
-
-_EDGES = [np.uint16(e) for e in _poisson_edges()]
-#: the lookup table u -> Poisson(1) value (uint16 uniform -> uint8 weight, max 8)
-TABLE = np.searchsorted(np.asarray(_poisson_edges()), np.arange(65536), side="right").astype(
-    np.uint8
-)
-
-
-def _mix64(z: int) -> int:
-    z = ((z ^ (z >> 30)) * _C1) & _MASK
-    z = ((z ^ (z >> 27)) * _C2) & _MASK
-    return z ^ (z >> 31)
-
-
-class _WeightStream:
-    """Poisson(1) weights for (row, resample), generated blockwise into caller buffers."""
-
-    def __init__(self, seed: int, n_resamples: int) -> None:
-        self.r4 = 4 * ((n_resamples + 3) // 4)
-        q = self.r4 // 4
-        key = _mix64((seed * _GAMMA) & _MASK)
-        self.row_mult = np.uint64((q * _GAMMA) & _MASK)
-        self.lane = np.array([(key + (j + 1) * _GAMMA) & _MASK for j in range(q)], dtype=np.uint64)
-
-    def fill(self, rows: U64, z: U64, tmp: U64, flag: NDArray[np.bool_], out: U8) -> None:
-        """Weights for ``rows`` (m,) into ``out`` (m, r4) uint8.
-
-        ``z``, ``tmp`` are (m, r4/4) uint64 scratch, ``flag`` is (m, r4) bool scratch.
-        """
-        np.multiply(rows[:, None], self.row_mult, out=z)
-        np.add(z, self.lane[None, :], out=z)
-        np.right_shift(z, np.uint64(30), out=tmp)
-        np.bitwise_xor(z, tmp, out=z)
-        np.multiply(z, np.uint64(_C1), out=z)
-        np.right_shift(z, np.uint64(27), out=tmp)
-        np.bitwise_xor(z, tmp, out=z)
-        np.multiply(z, np.uint64(_C2), out=z)
-        np.right_shift(z, np.uint64(31), out=tmp)
-        np.bitwise_xor(z, tmp, out=z)
-        u = z.view(np.uint16).reshape(out.shape)
-        # TABLE[u] as eight SIMD comparisons: much faster than a gather in numpy
-        np.greater_equal(u, _EDGES[0], out=out.view(np.bool_))
-        for edge in _EDGES[1:]:
-            np.greater_equal(u, edge, out=flag)
-            np.add(out, flag.view(np.uint8), out=out)
+# --------------------------------------------------------------------------- Poisson bootstrap
 
 
 def poisson_weights(seed: int, rows: ArrayLike, n_resamples: int) -> U8:
     """The bootstrap's Poisson(1) weights of ``rows`` (original row numbers): (len, R) uint8.
 
-    Exactly the weights :func:`bootstrap_auc_accuracy_f1` uses with the same seed.
+    Exactly the weights :func:`bootstrap_auc_accuracy_f1` uses with the same seed: a weight
+    depends only on (seed, row, resample); see :mod:`clearance.kernels._poisson` for the
+    definition (a keyed 32-bit hash and an inverse-CDF lookup, P(w = k) within 2.3e-10 of the
+    Poisson(1) probabilities).
     """
-    r = np.asarray(rows, dtype=np.uint64)
-    ws = _WeightStream(seed, n_resamples)
-    m = r.shape[0]
-    z = np.empty((m, ws.r4 // 4), np.uint64)
-    out = np.empty((m, ws.r4), np.uint8)
-    ws.fill(r, z, np.empty_like(z), np.empty((m, ws.r4), np.bool_), out)
-    return out[:, :n_resamples]
-
-
-# --------------------------------------------------------------------------- weighted AUC engine
-
-
-def _tree(p: U8, n: U8) -> tuple[I64, I64, I64]:
-    """Per-lane (P, N, X) of a block of 2^k sorted rows (k ≥ 1).
-
-    P and N are the positive and negative weight totals; X = sum_{j<i} N_j*P_i is the weight of
-    (negative below positive) pairs inside the block. A pairwise tree: each merge adds
-    P_right*N_left. Exact integers: uint8 for the first merge (w ≤ 8), uint16 while nodes hold
-    ≤ 32 rows, int32 above (exact for blocks ≤ 8192 rows: X ≤ (8*8192)²/4 < 2³¹).
-    """
-    x: NDArray[np.integer] = np.multiply(p[1::2], n[0::2])
-    pa: NDArray[np.integer] = np.add(p[0::2], p[1::2], dtype=np.uint16)
-    na: NDArray[np.integer] = np.add(n[0::2], n[1::2], dtype=np.uint16)
-    xa: NDArray[np.integer] = x.astype(np.uint16)
-    size = 2
-    while pa.shape[0] > 1:
-        if size == 32:
-            pa, na, xa = pa.astype(np.int32), na.astype(np.int32), xa.astype(np.int32)
-        cross = pa[1::2] * na[0::2]
-        cross += xa[0::2]
-        cross += xa[1::2]
-        xa = cross
-        pa = pa[0::2] + pa[1::2]
-        na = na[0::2] + na[1::2]
-        size *= 2
-    return pa[0].astype(np.int64), na[0].astype(np.int64), xa[0].astype(np.int64)
-
-
-@dataclass
-class _SortedModel:
-    """One model's scores prepared once: sort order (ties: negatives first), labels in that
-    order, and the rows of tie groups holding both classes."""
-
-    order: NDArray[np.integer]
-    pos: U8
-    tie_rows: NDArray[np.integer]
-    tie_pos: U8
-    tie_group: I64
-    sorted_scores: FloatArray | None = None
-
-
-def _prepare(yt: NDArray[np.bool_], s: FloatArray, keep_sorted: bool) -> _SortedModel:
-    n = s.shape[0]
-    order: NDArray[np.integer] = np.argsort(s)
-    ss = s[order]
-    tie = ss[1:] == ss[:-1]
-    tie_rows: NDArray[np.integer] = np.empty(0, np.int64)
-    tie_group: I64 = np.empty(0, np.int64)
-    if tie.any():
-        grp = np.concatenate(([0], np.cumsum(~tie)))
-        order = order[np.argsort(grp * 2 + yt[order], kind="stable")]
-        size = np.bincount(grp)
-        npos = np.bincount(grp, weights=yt[order])
-        mixed = (npos > 0) & (npos < size)
-        sel = mixed[grp]
-        tie_rows, tie_group = order[sel], grp[sel]
-    small = np.int32 if n < 2**31 else np.int64
-    return _SortedModel(
-        order=order.astype(small),
-        pos=yt[order].astype(np.uint8),
-        tie_rows=tie_rows.astype(small),
-        tie_pos=yt[tie_rows].astype(np.uint8),
-        tie_group=tie_group,
-        sorted_scores=ss if keep_sorted else None,
-    )
-
-
-@dataclass
-class _Totals:
-    """Per-resample integer totals over a row range (int64 lanes)."""
-
-    p: I64
-    n: I64
-    x: I64
-
-
-def _blocks(n: int, split: int, m: int) -> list[tuple[int, int]]:
-    """Row ranges of at most m rows covering [0, n), never straddling ``split``."""
-    out = []
-    for a, b in ((0, split), (split, n)):
-        out += [(i, min(i + m, b)) for i in range(a, b, m)]
-    return out
-
-
-def _run_blocks(
-    model: _SortedModel,
-    ws: _WeightStream,
-    blocks: list[tuple[int, int]],
-    block_rows: int,
-    n_threads: int,
-) -> tuple[I64, I64, I64]:
-    """(P, N, X) per block (rows n_blocks x lanes), computed on ``n_threads`` threads."""
-    nb, r4 = len(blocks), ws.r4
-    pc = np.empty((nb, r4), np.int64)
-    nc = np.empty((nb, r4), np.int64)
-    xc = np.empty((nb, r4), np.int64)
-
-    def work(first: int) -> None:
-        m = block_rows
-        rows = np.empty(m, np.uint64)
-        z = np.empty((m, r4 // 4), np.uint64)
-        tmp = np.empty_like(z)
-        flag = np.empty((m, r4), np.bool_)
-        w = np.empty((m, r4), np.uint8)
-        p = np.empty((m, r4), np.uint8)
-        q = np.empty((m, r4), np.uint8)
-        pos = np.empty((m, 1), np.uint8)
-        neg = np.empty((m, 1), np.uint8)
-        for b in range(first, nb, n_threads):
-            a, e = blocks[b]
-            k = e - a
-            rows[:k] = model.order[a:e]
-            pos[:k, 0] = model.pos[a:e]
-            np.subtract(np.uint8(1), pos[:k], out=neg[:k])
-            if k < m:
-                rows[k:] = 0
-                pos[k:] = 0
-                neg[k:] = 0
-            ws.fill(rows, z, tmp, flag, w)
-            np.multiply(w, pos, out=p)
-            np.multiply(w, neg, out=q)
-            pc[b], nc[b], xc[b] = _tree(p, q)
-
-    if n_threads == 1 or nb < 2:
-        work(0)
-    else:
-        with ThreadPoolExecutor(max_workers=n_threads) as pool:
-            list(pool.map(work, range(n_threads)))
-    return pc, nc, xc
-
-
-def _tie_pairs(model: _SortedModel, ws: _WeightStream, chunk: int) -> I64:
-    """Σ_g P_g·N_g over tie groups holding both classes, per lane (chunked, with a carry for a
-    group that continues into the next chunk)."""
-    total = np.zeros(ws.r4, np.int64)
-    t = model.tie_rows.shape[0]
-    carry_g = -1
-    carry_p = np.zeros(ws.r4, np.int64)
-    carry_n = np.zeros(ws.r4, np.int64)
-    for a in range(0, t, chunk):
-        rows = model.tie_rows[a : a + chunk].astype(np.uint64)
-        grp = model.tie_group[a : a + chunk]
-        k = rows.shape[0]
-        z = np.empty((k, ws.r4 // 4), np.uint64)
-        w = np.empty((k, ws.r4), np.uint8)
-        ws.fill(rows, z, np.empty_like(z), np.empty((k, ws.r4), np.bool_), w)
-        starts = np.flatnonzero(np.concatenate(([True], grp[1:] != grp[:-1])))
-        gp = np.add.reduceat((w * model.tie_pos[a : a + k, None]).astype(np.int64), starts, axis=0)
-        gn = np.add.reduceat(w.astype(np.int64), starts, axis=0) - gp
-        if grp[0] == carry_g:
-            gp[0] += carry_p
-            gn[0] += carry_n
-        last_open = a + k < t and model.tie_group[a + k] == grp[-1]
-        upto = gp.shape[0] - 1 if last_open else gp.shape[0]
-        total += (gp[:upto] * gn[:upto]).sum(axis=0)
-        if last_open:
-            carry_g, carry_p, carry_n = int(grp[-1]), gp[-1].copy(), gn[-1].copy()
-        else:
-            carry_g = -1
-    return total
-
-
-def _unit_auc(model: _SortedModel, n_pos: int, n_neg: int) -> float:
-    """Point AUC with unit weights from the prepared order (ties: ½ per tied pair)."""
-    neg_before = np.cumsum(1 - model.pos.astype(np.int64))
-    pairs = int(neg_before[model.pos.astype(bool)].sum())
-    if model.tie_rows.shape[0]:
-        grp, tpos = model.tie_group, model.tie_pos.astype(np.int64)
-        size = np.bincount(grp)
-        npos = np.bincount(grp, weights=tpos)
-        pairs_f = pairs - 0.5 * float((npos * (size - npos)).sum())
-    else:
-        pairs_f = float(pairs)
-    return pairs_f / (n_pos * n_neg)
+    if n_resamples < 1:
+        raise ValueError(f"n_resamples must be ≥ 1, got {n_resamples}")
+    salt, keys = _poisson.stream(seed, n_resamples)
+    return _poisson.weights(rows, keys, salt)
 
 
 @dataclass(frozen=True)
@@ -542,19 +291,17 @@ def bootstrap_auc_accuracy_f1(
     Each resample gives every row an independent Poisson(1) weight (the Poisson bootstrap:
     Hanley & MacGibbon 2006; Chamandy et al. 2012), the same weights for both models. The
     weighted AUC of a resample is Σ_{i pos} w_i·(W⁻(s < s_i) + ½·W⁻(s = s_i)) / (W⁺·W⁻);
-    it is computed exactly in integers over the rows in sorted order, in blocks of
-    ``block_rows`` rows x all resamples (a pairwise tree inside a block, a running sum across
-    blocks), with weights generated directly in each model's sorted order (see
-    :func:`poisson_weights`): one sort per model, no per-resample sort, gather or nxR matrix.
-    Accuracy and F1 come from the weighted confusion counts at the threshold's position in
-    the same pass. Work is spread over ``n_threads`` threads (default: all CPUs); the result
-    does not depend on it.
+    it is computed exactly in integers over the rows in sorted order, with the weights generated
+    directly in each model's sorted order (see :func:`poisson_weights`): one sort per model, no
+    per-resample sort, gather or n x R matrix. Accuracy and F1 come from the weighted confusion
+    counts on either side of the threshold's position in the same pass. Work is spread over
+    ``n_threads`` threads (default: all CPUs); the result does not depend on it.
 
-    ``engine="numba"`` (the default) runs one compiled loop per block of rows that derives each
-    row's weights for all resamples from the hash and accumulates the per-resample totals
-    directly (``block_rows`` is then unused); ``engine="numpy"`` is the vectorized reference
-    (blocks of ``block_rows`` rows x resamples, pairwise tree). Both compute the same integers,
-    so their results are identical.
+    ``engine="numba"`` (the default) sorts with a parallel radix sort and runs one compiled
+    loop per (model, group of resamples) that derives each row's weights for the group from the
+    hash in SIMD lanes and accumulates the per-resample totals directly; ``engine="numpy"`` is
+    the vectorized reference (argsort; blocks of ``block_rows`` rows x resamples and a pairwise
+    tree). Both compute the same integers, so their results are identical.
     """
     yt = as_binary(y, "y")
     s = as_float(score, "score")
@@ -579,43 +326,80 @@ def bootstrap_auc_accuracy_f1(
     if engine not in ("numba", "numpy"):
         raise ValueError(f"engine must be 'numba' or 'numpy', got {engine!r}")
     threads = max(1, n_threads if n_threads is not None else (os.cpu_count() or 1))
-    ws = _WeightStream(seed, n_resamples)
-    if engine == "numba":
-        return _bootstrap_numba(
-            yt, s, sc, threshold, ws, n_pos, n_neg, threads, n_resamples, confidence, seed
-        )
-    m = min(block_rows, 1 << max(1, (n - 1).bit_length()))
+    salt, keys = _poisson.stream(seed, n_resamples)
+    split = int(np.count_nonzero(s < threshold))  # sorted positions ≥ split predict positive
+    scores = [s] if sc is None else [s, sc]
+    if engine == "numpy":
+        ref = [_bootstrap_numpy.prepare(yt, x) for x in scores]
+        tots = [
+            _bootstrap_numpy.totals(m, keys, salt, split if i == 0 else 0, block_rows, threads)
+            for i, m in enumerate(ref)
+        ]
+        units = [m.unit_auc(n_pos, n_neg) for m in ref]
+    else:
+        tots, units = _totals_numba(yt, scores, keys, salt, split, threads, n_pos, n_neg)
+    return _result(yt, s, tots, units, threshold, n_resamples, confidence, seed)
 
-    # challenger: blocks split at the threshold so the confusion counts are block sums
-    ma = _prepare(yt, s, keep_sorted=True)
-    assert ma.sorted_scores is not None
-    split = int(np.searchsorted(ma.sorted_scores, threshold, side="left"))
-    ma.sorted_scores = None
-    blocks = _blocks(n, split, m)
-    pc, nc, xc = _run_blocks(ma, ws, blocks, m, threads)
-    auc_r = _combine_auc(pc, nc, xc, _tie_pairs(ma, ws, 65536))
-    above = np.array([a >= split for a, _ in blocks])
-    tp = pc[above].sum(axis=0).astype(np.float64)
-    fp = nc[above].sum(axis=0).astype(np.float64)
-    fn = pc[~above].sum(axis=0).astype(np.float64)
-    tn = nc[~above].sum(axis=0).astype(np.float64)
-    del pc, nc, xc
-    acc_r, f1_r = _rates(tp, fp, tn, fn)
-    auc0 = _unit_auc(ma, n_pos, n_neg)
-    del ma
-    acc0, f10 = _point(yt, s, threshold, n_pos, n_neg)
 
-    champion: tuple[FloatArray, float] | None = None
-    if sc is not None:
-        mb = _prepare(yt, sc, keep_sorted=False)
-        pcb, ncb, xcb = _run_blocks(mb, ws, _blocks(n, n, m), m, threads)
-        aucb_r = _combine_auc(pcb, ncb, xcb, _tie_pairs(mb, ws, 65536))
-        del pcb, ncb, xcb
-        champion = (aucb_r, _unit_auc(mb, n_pos, n_neg))
-        del mb
-    return _result(
-        (auc_r, acc_r, f1_r), (auc0, acc0, f10), champion, n_resamples, confidence, seed, threshold
-    )
+def _lane_chunks(n_resamples: int, parts: int) -> list[tuple[int, int]]:
+    """``parts`` ranges of resamples, cut at multiples of 16 (one SIMD register of lanes)."""
+    units = -(-n_resamples // 16)
+    parts = max(1, min(parts, units))
+    cuts = [min(n_resamples, 16 * (units * t // parts)) for t in range(parts + 1)]
+    return [(a, b) for a, b in itertools.pairwise(cuts) if b > a]
+
+
+def _totals_numba(
+    yt: NDArray[np.bool_],
+    scores: list[FloatArray],
+    keys: NDArray[np.uint32],
+    salt: int,
+    split: int,
+    threads: int,
+    n_pos: int,
+    n_neg: int,
+) -> tuple[list[I64], list[float]]:
+    """Per-model totals (6 x R, see :func:`_poisson.auc_lanes`) and unit-weight AUCs.
+
+    The models are ranked one after the other (each sort on all threads; memory: 16 bytes per
+    row while a sort runs, 6 per ranked model), then the (model, group of resamples) loops run
+    on the threads.
+    """
+    r = keys.shape[0]
+    pool = ThreadPoolExecutor(max_workers=threads) if threads > 1 else None
+    try:
+        ranked = [_ranks.rank_scores(yt, x, pool, threads) for x in scores]
+        chunks = _lane_chunks(r, -(-threads // len(scores)))
+        tots = [np.empty((6, r), np.int64) for _ in scores]
+        jobs = [(i, a, b) for i in range(len(scores)) for a, b in chunks]
+
+        def work(job: tuple[int, int, int]) -> None:
+            i, a, b = job
+            m = ranked[i]
+            out = np.empty((6, b - a), np.int64)
+            _poisson.auc_lanes(m.order, m.pos, m.tie, keys[a:b], salt, split if i == 0 else 0,
+                               out)  # fmt: skip
+            tots[i][:, a:b] = out
+
+        if pool is None:
+            for job in jobs:
+                work(job)
+        else:
+            list(pool.map(work, jobs))
+    finally:
+        if pool is not None:
+            pool.shutdown()
+    return tots, [m.unit_auc(n_pos, n_neg) for m in ranked]
+
+
+def _auc_of(tot: I64) -> FloatArray:
+    """AUC per resample from the totals: (X - T/2) / (P·N); NaN without both classes."""
+    wpos = tot[0].astype(np.float64)
+    wneg = tot[1].astype(np.float64)
+    num = tot[2].astype(np.float64) - 0.5 * tot[3].astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out: FloatArray = np.where((wpos > 0) & (wneg > 0), num / (wpos * wneg), np.nan)
+    return out
 
 
 def _rates(tp: FloatArray, fp: FloatArray, tn: FloatArray, fn: FloatArray) -> tuple[Any, Any]:
@@ -642,33 +426,37 @@ def _point(
 
 
 def _result(
-    reps3: tuple[FloatArray, FloatArray, FloatArray],
-    points: tuple[float, float, float],
-    champion: tuple[FloatArray, float] | None,
+    yt: NDArray[np.bool_],
+    s: FloatArray,
+    tots: list[I64],
+    units: list[float],
+    threshold: float,
     n_resamples: int,
     confidence: float,
     seed: int,
-    threshold: float,
 ) -> BootstrapResult:
-    auc_r, acc_r, f1_r = reps3
-    auc0, acc0, f10 = points
-    reps: dict[str, FloatArray] = {
-        "auc": auc_r[:n_resamples],
-        "accuracy": acc_r[:n_resamples],
-        "f1": f1_r[:n_resamples],
-    }
+    n_pos = int(np.count_nonzero(yt))
+    n_neg = yt.shape[0] - n_pos
+    a = tots[0]
+    tp = (a[0] - a[4]).astype(np.float64)
+    fp = (a[1] - a[5]).astype(np.float64)
+    fn = a[4].astype(np.float64)
+    tn = a[5].astype(np.float64)
+    acc_r, f1_r = _rates(tp, fp, tn, fn)
+    auc_r = _auc_of(a)
+    acc0, f10 = _point(yt, s, threshold, n_pos, n_neg)
+    reps: dict[str, FloatArray] = {"auc": auc_r, "accuracy": acc_r, "f1": f1_r}
     champ: Interval | None = None
     diff: Interval | None = None
-    if champion is not None:
-        aucb_r, aucb0 = champion
-        reps["champion_auc"] = aucb_r[:n_resamples]
-        reps["auc_diff"] = (auc_r - aucb_r)[:n_resamples]
-        champ = Interval(aucb0, *percentile_interval(reps["champion_auc"], confidence))
-        diff = Interval(auc0 - aucb0, *percentile_interval(reps["auc_diff"], confidence))
+    if len(tots) > 1:
+        reps["champion_auc"] = _auc_of(tots[1])
+        reps["auc_diff"] = auc_r - reps["champion_auc"]
+        champ = Interval(units[1], *percentile_interval(reps["champion_auc"], confidence))
+        diff = Interval(units[0] - units[1], *percentile_interval(reps["auc_diff"], confidence))
     return BootstrapResult(
-        auc=Interval(auc0, *percentile_interval(reps["auc"], confidence)),
-        accuracy=Interval(acc0, *percentile_interval(reps["accuracy"], confidence)),
-        f1=Interval(f10, *percentile_interval(reps["f1"], confidence)),
+        auc=Interval(units[0], *percentile_interval(auc_r, confidence)),
+        accuracy=Interval(acc0, *percentile_interval(acc_r, confidence)),
+        f1=Interval(f10, *percentile_interval(f1_r, confidence)),
         champion_auc=champ,
         auc_diff=diff,
         n_resamples=n_resamples,
@@ -677,120 +465,3 @@ def _result(
         threshold=float(threshold),
         replicates=reps,
     )
-
-
-# --------------------------------------------------------------------------- numba engine
-
-
-@dataclass
-class _JitModel:
-    """One model prepared for the compiled loop: sort order with negatives first inside tie
-    groups, labels and tie flags in that order, unit-weight pair counts, sorted scores."""
-
-    order: NDArray[np.integer]
-    pos: U8
-    tie: U8
-    pairs: int
-    tie_pairs: int
-    sorted_scores: FloatArray
-
-    def unit_auc(self, n_pos: int, n_neg: int) -> float:
-        pairs_f = self.pairs - 0.5 * float(self.tie_pairs) if self.tie_pairs else float(self.pairs)
-        return pairs_f / (n_pos * n_neg)
-
-
-def _prepare_jit(yt: NDArray[np.bool_], s: FloatArray) -> _JitModel:
-    n = s.shape[0]
-    order: NDArray[np.integer] = np.argsort(s)
-    ss = s[order]
-    order = order.astype(np.int32 if n < 2**31 else np.int64)
-    pos = np.empty(n, np.uint8)
-    tie = np.empty(n, np.uint8)
-    pairs, tie_pairs = _jit.tie_order(order, ss, yt, pos, tie)
-    return _JitModel(order, pos, tie, pairs, tie_pairs, ss)
-
-
-def _jit_bounds(model: _JitModel, split: int, n_blocks: int) -> tuple[I64, I64]:
-    """Block [start, stop) ranges: about ``n_blocks`` equal blocks, one boundary at ``split``,
-    none inside a tie group holding both classes."""
-    n = model.pos.shape[0]
-    cuts = {0, n, split}
-    for k in range(1, n_blocks):
-        c = k * n // n_blocks
-        while 0 < c < n and model.tie[c] == 2:
-            c += 1
-        cuts.add(c)
-    edges = sorted(cuts)
-    return np.array(edges[:-1], np.int64), np.array(edges[1:], np.int64)
-
-
-def _bootstrap_numba(
-    yt: NDArray[np.bool_],
-    s: FloatArray,
-    sc: FloatArray | None,
-    threshold: float,
-    ws: _WeightStream,
-    n_pos: int,
-    n_neg: int,
-    threads: int,
-    n_resamples: int,
-    confidence: float,
-    seed: int,
-) -> BootstrapResult:
-    scores = [s] if sc is None else [s, sc]
-    with ThreadPoolExecutor(max_workers=min(threads, len(scores))) as pool:
-        models = list(pool.map(lambda x: _prepare_jit(yt, x), scores))
-    split = int(np.searchsorted(models[0].sorted_scores, threshold, side="left"))
-    for mod in models:
-        mod.sorted_scores = np.empty(0)
-    table = TABLE
-    jobs = []
-    outs = []
-    for mod in models:
-        starts, stops = _jit_bounds(mod, split if mod is models[0] else 0, 4 * threads)
-        nb = starts.shape[0]
-        out = tuple(np.empty((nb, ws.r4), np.int64) for _ in range(4))
-        outs.append((starts, out))
-        for t in range(min(threads, nb)):
-            jobs.append(
-                (mod.order, mod.pos, mod.tie, starts, stops, t, min(threads, nb),
-                 ws.row_mult, ws.lane, table, out)
-            )  # fmt: skip
-
-    def work(job: tuple[Any, ...]) -> None:
-        _jit.auc_blocks(*job)
-
-    if threads == 1:
-        for job in jobs:
-            work(job)
-    else:
-        with ThreadPoolExecutor(max_workers=threads) as pool:
-            list(pool.map(work, jobs))
-    aucs = []
-    for _, (pc, nc, xc, tc) in outs:
-        aucs.append(_combine_auc(pc, nc, xc, tc.sum(axis=0)))
-    starts, (pc, nc, _, _) = outs[0]
-    above = starts >= split
-    tp = pc[above].sum(axis=0).astype(np.float64)
-    fp = nc[above].sum(axis=0).astype(np.float64)
-    fn = pc[~above].sum(axis=0).astype(np.float64)
-    tn = nc[~above].sum(axis=0).astype(np.float64)
-    acc_r, f1_r = _rates(tp, fp, tn, fn)
-    acc0, f10 = _point(yt, s, threshold, n_pos, n_neg)
-    points = (models[0].unit_auc(n_pos, n_neg), acc0, f10)
-    champion = None if sc is None else (aucs[1], models[1].unit_auc(n_pos, n_neg))
-    return _result(
-        (aucs[0], acc_r, f1_r), points, champion, n_resamples, confidence, seed, threshold
-    )
-
-
-def _combine_auc(pc: I64, nc: I64, xc: I64, tie_pairs: I64) -> FloatArray:
-    """AUC per lane from block totals: Σ X_b + Σ P_b·N(blocks before b) - ½·tied pairs."""
-    n_before = np.cumsum(nc, axis=0) - nc
-    pairs = xc.sum(axis=0) + (pc * n_before).sum(axis=0)
-    wpos = pc.sum(axis=0).astype(np.float64)
-    wneg = nc.sum(axis=0).astype(np.float64)
-    num = pairs.astype(np.float64) - 0.5 * tie_pairs.astype(np.float64)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        out: FloatArray = np.where((wpos > 0) & (wneg > 0), num / (wpos * wneg), np.nan)
-    return out

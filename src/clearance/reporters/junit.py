@@ -1,8 +1,10 @@
 """JUnit XML, which every CI system renders: one test case per gate.
 
 fail -> <failure>, error -> <error>, waived and skipped -> <skipped> with the reason;
-a warning passes but carries its message in <system-out>. Pending approvals are one more
-case, skipped, so they are visible in the CI summary without failing the build.
+a warning passes but carries its message in <system-out>. Data gates' worst columns or groups
+(``details.worst``) are listed in the failure/error text, or in <system-out> for a gate that
+passed or was waived. Pending approvals are one more case, skipped, so they are visible in the
+CI summary without failing the build.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import xml.etree.ElementTree as ET
 
 from clearance.core.results import Decision, GateStatus
 from clearance.reporters.format import margin, threshold, value
+from clearance.reporters.markdown import worst_lines
 
 
 def render_junit(decision: Decision) -> str:
@@ -33,14 +36,19 @@ def render_junit(decision: Decision) -> str:
     classname = f"clearance.{decision.policy}"
     for g in decision.gates:
         case = ET.SubElement(suite, "testcase", name=g.gate_id, classname=classname)
-        detail = _detail(g.message, value(g.observed), threshold(g), margin(g), g.remediation)
+        worst = worst_lines(g)
+        detail = _detail(
+            g.message, value(g.observed), threshold(g), margin(g), g.remediation, worst
+        )
         if g.status is GateStatus.FAIL:
             ET.SubElement(case, "failure", message=g.message, type=g.type).text = detail
         elif g.status is GateStatus.ERROR:
             ET.SubElement(case, "error", message=g.message, type=g.type).text = detail
         elif g.status in (GateStatus.WAIVED, GateStatus.SKIPPED):
             ET.SubElement(case, "skipped", message=g.message)
-        elif g.status is GateStatus.WARN or g.near_miss:
+            if worst:
+                ET.SubElement(case, "system-out").text = detail
+        elif g.status is GateStatus.WARN or g.near_miss or worst:
             ET.SubElement(case, "system-out").text = detail
     approvals = ET.SubElement(suite, "testcase", name="approvals", classname=classname)
     if not decision.approvals.satisfied:
@@ -54,7 +62,9 @@ def render_junit(decision: Decision) -> str:
     )
 
 
-def _detail(message: str, observed: str, limit: str, gap: str, remediation: str) -> str:
+def _detail(
+    message: str, observed: str, limit: str, gap: str, remediation: str, worst: list[str]
+) -> str:
     lines = [message]
     if observed:
         lines.append(f"observed: {observed}")
@@ -62,6 +72,9 @@ def _detail(message: str, observed: str, limit: str, gap: str, remediation: str)
         lines.append(f"threshold: {limit}")
     if gap:
         lines.append(f"margin: {gap}")
+    if worst:
+        lines.append("worst:")
+        lines += [f"  {line}" for line in worst]
     if remediation:
         lines.append(f"remediation: {remediation}")
     return "\n".join(lines)

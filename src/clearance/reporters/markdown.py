@@ -1,10 +1,13 @@
 """Markdown for pull-request comments and job summaries.
 
 Waived and skipped gates get their own section, never dropped: an exception is something
-a reviewer must see.
+a reviewer must see. Data gates' worst columns or groups (``details.worst``) are listed under
+each gate, as in the terminal table.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from clearance.core.results import Decision, GateResult, GateStatus
 from clearance.reporters.format import by_severity, margin, status, threshold, value
@@ -37,6 +40,7 @@ def render_markdown(decision: Decision) -> str:
         ]
         out += [_row(g) for g in by_severity(active)]
         out.append("")
+    out += _worst_section(d)
     todo = [g for g in by_severity(active) if g.status is not GateStatus.PASS and g.remediation]
     if todo:
         out += ["### Remediation", ""]
@@ -48,6 +52,30 @@ def render_markdown(decision: Decision) -> str:
         out.append("")
     out += _approvals(d)
     return "\n".join(out).rstrip() + "\n"
+
+
+def worst_lines(g: GateResult) -> list[str]:
+    """The worst columns/groups a data gate reported (``details.worst``), one line each:
+    ``"<what> <name>: <summary>"``, the wording of the terminal table."""
+    rows: Any = g.details.get("worst")
+    if not isinstance(rows, list):
+        return []
+    return [
+        f"{row.get('what', 'item')} {row['name']}: {row.get('summary', '')}".rstrip(": ")
+        for row in rows
+        if isinstance(row, dict) and "name" in row
+    ]
+
+
+def _worst_section(d: Decision) -> list[str]:
+    gates = [(g, lines) for g in by_severity(d.gates) if (lines := worst_lines(g))]
+    if not gates:
+        return []
+    out = ["### Worst columns and groups", ""]
+    for g, lines in gates:
+        out.append(f"- **{g.gate_id}** ({status(g)})")
+        out += [f"  - {_cell(line)}" for line in lines]
+    return [*out, ""]
 
 
 def _row(g: GateResult) -> str:

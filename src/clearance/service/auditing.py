@@ -21,6 +21,7 @@ from clearance.core.audit import (
 )
 from clearance.core.hashing import canonical_json
 from clearance.errors import InputError
+from clearance.service.access import authorize_server
 from clearance.service.ports import Clock, Store
 from clearance.service.records import CheckpointRecord
 
@@ -49,9 +50,15 @@ class Auditing:
             key = public_key if public_key is not None else self.public_key()
             return verify_chain(tx.events(), checkpoints, key)
 
-    def checkpoint(self) -> CheckpointRecord:
-        """Sign the current head, so that cutting the tail off later is detectable."""
+    def checkpoint(self, actor: str | None = None) -> CheckpointRecord:
+        """Sign the current head, so that cutting the tail off later is detectable.
+
+        With an ``actor`` (a request through the API) they must hold ``admin`` or ``auditor``;
+        without one the caller is the operator, who holds the signing key anyway.
+        """
         with self.store.transaction() as tx:
+            if actor is not None:
+                authorize_server(tx, actor, "checkpoint")
             head = tx.head_event()
             if head is None:
                 raise InputError("the audit trail is empty; there is nothing to checkpoint yet")

@@ -16,10 +16,12 @@ from typing import Any
 from clearance.core.durations import parse_duration
 from clearance.core.engine import evaluate, resolve_transition
 from clearance.errors import ClearanceError, InputError, TransitionRefused
+from clearance.service.access import authorize
 from clearance.service.alerts import emit
 from clearance.service.context import (
     BlobEvidence,
     load_recorded,
+    model_info,
     require_request,
     require_user,
     snapshot,
@@ -58,6 +60,7 @@ class Governance:
         with self.store.transaction() as tx:
             require_user(tx, actor)
             request = require_request(tx, request_id)
+            authorize(tx, actor, "review", model_info(tx.model_by_id(request.model_id)))
             if request.change_type != "emergency" or request.status != "executed":
                 raise InputError(
                     f"request {request_id} is not an executed emergency change; "

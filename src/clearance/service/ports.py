@@ -25,6 +25,7 @@ from clearance.service.records import (
     ReviewRecord,
     RolloutRecord,
     StoredEvidence,
+    TokenRecord,
     User,
     VersionRecord,
     WaiverRecord,
@@ -192,3 +193,19 @@ class Tx(Protocol):
     def due_deliveries(self, now: dt.datetime) -> list[Delivery]: ...
     def update_delivery(self, delivery: Delivery) -> None: ...
     def all_deliveries(self) -> list[Delivery]: ...
+    # API tokens
+    def add_token(
+        self,
+        *,
+        user: str,
+        name: str,
+        prefix: str,
+        secret_sha256: str,
+        created_by: str,
+        at: dt.datetime,
+        expires_at: dt.datetime | None,
+    ) -> TokenRecord: ...
+    def token_by_secret(self, secret_sha256: str) -> TokenRecord | None: ...
+    def get_token(self, token_id: int) -> TokenRecord | None: ...
+    def list_tokens(self, *, user: str | None = None) -> list[TokenRecord]: ...
+    def revoke_token(self, token_id: int, *, by: str, at: dt.datetime) -> TokenRecord: ...

@@ -18,11 +18,13 @@ from clearance.core.engine import evaluate, evidence_digest, resolve_transition
 from clearance.core.loading import LoadedPolicy
 from clearance.core.results import Decision, Outcome
 from clearance.errors import ApprovalError, InputError, TransitionRefused
+from clearance.service.access import authorize
 from clearance.service.alerts import decision_details, emit, remediation_of
 from clearance.service.context import (
     BlobEvidence,
     governing_policy,
     load_recorded,
+    model_info,
     require_model,
     require_request,
     require_user,
@@ -68,6 +70,7 @@ class Promotions:
         with self.store.transaction() as tx:
             require_user(tx, actor)
             model = require_model(tx, model_name)
+            authorize(tx, actor, "request", model_info(model))
             row = require_version(tx, model, version)
             policy_record, loaded = governing_policy(tx, model)
             resolve_transition(loaded, row.stage, to_stage)
@@ -124,6 +127,8 @@ class Promotions:
     def reevaluate(self, request_id: int, *, actor: str) -> RequestResult:
         with self.store.transaction() as tx:
             require_user(tx, actor)
+            request = require_request(tx, request_id)
+            authorize(tx, actor, "request", model_info(tx.model_by_id(request.model_id)))
             request = _open_request(tx, request_id)
             loaded = load_recorded(tx.policy_by_id(request.policy_id))
             now = self.clock.now()
@@ -146,6 +151,7 @@ class Promotions:
         with self.store.transaction() as tx:
             require_user(tx, actor)
             model = require_model(tx, model_name)
+            authorize(tx, actor, "rollback", model_info(model))
             _, loaded = governing_policy(tx, model)
             return restore_previous(
                 tx,

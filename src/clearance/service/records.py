@@ -176,3 +176,24 @@ class KpiRecord(Record):
     control: float | None
     at: dt.datetime
     recorded_by: str
+
+
+class TokenRecord(Record):
+    """An API token as stored: who it acts for and whether it still works (never its secret)."""
+
+    id: int
+    user: str
+    name: str
+    prefix: str
+    created_by: str
+    created_at: dt.datetime
+    expires_at: dt.datetime | None
+    revoked_at: dt.datetime | None
+    revoked_by: str | None
+
+    def state(self, now: dt.datetime) -> str:
+        if self.revoked_at is not None:
+            return "revoked"
+        if self.expires_at is not None and self.expires_at <= now:
+            return "expired"
+        return "active"

@@ -17,6 +17,7 @@ from clearance.core.selection import mismatches
 from clearance.core.version import EvidenceItem, EvidenceKind
 from clearance.errors import InputError
 from clearance.manifest import load_manifest
+from clearance.service.access import authorize, authorize_server
 from clearance.service.context import (
     active_policies,
     governing_policy,
@@ -39,10 +40,15 @@ class Registry:
     blobs: BlobStore
     clock: Clock
 
-    def add_user(self, name: str, roles: list[str], *, actor: str) -> User:
+    def add_user(
+        self, name: str, roles: list[str], *, actor: str, operator: bool = False
+    ) -> User:
+        """Add a user; through the API only an admin may (``operator``: the local CLI)."""
         if not name.strip():
             raise InputError("a user needs a name")
         with self.store.transaction() as tx:
+            if not operator:
+                authorize_server(tx, actor, "admin")
             if tx.get_user(name) is not None:
                 raise InputError(f"user '{name}' already exists")
             user = tx.add_user(name, roles, self.clock.now())
@@ -56,6 +62,25 @@ class Registry:
             )
             return user
 
+    def set_roles(
+        self, name: str, roles: list[str], *, actor: str, operator: bool = False
+    ) -> User:
+        """Replace a user's roles (recorded in the audit trail with the old ones)."""
+        with self.store.transaction() as tx:
+            if not operator:
+                authorize_server(tx, actor, "admin")
+            before = require_user(tx, name)
+            user = tx.set_roles(name, roles)
+            tx.append_event(
+                time=self.clock.now(),
+                actor=actor,
+                action="user.roles_changed",
+                subject=f"user:{name}",
+                model=None,
+                payload={"roles": user.roles, "before": before.roles},
+            )
+            return user
+
     def register(self, manifest: Path, *, actor: str) -> VersionRecord:
         """Register the version a manifest describes, copying its files into the blob store."""
         version, files = load_manifest(manifest)
@@ -65,8 +90,8 @@ class Registry:
         stored = {name: self.blobs.put_file(path) for name, path in files.paths.items()}
         now = self.clock.now()
         with self.store.transaction() as tx:
-            require_user(tx, actor)
             info = version.model
+            authorize(tx, actor, "register", info)
             model = tx.get_model(info.name)
             if model is None:
                 model = tx.add_model(
@@ -161,6 +186,7 @@ class Registry:
         with self.store.transaction() as tx:
             require_user(tx, actor)
             model = require_model(tx, model_name)
+            authorize(tx, actor, "register", model_info(model))
             row = require_version(tx, model, version)
             previous = {e.item.name: e.item.sha256 for e in tx.evidence_for(row.id)}
             tx.add_evidence(row.id, item, stored=path is not None, actor=actor, at=now)
@@ -180,7 +206,7 @@ class Registry:
         loaded = parse_policy(documents)
         name, version = loaded.name, loaded.version
         with self.store.transaction() as tx:
-            require_user(tx, actor)
+            authorize_server(tx, actor, "policy")
             existing = tx.get_policy(name, version)
             if existing is not None:
                 if existing.content_hash == loaded.content_hash:

@@ -19,8 +19,15 @@ from clearance.core.loading import LoadedPolicy
 from clearance.core.policy import RolloutPlan
 from clearance.core.rollout import KpiReading, Verdict, assess
 from clearance.errors import InputError, NotFound
+from clearance.service.access import authorize
 from clearance.service.alerts import emit
-from clearance.service.context import load_recorded, require_model, require_user, require_version
+from clearance.service.context import (
+    load_recorded,
+    model_info,
+    require_model,
+    require_user,
+    require_version,
+)
 from clearance.service.ports import Clock, Store, Tx
 from clearance.service.promotion import execute_request
 from clearance.service.records import KpiRecord, ModelRecord, RolloutRecord
@@ -40,6 +47,7 @@ class Rollouts:
         with self.store.transaction() as tx:
             require_user(tx, actor)
             model = require_model(tx, model_name)
+            authorize(tx, actor, "rollout", model_info(model))
             row = require_version(tx, model, version)
             if tx.rollouts(model_id=model.id, status="running"):
                 raise InputError(
@@ -95,6 +103,7 @@ class Rollouts:
         with self.store.transaction() as tx:
             require_user(tx, actor)
             model = require_model(tx, model_name)
+            authorize(tx, actor, "rollout", model_info(model))
             rollout = _running(tx, model)
             for name, (canary, control) in readings.items():
                 tx.add_reading(

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from clearance.core.durations import parse_duration
-from clearance.errors import ApprovalError, InputError, NotFound
+from clearance.errors import InputError, NotFound, NotPermitted
 from clearance.service.context import (
     governing_policy,
     require_model,
@@ -58,12 +58,12 @@ class Waivers:
             if gate_id in rules.not_waivable:
                 raise InputError(f"policy {record.name} marks gate '{gate_id}' as not waivable")
             if not rules.grantors:
-                raise ApprovalError(
+                raise NotPermitted(
                     f"policy {record.name} names no waiver grantors "
                     "(waivers.grantors); nobody may grant a waiver"
                 )
             if not set(user.roles) & set(rules.grantors):
-                raise ApprovalError(
+                raise NotPermitted(
                     f"{actor} holds {', '.join(user.roles) or 'no roles'}; "
                     f"waivers are granted by {', '.join(rules.grantors)}"
                 )
@@ -117,7 +117,7 @@ class Waivers:
             if actor != waiver.granted_by and not set(user.roles) & set(
                 loaded.policy.waivers.grantors
             ):
-                raise ApprovalError(
+                raise NotPermitted(
                     f"{actor} may not revoke {waiver.label}: only its grantor or "
                     "a waiver grantor role may"
                 )

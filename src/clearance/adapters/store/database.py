@@ -28,7 +28,8 @@ def normalize_url(url: str) -> str:
     return url
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, *, pooled: bool | None = None) -> Engine:
+    """An engine for ``url``; ``pooled`` keeps connections (a server), default: $CLEARANCE_POOL."""
     url = normalize_url(url)
     try:
         parsed = make_url(url)
@@ -39,7 +40,8 @@ def make_engine(url: str) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         return _sqlite(url)
     if parsed.get_backend_name() == "postgresql":
-        return create_engine(url, pool_pre_ping=True, poolclass=NullPool if _one_shot() else None)
+        keep = (not _one_shot()) if pooled is None else pooled
+        return create_engine(url, pool_pre_ping=True, poolclass=None if keep else NullPool)
     raise StoreError(
         f"unsupported database '{parsed.get_backend_name()}'; use SQLite or PostgreSQL"
     )

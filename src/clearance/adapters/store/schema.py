@@ -272,3 +272,31 @@ class DeliveryRow(Base):
     status: Mapped[str] = mapped_column(String(20), index=True)
     next_attempt_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
     body: Mapped[str] = mapped_column(Text)
+
+
+class TokenRow(Base):
+    """An API token: only the sha256 of its secret is kept, so a database leak leaks no token."""
+
+    __tablename__ = "api_tokens"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    user: Mapped[str] = mapped_column(ForeignKey("users.name"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    prefix: Mapped[str] = mapped_column(String(16))
+    secret_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    expires_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    revoked_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+
+
+class IdempotencyRow(Base):
+    """The stored response to a mutating API call made with an ``Idempotency-Key``."""
+
+    __tablename__ = "idempotency_keys"
+    user: Mapped[str] = mapped_column(String(200), primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    status: Mapped[int | None] = mapped_column(Integer, nullable=True)  # None while running
+    body: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)

@@ -20,6 +20,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from clearance.adapters.store import migrate
+from clearance.adapters.store.access import AccessRepo
 from clearance.adapters.store.database import WRITE_OPTION
 from clearance.adapters.store.governance import GovernanceRepo
 from clearance.adapters.store.schema import (
@@ -39,7 +40,7 @@ from clearance.core.approvals import Approval
 from clearance.core.audit import AuditEvent, next_event
 from clearance.core.hashing import canonical_json
 from clearance.core.version import EvidenceItem
-from clearance.errors import StoreError
+from clearance.errors import StoreError, StoreConflict
 from clearance.service.records import (
     CheckpointRecord,
     DecisionRecord,
@@ -73,7 +74,7 @@ class SqlStore:
                     session.flush()
                     _fault_window()
             except IntegrityError as exc:
-                raise StoreError(_integrity_message(exc)) from None
+                raise StoreConflict(_integrity_message(exc)) from None
             except OperationalError as exc:
                 raise StoreError(f"database error: {_first_line(exc)}") from None
 
@@ -111,7 +112,7 @@ def _j(value: Any) -> str:
     return canonical_json(value)
 
 
-class SqlTx(GovernanceRepo):
+class SqlTx(GovernanceRepo, AccessRepo):
     """Repository operations inside one transaction; returns records, never ORM rows."""
 
     def __init__(self, session: Session, *, writing: bool) -> None:

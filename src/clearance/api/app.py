@@ -1,0 +1,177 @@
+"""The team server: FastAPI over the same service layer as the CLI.
+
+Stateless: every request opens its own transaction on the shared database, so several
+server processes can share one PostgreSQL database and the store's invariants still hold.
+Nothing migrates at request time; ``/readyz`` says when ``clearance db upgrade`` is due.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from fastapi import FastAPI, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from clearance import __version__
+from clearance.adapters.store import migrate
+from clearance.api import problems
+from clearance.api.deps import UserDep, WorkspaceDep
+from clearance.api.logs import log
+from clearance.api.metrics import Metrics
+from clearance.api.routes import access, audit, governance, registry, requests
+from clearance.workspace import Workspace
+
+REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+@dataclass(frozen=True)
+class Settings:
+    max_upload_bytes: int = 1 << 30  # 1 GiB per file
+
+
+def create_app(ws: Workspace, settings: Settings | None = None) -> FastAPI:
+    app = FastAPI(
+        title="clearance",
+        version=__version__,
+        description=(
+            "Policy-as-code clearance for ML model versions: quality gates, sign-offs, "
+            "waivers, rollouts and a tamper-evident audit trail. Authenticate with "
+            "`Authorization: Bearer <token>` (`clearance token create`); errors are "
+            "RFC 9457 problem+json."
+        ),
+    )
+    app.state.workspace = ws
+    app.state.settings = settings or Settings()
+    app.state.metrics = Metrics(ws)
+    problems.install(app)
+    app.middleware("http")(_refuse_nul)
+    app.middleware("http")(_observe)
+
+    @app.get("/healthz", tags=["operations"], summary="The process is up (no database check).")
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get(
+        "/readyz",
+        tags=["operations"],
+        summary="The database answers and its schema is current.",
+        responses=problems.responses(503),
+    )
+    def readyz(request: Request) -> Response:
+        try:
+            current, head = migrate.current_revision(ws.engine), migrate.head_revision()
+        except Exception as exc:  # any failure to reach the database means not ready
+            return problems.problem_response(request, 503, f"database unreachable: {exc}")
+        if current != head:
+            return problems.problem_response(
+                request,
+                503,
+                f"database schema is at {current}, the server needs {head}; "
+                "run `clearance db upgrade`",
+            )
+        return Response('{"status":"ready"}', media_type="application/json")
+
+    @app.get(
+        "/metrics",
+        tags=["operations"],
+        summary="Prometheus metrics (text exposition format).",
+        response_class=Response,
+        responses={
+            **problems.responses(401),
+            200: {"content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}}},
+        },
+    )
+    def metrics(user: UserDep, request: Request) -> Response:
+        data = generate_latest(request.app.state.metrics.registry)
+        return Response(data, media_type=CONTENT_TYPE_LATEST)
+
+    @app.get(
+        "/v1/me",
+        tags=["users"],
+        summary="The user the token acts for.",
+        responses=problems.responses(401),
+    )
+    def me(user: UserDep, _ws: WorkspaceDep) -> dict[str, object]:
+        return user.model_dump(mode="json")
+
+    for module in (registry, requests, governance, access, audit):
+        app.include_router(module.router, prefix="/v1")
+    return app
+
+
+async def _observe(
+    request: Request, call_next: Callable[[Request], Awaitable[Response]]
+) -> Response:
+    """Request id, JSON request log line, and the request metrics."""
+    incoming = request.headers.get("x-request-id", "")
+    request_id = incoming if REQUEST_ID.match(incoming) else uuid.uuid4().hex
+    request.state.request_id = request_id
+    started = time.perf_counter()
+    status = 500
+    try:
+        response = await call_next(request)
+        status = response.status_code
+    except Exception:
+        log(
+            logging.ERROR,
+            "request failed",
+            exc_info=True,
+            request_id=request_id,
+            path=request.url.path,
+        )
+        raise
+    finally:
+        elapsed = time.perf_counter() - started
+        route = getattr(request.scope.get("route"), "path", "unmatched")
+        metrics: Metrics = request.app.state.metrics
+        metrics.requests.labels(request.method, route, str(status)).inc()
+        metrics.latency.labels(request.method, route).observe(elapsed)
+        log(
+            logging.INFO,
+            "request",
+            request_id=request_id,
+            method=request.method,
+            path=request.url.path,
+            route=route,
+            status=status,
+            duration_ms=round(elapsed * 1000, 2),
+            user=getattr(request.state, "user", None),
+        )
+    response.headers["X-Request-ID"] = request_id
+    return response
+
+
+async def _refuse_nul(
+    request: Request, call_next: Callable[[Request], Awaitable[Response]]
+) -> Response:
+    """A NUL character in the path or the query is refused (422) before any handler runs:
+    no database stores one in text, and PostgreSQL fails on it instead of answering."""
+    path = request.scope.get("path", "")
+    if "\x00" in path or any(
+        "\x00" in k or "\x00" in v for k, v in request.query_params.multi_items()
+    ):
+        return problems.problem_response(
+            request,
+            422,
+            "the path or query contains a NUL character",
+            slug="invalid-input",
+            errors=[problems.FieldProblem(field="path", message="NUL character")],
+        )
+    return await call_next(request)
+
+
+def app_from_environment() -> FastAPI:
+    """The app for ``uvicorn --factory``: the workspace from $CLEARANCE_WORKSPACE or the
+    current folder, the database from --db ($CLEARANCE_DB_URL) or the workspace's config."""
+    from clearance.workspace import find_workspace
+
+    ws = find_workspace()
+    ws.pooled = True
+    limit = os.environ.get("CLEARANCE_MAX_UPLOAD_BYTES")
+    return create_app(ws, Settings(max_upload_bytes=int(limit)) if limit else None)

@@ -1,0 +1,265 @@
+"""Models, versions and their evidence, and policies."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, File, Form, Header, Request, UploadFile
+from fastapi.responses import Response
+
+from clearance.api.deps import PageDep, UserDep, WorkspaceDep
+from clearance.api.idempotency import HEADER, fingerprint, run_once
+from clearance.api.problems import COMMON, UPLOAD, responses
+from clearance.api.schemas import Page, page
+from clearance.api.uploads import (
+    check_digest,
+    copy_limited,
+    manifest_paths,
+    safe_relative,
+    staged,
+)
+from clearance.core.audit import AuditEvent
+from clearance.core.version import EvidenceItem, EvidenceKind
+from clearance.errors import InputError
+from clearance.service.context import require_model, require_version
+from clearance.service.records import PolicyRecord, StoredEvidence, VersionRecord
+
+router = APIRouter()
+
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias=HEADER,
+        description="Retry-safe: the same key and request get the first call's response.",
+    ),
+]
+
+
+def _digests(text: str) -> dict[str, str]:
+    if not text:
+        return {}
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"digests: not JSON ({exc.msg})") from None
+    if not isinstance(data, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in data.items()
+    ):
+        raise InputError('digests: a JSON object of file name to sha256, e.g. {"a.md": "…"}')
+    return data
+
+
+@router.post(
+    "/versions",
+    tags=["models"],
+    status_code=201,
+    summary="Register a model version from its manifest and the files it names.",
+    response_model=VersionRecord,
+    responses=responses(*COMMON, *UPLOAD, 403, 409),
+)
+def register(
+    request: Request,
+    user: UserDep,
+    ws: WorkspaceDep,
+    manifest: Annotated[UploadFile, File(description="The manifest (YAML or JSON).")],
+    files: Annotated[
+        list[UploadFile],
+        File(description="Each file the manifest names, uploaded under its relative path."),
+    ] = [],  # noqa: B006 (FastAPI copies defaults)
+    digests: Annotated[
+        str, Form(description="JSON object: uploaded file name → its sha256, checked.")
+    ] = "",
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    limit: int = request.app.state.settings.max_upload_bytes
+    wanted = _digests(digests)
+    name = str(_safe_manifest_name(manifest.filename))
+    with staged([*files], wanted, limit) as (root, sums):
+        manifest_sha, _ = copy_limited(manifest.file, root / name, limit, name)
+        text = (root / name).read_bytes().decode("utf-8", errors="replace")
+        missing = sorted(set(manifest_paths(text)) - set(sums))
+        if missing:
+            raise InputError(
+                f"the manifest names files that were not uploaded: {', '.join(missing)}"
+            )
+        print_ = fingerprint("register", manifest_sha, *sorted(f"{k}={v}" for k, v in sums.items()))
+
+        def call() -> tuple[int, Any]:
+            row = ws.registry.register(root / name, actor=user.name)
+            return 201, row.model_dump(mode="json")
+
+        return run_once(request, ws, user.name, idempotency_key, print_, call)
+
+
+def _safe_manifest_name(raw: str | None) -> str:
+    name = (raw or "manifest.yaml").replace("\\", "/").rsplit("/", 1)[-1]
+    return name if name not in ("", ".", "..") else "manifest.yaml"
+
+
+@router.get(
+    "/models",
+    tags=["models"],
+    summary="Models with their versions' stages and governing policy.",
+    response_model=Page[dict[str, Any]],
+    responses=responses(*COMMON),
+)
+def list_models(
+    user: UserDep,
+    ws: WorkspaceDep,
+    paging: PageDep,
+    risk_tier: str | None = None,
+    team: str | None = None,
+) -> dict[str, Any]:
+    rows = [
+        m
+        for m in ws.views.status()
+        if (risk_tier is None or m["risk_tier"] == risk_tier)
+        and (team is None or m.get("team") == team)
+    ]
+    return page(rows, paging.limit, paging.offset)
+
+
+@router.get(
+    "/models/{model}",
+    tags=["models"],
+    summary="One model's status: versions, stages, open requests, emergency changes.",
+    response_model=dict[str, Any],
+    responses=responses(*COMMON, 404),
+)
+def get_model(model: str, user: UserDep, ws: WorkspaceDep) -> dict[str, Any]:
+    return ws.views.status(model)[0]
+
+
+@router.get(
+    "/models/{model}/history",
+    tags=["models"],
+    summary="The model's audit events, oldest first.",
+    response_model=Page[AuditEvent],
+    responses=responses(*COMMON, 404),
+)
+def history(model: str, user: UserDep, ws: WorkspaceDep, paging: PageDep) -> dict[str, Any]:
+    return page(ws.views.history(model), paging.limit, paging.offset)
+
+
+@router.get(
+    "/models/{model}/versions",
+    tags=["models"],
+    summary="The model's versions, oldest first.",
+    response_model=Page[VersionRecord],
+    responses=responses(*COMMON, 404),
+)
+def list_versions(
+    model: str, user: UserDep, ws: WorkspaceDep, paging: PageDep, stage: str | None = None
+) -> dict[str, Any]:
+    with ws.store.reading() as tx:
+        rows = tx.list_versions(require_model(tx, model).id)
+    rows = [v for v in rows if stage is None or v.stage == stage]
+    return page(rows, paging.limit, paging.offset)
+
+
+@router.get(
+    "/models/{model}/versions/{version}",
+    tags=["models"],
+    summary="One version's registration record.",
+    response_model=VersionRecord,
+    responses=responses(*COMMON, 404),
+)
+def get_version(model: str, version: str, user: UserDep, ws: WorkspaceDep) -> VersionRecord:
+    with ws.store.reading() as tx:
+        return require_version(tx, require_model(tx, model), version)
+
+
+@router.get(
+    "/models/{model}/versions/{version}/evidence",
+    tags=["evidence"],
+    summary="Every evidence item attached to the version, in order (later supersedes).",
+    response_model=list[StoredEvidence],
+    responses=responses(*COMMON, 404),
+)
+def list_evidence(
+    model: str, version: str, user: UserDep, ws: WorkspaceDep
+) -> list[StoredEvidence]:
+    with ws.store.reading() as tx:
+        row = require_version(tx, require_model(tx, model), version)
+        return tx.evidence_for(row.id)
+
+
+@router.post(
+    "/models/{model}/versions/{version}/evidence",
+    tags=["evidence"],
+    status_code=201,
+    summary="Attach evidence: a file (digest-checked) or a URI with its sha256.",
+    response_model=EvidenceItem,
+    responses=responses(*COMMON, *UPLOAD, 403, 404),
+)
+def attach_evidence(
+    request: Request,
+    model: str,
+    version: str,
+    user: UserDep,
+    ws: WorkspaceDep,
+    name: Annotated[str, Form(min_length=1, description="Evidence name, e.g. model_card.")],
+    kind: Annotated[EvidenceKind, Form()] = "document",
+    file: Annotated[UploadFile | None, File(description="The evidence file.")] = None,
+    uri: Annotated[str | None, Form(description="Where it lives, when not uploaded.")] = None,
+    sha256: Annotated[
+        str | None, Form(description="The content's sha256: checked against an upload.")
+    ] = None,
+) -> EvidenceItem:
+    if file is None:
+        return ws.registry.attach(
+            model, version, name, uri=uri, sha256=sha256, kind=kind, actor=user.name
+        )
+    if uri is not None:
+        raise InputError("give either a file or a uri, not both")
+    limit: int = request.app.state.settings.max_upload_bytes
+    upload_name = _safe_manifest_name(file.filename or name)
+    with staged([], {}, limit) as (root, _):
+        actual, _ = copy_limited(file.file, root / upload_name, limit, upload_name)
+        check_digest(upload_name, actual, sha256)
+        return ws.registry.attach(
+            model, version, name, path=root / upload_name, kind=kind, actor=user.name
+        )
+
+
+@router.get(
+    "/policies",
+    tags=["policies"],
+    summary="Applied policies (every version), newest last.",
+    response_model=Page[PolicyRecord],
+    responses=responses(*COMMON),
+)
+def list_policies(
+    user: UserDep, ws: WorkspaceDep, paging: PageDep, name: str | None = None
+) -> dict[str, Any]:
+    with ws.store.reading() as tx:
+        rows = [p for p in tx.list_policies() if name is None or p.name == name]
+    return page(rows, paging.limit, paging.offset)
+
+
+@router.post(
+    "/policies",
+    tags=["policies"],
+    status_code=201,
+    summary="Apply a policy (one or more YAML files, merged as `clearance policy apply` does).",
+    responses=responses(*COMMON, *UPLOAD, 403) | {200: {"description": "Already applied as is."}},
+    response_model=PolicyRecord,
+)
+def apply_policy(
+    request: Request,
+    user: UserDep,
+    ws: WorkspaceDep,
+    files: Annotated[list[UploadFile], File(description="The policy's YAML files.")],
+) -> Response:
+    limit: int = request.app.state.settings.max_upload_bytes
+    if not files:
+        raise InputError("files: upload at least one policy file")
+    with staged(files, {}, limit) as (root, _):
+        only = safe_relative(files[0].filename or "", "uploaded file name")
+        record, new = ws.registry.apply_policy(
+            root if len(files) > 1 else root / str(only), actor=user.name
+        )
+    return Response(
+        record.model_dump_json(), status_code=201 if new else 200, media_type="application/json"
+    )
