@@ -14,6 +14,7 @@ import argparse
 import datetime as dt
 import gc
 import importlib.util
+import os
 import platform
 import resource
 import sys
@@ -22,6 +23,7 @@ import time
 import tracemalloc
 import warnings
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -256,91 +258,195 @@ def base_w4(ref: dict[str, Any], cur: dict[str, Any], budget: float) -> tuple[fl
 
 
 # ----------------------------------------------------------------------------- peers
+#
+# Each peer gets the data the way its users hold it (a pandas DataFrame with NaN nulls and
+# pandas categoricals), built before the clock starts, and does the same work as clearance's
+# workload as far as the library can:
+#   W1 Evidently 0.7: one DataDriftPreset per statistic clearance computes (KS, PSI and
+#      Wasserstein per numeric column; chi-square and Jensen-Shannon per categorical), and its
+#      default preset (Wasserstein + Jensen-Shannon at this N) for reference. Evidently's PSI
+#      uses equal-width bins over both samples, not clearance's reference-quantile bins.
+#   W2 fairlearn: one MetricFrame (selection rate, TPR, FPR, count by group) and the
+#      convenience functions users call (demographic parity difference/ratio, equalized odds,
+#      equal opportunity).
+#   W3 Great Expectations 1.x: one suite validated once on a pandas batch (row count, nulls,
+#      ranges, types, allowed sets, uniqueness of id, freshness of ts).
+#   W4 fairlearn: MetricFrame's own bootstrap (n_boot, ci_quantiles) of AUC, accuracy, F1 and
+#      the paired AUC difference to the champion (a sample param, so it is resampled with the
+#      rows); one constant sensitive feature, the least work for it. It runs k resamples that
+#      fit the budget and is extrapolated linearly in the number of resamples to 200.
 
 
-def peers(ref: dict[str, Any], cur: dict[str, Any], budget: float) -> list[tuple[str, str, Any]]:
-    """(workload, peer, seconds or a note). Each peer optional; slow ones capped."""
-    out: list[tuple[str, str, Any]] = []
-    have = {
-        m: importlib.util.find_spec(m) is not None
-        for m in ("evidently", "fairlearn", "great_expectations", "pandas")
-    }
-    if not have["pandas"]:
-        return [("all", "peers", "skipped: pandas not installed")]
+Peer = tuple[str, str, Any, str]  # (workload, peer, seconds or a note, remark)
+
+
+def _frame(t: dict[str, Any], extra: tuple[str, ...] = ()) -> Any:
     import pandas as pd
 
-    ref_df, cur_df = pd.DataFrame(ref), pd.DataFrame(cur)
-    if have["evidently"]:
-        try:
-            from evidently import Report  # type: ignore[import-not-found]
-            from evidently.presets import DataDriftPreset  # type: ignore[import-not-found]
+    d: dict[str, Any] = {c: t[c] for c in NUM}
+    for c, kk in zip(CAT, CAT_K, strict=True):
+        d[c] = pd.Categorical.from_codes(t[c], categories=[f"v{i}" for i in range(kk)])
+    for c in extra:
+        d[c] = t[c]
+    return pd.DataFrame(d)
 
-            cols = NUM + CAT
-            t0 = time.perf_counter()
-            Report([DataDriftPreset(columns=cols)]).run(cur_df[cols], ref_df[cols])
-            out.append(("W1", "Evidently", time.perf_counter() - t0))
-        except Exception as exc:  # a peer's failure is a note, not a crash
-            out.append(("W1", "Evidently", f"failed: {type(exc).__name__}: {exc}"))
-    else:
-        out.append(("W1", "Evidently", "skipped: not installed"))
-    if have["fairlearn"]:
-        from fairlearn.metrics import (  # type: ignore[import-untyped]
-            MetricFrame,
-            demographic_parity_difference,
-            demographic_parity_ratio,
-            equalized_odds_difference,
-            selection_rate,
-            true_positive_rate,
+
+def peer_evidently(ref: dict[str, Any], cur: dict[str, Any]) -> list[Peer]:
+    from evidently import DataDefinition, Dataset, Report  # type: ignore[import-not-found]
+    from evidently.presets import DataDriftPreset  # type: ignore[import-not-found]
+
+    dd = DataDefinition(numerical_columns=NUM, categorical_columns=CAT)
+    rd = Dataset.from_pandas(_frame(ref), data_definition=dd)
+    cd = Dataset.from_pandas(_frame(cur), data_definition=dd)
+
+    def run(**kw: Any) -> float:
+        t0 = time.perf_counter()
+        Report([DataDriftPreset(columns=NUM + CAT, **kw)]).run(cd, rd)
+        return time.perf_counter() - t0
+
+    same = [
+        run(num_method="ks", cat_method="chisquare"),
+        run(num_method="psi", cat_method="jensenshannon"),
+        run(num_method="wasserstein"),
+    ]
+    return [
+        ("W1", "Evidently", sum(same), "KS+chi2, PSI+JS, Wasserstein presets: the same work"),
+        ("W1", "Evidently default preset", run(), "Wasserstein + JS only: less work"),
+    ]
+
+
+def peer_fairlearn_w2(cur: dict[str, Any]) -> list[Peer]:
+    from fairlearn.metrics import (  # type: ignore[import-untyped]
+        MetricFrame,
+        count,
+        demographic_parity_difference,
+        demographic_parity_ratio,
+        equal_opportunity_difference,
+        equalized_odds_difference,
+        false_positive_rate,
+        selection_rate,
+        true_positive_rate,
+    )
+
+    y, p, g = cur["label"], (cur["score"] >= 0.5).astype(int), cur["group"]
+    t0 = time.perf_counter()
+    mf = MetricFrame(
+        metrics={"sr": selection_rate, "tpr": true_positive_rate, "fpr": false_positive_rate,
+                 "n": count},
+        y_true=y,
+        y_pred=p,
+        sensitive_features=g,
+    )  # fmt: skip
+    mf.difference(), mf.ratio(), mf.by_group["n"].min()
+    demographic_parity_difference(y, p, sensitive_features=g)
+    demographic_parity_ratio(y, p, sensitive_features=g)
+    equalized_odds_difference(y, p, sensitive_features=g)
+    equal_opportunity_difference(y, p, sensitive_features=g)
+    return [("W2", "fairlearn", time.perf_counter() - t0, "MetricFrame + 4 disparity functions")]
+
+
+def peer_gx(cur: dict[str, Any]) -> list[Peer]:
+    import great_expectations as gx  # type: ignore[import-not-found]
+
+    df = _frame(cur, ("id", "ts"))
+    t0 = time.perf_counter()
+    ctx = gx.get_context(mode="ephemeral")
+    batch = (
+        ctx.data_sources.add_pandas("b")
+        .add_dataframe_asset("cur")
+        .add_batch_definition_whole_dataframe("all")
+        .get_batch(batch_parameters={"dataframe": df})
+    )
+    e = gx.expectations
+    suite = gx.ExpectationSuite(name="w3")
+    suite.add_expectation(e.ExpectTableRowCountToBeBetween(min_value=1000))
+    for c in NUM:
+        suite.add_expectation(e.ExpectColumnValuesToNotBeNull(column=c, mostly=0.95))
+        suite.add_expectation(e.ExpectColumnValuesToBeBetween(column=c, min_value=-50.0,
+                                                              max_value=1e6))  # fmt: skip
+        suite.add_expectation(e.ExpectColumnValuesToBeOfType(column=c, type_="float64"))
+    for c, kk in zip(CAT, CAT_K, strict=True):
+        suite.add_expectation(e.ExpectColumnValuesToNotBeNull(column=c, mostly=0.95))
+        suite.add_expectation(
+            e.ExpectColumnValuesToBeInSet(column=c, value_set=[f"v{i}" for i in range(kk)])
         )
+    suite.add_expectation(e.ExpectColumnValuesToBeUnique(column="id"))
+    oldest = (NOW - dt.timedelta(days=40)).replace(tzinfo=None)
+    suite.add_expectation(e.ExpectColumnMaxToBeBetween(column="ts", min_value=oldest))
+    result = batch.validate(ctx.suites.add(suite))
+    seconds = time.perf_counter() - t0
+    if not result.success:
+        return [("W3", "Great Expectations", "failed: the suite did not pass", "")]
+    return [("W3", "Great Expectations", seconds, "one suite of 73 expectations, validated once")]
 
-        y, p, g = cur["label"], (cur["score"] >= 0.5).astype(int), cur["group"]
+
+def peer_fairlearn_w4(cur: dict[str, Any], budget: float) -> list[Peer]:
+    from fairlearn.metrics import MetricFrame
+    from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
+
+    def auc(y_true: Any, y_pred: Any) -> float:
+        return float(roc_auc_score(y_true, y_pred))
+
+    def acc(y_true: Any, y_pred: Any) -> float:
+        return float(accuracy_score(y_true, y_pred >= 0.5))
+
+    def f1(y_true: Any, y_pred: Any) -> float:
+        return float(f1_score(y_true, y_pred >= 0.5))
+
+    def auc_diff(y_true: Any, y_pred: Any, champion: Any) -> float:
+        return float(roc_auc_score(y_true, y_pred) - roc_auc_score(y_true, champion))
+
+    def frame(n_boot: int | None) -> float:
+        boot: dict[str, Any] = {}
+        if n_boot:
+            boot = {"n_boot": n_boot, "ci_quantiles": [0.025, 0.975], "random_state": 1}
         t0 = time.perf_counter()
         MetricFrame(
-            metrics={"sr": selection_rate, "tpr": true_positive_rate},
-            y_true=y,
-            y_pred=p,
-            sensitive_features=g,
+            metrics={"auc": auc, "accuracy": acc, "f1": f1, "auc_diff": auc_diff},
+            y_true=cur["label"],
+            y_pred=cur["score"],
+            sensitive_features=np.zeros(cur["label"].shape[0], np.int8),
+            sample_params={"auc_diff": {"champion": cur["champion"]}},
+            **boot,
         )
-        demographic_parity_difference(y, p, sensitive_features=g)
-        demographic_parity_ratio(y, p, sensitive_features=g)
-        equalized_odds_difference(y, p, sensitive_features=g)
-        out.append(("W2", "fairlearn", time.perf_counter() - t0))
-    else:
-        out.append(("W2", "fairlearn", "skipped: not installed"))
-    if have["great_expectations"]:
-        try:
-            import great_expectations as gx  # type: ignore[import-not-found]
+        return time.perf_counter() - t0
 
-            t0 = time.perf_counter()
-            ctx = gx.get_context(mode="ephemeral")
-            batch = (
-                ctx.data_sources.add_pandas("b")
-                .add_dataframe_asset("cur")
-                .add_batch_definition_whole_dataframe("all")
-                .get_batch(batch_parameters={"dataframe": cur_df})
-            )
-            exps: list[Any] = [gx.expectations.ExpectTableRowCountToBeBetween(min_value=1000)]
-            for c in NUM:
-                exps.append(gx.expectations.ExpectColumnValuesToNotBeNull(column=c, mostly=0.95))
-                exps.append(
-                    gx.expectations.ExpectColumnValuesToBeBetween(
-                        column=c, min_value=-50.0, max_value=1e6
-                    )
-                )
-            for c, kk in zip(CAT, CAT_K, strict=True):
-                exps.append(
-                    gx.expectations.ExpectColumnValuesToBeInSet(
-                        column=c, value_set=list(range(-1, kk))
-                    )
-                )
-            exps.append(gx.expectations.ExpectColumnValuesToBeUnique(column="id"))
-            for e in exps:
-                batch.validate(e)
-            out.append(("W3", "Great Expectations", time.perf_counter() - t0))
-        except Exception as exc:
-            out.append(("W3", "Great Expectations", f"failed: {type(exc).__name__}: {exc}"))
-    else:
-        out.append(("W3", "Great Expectations", "skipped: not installed"))
+    base = frame(None)  # the point estimates alone: about the cost of one resample
+    k = int(max(2, min(RESAMPLES, budget // max(base, 1e-9))))
+    t_k = frame(k)
+    per = max(t_k - base, 0.0) / k
+    est = t_k + (RESAMPLES - k) * per
+    remark = (
+        f"MetricFrame n_boot={RESAMPLES}"
+        if k == RESAMPLES
+        else f"extrapolated: ran n_boot={k} in {t_k:.1f} s ({per:.2f} s per resample), "
+        f"linear in resamples to {RESAMPLES}"
+    )
+    return [("W4", "fairlearn bootstrap", est, remark)]
+
+
+def peers(ref: dict[str, Any], cur: dict[str, Any], budget: float) -> list[Peer]:
+    """(workload, peer, seconds or a note, remark). Each peer optional; a failure is a note."""
+    runs: list[tuple[str, str, Callable[[], list[Peer]]]] = [
+        ("W1", "evidently", lambda: peer_evidently(ref, cur)),
+        ("W2", "fairlearn", lambda: peer_fairlearn_w2(cur)),
+        ("W3", "great_expectations", lambda: peer_gx(cur)),
+        ("W4", "fairlearn", lambda: peer_fairlearn_w4(cur, budget)),
+    ]
+    out: list[Peer] = []
+    if importlib.util.find_spec("pandas") is None:
+        return [("all", "peers", "skipped: pandas not installed", "")]
+    for w, module, fn in runs:
+        if importlib.util.find_spec(module) is None:
+            out.append((w, module, "skipped: not installed", ""))
+            continue
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                out += fn()
+        except Exception as exc:  # a peer's failure is a note, not a crash
+            out.append((w, module, f"failed: {type(exc).__name__}: {exc}", ""))
+        gc.collect()
     return out
 
 
@@ -464,7 +570,7 @@ def run_gates(paths: dict[str, Path]) -> dict[str, float]:
 
 def floor(paths: dict[str, Path], ref: dict[str, Any], cur: dict[str, Any]) -> dict[str, float]:
     t0 = time.perf_counter()
-    pq.read_table(paths["reference"], columns=NUM + CAT)
+    pq.read_table(paths["reference"], columns=NUM + CAT)  # pyarrow reads on all CPUs
     pq.read_table(
         paths["current"], columns=[*NUM, *CAT, "label", "score", "champion", "group", "id", "ts"]
     )
@@ -477,14 +583,19 @@ def floor(paths: dict[str, Path], ref: dict[str, Any], cur: dict[str, Any]) -> d
             (t[c] < 0).sum()
     one_pass = time.perf_counter() - t0
     t0 = time.perf_counter()
-    for t in (ref, cur):
-        for c in NUM:
-            np.sort(t[c])
+    with ThreadPoolExecutor(os.cpu_count() or 1) as pool:  # np.sort releases the GIL
+        list(pool.map(np.sort, [t[c] for t in (ref, cur) for c in NUM]))
     sort = time.perf_counter() - t0
     return {"load": load, "pass": one_pass, "sort": sort}
 
 
 # ----------------------------------------------------------------------------- driver
+
+
+def load() -> str:
+    """The load averages over 1, 5 and 15 minutes (as `uptime` prints them) and the CPUs."""
+    one, five, fifteen = os.getloadavg()
+    return f"{one:.2f}, {five:.2f}, {fifteen:.2f} on {os.cpu_count()} CPUs"
 
 
 def timed(fn: Callable[[], Any]) -> tuple[float, float]:
@@ -509,6 +620,7 @@ def fmt_s(x: float, extrapolated: bool = False) -> str:
 def run_n(n: int, budget: float, with_peers: bool, lines: list[str]) -> None:
     say = lines.append
     say(f"\n## N = {n:,}")
+    say(f"machine load at the start: {load()}")
     t0 = time.perf_counter()
     ref_t, cur_t = make_tables(n)
     say(f"data generated in {time.perf_counter() - t0:.1f} s")
@@ -530,8 +642,8 @@ def run_n(n: int, budget: float, with_peers: bool, lines: list[str]) -> None:
         fl = floor(paths, ref, cur)
         say(
             f"hardware floor: Parquet load of both tables {fmt_s(fl['load'])}; one pass over "
-            f"the columns {fmt_s(fl['pass'])}; sort of the {2 * N_NUM} numeric columns "
-            f"{fmt_s(fl['sort'])}"
+            f"the columns {fmt_s(fl['pass'])}; np.sort of the {2 * N_NUM} numeric columns on "
+            f"{os.cpu_count()} threads {fmt_s(fl['sort'])}"
         )
         work = {"W1": clearance_w1, "W2": clearance_w2, "W3": clearance_w3, "W4": clearance_w4}
         base = {"W1": base_w1, "W2": base_w2, "W3": base_w3, "W4": base_w4}
@@ -589,11 +701,26 @@ def run_n(n: int, budget: float, with_peers: bool, lines: list[str]) -> None:
         say(f"process peak RSS so far (data, baselines and all): {rss:.0f} MiB")
         if with_peers:
             say("")
-            for w, peer, result in peers(ref, cur, budget):
+            say(f"machine load before the peers: {load()}")
+            results = peers(ref, cur, budget)
+            same: dict[str, float] = {}
+            for w, peer, result, remark in results:
+                note = f" ({remark})" if remark else ""
                 if isinstance(result, float):
-                    say(f"peer {peer} ({w}): {fmt_s(result)}: {result / ours[w]:.0f}x clearance")
+                    ratio = result / ours[w]
+                    say(f"peer {peer} ({w}): {fmt_s(result)}: {ratio:.0f}x clearance{note}")
+                    if "less work" not in remark:
+                        same.setdefault(w, result)
                 else:
-                    say(f"peer {peer} ({w}): {result}")
+                    say(f"peer {peer} ({w}): {result}{note}")
+            if len(same) == 4:
+                peer_total = sum(same.values())
+                say(
+                    f"peers doing W1-W4 (Evidently + fairlearn + Great Expectations + fairlearn's "
+                    f"bootstrap): {fmt_s(peer_total)} vs clearance {fmt_s(total)}: "
+                    f"{peer_total / total:.0f}x"
+                )
+            say(f"machine load after the peers: {load()}")
         else:
             say("peers: not run (--no-peers)")
 

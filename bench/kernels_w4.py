@@ -5,17 +5,19 @@
 Compares clearance.kernels.bootstrap_auc_accuracy_f1 (with champion) against the usual
 scikit-learn loop (resample rows with replacement, call roc_auc_score / accuracy_score /
 f1_score for both models). The baseline runs only a few resamples and is extrapolated to 200.
+Also times DeLong's paired test (part of W4 in bench/gates.py) and prints the machine load.
 Not a test: numbers depend on the machine and its load.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 
 import numpy as np
 
-from clearance.kernels import bootstrap_auc_accuracy_f1
+from clearance.kernels import bootstrap_auc_accuracy_f1, delong_paired
 
 BASELINE_RESAMPLES = 5
 R = 200
@@ -56,6 +58,7 @@ def main() -> None:
     bootstrap_auc_accuracy_f1(yw, sw, 0.5, champion_score=cw, n_resamples=R, seed=1)
     t_first = time.perf_counter() - t0
     y, score, champion = make_data(n)
+    print("load average (1, 5, 15 min): {:.2f}, {:.2f}, {:.2f}".format(*os.getloadavg()))
     t0, c0 = time.perf_counter(), time.process_time()
     res = bootstrap_auc_accuracy_f1(y, score, 0.5, champion_score=champion, n_resamples=R, seed=1)
     t_cl, c_cl = time.perf_counter() - t0, time.process_time() - c0
@@ -63,6 +66,11 @@ def main() -> None:
     print(f"first call on 1,000 rows (JIT compile or cache load): {t_first:.2f} s")
     print(f"AUC {res.auc}\nacc {res.accuracy}\nF1 {res.f1}\ndiff {res.auc_diff}")
     print(f"clearance W4 ({R} resamples, paired champion): {t_cl:.2f} s (CPU {c_cl:.2f} s)")
+    t0, c0 = time.perf_counter(), time.process_time()
+    dl = delong_paired(y, score, champion)
+    t_dl, c_dl = time.perf_counter() - t0, time.process_time() - c0
+    print(f"DeLong paired (diff {dl.diff:.6f}, z {dl.z:.2f}): {t_dl:.2f} s (CPU {c_dl:.2f} s)")
+    print("load average (1, 5, 15 min): {:.2f}, {:.2f}, {:.2f}".format(*os.getloadavg()))
     if n <= 2_000_000 and "--no-baseline" not in sys.argv:
         tb = baseline(y, score, champion, BASELINE_RESAMPLES)
         est = tb / BASELINE_RESAMPLES * R

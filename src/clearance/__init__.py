@@ -3,6 +3,8 @@
 The public Python surface; everything else is internal and may change.
 """
 
+import typing
+
 from clearance.core.approvals import Approval
 from clearance.core.engine import evaluate, resolve_transition
 from clearance.core.gates.base import GateContext, GateParams, GateType, Measurement
@@ -19,12 +21,18 @@ from clearance.errors import (
     InputError,
     ManifestError,
     NotFound,
+    NotPermitted,
     PolicyError,
     Problem,
+    StoreConflict,
     StoreError,
     TransitionRefused,
+    Unauthenticated,
 )
 from clearance.manifest import load_manifest
+
+if typing.TYPE_CHECKING:
+    from clearance.client import Client
 
 __version__ = "0.1.0"
 
@@ -33,6 +41,7 @@ __all__ = [
     "ApprovalError",
     "AuditChainBroken",
     "ClearanceError",
+    "Client",
     "Decision",
     "EvidenceItem",
     "EvidenceReader",
@@ -50,13 +59,16 @@ __all__ = [
     "ModelInfo",
     "ModelVersion",
     "NotFound",
+    "NotPermitted",
     "Outcome",
     "Policy",
     "PolicyError",
     "Problem",
+    "StoreConflict",
     "StoreError",
     "Transition",
     "TransitionRefused",
+    "Unauthenticated",
     "Waiver",
     "__version__",
     "check_policy",
@@ -67,3 +79,16 @@ __all__ = [
     "parse_policy",
     "resolve_transition",
 ]
+
+
+def __getattr__(name: str) -> object:
+    """``Client`` loads httpx only when asked for: the CLI and the engine never need it."""
+    if name == "Client":
+        from clearance.client import Client
+
+        return Client
+    raise AttributeError(f"module 'clearance' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), "Client"])

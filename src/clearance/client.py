@@ -53,7 +53,6 @@ from clearance.errors import (
     Unauthenticated,
 )
 from clearance.manifest import file_sha256, load_manifest
-from clearance.service.governance import TickReport
 from clearance.service.promotion import RequestResult
 from clearance.service.records import (
     CheckpointRecord,
@@ -63,6 +62,7 @@ from clearance.service.records import (
     ReviewRecord,
     RolloutRecord,
     StoredEvidence,
+    TickSummary,
     TokenRecord,
     User,
     VersionRecord,
@@ -106,7 +106,8 @@ class Client:
 
     ``url`` and ``token`` default to ``$CLEARANCE_URL`` and ``$CLEARANCE_TOKEN`` so a CI job
     or a training script carries no secret in its code. Use it as a context manager (or call
-    ``close``) to release the connection pool.
+    ``close``) to release the connection pool. ``transport`` replaces the network (tests use
+    ``httpx.MockTransport``).
     """
 
     backoff = 0.5  # seconds before the first retry; doubles each time, with jitter
@@ -546,12 +547,25 @@ class Client:
         """The alerts recorded (newest last)."""
         return _unpage(self._get("/v1/alerts", {"model": model}))
 
-    def tick(self) -> TickReport:
-        """Run the server's time-based work once (idempotent; needs ``admin``).
+    def tick(self) -> TickSummary:
+        """Run the server's time-based work once, alerts included (``admin``/``mlops_oncall``).
 
         For a cron job or CI schedule when the server runs no scheduler of its own.
         """
-        return TickReport(actions=[str(a) for a in self._post("/v1/tick")["actions"]])
+        return _model(TickSummary, self._post("/v1/tick"))
+
+    def serving(self, model: str) -> dict[str, Any]:
+        """The serving assignment a serving layer reads: champion, canary and its weight."""
+        data: dict[str, Any] = self._get(f"/v1/models/{_seg(model)}/serving")
+        return data
+
+    def waiver_backlog(
+        self, *, model: str | None = None, expiring_within: str | None = None
+    ) -> dict[str, Any]:
+        """The exception backlog (``clearance waiver list``): states, counts and trend."""
+        params = {"model": model, "expiring_within": expiring_within}
+        data: dict[str, Any] = self._get("/v1/waivers/backlog", params)
+        return data
 
     # transport -----------------------------------------------------------------------------
     def _get(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
@@ -809,6 +823,10 @@ def _manifest_files(manifest: Path) -> dict[str, Path]:
         for field, raw in raws:
             rel = _relative(raw, field, manifest)
             out[rel] = manifest.parent / rel
+            if not out[rel].is_file():  # a file: URI, which the manifest loader leaves alone
+                raise ManifestError(
+                    [Problem(Location(str(manifest)), field, f"file not found: {raw}")]
+                )
     return out
 
 
@@ -830,6 +848,6 @@ def _relative(raw: str, field: str, manifest: Path) -> str:
 
 
 def _version() -> str:
-    from clearance import __version__
+    from clearance import __version__  # here: clearance/__init__.py imports this module
 
     return __version__

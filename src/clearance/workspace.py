@@ -21,18 +21,19 @@ from sqlalchemy import Engine
 from clearance.adapters.blobs import FileBlobStore
 from clearance.adapters.clock import SystemClock
 from clearance.adapters.store import migrate
+from clearance.adapters.store.access import SqlIdempotency
 from clearance.adapters.store.database import make_engine
 from clearance.adapters.store.sql import SqlStore
 from clearance.core.audit import generate_key, load_private_key_pem, private_key_pem
 from clearance.errors import InputError, StoreError
-from clearance.adapters.store.access import SqlIdempotency
 from clearance.notify.config import load_config
-from clearance.service.access import Tokens
+from clearance.service.access import Tokens, authorize_server
 from clearance.service.auditing import Auditing
 from clearance.service.delivery import Deliveries
 from clearance.service.governance import Governance
 from clearance.service.ports import Clock
 from clearance.service.promotion import Promotions
+from clearance.service.records import TickSummary
 from clearance.service.registry import Registry
 from clearance.service.replay import Replays
 from clearance.service.rollouts import Rollouts
@@ -131,6 +132,27 @@ class Workspace:
     @property
     def notifications_file(self) -> Path:
         return self.home / "notifications.yaml"
+
+    def tick(self, *, actor: str | None = None) -> TickSummary:
+        """All time-based work once: governance deadlines, then routing and delivering alerts.
+
+        ``actor`` (the API's caller) must hold a role that may run it; the local CLI and
+        schedulers run it as the operator.
+        """
+        if actor is not None:
+            with self.store.reading() as tx:
+                authorize_server(tx, actor, "tick")
+        report = self.governance.tick()
+        deliveries = self.deliveries()
+        routed = deliveries.route()
+        sent = deliveries.send()
+        return TickSummary(
+            actions=report.actions,
+            routed=routed,
+            delivered=len(sent.sent),
+            retrying=len(sent.retrying),
+            failed=len(sent.failed),
+        )
 
     def deliveries(self, env: Mapping[str, str] | None = None) -> Deliveries:
         """Delivery of recorded alerts through the channels in ``notifications.yaml``."""

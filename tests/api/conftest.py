@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from clearance.workspace import Workspace, init_workspace
 from api_server import running_server  # shared with the benchmark-style tests
+from clearance.workspace import Workspace, init_workspace
 
 
 @pytest.fixture

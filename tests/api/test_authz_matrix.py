@@ -1,4 +1,4 @@
-"""The authorization matrix: every mutating endpoint × every role, and every way to present
+"""The authorization matrix: every mutating endpoint x every role, and every way to present
 no valid token, against one real server process.
 
 The endpoints come from the app itself (``create_app(ws).routes``: every POST, PUT, PATCH and
@@ -33,8 +33,8 @@ import httpx
 import psycopg
 import pytest
 import yaml
-from api_server import running_server, token_for
 
+from api_server import running_server, token_for
 from clearance.adapters.clock import FixedClock, SystemClock
 from clearance.api.app import create_app
 from clearance.core.access import SERVER_ROLES, ModelAction, model_roles
@@ -117,9 +117,13 @@ class Rules:
     def server(self, action: str) -> frozenset[str]:
         return frozenset(SERVER_ROLES[action])  # type: ignore[index]
 
-    def sign_off(self) -> frozenset[str]:
-        transition = resolve_transition(self.credit, "staging", "production")
-        return frozenset(a.role for a in transition.approvals)
+    def sign_off(self, src: str, dst: str, change_type: str = "standard") -> frozenset[str]:
+        """The roles whose sign-off the transition (or the change type instead) needs."""
+        needed = resolve_transition(self.credit, src, dst).approvals
+        ctype = self.credit.policy.change_types.get(change_type)  # type: ignore[call-overload]
+        if ctype is not None and ctype.approvals is not None:
+            needed = ctype.approvals
+        return frozenset(a.role for a in needed)
 
     def grantors(self) -> frozenset[str]:
         return frozenset(self.credit.policy.waivers.grantors)
@@ -145,6 +149,7 @@ class Env:
     tokens: dict[str, str]
     rules: Rules
     grantor: str
+    http: httpx.Client  # one connection for every caller (each call sends its own token)
     counter: Iterator[int] = field(default_factory=lambda: itertools.count(1))
     made: set[str] = field(default_factory=set)
 
@@ -200,6 +205,22 @@ class Env:
         """A pending staging → production request (it waits for its sign-offs)."""
         version = self.credit_version(model, "staging")
         opened = self.ws.promotions.promote(model, version, "production", actor="req")
+        assert opened.request.status == "pending", opened.decision.summary
+        return opened.request.id
+
+    def draft_request(self, model: str) -> int:
+        """A pending draft → staging request (it waits for the tech lead)."""
+        version = self.credit_version(model)
+        opened = self.ws.promotions.promote(model, version, "staging", actor="req")
+        assert opened.request.status == "pending", opened.decision.summary
+        return opened.request.id
+
+    def emergency_request(self, model: str) -> int:
+        """A pending emergency staging → production request (it waits for the on-call)."""
+        version = self.credit_version(model, "staging")
+        opened = self.ws.promotions.promote(
+            model, version, "production", actor="req", change_type="emergency", reason="outage"
+        )
         assert opened.request.status == "pending", opened.decision.summary
         return opened.request.id
 
@@ -325,6 +346,20 @@ def _approve(env: Env, _caller: str | None) -> Call:
     )
 
 
+def _approve_draft(env: Env, _caller: str | None) -> Call:
+    rid = env.draft_request("credit-approve-draft")
+    return Call(
+        "POST", f"/v1/requests/{rid}/approvals", lambda: {"json": {"reason": "ok"}}, status=201
+    )
+
+
+def _approve_emergency(env: Env, _caller: str | None) -> Call:
+    rid = env.emergency_request("credit-approve-emergency")
+    return Call(
+        "POST", f"/v1/requests/{rid}/approvals", lambda: {"json": {"reason": "ok"}}, status=201
+    )
+
+
 def _reject(env: Env, _caller: str | None) -> Call:
     rid = env.open_request("credit-reject")
     body = {"reason": "the fairness report is missing"}
@@ -441,9 +476,17 @@ MATRIX: dict[tuple[str, str], list[Case]] = {
     ("POST", "/v1/policies"): [Case(lambda r: r.server("policy"), _policy)],
     ("POST", "/v1/requests"): [Case(lambda r: r.model("request"), _promote, fresh=True)],
     # one pending request takes every permitted sign-off (the last one executes it)
-    ("POST", "/v1/requests/{request_id}/approvals"): [Case(lambda r: r.sign_off(), _approve)],
+    ("POST", "/v1/requests/{request_id}/approvals"): [
+        Case(lambda r: r.sign_off("staging", "production"), _approve, name="to production"),
+        Case(lambda r: r.sign_off("draft", "staging"), _approve_draft, name="to staging"),
+        Case(
+            lambda r: r.sign_off("staging", "production", "emergency"),
+            _approve_emergency,
+            name="emergency",
+        ),
+    ],
     ("POST", "/v1/requests/{request_id}/rejections"): [
-        Case(lambda r: r.sign_off(), _reject, fresh=True)
+        Case(lambda r: r.sign_off("staging", "production"), _reject, fresh=True)
     ],
     ("POST", "/v1/requests/{request_id}/reevaluate"): [
         Case(lambda r: r.model("request"), _reevaluate)
@@ -522,9 +565,9 @@ def _credit_policy_dir(tmp: Path) -> Path:
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def matrix(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
-    Matrix
-]:
+def matrix(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Matrix]:
     tmp = tmp_path_factory.mktemp(f"matrix-{request.param}")
     dropped: Callable[[], None] = lambda: None  # noqa: E731
     if request.param == "sqlite":
@@ -565,8 +608,9 @@ def matrix(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
         )
         ws.tokens.revoke(revoked.id, actor="operator", operator=True)
 
-        with running_server(ws) as url_:
-            yield Matrix(Env(ws, url_, tmp, tokens, rules, grantor), request.param != "sqlite")
+        with running_server(ws) as base, httpx.Client(base_url=base, timeout=60) as http:
+            env = Env(ws, base, tmp, tokens, rules, grantor, http)
+            yield Matrix(env, small=request.param != "sqlite")
         ws.engine.dispose()
     finally:
         dropped()
@@ -575,8 +619,7 @@ def matrix(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
 def _send(env: Env, caller: str, call: Call) -> httpx.Response:
     token = env.tokens.get(caller)
     headers = {} if caller == "no token" else {"Authorization": f"Bearer {token}"}
-    with httpx.Client(base_url=env.url, headers=headers, timeout=60) as client:
-        return client.request(call.method, call.path, **call.kwargs())
+    return env.http.request(call.method, call.path, headers=headers, **call.kwargs())
 
 
 def _refused(r: httpx.Response, status: int, who: str) -> None:

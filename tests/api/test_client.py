@@ -32,13 +32,13 @@ from clearance.errors import (
     TransitionRefused,
     Unauthenticated,
 )
-from clearance.service.governance import TickReport
 from clearance.service.promotion import RequestResult
 from clearance.service.records import (
     CheckpointRecord,
     DecisionRecord,
     PolicyRecord,
     RolloutRecord,
+    TickSummary,
     TokenRecord,
     User,
     VersionRecord,
@@ -307,7 +307,7 @@ def test_every_other_resource_comes_back_as_its_service_type(
             assert "".join(alice.export_audit(fmt, model="toy")) == local
 
         assert any(a["event"] == "rolled_back" for a in alice.alerts(model="toy"))
-        assert isinstance(root.tick(), TickReport)
+        assert isinstance(root.tick(), TickSummary)
         with pytest.raises(NotPermitted):
             alice.tick()
 
@@ -412,3 +412,22 @@ def test_safe_reads_retry_until_the_budget_is_spent() -> None:
     with _mock(replies, seen) as client, pytest.raises(StoreError, match="HTTP 502"):
         client.me()
     assert len(seen) == 4  # the first try and three retries
+
+
+def test_connection_failures_are_retried_then_reported_as_store_errors() -> None:
+    seen: list[httpx.Request] = []
+    me = {"name": "alice", "roles": ["ml_engineer"], "created_at": "2026-11-22T09:00:00Z"}
+
+    def flaky(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        if len(seen) < 3:
+            raise httpx.ConnectError("connection refused", request=request)
+        return httpx.Response(200, json=me)
+
+    with Client("http://clearance.test", "clr_x", transport=httpx.MockTransport(flaky)) as c:
+        c.backoff = 0.0
+        assert c.me().name == "alice" and len(seen) == 3
+        seen.clear()
+        with pytest.raises(StoreError, match="cannot reach the clearance server"):
+            c.approve(1)  # a POST without a key is not repeated, whatever the failure
+        assert len(seen) == 1

@@ -28,8 +28,8 @@ from typing import Any
 
 import httpx
 import pytest
-from api_server import running_server, token_for
 
+from api_server import running_server, token_for
 from clearance.adapters.clock import SystemClock
 from clearance.adapters.store.sql import FAULT_ENV
 from clearance.core.audit import AuditEvent
@@ -271,7 +271,11 @@ def _refused_approval(r: httpx.Response) -> None:
 
 def test_one_approver_approving_everywhere_counts_once(cluster: Cluster) -> None:
     opened = cluster.call(
-        0, "alice", "POST", "/v1/requests", json={"model": GATED, "version": "1", "to": "production"}
+        0,
+        "alice",
+        "POST",
+        "/v1/requests",
+        json={"model": GATED, "version": "1", "to": "production"},
     )
     assert opened.status_code == 201, opened.text
     request_id = opened.json()["request"]["id"]

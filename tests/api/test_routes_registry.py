@@ -8,7 +8,6 @@ import hashlib
 import json
 
 import httpx
-from api_server import running_server
 
 from api.test_routes_support import (
     MODEL,
@@ -22,6 +21,7 @@ from api.test_routes_support import (
     team,
     v7_upload,
 )
+from api_server import running_server
 from clearance.workspace import Workspace
 
 
@@ -41,7 +41,9 @@ def test_policy_apply_roles_errors_and_listing(server: str, server_ws: Workspace
     # a broken gate: the error names the uploaded file and its line, not the staging folder
     files = dict(policy_files())
     broken = files["gates.yaml"].replace(b"type: metric_threshold", b"type: no_such_gate", 1)
-    bad = apply_policy(api, "paula", [("gates.yaml", broken), ("workflow.yaml", files["workflow.yaml"])])
+    bad = apply_policy(
+        api, "paula", [("gates.yaml", broken), ("workflow.yaml", files["workflow.yaml"])]
+    )
     body = problem(bad, 422)
     assert body["type"] == "urn:clearance:problem:invalid-policy"
     line = broken.decode().splitlines().index("    type: no_such_gate") + 1
@@ -67,8 +69,8 @@ def test_policy_apply_roles_errors_and_listing(server: str, server_ws: Workspace
 def test_register_idempotency_digests_and_reads(server: str, server_ws: Workspace) -> None:
     api = team(server, server_ws)
     assert apply_policy(api).status_code == 201
-    # the reviewer may not register: 403, and the version does not exist afterwards
-    assert problem(register(api, "7", user="carol"), 403)["type"].endswith("not-permitted")
+    # a risk officer may not register (ml_engineer, model_owner may): 403
+    assert problem(register(api, "7", user="rita"), 403)["type"].endswith("not-permitted")
     key = {"Idempotency-Key": "ci-run-42"}
     first = register(api, "7", headers=key)
     assert first.status_code == 201, first.text
@@ -167,7 +169,7 @@ def test_evidence_attach_upload_uri_and_errors(server: str, server_ws: Workspace
     problem(r, 422)
     assert "body.kind" in fields(r)
     # the wrong role, an unknown version
-    r = api.call("carol", "POST", url, data={"name": "x", "uri": "s3://b", "sha256": digest})
+    r = api.call("rita", "POST", url, data={"name": "x", "uri": "s3://b", "sha256": digest})
     problem(r, 403)
     r = api.call(
         "alice",
@@ -184,7 +186,6 @@ def test_evidence_attach_upload_uri_and_errors(server: str, server_ws: Workspace
 def test_upload_over_the_size_limit_is_413(server_ws: Workspace) -> None:
     with running_server(server_ws, env={"CLEARANCE_MAX_UPLOAD_BYTES": "1000"}) as url:
         api = team(url, server_ws)
-        assert apply_policy(api).status_code == 201  # the policy files are small
         r = register(api, "7")  # model.bin is 2 KiB
         body = problem(r, 413)
         assert body["type"] == "urn:clearance:problem:too-large"
@@ -210,3 +211,18 @@ def test_authentication_is_required_and_checked(server: str, server_ws: Workspac
         assert r.headers["www-authenticate"] == "Bearer"
         assert body["request_id"] == r.headers["x-request-id"]
     assert api.call("alice", "GET", "/v1/models").status_code == 200
+
+
+def test_nul_characters_are_refused_before_the_database(server: str, server_ws: Workspace) -> None:
+    """PostgreSQL stores no NUL in text (it would fail, not answer): 422 wherever one comes."""
+    api = team(server, server_ws)
+    problem(api.call("alice", "GET", "/v1/models/bad%00name"), 422)
+    problem(api.call("alice", "GET", "/v1/requests", params={"model": "a\x00b"}), 422)
+    r = api.call(
+        "alice", "POST", "/v1/requests", json={"model": "a\x00b", "version": "1", "to": "staging"}
+    )
+    assert "NUL" in problem(r, 422)["detail"]
+    r = api.call("adam", "POST", "/v1/users", json={"name": "eve", "roles": ["a\x00"]})
+    problem(r, 422)
+    with server_ws.store.reading() as tx:
+        assert tx.get_user("eve") is None

@@ -16,8 +16,8 @@ from typing import Any
 
 import httpx
 import yaml
-from api_server import token_for
 
+from api_server import token_for
 from clearance.workspace import Workspace
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "credit-risk"
@@ -58,9 +58,7 @@ class Api:
         headers = {} if user is None else {"Authorization": f"Bearer {self.token(user)}"}
         return httpx.Client(base_url=self.url, headers=headers, timeout=30)
 
-    def call(
-        self, user: str | None, method: str, path: str, **kw: Any
-    ) -> httpx.Response:
+    def call(self, user: str | None, method: str, path: str, **kw: Any) -> httpx.Response:
         with self.as_(user) as client:
             return client.request(method, path, **kw)
 

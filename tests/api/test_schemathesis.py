@@ -17,8 +17,8 @@ import hypothesis
 import hypothesis.errors
 import pytest
 import schemathesis
-from api_server import running_server, token_for
 from hypothesis import HealthCheck
+from hypothesis.strategies import SearchStrategy
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
@@ -40,6 +40,7 @@ from api.test_routes_support import (
     staged,
     team,
 )
+from api_server import running_server, token_for
 from clearance.workspace import init_workspace
 
 CHECKS = [
@@ -102,18 +103,9 @@ def test_api_conforms_to_its_schema(seeded: Api) -> None:
         if known:
             strategies.append(operation.as_strategy(path_parameters=known))
         for strategy in strategies:
-
-            @hypothesis.given(case=strategy)
-            @SETTINGS
-            def run(case: schemathesis.Case) -> None:
-                case.call_and_validate(base_url=seeded.url, headers=headers, checks=CHECKS)
-
-            try:
-                run()
-            except hypothesis.errors.Unsatisfiable:
-                pass  # no invalid input exists for an operation without parameters
-            except (Exception, BaseExceptionGroup) as exc:  # one report for the whole API
-                failures.append(f"{operation.label}: {exc}")
+            problem = _fuzz(strategy, seeded.url, headers)
+            if problem is not None:
+                failures.append(f"{operation.label}: {problem}")
     assert operations >= 40
     assert not failures, "\n\n".join(failures)
 
@@ -126,6 +118,25 @@ SETTINGS = hypothesis.settings(
     derandomize=True,
     phases=[hypothesis.Phase.explicit, hypothesis.Phase.generate],
 )
+
+
+def _fuzz(
+    strategy: SearchStrategy[schemathesis.Case], base_url: str, headers: dict[str, str]
+) -> str | None:
+    """Run the generated cases of one strategy; what failed, or None."""
+
+    @hypothesis.given(case=strategy)
+    @SETTINGS
+    def run(case: schemathesis.Case) -> None:
+        case.call_and_validate(base_url=base_url, headers=headers, checks=CHECKS)
+
+    try:
+        run()
+    except hypothesis.errors.Unsatisfiable:
+        return None  # no invalid input exists for an operation without parameters
+    except (Exception, BaseExceptionGroup) as exc:  # one report for the whole API
+        return str(exc)
+    return None
 
 
 def _path_params(path: str) -> list[str]:

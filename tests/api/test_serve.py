@@ -25,8 +25,8 @@ import httpx
 import psycopg
 import pytest
 from alembic import command
-from api_server import free_port, token_for
 
+from api_server import free_port, token_for
 from clearance.adapters.clock import SystemClock
 from clearance.adapters.store import migrate
 from clearance.adapters.store.sql import FAULT_ENV
@@ -67,9 +67,7 @@ def _env(ws: Workspace, extra: dict[str, str] | None = None) -> dict[str, str]:
 
 
 @contextmanager
-def serve(
-    ws: Workspace, *args: str, env: dict[str, str] | None = None
-) -> Iterator[Server]:
+def serve(ws: Workspace, *args: str, env: dict[str, str] | None = None) -> Iterator[Server]:
     port = free_port()
     log = ws.root.parent / f"serve-{port}.log"
     with log.open("w") as out:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import httpx
-from api_server import token_for
 
+from api_server import token_for
 from clearance.workspace import Workspace
 
 

@@ -308,3 +308,46 @@ def test_numba_engine_equals_numpy_reference(
             np.testing.assert_array_equal(got.replicates[key], rep)
     with pytest.raises(ValueError, match="engine"):
         bootstrap_auc_accuracy_f1(y, s, 0.5, seed=0, engine="cuda")  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------- compiled parts
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+@pytest.mark.parametrize("kind", ["normal", "levels", "near", "signed_zero", "constant"])
+def test_rank_scores_is_a_stable_sort_by_score_then_label(kind: str, threads: int) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from clearance.kernels._ranks import rank_scores
+
+    rng = np.random.default_rng(3)
+    n = 70_000  # above the size where the radix sort splits its passes over threads
+    y = rng.random(n) < 0.3
+    s = {
+        "normal": rng.normal(size=n) * 1e3,
+        "levels": np.round(rng.normal(size=n), 1),
+        # distinct values that agree in their top bits: long runs for the final pass to sort
+        "near": 0.5 + rng.integers(0, 1 << 20, n) * 2.0**-52,
+        "signed_zero": np.where(rng.random(n) < 0.5, 0.0, -0.0) * (rng.random(n) < 0.3),
+        "constant": np.full(n, 7.0),
+    }[kind]
+    with ThreadPoolExecutor(threads) as pool:
+        r = rank_scores(y, s, pool if threads > 1 else None, threads)
+    expected = np.lexsort((y, s))  # stable: ties by label (negatives first), then row
+    np.testing.assert_array_equal(r.order, expected)
+    np.testing.assert_array_equal(r.pos, y[expected])
+    assert r.unit_auc(int(y.sum()), int((~y).sum())) == pytest.approx(roc_auc_score(y, s), **TOL)
+
+
+def test_compiled_weights_equal_the_numpy_definition_for_large_row_numbers() -> None:
+    from clearance.kernels import _poisson
+
+    salt, keys = _poisson.stream(9, 40)
+    rows = np.array([0, 1, 2**31 - 1, 2**31, 2**32 + 5, 2**40 + 3, 2**62 + 1], dtype=np.int64)
+    u = np.empty(40, np.uint32)
+    w = np.empty(40, np.int32)
+    expected = _poisson.weights(rows, keys, salt)
+    for row, exp in zip(rows, expected, strict=True):
+        _poisson._row_weights(np.int64(row), np.uint32(salt), keys, u, w)
+        np.testing.assert_array_equal(w, exp)
+    assert expected.max() >= 3  # some non-trivial weights were compared

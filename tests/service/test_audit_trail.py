@@ -172,7 +172,10 @@ def test_every_use_case_writes_its_audit_events(env: Env) -> None:
     ws, m = env.ws, env.model
     card = env.card("card.md", "# Intended use\nx\n# Limitations\ny\n")
     steps: list[tuple[Any, list[str]]] = [
-        (lambda: ws.registry.add_user("gina", ["tech_lead"], actor="admin", operator=True), ["user.added"]),
+        (
+            lambda: ws.registry.add_user("gina", ["tech_lead"], actor="admin", operator=True),
+            ["user.added"],
+        ),
         (lambda: env.register("1"), ["model.registered", "version.registered"]),
         (
             lambda: ws.registry.attach(m, "1", "model_card", path=card, actor="alice"),

@@ -152,16 +152,16 @@ async def _refuse_nul(
 ) -> Response:
     """A NUL character in the path or the query is refused (422) before any handler runs:
     no database stores one in text, and PostgreSQL fails on it instead of answering."""
-    path = request.scope.get("path", "")
-    if "\x00" in path or any(
-        "\x00" in k or "\x00" in v for k, v in request.query_params.multi_items()
-    ):
+    in_path = "\x00" in request.scope.get("path", "")
+    in_query = any("\x00" in k + v for k, v in request.query_params.multi_items())
+    if in_path or in_query:
+        where = "path" if in_path else "query"
         return problems.problem_response(
             request,
             422,
-            "the path or query contains a NUL character",
+            f"the {where} contains a NUL character",
             slug="invalid-input",
-            errors=[problems.FieldProblem(field="path", message="NUL character")],
+            errors=[problems.FieldProblem(field=where, message="NUL character")],
         )
     return await call_next(request)
 

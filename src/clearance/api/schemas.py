@@ -240,6 +240,10 @@ class TickOut(BaseModel):
     """What one run of the time-based work did (``clearance tick``)."""
 
     actions: list[str]
+    routed: int = Field(description="Alerts routed to their channels.")
+    delivered: int
+    retrying: int
+    failed: int
 
 
 # --- decisions and audit -----------------------------------------------------------------

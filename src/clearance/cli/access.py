@@ -7,18 +7,25 @@ only an ``admin`` manage other people's.
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import typer
+from rich.console import Console
 from rich.table import Table
 
-from clearance.cli.common import AS_USER, JSON, console, print_json, workspace
+from clearance.cli.common import AS_USER, JSON, console, print_json, remote, workspace
 from clearance.cli.registry import operator_name
 from clearance.service.records import TokenRecord
 
 token_app = typer.Typer(
     help="API tokens for the server (stored hashed, shown once).", no_args_is_help=True
 )
+notes = Console(stderr=True, highlight=False)  # stdout carries only the secret, for $(...)
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
 
 
 def _describe(token: TokenRecord, state: str) -> dict[str, Any]:
@@ -45,22 +52,28 @@ def token_create(
     as_user: str | None = AS_USER,
     as_json: bool = JSON,
 ) -> None:
-    """Create an API token; its secret is printed this once and never stored."""
-    ws = workspace()
-    token, secret = ws.tokens.create(
-        user, actor=operator_name(as_user), name=name, expires_in=expires, operator=True
-    )
+    """Create an API token; its secret is printed this once and never stored.
+
+    The secret alone goes to stdout (``export CLEARANCE_TOKEN=$(clearance token create ...)``),
+    what it is and the "shown once" note to stderr; ``--json`` prints both as one object.
+    """
+    if client := remote(as_user):
+        token, secret = client.create_token(user, name=name, expires_in=expires)
+    else:
+        token, secret = workspace().tokens.create(
+            user, actor=operator_name(as_user), name=name, expires_in=expires, operator=True
+        )
     if as_json:
-        print_json({**_describe(token, token.state(ws.clock.now())), "secret": secret})
+        print_json({**_describe(token, token.state(_now())), "secret": secret})
         return
     until = (
         f"expires {token.expires_at:%Y-%m-%d %H:%M} UTC"
         if token.expires_at is not None
         else "never expires"
     )
-    console.print(f"token {token.id} ({token.name}) for {token.user}, {until}:")
+    notes.print(f"token {token.id} ({token.name}) for {token.user}, {until}:", markup=False)
     typer.echo(secret)
-    console.print(
+    notes.print(
         "This secret is shown once and cannot be recovered (only its sha256 is stored); "
         "keep it now, e.g. as CLEARANCE_TOKEN. Lost it? Revoke this token and create another.",
         style="yellow",
@@ -74,9 +87,11 @@ def token_list(
     as_json: bool = JSON,
 ) -> None:
     """List tokens: id, user, name, prefix, created, expires and state (never the secret)."""
-    ws = workspace()
-    tokens = ws.tokens.list(actor=operator_name(as_user), user=user, operator=True)
-    now = ws.clock.now()
+    if client := remote(as_user):
+        tokens = client.tokens(user)
+    else:
+        tokens = workspace().tokens.list(actor=operator_name(as_user), user=user, operator=True)
+    now = _now()
     rows = [_describe(t, t.state(now)) for t in tokens]
     if as_json:
         print_json(rows)
@@ -99,9 +114,14 @@ def token_list(
 
 @token_app.command("revoke")
 def token_revoke(
-    token_id: int = typer.Argument(..., metavar="ID", help="Token id (see `clearance token list`)."),
+    token_id: int = typer.Argument(
+        ..., metavar="ID", help="Token id (see `clearance token list`)."
+    ),
     as_user: str | None = AS_USER,
 ) -> None:
     """Revoke a token at once; requests that present it are refused from now on."""
-    token = workspace().tokens.revoke(token_id, actor=operator_name(as_user), operator=True)
-    console.print(f"token {token.id} ({token.prefix}…) of {token.user} is revoked")
+    if client := remote(as_user):
+        token = client.revoke_token(token_id)
+    else:
+        token = workspace().tokens.revoke(token_id, actor=operator_name(as_user), operator=True)
+    console.print(f"token {token.id} ({token.prefix}…) of {token.user} is revoked", markup=False)

@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from clearance.cli.common import JSON, console, print_json, workspace
+from clearance.cli.common import JSON, console, print_json, remote, workspace
 from clearance.errors import InputError
 
 audit_app = typer.Typer(help="The tamper-evident audit trail.", no_args_is_help=True)
@@ -25,9 +25,21 @@ def audit_verify(
     ),
     as_json: bool = JSON,
 ) -> None:
-    """Recompute the hash chain and check signed checkpoints. Exit 1 names the first bad event."""
+    """Recompute the hash chain and check signed checkpoints. Exit 1 names the first bad event.
+
+    Against a server (CLEARANCE_URL) the events and checkpoints are fetched and verified
+    here, not by the server: with --public-key nothing the server says is taken on trust.
+    """
     key = read_public_key(public_key) if public_key else None
-    report = workspace().auditing.verify(key)
+    if client := remote():
+        from clearance.core.audit import Checkpoint, verify_chain
+
+        checkpoints = [Checkpoint(**c.model_dump()) for c in client.checkpoints()]
+        report = verify_chain(
+            client.audit_events(), checkpoints, key if key is not None else client.public_key()
+        )
+    else:
+        report = workspace().auditing.verify(key)
     if as_json:
         print_json(
             {
@@ -55,7 +67,8 @@ def audit_public_key(
     output: Path | None = typer.Option(None, "--output", "-o", help="Write it to this file."),
 ) -> None:
     """Print the workspace's Ed25519 public key (hex) for auditors to verify checkpoints."""
-    text = workspace().auditing.public_key().hex()
+    client = remote()
+    text = (client.public_key() if client else workspace().auditing.public_key()).hex()
     if output is None:
         typer.echo(text)
     else:
@@ -78,7 +91,8 @@ def read_public_key(path: Path) -> bytes:
 @audit_app.command("checkpoint")
 def audit_checkpoint() -> None:
     """Sign the head of the chain with the workspace key (makes truncation detectable)."""
-    cp = workspace().auditing.checkpoint()
+    client = remote()
+    cp = client.checkpoint() if client else workspace().auditing.checkpoint()
     console.print(f"checkpoint signed at seq {cp.seq} ({cp.hash[:12]}), key {cp.key_id}")
 
 
@@ -90,7 +104,14 @@ def audit_export(
     output: Path | None = typer.Option(None, "--output", "-o", help="Write here, not stdout."),
 ) -> None:
     """Export the audit trail for auditors."""
-    lines = workspace().auditing.export(fmt, since=_since(since), model=model)
+    if fmt not in ("jsonl", "csv"):
+        raise InputError(f"--format must be jsonl or csv, not '{fmt}'")
+    if client := remote():
+        lines = client.export_audit(
+            "jsonl" if fmt == "jsonl" else "csv", since=_since(since), model=model
+        )
+    else:
+        lines = workspace().auditing.export(fmt, since=_since(since), model=model)
     if output is None:
         for line in lines:
             typer.echo(line, nl=False)
@@ -114,7 +135,8 @@ def replay(
     as_json: bool = JSON,
 ) -> None:
     """Re-evaluate a stored decision from its recorded inputs; exit 1 if anything differs."""
-    report = workspace().replays.replay(decision)
+    client = remote()
+    report = client.replay(decision) if client else workspace().replays.replay(decision)
     if as_json:
         print_json({**report.__dict__, "identical": report.identical})
         raise typer.Exit(report.exit_code)
@@ -137,7 +159,10 @@ def replay(
 
 def status(model: str | None = typer.Argument(None), as_json: bool = JSON) -> None:
     """Where every model's versions stand, with open requests."""
-    rows = workspace().views.status(model)
+    if client := remote():
+        rows = [client.model(model)] if model else client.models()
+    else:
+        rows = workspace().views.status(model)
     if as_json:
         print_json(rows)
         return
@@ -172,7 +197,8 @@ def status(model: str | None = typer.Argument(None), as_json: bool = JSON) -> No
 
 def history(model: str = typer.Argument(...), as_json: bool = JSON) -> None:
     """Everything that happened to a model, from the audit trail."""
-    events = workspace().views.history(model)
+    client = remote()
+    events = client.history(model) if client else workspace().views.history(model)
     if as_json:
         print_json([e.model_dump(mode="json") for e in events])
         return

@@ -8,7 +8,7 @@ import re
 import typer
 from rich.table import Table
 
-from clearance.cli.common import AS_USER, JSON, actor, console, print_json, workspace
+from clearance.cli.common import AS_USER, JSON, actor, console, print_json, remote, workspace
 from clearance.core.durations import parse_duration
 from clearance.errors import InputError
 
@@ -41,15 +41,25 @@ def waiver_grant(
     as_user: str | None = AS_USER,
 ) -> None:
     """Grant a waiver (only the roles the policy names for waivers may)."""
-    w = workspace().waivers.grant(
-        model,
-        gate,
-        until=parse_until(until),
-        justification=justification,
-        controls=control,
-        actor=actor(as_user),
-        version=version,
-    )
+    if client := remote(as_user):
+        w = client.grant_waiver(
+            model,
+            gate,
+            until=parse_until(until),
+            justification=justification,
+            controls=control,
+            version=version,
+        )
+    else:
+        w = workspace().waivers.grant(
+            model,
+            gate,
+            until=parse_until(until),
+            justification=justification,
+            controls=control,
+            actor=actor(as_user),
+            version=version,
+        )
     scope = f"{model} {version}" if version else f"{model} (all versions)"
     console.print(
         f"waiver {w.label} granted for gate {gate} on {scope}, "
@@ -64,7 +74,10 @@ def waiver_revoke(
     as_user: str | None = AS_USER,
 ) -> None:
     """Revoke a waiver before it expires."""
-    w = workspace().waivers.revoke(waiver, reason=reason, actor=actor(as_user))
+    if client := remote(as_user):
+        w = client.revoke_waiver(waiver, reason=reason)
+    else:
+        w = workspace().waivers.revoke(waiver, reason=reason, actor=actor(as_user))
     console.print(f"waiver {w.label} revoked")
 
 
@@ -78,7 +91,10 @@ def waiver_list(
 ) -> None:
     """The exception backlog: every waiver's state, with counts and the monthly trend."""
     within = _duration(expiring_within) if expiring_within else None
-    data = workspace().waivers.backlog(model=model, expiring_within=within)
+    if client := remote():
+        data = client.waiver_backlog(model=model, expiring_within=expiring_within)
+    else:
+        data = workspace().waivers.backlog(model=model, expiring_within=within)
     if as_json:
         print_json(data)
         return
@@ -135,9 +151,12 @@ def review_record(
     as_user: str | None = AS_USER,
 ) -> None:
     """Record the post-incident review an emergency change owes."""
-    workspace().governance.record_review(
-        request_id, summary=summary, actions=actions, actor=actor(as_user)
-    )
+    if client := remote(as_user):
+        client.review(request_id, summary=summary, actions=actions)
+    else:
+        workspace().governance.record_review(
+            request_id, summary=summary, actions=actions, actor=actor(as_user)
+        )
     console.print(f"post-incident review of request {request_id} recorded")
 
 
@@ -148,7 +167,10 @@ def rollout_start(
     as_user: str | None = AS_USER,
 ) -> None:
     """Start the canary of an approved promotion (first step of the policy's plan)."""
-    r = workspace().rollouts.start(model, version, actor=actor(as_user))
+    if client := remote(as_user):
+        r = client.start_rollout(model, version)
+    else:
+        r = workspace().rollouts.start(model, version, actor=actor(as_user))
     console.print(f"rollout {r.id} started: {model} {version} serves {r.traffic:.0%} of traffic")
 
 
@@ -179,7 +201,10 @@ def rollout_observe(
     if unknown:
         raise InputError(f"--control {', '.join(unknown)} has no matching --kpi reading")
     readings = {k: (v, base.get(k)) for k, v in canary.items()}
-    rollout, verdict = workspace().rollouts.observe(model, readings, actor=actor(as_user))
+    if client := remote(as_user):
+        rollout, verdict = client.observe_rollout(model, readings)
+    else:
+        rollout, verdict = workspace().rollouts.observe(model, readings, actor=actor(as_user))
     if as_json:
         print_json(
             {
@@ -197,7 +222,8 @@ def rollout_observe(
 @rollout_app.command("status")
 def rollout_status(model: str = typer.Argument(...), as_json: bool = JSON) -> None:
     """Where the model's latest rollout stands, with its latest KPI readings."""
-    data = workspace().rollouts.status(model)
+    client = remote()
+    data = client.rollout_status(model) if client else workspace().rollouts.status(model)
     if as_json:
         print_json(data)
         return
@@ -212,7 +238,8 @@ def rollout_status(model: str = typer.Argument(...), as_json: bool = JSON) -> No
 
 def serving(model: str = typer.Argument(...), as_json: bool = JSON) -> None:
     """The serving assignment (champion, canary, weight) any serving layer can read."""
-    data = workspace().rollouts.serving(model)
+    client = remote()
+    data = client.serving(model) if client else workspace().rollouts.serving(model)
     if as_json:
         print_json(data)
         return
@@ -222,30 +249,29 @@ def serving(model: str = typer.Argument(...), as_json: bool = JSON) -> None:
 
 def tick() -> None:
     """Run all time-based work once (idempotent): expiries, SLAs, reviews, rollouts, alerts."""
-    ws = workspace()
-    report = ws.governance.tick()
-    deliveries = ws.deliveries()
-    routed = deliveries.route()
-    sent = deliveries.send()
+    client = remote()
+    report = client.tick() if client else workspace().tick()
     for line in report.actions:
         console.print(line, markup=False)
     console.print(
-        f"tick: {len(report.actions)} action(s); {routed} alert(s) routed; "
-        f"{len(sent.sent)} delivered, {len(sent.retrying)} to retry, "
-        f"{len(sent.failed)} failed"
+        f"tick: {len(report.actions)} action(s); {report.routed} alert(s) routed; "
+        f"{report.delivered} delivered, {report.retrying} to retry, {report.failed} failed"
     )
 
 
 @notify_app.command("list")
 def notify_list(model: str | None = typer.Option(None, "--model"), as_json: bool = JSON) -> None:
     """Alerts recorded (newest last) and the state of each delivery."""
-    ws = workspace()
-    with ws.store.reading() as tx:
-        alerts = tx.notifications(model=model)
-        deliveries = tx.all_deliveries()
     state: dict[str, list[str]] = {}
-    for d in deliveries:
-        state.setdefault(d.notification.id, []).append(f"{d.channel}: {d.status}")
+    if client := remote():
+        alerts = client.alerts(model=model)
+        state = {a["id"]: list(a.get("deliveries", [])) for a in alerts}
+    else:
+        with workspace().store.reading() as tx:
+            alerts = tx.notifications(model=model)
+            deliveries = tx.all_deliveries()
+        for d in deliveries:
+            state.setdefault(d.notification.id, []).append(f"{d.channel}: {d.status}")
     if as_json:
         print_json([{**a, "deliveries": state.get(a["id"], [])} for a in alerts])
         return

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from clearance.cli.common import AS_USER, JSON, actor, console, print_json, workspace
+from clearance.cli.common import AS_USER, JSON, actor, console, print_json, remote, workspace
 from clearance.cli.table import render
 from clearance.service.promotion import RequestResult
 
@@ -47,15 +47,20 @@ def promote(
 
     Exit 0 when executed or waiting for approvals, 1 when blocked by a gate, 2 on bad input.
     """
-    result = workspace().promotions.promote(
-        model,
-        version,
-        to,
-        actor=actor(as_user),
-        reason=reason,
-        ticket=ticket,
-        change_type=change_type,
-    )
+    if client := remote(as_user):
+        result = client.promote(
+            model, version, to, change_type=change_type, reason=reason, ticket=ticket
+        )
+    else:
+        result = workspace().promotions.promote(
+            model,
+            version,
+            to,
+            actor=actor(as_user),
+            reason=reason,
+            ticket=ticket,
+            change_type=change_type,
+        )
     _show(result, as_json)
 
 
@@ -67,9 +72,12 @@ def approve(
     as_json: bool = JSON,
 ) -> None:
     """Approve a request in one of your roles (never your own request)."""
-    result = workspace().promotions.approve(
-        request_id, actor=actor(as_user), reason=reason, ticket=ticket
-    )
+    if client := remote(as_user):
+        result = client.approve(request_id, reason=reason, ticket=ticket)
+    else:
+        result = workspace().promotions.approve(
+            request_id, actor=actor(as_user), reason=reason, ticket=ticket
+        )
     _show(result, as_json)
 
 
@@ -81,9 +89,12 @@ def reject(
     as_json: bool = JSON,
 ) -> None:
     """Reject a request with a reason; this ends the request."""
-    result = workspace().promotions.reject(
-        request_id, actor=actor(as_user), reason=reason, ticket=ticket
-    )
+    if client := remote(as_user):
+        result = client.reject(request_id, reason=reason, ticket=ticket)
+    else:
+        result = workspace().promotions.reject(
+            request_id, actor=actor(as_user), reason=reason, ticket=ticket
+        )
     _show(result, as_json, exit_code=0)  # the rejection was recorded, as asked
 
 
@@ -94,7 +105,11 @@ def request_reevaluate(
     as_json: bool = JSON,
 ) -> None:
     """Evaluate a pending or blocked request again (after new evidence)."""
-    _show(workspace().promotions.reevaluate(request_id, actor=actor(as_user)), as_json)
+    if client := remote(as_user):
+        result = client.reevaluate(request_id)
+    else:
+        result = workspace().promotions.reevaluate(request_id, actor=actor(as_user))
+    _show(result, as_json)
 
 
 @request_app.command("list")
@@ -104,7 +119,10 @@ def request_list(
     as_json: bool = JSON,
 ) -> None:
     """List promotion requests."""
-    rows = workspace().views.requests(model=model, open_only=open_only)
+    if client := remote():
+        rows = client.requests(model=model, open_only=open_only)
+    else:
+        rows = workspace().views.requests(model=model, open_only=open_only)
     if as_json:
         print_json(rows)
         return
@@ -130,7 +148,8 @@ def request_show(
     request_id: int = typer.Argument(..., metavar="REQUEST"), as_json: bool = JSON
 ) -> None:
     """Show a request with its approvals and latest decision."""
-    data = workspace().views.request(request_id)
+    client = remote()
+    data = client.request(request_id) if client else workspace().views.request(request_id)
     if as_json:
         print_json(data)
         return
@@ -155,7 +174,10 @@ def rollback(
     as_user: str | None = AS_USER,
 ) -> None:
     """Restore the previous production version and record why."""
-    bad, restored = workspace().promotions.rollback(
-        model, actor=actor(as_user), reason=reason, to_version=to
-    )
+    if client := remote(as_user):
+        bad, restored = client.rollback(model, reason=reason, to_version=to)
+    else:
+        bad, restored = workspace().promotions.rollback(
+            model, actor=actor(as_user), reason=reason, to_version=to
+        )
     console.print(f"{model}: {bad.version} → {bad.stage}; {restored.version} → {restored.stage}")

@@ -8,10 +8,11 @@ from pathlib import Path
 from typing import cast
 
 import typer
+import yaml
 from rich.table import Table
 
 from clearance.adapters.store import migrate
-from clearance.cli.common import AS_USER, JSON, actor, console, print_json, workspace
+from clearance.cli.common import AS_USER, JSON, actor, console, print_json, remote, workspace
 from clearance.core.version import EvidenceKind
 from clearance.workspace import init_workspace
 
@@ -59,7 +60,12 @@ def user_add(
     The local CLI is the operator (it holds the database), so it needs no role for this;
     through the API only an admin may add users.
     """
-    user = workspace().registry.add_user(name, role, actor=operator_name(as_user), operator=True)
+    if client := remote(as_user):
+        user = client.add_user(name, role)
+    else:
+        user = workspace().registry.add_user(
+            name, role, actor=operator_name(as_user), operator=True
+        )
     console.print(f"user {user.name} added with roles {', '.join(user.roles)}")
 
 
@@ -70,15 +76,23 @@ def user_roles(
     as_user: str | None = AS_USER,
 ) -> None:
     """Replace a user's roles with the ones given (the old ones go into the audit trail)."""
-    user = workspace().registry.set_roles(name, role, actor=operator_name(as_user), operator=True)
+    if client := remote(as_user):
+        user = client.set_roles(name, role)
+    else:
+        user = workspace().registry.set_roles(
+            name, role, actor=operator_name(as_user), operator=True
+        )
     console.print(f"user {user.name} now holds {', '.join(user.roles)}")
 
 
 @user_app.command("list")
 def user_list(as_json: bool = JSON) -> None:
     """List users and their roles."""
-    with workspace().store.reading() as tx:
-        users = tx.list_users()
+    if client := remote():
+        users = client.users()
+    else:
+        with workspace().store.reading() as tx:
+            users = tx.list_users()
     if as_json:
         print_json([u.model_dump(mode="json") for u in users])
         return
@@ -99,14 +113,18 @@ def register(
     as_json: bool = JSON,
 ) -> None:
     """Register a model version (and its model, if new) with its evidence and artifact."""
-    ws = workspace()
-    row = ws.registry.register(manifest, actor=actor(as_user))
-    with ws.store.reading() as tx:
-        model = tx.model_by_id(row.model_id)
+    if client := remote(as_user):
+        row = client.register(manifest)  # validated by the client before it uploads
+        name = str(yaml.safe_load(manifest.read_text(encoding="utf-8"))["model"]["name"])
+    else:
+        ws = workspace()
+        row = ws.registry.register(manifest, actor=actor(as_user))
+        with ws.store.reading() as tx:
+            name = tx.model_by_id(row.model_id).name
     if as_json:
-        print_json({"model": model.name, "version": row.version, "stage": row.stage})
+        print_json({"model": name, "version": row.version, "stage": row.stage})
         return
-    console.print(f"registered {model.name} {row.version} in stage {row.stage}")
+    console.print(f"registered {name} {row.version} in stage {row.stage}")
 
 
 @evidence_app.command("attach")
@@ -125,16 +143,21 @@ def evidence_attach(
     """Attach evidence; the same name again supersedes the old content (approvals go stale)."""
     if kind not in ("document", "report", "dataset", "metrics", "other"):
         raise typer.BadParameter(f"unknown kind '{kind}'", param_hint="--kind")
-    item = workspace().registry.attach(
-        model,
-        version,
-        name,
-        path=file,
-        uri=uri,
-        sha256=sha256,
-        kind=cast(EvidenceKind, kind),
-        actor=actor(as_user),
-    )
+    if client := remote(as_user):
+        item = client.attach(
+            model, version, name, file, uri=uri, sha256=sha256, kind=cast(EvidenceKind, kind)
+        )
+    else:
+        item = workspace().registry.attach(
+            model,
+            version,
+            name,
+            path=file,
+            uri=uri,
+            sha256=sha256,
+            kind=cast(EvidenceKind, kind),
+            actor=actor(as_user),
+        )
     console.print(f"attached {item.name} ({item.kind}, sha256 {item.sha256}) to {model} {version}")
 
 
@@ -143,6 +166,9 @@ def policy_apply(
     as_user: str | None = AS_USER,
 ) -> None:
     """Record a policy version in the registry (same version, different content: refused)."""
-    record, new = workspace().registry.apply_policy(path, actor=actor(as_user))
+    if client := remote(as_user):
+        record, new = client.apply_policy(path)
+    else:
+        record, new = workspace().registry.apply_policy(path, actor=actor(as_user))
     state = "applied" if new else "already applied (unchanged)"
     console.print(f"policy {record.name} {record.version} {state}; hash {record.content_hash[:12]}")

@@ -2,7 +2,8 @@
 
 Two kinds of action. Model actions (register, request, rollback, rollout, review) take their
 roles from the governing policy's ``access`` section, falling back to ``MODEL_DEFAULTS``.
-Server actions (apply policies, manage users and other people's tokens, sign checkpoints)
+Server actions (apply policies, manage users and other people's tokens, sign checkpoints,
+run the scheduled tick)
 take theirs from ``SERVER_ROLES``. Approvals and waivers are governed elsewhere, by the
 transition's ``approvals`` and the policy's ``waivers.grantors``. Pure: no store, no clock.
 """
@@ -16,7 +17,7 @@ from clearance.core.policy import Access, Policy
 from clearance.errors import NotPermitted
 
 ModelAction = Literal["register", "request", "rollback", "rollout", "review"]
-ServerAction = Literal["policy", "admin", "checkpoint"]
+ServerAction = Literal["policy", "admin", "checkpoint", "tick"]
 MODEL_ACTIONS: tuple[ModelAction, ...] = get_args(ModelAction)
 
 ADMIN = "admin"
@@ -33,6 +34,7 @@ SERVER_ROLES: dict[ServerAction, tuple[str, ...]] = {
     "policy": (ADMIN, "policy_admin"),
     "admin": (ADMIN,),
     "checkpoint": (ADMIN, "auditor"),
+    "tick": (ADMIN, "mlops_oncall"),
 }
 
 _WHAT: dict[str, str] = {
@@ -44,6 +46,7 @@ _WHAT: dict[str, str] = {
     "policy": "apply policies",
     "admin": "manage users and other people's tokens",
     "checkpoint": "sign audit checkpoints",
+    "tick": "run the scheduled governance work (tick)",
 }
 
 

@@ -7,6 +7,7 @@ import re
 
 PATTERN = r"^\d+[mhdw]$"
 _UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+LONGEST = dt.timedelta(days=100 * 366)  # beyond any governance deadline; keeps dates in range
 
 
 def parse_duration(text: str) -> dt.timedelta:
@@ -14,4 +15,7 @@ def parse_duration(text: str) -> dt.timedelta:
     match = re.fullmatch(r"(\d+)([mhdw])", text.strip())
     if match is None:
         raise ValueError(f"'{text}' is not a duration like 90m, 72h, 5d or 2w")
-    return dt.timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+    amount, unit = int(match.group(1)), _UNITS[match.group(2)]
+    if amount > LONGEST / dt.timedelta(**{unit: 1}):
+        raise ValueError(f"'{text}' is longer than 100 years")
+    return dt.timedelta(**{unit: amount})

@@ -6,19 +6,19 @@ inside each group of tied scores, the labels and tie flags in that order, and th
 pair counts of the AUC. How:
 
 1. each score becomes one 64-bit word: the order-preserving bits of the float (sign flipped,
-   or all bits flipped for negatives; -0.0 taken as 0.0) in the high ``64 - b`` bits and the
-   row number in the low ``b = bit_length(n - 1)`` bits;
-2. an LSD radix sort (digits of up to 11 bits, stable, one histogram and one scatter pass per
-   digit, each split over the threads) sorts the words by their high bits only: starting from
-   row order, rows with equal high bits stay in row order. Digits on which all words agree are
-   skipped;
-3. one sequential pass reads the row numbers back, sorts each run of words with equal high
-   bits by the full score (runs are short: values that agree in their top 64 - b bits), puts
-   negatives first inside each group of equal scores and counts the pairs.
+   or all bits flipped for negatives; -0.0 taken as 0.0) in the high ``63 - b`` bits, then
+   the label, then the row number in the low ``b = bit_length(n - 1)`` bits;
+2. an LSD radix sort (:mod:`clearance.kernels._radix`) sorts the words by their high bits and
+   label only: starting from row order, equal ones stay in row order;
+3. one sequential pass reads the row numbers and labels back, sorts each run of words with
+   equal high bits by the full score (runs are short: values that agree in their top 63 - b
+   bits), puts negatives first inside each group of equal scores and counts the pairs. Only
+   the rows of such runs are looked up in the score column; nothing else is gathered.
 
-The result equals a stable argsort by (score, label). On 10M scores it costs about a tenth of
-``np.argsort`` and needs 16 bytes per row while it runs (two word arrays), then 6 (order as
-int32, labels, tie flags).
+The result equals a stable sort by (score, label), ``np.lexsort((y, s))``. On 10M scores it
+takes about a third of ``np.argsort``'s time on one thread (0.4 s against 1.6 s here) and
+needs 16 bytes per row while it runs (two word arrays), then 6 (order as int32, labels, tie
+flags).
 """
 
 from __future__ import annotations
@@ -31,6 +31,8 @@ import numba
 import numpy as np
 from numpy.typing import NDArray
 
+from clearance.kernels._radix import parts_of, radix_sort, run
+
 U8 = NDArray[np.uint8]
 U64 = NDArray[np.uint64]
 I64 = NDArray[np.int64]
@@ -38,7 +40,6 @@ F64 = NDArray[np.float64]
 
 _jit: Any = numba.njit(cache=True, nogil=True, error_model="numpy")
 
-_DIGIT = 11
 _SIGN = np.uint64(1 << 63)
 _INSERTION = 32  # runs up to this length are insertion-sorted, longer ones merge-sorted
 
@@ -53,24 +54,6 @@ def _words_py(bits: U64, y: NDArray[np.bool_], out: U64, lo: int, hi: int, b: in
             x = np.uint64(0)
         x = ~x if x & _SIGN else x | _SIGN
         out[i] = ((x >> sh) << sh) | (np.uint64(y[i]) << np.uint64(b)) | np.uint64(i)
-
-
-def _hist_py(a: U64, lo: int, hi: int, shift: int, mask: int, h: I64) -> None:
-    h[:] = 0
-    sh = np.uint64(shift)
-    m = np.uint64(mask)
-    for i in range(lo, hi):
-        h[(a[i] >> sh) & m] += 1
-
-
-def _scatter_py(a: U64, dst: U64, lo: int, hi: int, shift: int, mask: int, off: I64) -> None:
-    sh = np.uint64(shift)
-    m = np.uint64(mask)
-    for i in range(lo, hi):
-        v = a[i]
-        d = (v >> sh) & m
-        dst[off[d]] = v
-        off[d] += 1
 
 
 def _finish_py(
@@ -204,8 +187,6 @@ def _placements_py(
 
 
 _words: Any = _jit(_words_py)
-_hist: Any = _jit(_hist_py)
-_scatter: Any = _jit(_scatter_py)
 _finish: Any = _jit(_finish_py)
 _placements: Any = _jit(_placements_py)
 
@@ -226,47 +207,6 @@ class Ranked:
         return pairs / (n_pos * n_neg)
 
 
-def _run(pool: ThreadPoolExecutor | None, fn: Any, parts: int) -> None:
-    """fn(t) for t in range(parts), on the pool when there is one."""
-    if pool is None or parts == 1:
-        for t in range(parts):
-            fn(t)
-    else:
-        list(pool.map(fn, range(parts)))
-
-
-def _radix(words: U64, tmp: U64, b: int, pool: ThreadPoolExecutor | None, cuts: list[int]) -> U64:
-    """Stable LSD radix sort of ``words`` by bits b..63 (chunk t of every pass is
-    [cuts[t], cuts[t+1])); returns whichever of the two buffers holds the result."""
-    n = words.shape[0]
-    parts = len(cuts) - 1
-    span = 64 - b
-    width = -(-span // -(-span // _DIGIT))  # equal digits of at most _DIGIT bits
-    hist = np.empty((parts, 1 << width), np.int64)
-    src, dst = words, tmp
-    for shift in range(b, 64, width):
-        mask = (1 << min(width, 64 - shift)) - 1
-        h = hist[:, : mask + 1]
-
-        def count(t: int, a: U64 = src, sh: int = shift, m: int = mask, hh: I64 = h) -> None:
-            _hist(a, cuts[t], cuts[t + 1], sh, m, hh[t])
-
-        _run(pool, count, parts)
-        total = h.sum(axis=0)
-        if int(total.max()) == n:
-            continue
-        offsets = (np.cumsum(total) - total)[None, :] + np.cumsum(h, axis=0) - h
-
-        def move(
-            t: int, a: U64 = src, d: U64 = dst, sh: int = shift, m: int = mask, o: I64 = offsets
-        ) -> None:
-            _scatter(a, d, cuts[t], cuts[t + 1], sh, m, o[t])
-
-        _run(pool, move, parts)
-        src, dst = dst, src
-    return src
-
-
 def rank_scores(
     y: NDArray[np.bool_], s: F64, pool: ThreadPoolExecutor | None = None, threads: int = 1
 ) -> Ranked:
@@ -275,17 +215,17 @@ def rank_scores(
     y = np.ascontiguousarray(y, dtype=np.bool_)
     n = s.shape[0]
     b = max(1, (n - 1).bit_length())
-    parts = max(1, threads) if pool is not None and n >= 1 << 16 else 1
-    cuts = [n * t // parts for t in range(parts + 1)]
+    cuts = parts_of(n, pool, threads)
+    parts = len(cuts) - 1
     bits = s.view(np.uint64)
     words = np.empty(n, np.uint64)
 
     def build(t: int, out: U64 = words) -> None:
         _words(bits, y, out, cuts[t], cuts[t + 1], b)
 
-    _run(pool, build, parts)
+    run(pool, build, parts)
     # the sort ping-pongs between two buffers; rebinding ``words`` frees the other one
-    words = _radix(words, np.empty(n, np.uint64), b, pool, cuts)
+    words = radix_sort(words, np.empty(n, np.uint64), b, pool, cuts)
     order: NDArray[np.integer[Any]] = np.empty(n, np.int32) if n < 2**31 else np.empty(n, np.int64)
     pos = np.empty(n, np.uint8)
     tie = np.empty(n, np.uint8)

@@ -79,6 +79,7 @@ Definitions (n1 = reference size, n2 = current size, F1/F2 the empirical CDFs)
 from __future__ import annotations
 
 import math
+import os
 import warnings
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -88,7 +89,7 @@ import scipy.special as sps
 import scipy.stats as sst
 from numpy.typing import ArrayLike, NDArray
 
-from clearance.kernels import _jit
+from clearance.kernels import _jit, _radix
 from clearance.kernels._arrays import BoolArray, FloatArray, IntArray, as_float
 
 __all__ = [
@@ -138,17 +139,23 @@ class SortedColumn:
         return int(self.values.shape[0])
 
 
-def sort_column(x: ArrayLike | SortedColumn, *, assume_sorted: bool = False) -> SortedColumn:
+def sort_column(
+    x: ArrayLike | SortedColumn, *, assume_sorted: bool = False, n_threads: int | None = None
+) -> SortedColumn:
     """Sort a numeric column once, dropping and counting NaNs.
 
-    With ``assume_sorted=True`` the input must already be ascending with any NaNs at the end
-    (what ``numpy.sort`` produces); it is then only scanned for the NaN boundary (O(log n)).
+    The sort is a parallel radix sort on ``n_threads`` threads (default: all CPUs; the values
+    are those of ``numpy.sort``, -0.0 read as 0.0). With ``assume_sorted=True`` the input must
+    already be ascending with any NaNs at the end (what ``numpy.sort`` produces); it is then
+    only scanned for the NaN boundary (O(log n)).
     """
     if isinstance(x, SortedColumn):
         return x
     arr = as_float(x, "column", allow_nan=True)
     if not assume_sorted:
-        arr = np.sort(arr)
+        threads = n_threads if n_threads is not None else (os.cpu_count() or 1)
+        values, nulls = _radix.sort_values(arr, threads)
+        return SortedColumn(values=values, null_count=nulls)
     # numpy orders NaN after every number in both sort and searchsorted.
     n_valid = int(np.searchsorted(arr, np.nan, side="left"))
     return SortedColumn(values=arr[:n_valid], null_count=int(arr.shape[0] - n_valid))

@@ -54,27 +54,34 @@ def render_markdown(decision: Decision) -> str:
     return "\n".join(out).rstrip() + "\n"
 
 
-def worst_lines(g: GateResult) -> list[str]:
-    """The worst columns/groups a data gate reported (``details.worst``), one line each:
-    ``"<what> <name>: <summary>"``, the wording of the terminal table."""
+def worst_items(g: GateResult) -> list[tuple[str, str, str]]:
+    """The worst columns/groups a data gate reported (``details.worst``) as (what, name,
+    summary), e.g. ("column", "utilization", "KS 0.21 (p 1e-9); PSI 0.31")."""
     rows: Any = g.details.get("worst")
     if not isinstance(rows, list):
         return []
     return [
-        f"{row.get('what', 'item')} {row['name']}: {row.get('summary', '')}".rstrip(": ")
+        (str(row.get("what", "item")), str(row["name"]), str(row.get("summary", "")))
         for row in rows
         if isinstance(row, dict) and "name" in row
     ]
 
 
+def worst_lines(g: GateResult) -> list[str]:
+    """:func:`worst_items` as plain lines, in the terminal table's wording."""
+    return [f"{what} {name}: {summary}" if summary else f"{what} {name}"
+            for what, name, summary in worst_items(g)]  # fmt: skip
+
+
 def _worst_section(d: Decision) -> list[str]:
-    gates = [(g, lines) for g in by_severity(d.gates) if (lines := worst_lines(g))]
+    gates = [(g, items) for g in by_severity(d.gates) if (items := worst_items(g))]
     if not gates:
         return []
     out = ["### Worst columns and groups", ""]
-    for g, lines in gates:
+    for g, items in gates:
         out.append(f"- **{g.gate_id}** ({status(g)})")
-        out += [f"  - {_cell(line)}" for line in lines]
+        for what, name, summary in items:
+            out.append(f"  - {what} `{_cell(name)}`" + (f": {_cell(summary)}" if summary else ""))
     return [*out, ""]
 
 

@@ -76,9 +76,9 @@ class Tokens:
                 raise InputError(f"expires: {exc}") from None
         secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
         with self.store.transaction() as tx:
-            require_user(tx, user)
-            if not operator and actor != user:
+            if not operator and actor != user:  # before the lookup: no probing for names
                 authorize_server(tx, actor, "admin")
+            require_user(tx, user)
             record = tx.add_token(
                 user=user,
                 name=name or f"token for {user}",

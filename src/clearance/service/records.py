@@ -197,3 +197,13 @@ class TokenRecord(Record):
         if self.expires_at is not None and self.expires_at <= now:
             return "expired"
         return "active"
+
+
+class TickSummary(Record):
+    """What one run of the time-based work did: governance actions, then alert delivery."""
+
+    actions: list[str]
+    routed: int
+    delivered: int
+    retrying: int
+    failed: int

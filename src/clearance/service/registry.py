@@ -40,9 +40,7 @@ class Registry:
     blobs: BlobStore
     clock: Clock
 
-    def add_user(
-        self, name: str, roles: list[str], *, actor: str, operator: bool = False
-    ) -> User:
+    def add_user(self, name: str, roles: list[str], *, actor: str, operator: bool = False) -> User:
         """Add a user; through the API only an admin may (``operator``: the local CLI)."""
         if not name.strip():
             raise InputError("a user needs a name")
@@ -62,9 +60,7 @@ class Registry:
             )
             return user
 
-    def set_roles(
-        self, name: str, roles: list[str], *, actor: str, operator: bool = False
-    ) -> User:
+    def set_roles(self, name: str, roles: list[str], *, actor: str, operator: bool = False) -> User:
         """Replace a user's roles (recorded in the audit trail with the old ones)."""
         with self.store.transaction() as tx:
             if not operator:

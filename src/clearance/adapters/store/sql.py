@@ -40,7 +40,7 @@ from clearance.core.approvals import Approval
 from clearance.core.audit import AuditEvent, next_event
 from clearance.core.hashing import canonical_json
 from clearance.core.version import EvidenceItem
-from clearance.errors import StoreError, StoreConflict
+from clearance.errors import StoreConflict, StoreError
 from clearance.service.records import (
     CheckpointRecord,
     DecisionRecord,

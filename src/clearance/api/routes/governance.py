@@ -25,7 +25,6 @@ from clearance.api.schemas import (
 from clearance.core.durations import parse_duration
 from clearance.errors import InputError
 from clearance.notify.events import Notification
-from clearance.service.access import authorize_server
 from clearance.service.context import require_model
 from clearance.service.records import ReviewRecord, RolloutRecord, WaiverRecord
 
@@ -35,6 +34,31 @@ ModelQuery = Annotated[str | None, Query(description="Only this model's.")]
 
 
 # --- waivers ------------------------------------------------------------------------------
+
+
+@router.get(
+    "/waivers/backlog",
+    tags=["waivers"],
+    summary="The exception backlog: every waiver's state, counts, and the monthly trend.",
+    response_model=dict[str, Any],
+    responses=responses(*COMMON, 404),
+)
+def waiver_backlog(
+    user: UserDep,
+    ws: WorkspaceDep,
+    model: ModelQuery = None,
+    expiring_within: Annotated[
+        str | None,
+        Query(max_length=12, description="Only active waivers expiring within, e.g. 7d."),
+    ] = None,
+) -> dict[str, Any]:
+    within = None
+    if expiring_within is not None:
+        try:
+            within = parse_duration(expiring_within)
+        except ValueError as exc:
+            raise InputError(f"expiring_within: {exc}") from None
+    return ws.waivers.backlog(model=model, expiring_within=within)
 
 
 @router.get(
@@ -190,12 +214,21 @@ def list_alerts(user: UserDep, ws: WorkspaceDep, model: ModelQuery = None) -> li
 @router.post(
     "/tick",
     tags=["alerts"],
-    summary="Run the time-based work once (idempotent): expiries, SLAs, reviews, rollouts "
-    "(admin only).",
+    summary="Run the time-based work once (idempotent): expiries, SLAs, reviews, rollouts, "
+    "then route and deliver alerts (admin or mlops_oncall).",
     response_model=TickOut,
     responses=responses(*COMMON, 403, 409),
 )
 def tick(user: UserDep, ws: WorkspaceDep) -> TickOut:
-    with ws.store.reading() as tx:
-        authorize_server(tx, user.name, "admin")
-    return TickOut(actions=ws.governance.tick().actions)
+    return TickOut(**ws.tick(actor=user.name).model_dump())
+
+
+@router.get(
+    "/models/{model}/serving",
+    tags=["rollouts"],
+    summary="The serving assignment a serving layer reads: champion, canary and its weight.",
+    response_model=dict[str, Any],
+    responses=responses(*COMMON, 404),
+)
+def serving(model: str, user: UserDep, ws: WorkspaceDep) -> dict[str, Any]:
+    return ws.rollouts.serving(model)

