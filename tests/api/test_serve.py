@@ -122,8 +122,8 @@ def test_serve_uses_db_in_every_worker_and_logs_json(tmp_path: Path, db_url: str
         assert ready.status_code == 200 and ready.json() == {"status": "ready"}
         assert httpx.get(f"{server.url}/healthz").json() == {"status": "ok"}
         auth = {"Authorization": f"Bearer {token}"}
-        # several calls, so that both workers answer some: each sees the user alice, who
-        # exists only in the database --db names
+        # several calls, spread over the workers: whichever answers knows alice, who exists
+        # only in the database --db names
         ids = [f"serve-test-{i}" for i in range(8)]
         for rid in ids:
             me = httpx.get(f"{server.url}/v1/me", headers={**auth, "X-Request-ID": rid})

@@ -22,7 +22,14 @@ import yaml
 from fastapi import UploadFile
 
 from clearance.api.problems import TooLarge
-from clearance.errors import ClearanceError, InputError, ManifestError, PolicyError
+from clearance.errors import (
+    ClearanceError,
+    InputError,
+    Location,
+    ManifestError,
+    PolicyError,
+    Problem,
+)
 
 CHUNK = 1 << 20
 
@@ -120,3 +127,22 @@ def _relative_to(exc: ClearanceError, root: Path) -> ClearanceError:
         return type(exc)(fixed)
     clone = type(exc)(str(exc).replace(prefix, ""))
     return clone
+
+
+def read_documents(files: Sequence[UploadFile], limit: int) -> list[tuple[str, str]]:
+    """Uploaded policy files as (relative name, text), sorted as a folder's files are."""
+    out: dict[str, str] = {}
+    for upload in files:
+        name = str(safe_relative(upload.filename or "", "uploaded file name"))
+        if name in out:
+            raise InputError(f"file {name} was uploaded twice")
+        data = upload.file.read(limit + 1)
+        if len(data) > limit:
+            raise TooLarge(f"{name} is larger than the server's limit of {limit:,} bytes")
+        try:
+            out[name] = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise PolicyError(
+                [Problem(Location(name), "", f"not UTF-8 text (byte {exc.start})")]
+            ) from None
+    return sorted(out.items())

@@ -148,7 +148,12 @@ class Tx(Protocol):
         payload: dict[str, Any],
     ) -> AuditEvent: ...
     def events(
-        self, *, model: str | None = None, since: dt.datetime | None = None, batch: int = 1000
+        self,
+        *,
+        model: str | None = None,
+        since: dt.datetime | None = None,
+        after: int = 0,
+        batch: int = 1000,
     ) -> Iterator[AuditEvent]: ...
     def event_count(self) -> int: ...
     def head_event(self) -> AuditEvent | None: ...

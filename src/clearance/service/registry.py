@@ -8,6 +8,7 @@ makes approvals that saw the old content stale.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -198,7 +199,12 @@ class Registry:
 
     def apply_policy(self, path: Path, *, actor: str) -> tuple[PolicyRecord, bool]:
         """Record a policy version; True when newly applied, False when already applied as is."""
-        documents = read_policy_files(path)
+        return self.apply_documents(read_policy_files(path), actor=actor)
+
+    def apply_documents(
+        self, documents: Sequence[tuple[str, str]], *, actor: str
+    ) -> tuple[PolicyRecord, bool]:
+        """``apply_policy`` for files given as (name, text): what the API receives."""
         loaded = parse_policy(documents)
         name, version = loaded.name, loaded.version
         with self.store.transaction() as tx:
@@ -224,7 +230,7 @@ class Registry:
                 name=name,
                 version=version,
                 content_hash=loaded.content_hash,
-                sources=documents,
+                sources=list(documents),
                 actor=actor,
                 at=now,
             )

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Engine, func, select
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from clearance.adapters.store import migrate
@@ -40,7 +40,7 @@ from clearance.core.approvals import Approval
 from clearance.core.audit import AuditEvent, next_event
 from clearance.core.hashing import canonical_json
 from clearance.core.version import EvidenceItem
-from clearance.errors import StoreConflict, StoreError
+from clearance.errors import InputError, StoreConflict, StoreError
 from clearance.service.records import (
     CheckpointRecord,
     DecisionRecord,
@@ -75,6 +75,8 @@ class SqlStore:
                     _fault_window()
             except IntegrityError as exc:
                 raise StoreConflict(_integrity_message(exc)) from None
+            except DataError as exc:
+                raise InputError(f"the database refused a value: {_first_line(exc)}") from None
             except OperationalError as exc:
                 raise StoreError(f"database error: {_first_line(exc)}") from None
 
@@ -83,6 +85,8 @@ class SqlStore:
         with Session(self.engine, expire_on_commit=False) as session:
             try:
                 yield SqlTx(session, writing=False)
+            except DataError as exc:
+                raise InputError(f"the database refused a value: {_first_line(exc)}") from None
             except DBAPIError as exc:
                 raise StoreError(f"database error: {_first_line(exc)}") from None
             finally:
@@ -391,7 +395,7 @@ class SqlTx(GovernanceRepo, AccessRepo):
 
     def get_decision(self, key: str) -> list[DecisionRecord]:
         """By number, or by a prefix (at least 6 hex digits) of the decision digest."""
-        if key.isdigit():
+        if key.isascii() and key.isdigit() and len(key) <= 18:  # beyond: no such row id
             row = self.s.get(DecisionRow, int(key))
             if row is not None or len(key) < 6:
                 return [] if row is None else [_decision(row)]
@@ -446,10 +450,15 @@ class SqlTx(GovernanceRepo, AccessRepo):
         return None if row is None else _event(row)
 
     def events(
-        self, *, model: str | None = None, since: dt.datetime | None = None, batch: int = 1000
+        self,
+        *,
+        model: str | None = None,
+        since: dt.datetime | None = None,
+        after: int = 0,
+        batch: int = 1000,
     ) -> Iterator[AuditEvent]:
-        """Events in seq order, streamed in batches (the chain can be long)."""
-        last = 0
+        """Events after seq ``after``, in seq order, streamed in batches (the chain is long)."""
+        last = after
         while True:
             stmt = select(AuditEventRow).where(AuditEventRow.seq > last)
             if model is not None:

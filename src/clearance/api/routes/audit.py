@@ -113,7 +113,7 @@ def list_events(
     with ws.store.reading() as tx:
         if model is not None:
             require_model(tx, model)
-        newer = (e for e in tx.events(model=model, since=start) if e.seq > after)
+        newer = tx.events(model=model, since=start, after=after, batch=min(limit + 1, 1000))
         items = list(itertools.islice(newer, limit + 1))
     more = len(items) > limit
     items = items[:limit]

@@ -16,7 +16,7 @@ from clearance.api.uploads import (
     check_digest,
     copy_limited,
     manifest_paths,
-    safe_relative,
+    read_documents,
     staged,
 )
 from clearance.core.audit import AuditEvent
@@ -255,11 +255,7 @@ def apply_policy(
     limit: int = request.app.state.settings.max_upload_bytes
     if not files:
         raise InputError("files: upload at least one policy file")
-    with staged(files, {}, limit) as (root, _):
-        only = safe_relative(files[0].filename or "", "uploaded file name")
-        record, new = ws.registry.apply_policy(
-            root if len(files) > 1 else root / str(only), actor=user.name
-        )
+    record, new = ws.registry.apply_documents(read_documents(files, limit), actor=user.name)
     return Response(
         record.model_dump_json(), status_code=201 if new else 200, media_type="application/json"
     )
