@@ -507,7 +507,7 @@ MATRIX: dict[tuple[str, str], list[Case]] = {
     ("POST", "/v1/models/{model}/rollouts/observe"): [
         Case(lambda r: r.model("rollout", r.canary), _observe)
     ],
-    ("POST", "/v1/tick"): [Case(lambda r: r.server("admin"), _tick)],
+    ("POST", "/v1/tick"): [Case(lambda r: r.server("tick"), _tick)],
     ("POST", "/v1/users"): [Case(lambda r: r.server("admin"), _add_user)],
     ("PUT", "/v1/users/{name}/roles"): [Case(lambda r: r.server("admin"), _set_roles)],
     ("POST", "/v1/tokens"): [

@@ -105,6 +105,21 @@ def create_app(ws: Workspace, settings: Settings | None = None) -> FastAPI:
     return app
 
 
+def route_template(request: Request) -> str:
+    """The matched route's template with its router prefix (``/v1/requests/{request_id}``):
+    a bounded label set for the metrics, whatever the ids in the paths."""
+    route = request.scope.get("route")
+    template = getattr(route, "path", None)
+    if not isinstance(template, str):
+        return "unmatched"
+    path: str = request.scope.get("path", "")
+    try:
+        inner = template.format(**request.scope.get("path_params", {}))
+    except (KeyError, IndexError, ValueError):
+        return template
+    return path[: len(path) - len(inner)] + template if path.endswith(inner) else template
+
+
 async def _observe(
     request: Request, call_next: Callable[[Request], Awaitable[Response]]
 ) -> Response:
@@ -128,7 +143,7 @@ async def _observe(
         raise
     finally:
         elapsed = time.perf_counter() - started
-        route = getattr(request.scope.get("route"), "path", "unmatched")
+        route = route_template(request)
         metrics: Metrics = request.app.state.metrics
         metrics.requests.labels(request.method, route, str(status)).inc()
         metrics.latency.labels(request.method, route).observe(elapsed)
