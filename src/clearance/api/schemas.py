@@ -58,12 +58,13 @@ class Page(BaseModel, Generic[T]):
 
 
 def page(items: list[T], limit: int, offset: int) -> dict[str, Any]:
-    return {
-        "items": items[offset : offset + limit],
-        "total": len(items),
-        "limit": limit,
-        "offset": offset,
-    }
+    """A page cut from the whole list (for the lists that are small)."""
+    return paged(items[offset : offset + limit], len(items), limit, offset)
+
+
+def paged(items: list[T], total: int, limit: int, offset: int) -> dict[str, Any]:
+    """A page the service already cut (for the lists that cost per row)."""
+    return {"items": items, "total": total, "limit": limit, "offset": offset}
 
 
 class PromoteBody(Body):

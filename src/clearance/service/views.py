@@ -11,7 +11,7 @@ from clearance.errors import ClearanceError
 from clearance.service.context import governing_policy, require_model, require_request
 from clearance.service.governance import compliance_issues
 from clearance.service.ports import Clock, Store, Tx
-from clearance.service.records import OPEN_STATUSES, ModelRecord
+from clearance.service.records import OPEN_STATUSES, ModelRecord, RequestRecord
 
 
 @dataclass(frozen=True)
@@ -24,6 +24,26 @@ class Views:
             models = [require_model(tx, model)] if model else tx.list_models()
             return [_model_status(tx, m, self.clock.now()) for m in models]
 
+    def status_page(
+        self,
+        *,
+        limit: int,
+        offset: int = 0,
+        risk_tier: str | None = None,
+        team: str | None = None,
+    ) -> tuple[list[dict[str, Any]], int]:
+        """One page of ``status`` and the total: only the page's models are built."""
+        with self.store.reading() as tx:
+            models = [
+                m
+                for m in tx.list_models()
+                if (risk_tier is None or m.risk_tier == risk_tier)
+                and (team is None or m.team == team)
+            ]
+            now = self.clock.now()
+            chosen = models[offset : offset + limit]
+            return [_model_status(tx, m, now) for m in chosen], len(models)
+
     def history(self, model: str) -> list[AuditEvent]:
         with self.store.reading() as tx:
             require_model(tx, model)
@@ -32,17 +52,28 @@ class Views:
     def requests(
         self, *, model: str | None = None, open_only: bool = False
     ) -> list[dict[str, Any]]:
+        rows, _ = self.requests_page(model=model, open_only=open_only)
+        return rows
+
+    def requests_page(
+        self,
+        *,
+        model: str | None = None,
+        open_only: bool = False,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> tuple[list[dict[str, Any]], int]:
+        """Requests, oldest first, and their total; only the page's rows are built."""
         with self.store.reading() as tx:
             model_id = require_model(tx, model).id if model else None
             statuses = OPEN_STATUSES if open_only else ()
-            return [
-                _request(tx, r.id) for r in tx.list_requests(model_id=model_id, statuses=statuses)
-            ]
+            records = tx.list_requests(model_id=model_id, statuses=statuses)
+            end = None if limit is None else offset + limit
+            return [_request(tx, r) for r in records[offset:end]], len(records)
 
     def request(self, request_id: int) -> dict[str, Any]:
         with self.store.reading() as tx:
-            require_request(tx, request_id)
-            return _request(tx, request_id, full=True)
+            return _request(tx, require_request(tx, request_id), full=True)
 
 
 def _model_status(tx: Tx, model: ModelRecord, now: dt.datetime) -> dict[str, Any]:
@@ -61,7 +92,7 @@ def _model_status(tx: Tx, model: ModelRecord, now: dt.datetime) -> dict[str, Any
         for v in tx.list_versions(model.id)
     ]
     open_requests = [
-        _request(tx, r.id) for r in tx.list_requests(model_id=model.id, statuses=OPEN_STATUSES)
+        _request(tx, r) for r in tx.list_requests(model_id=model.id, statuses=OPEN_STATUSES)
     ]
     return {
         "model": model.name,
@@ -95,9 +126,7 @@ def _model_status(tx: Tx, model: ModelRecord, now: dt.datetime) -> dict[str, Any
     }
 
 
-def _request(tx: Tx, request_id: int, *, full: bool = False) -> dict[str, Any]:
-    r = tx.get_request(request_id)
-    assert r is not None
+def _request(tx: Tx, r: RequestRecord, *, full: bool = False) -> dict[str, Any]:
     version = tx.version_by_id(r.version_id)
     decisions = tx.decisions_for(r.id)
     latest = decisions[-1] if decisions else None

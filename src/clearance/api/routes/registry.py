@@ -11,7 +11,7 @@ from fastapi.responses import Response
 from clearance.api.deps import PageDep, UserDep, WorkspaceDep
 from clearance.api.idempotency import HEADER, fingerprint, run_once
 from clearance.api.problems import COMMON, UPLOAD, responses
-from clearance.api.schemas import Page, page
+from clearance.api.schemas import Page, page, paged
 from clearance.api.uploads import (
     check_digest,
     copy_limited,
@@ -111,13 +111,10 @@ def list_models(
     risk_tier: str | None = None,
     team: str | None = None,
 ) -> dict[str, Any]:
-    rows = [
-        m
-        for m in ws.views.status()
-        if (risk_tier is None or m["risk_tier"] == risk_tier)
-        and (team is None or m.get("team") == team)
-    ]
-    return page(rows, paging.limit, paging.offset)
+    rows, total = ws.views.status_page(
+        limit=paging.limit, offset=paging.offset, risk_tier=risk_tier, team=team
+    )
+    return paged(rows, total, paging.limit, paging.offset)
 
 
 @router.get(

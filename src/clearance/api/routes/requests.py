@@ -18,7 +18,7 @@ from clearance.api.schemas import (
     RollbackBody,
     RollbackOut,
     SignBody,
-    page,
+    paged,
 )
 from clearance.service.promotion import RequestResult
 
@@ -81,8 +81,10 @@ def list_requests(
         Literal["open"] | None, Query(description="open: pending or blocked only.")
     ] = None,
 ) -> dict[str, Any]:
-    rows = ws.views.requests(model=model, open_only=status == "open")
-    return page(rows, paging.limit, paging.offset)
+    rows, total = ws.views.requests_page(
+        model=model, open_only=status == "open", limit=paging.limit, offset=paging.offset
+    )
+    return paged(rows, total, paging.limit, paging.offset)
 
 
 @router.get(
