@@ -17,6 +17,7 @@ from clearance.core.audit import AuditEvent
 from clearance.core.version import EvidenceItem
 from clearance.service.records import (
     CheckpointRecord,
+    DecisionBrief,
     DecisionRecord,
     KpiRecord,
     ModelRecord,
@@ -137,6 +138,7 @@ class Tx(Protocol):
     ) -> DecisionRecord: ...
     def get_decision(self, key: str) -> list[DecisionRecord]: ...
     def decisions_for(self, request_id: int) -> list[DecisionRecord]: ...
+    def latest_decisions(self, request_ids: Sequence[int]) -> dict[int, DecisionBrief]: ...
     def append_event(
         self,
         *,

@@ -102,6 +102,14 @@ class DecisionRecord(Record):
     created_at: dt.datetime
 
 
+class DecisionBrief(Record):
+    """A decision's number, outcome and summary: what a list of requests shows."""
+
+    id: int
+    outcome: str
+    summary: str | None
+
+
 class CheckpointRecord(Record):
     seq: int
     hash: str

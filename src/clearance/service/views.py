@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,7 +12,13 @@ from clearance.errors import ClearanceError
 from clearance.service.context import governing_policy, require_model, require_request
 from clearance.service.governance import compliance_issues
 from clearance.service.ports import Clock, Store, Tx
-from clearance.service.records import OPEN_STATUSES, ModelRecord, RequestRecord
+from clearance.service.records import (
+    OPEN_STATUSES,
+    DecisionBrief,
+    ModelRecord,
+    RequestRecord,
+    VersionRecord,
+)
 
 
 @dataclass(frozen=True)
@@ -69,11 +76,11 @@ class Views:
             statuses = OPEN_STATUSES if open_only else ()
             records = tx.list_requests(model_id=model_id, statuses=statuses)
             end = None if limit is None else offset + limit
-            return [_request(tx, r) for r in records[offset:end]], len(records)
+            return _request_rows(tx, records[offset:end]), len(records)
 
     def request(self, request_id: int) -> dict[str, Any]:
         with self.store.reading() as tx:
-            return _request(tx, require_request(tx, request_id), full=True)
+            return _request(tx, require_request(tx, request_id))
 
 
 def _model_status(tx: Tx, model: ModelRecord, now: dt.datetime) -> dict[str, Any]:
@@ -91,9 +98,7 @@ def _model_status(tx: Tx, model: ModelRecord, now: dt.datetime) -> dict[str, Any
         }
         for v in tx.list_versions(model.id)
     ]
-    open_requests = [
-        _request(tx, r) for r in tx.list_requests(model_id=model.id, statuses=OPEN_STATUSES)
-    ]
+    open_requests = _request_rows(tx, tx.list_requests(model_id=model.id, statuses=OPEN_STATUSES))
     return {
         "model": model.name,
         "risk_tier": model.risk_tier,
@@ -126,13 +131,24 @@ def _model_status(tx: Tx, model: ModelRecord, now: dt.datetime) -> dict[str, Any
     }
 
 
-def _request(tx: Tx, r: RequestRecord, *, full: bool = False) -> dict[str, Any]:
-    version = tx.version_by_id(r.version_id)
-    decisions = tx.decisions_for(r.id)
-    latest = decisions[-1] if decisions else None
-    out: dict[str, Any] = {
+def _request_rows(tx: Tx, records: Sequence[RequestRecord]) -> list[dict[str, Any]]:
+    """List rows: the latest decisions in one query, each model looked up once."""
+    latest = tx.latest_decisions([r.id for r in records])
+    names: dict[int, str] = {}
+    rows = []
+    for r in records:
+        if r.model_id not in names:
+            names[r.model_id] = tx.model_by_id(r.model_id).name
+        rows.append(_row(r, names[r.model_id], tx.version_by_id(r.version_id), latest.get(r.id)))
+    return rows
+
+
+def _row(
+    r: RequestRecord, model: str, version: VersionRecord, latest: DecisionBrief | None
+) -> dict[str, Any]:
+    return {
         "id": r.id,
-        "model": tx.model_by_id(r.model_id).name,
+        "model": model,
         "version": version.version,
         "from": r.from_stage,
         "to": r.to_stage,
@@ -145,13 +161,26 @@ def _request(tx: Tx, r: RequestRecord, *, full: bool = False) -> dict[str, Any]:
         "updated_at": r.updated_at.isoformat(),
         "decision": None if latest is None else latest.id,
         "outcome": None if latest is None else latest.outcome,
-        "summary": None if latest is None else latest.result.get("summary"),
+        "summary": None if latest is None else latest.summary,
     }
-    if full:
-        out["approvals"] = [a.model_dump(mode="json") for a in tx.approvals_for(r.id)]
-        out["decisions"] = [
-            {"id": d.id, "digest": d.digest, "outcome": d.outcome, "at": d.created_at.isoformat()}
-            for d in decisions
-        ]
-        out["latest_decision"] = None if latest is None else latest.result
+
+
+def _request(tx: Tx, r: RequestRecord) -> dict[str, Any]:
+    """One request in full: the list row, its approvals and every decision."""
+    decisions = tx.decisions_for(r.id)
+    latest = decisions[-1] if decisions else None
+    brief = (
+        None
+        if latest is None
+        else DecisionBrief(
+            id=latest.id, outcome=latest.outcome, summary=latest.result.get("summary")
+        )
+    )
+    out = _row(r, tx.model_by_id(r.model_id).name, tx.version_by_id(r.version_id), brief)
+    out["approvals"] = [a.model_dump(mode="json") for a in tx.approvals_for(r.id)]
+    out["decisions"] = [
+        {"id": d.id, "digest": d.digest, "outcome": d.outcome, "at": d.created_at.isoformat()}
+        for d in decisions
+    ]
+    out["latest_decision"] = None if latest is None else latest.result
     return out

@@ -97,7 +97,7 @@ class VersionRow(Base):
 class EvidenceRow(Base):
     __tablename__ = "evidence"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    version_id: Mapped[int] = mapped_column(ForeignKey("versions.id"))
+    version_id: Mapped[int] = mapped_column(ForeignKey("versions.id"), index=True)
     name: Mapped[str] = mapped_column(String(200))
     kind: Mapped[str] = mapped_column(String(40))
     uri: Mapped[str] = mapped_column(Text)
@@ -123,8 +123,8 @@ class PolicyRow(Base):
 class RequestRow(Base):
     __tablename__ = "requests"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    model_id: Mapped[int] = mapped_column(ForeignKey("models.id"))
-    version_id: Mapped[int] = mapped_column(ForeignKey("versions.id"))
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id"), index=True)
+    version_id: Mapped[int] = mapped_column(ForeignKey("versions.id"), index=True)
     policy_id: Mapped[int] = mapped_column(ForeignKey("policies.id"))
     from_stage: Mapped[str] = mapped_column(String(100))
     to_stage: Mapped[str] = mapped_column(String(100))
@@ -140,7 +140,7 @@ class RequestRow(Base):
 class ApprovalRow(Base):
     __tablename__ = "approvals"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    request_id: Mapped[int] = mapped_column(ForeignKey("requests.id"))
+    request_id: Mapped[int] = mapped_column(ForeignKey("requests.id"), index=True)
     approver: Mapped[str] = mapped_column(String(200))
     roles: Mapped[str] = mapped_column(Text)
     verdict: Mapped[str] = mapped_column(String(10))
@@ -153,7 +153,7 @@ class ApprovalRow(Base):
 class DecisionRow(Base):
     __tablename__ = "decisions"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    request_id: Mapped[int] = mapped_column(ForeignKey("requests.id"))
+    request_id: Mapped[int] = mapped_column(ForeignKey("requests.id"), index=True)
     policy_id: Mapped[int] = mapped_column(ForeignKey("policies.id"))
     digest: Mapped[str] = mapped_column(String(64), index=True)
     outcome: Mapped[str] = mapped_column(String(20))

@@ -43,6 +43,7 @@ from clearance.core.version import EvidenceItem
 from clearance.errors import InputError, StoreConflict, StoreError
 from clearance.service.records import (
     CheckpointRecord,
+    DecisionBrief,
     DecisionRecord,
     ModelRecord,
     PolicyRecord,
@@ -408,6 +409,24 @@ class SqlTx(GovernanceRepo, AccessRepo):
             select(DecisionRow).where(DecisionRow.request_id == request_id).order_by(DecisionRow.id)
         )
         return [_decision(r) for r in self.s.scalars(stmt)]
+
+    def latest_decisions(self, request_ids: Sequence[int]) -> dict[int, DecisionBrief]:
+        """Each request's latest decision in brief, in one query (for lists of requests)."""
+        if not request_ids:
+            return {}
+        latest = (
+            select(func.max(DecisionRow.id))
+            .where(DecisionRow.request_id.in_(request_ids))
+            .group_by(DecisionRow.request_id)
+        )
+        stmt = select(
+            DecisionRow.id, DecisionRow.request_id, DecisionRow.outcome, DecisionRow.result
+        )
+        out: dict[int, DecisionBrief] = {}
+        for row in self.s.execute(stmt.where(DecisionRow.id.in_(latest))):
+            summary = json.loads(row.result).get("summary")
+            out[row.request_id] = DecisionBrief(id=row.id, outcome=row.outcome, summary=summary)
+        return out
 
     # audit -------------------------------------------------------------------------------
     def append_event(

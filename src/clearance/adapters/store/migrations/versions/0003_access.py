@@ -1,4 +1,4 @@
-"""access: API tokens and idempotency keys
+"""access: API tokens and idempotency keys; indexes for the server's lookups
 
 Revision ID: 0003
 Revises: 0002
@@ -14,6 +14,15 @@ revision = "0003"
 down_revision = "0002"
 branch_labels = None
 depends_on = None
+
+# Foreign keys the views and the API look rows up by (a request's decisions, approvals ...).
+LOOKUPS = [
+    ("evidence", "version_id"),
+    ("requests", "model_id"),
+    ("requests", "version_id"),
+    ("approvals", "request_id"),
+    ("decisions", "request_id"),
+]
 
 
 def upgrade() -> None:
@@ -45,9 +54,15 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("user", "key", name=op.f("pk_idempotency_keys")),
     )
+    for table, column in LOOKUPS:
+        with op.batch_alter_table(table, schema=None) as batch_op:
+            batch_op.create_index(batch_op.f(f"ix_{table}_{column}"), [column], unique=False)
 
 
 def downgrade() -> None:
+    for table, column in LOOKUPS:
+        with op.batch_alter_table(table, schema=None) as batch_op:
+            batch_op.drop_index(batch_op.f(f"ix_{table}_{column}"))
     op.drop_table("idempotency_keys")
     with op.batch_alter_table("api_tokens", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_api_tokens_user"))
