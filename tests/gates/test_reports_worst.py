@@ -8,7 +8,7 @@ from pathlib import Path
 
 from clearance.core.results import GateResult, GateStatus
 from clearance.reporters import render_junit, render_markdown
-from clearance.reporters.markdown import worst_items, worst_lines
+from clearance.reporters.format import worst_items, worst_lines
 
 from .conftest import Env
 from .test_holm_progress_cli import check

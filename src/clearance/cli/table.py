@@ -11,7 +11,14 @@ from rich.table import Table
 from rich.text import Text
 
 from clearance.core.results import Decision, GateResult, GateStatus
-from clearance.reporters.format import by_severity, margin, status, threshold, value
+from clearance.reporters.format import (
+    by_severity,
+    margin,
+    status,
+    threshold,
+    value,
+    worst_lines,
+)
 
 STYLE = {
     GateStatus.PASS: "green",
@@ -45,20 +52,8 @@ def decision_table(d: Decision) -> Table:
     return table
 
 
-def _worst(g: GateResult) -> list[str]:
-    """The worst columns/groups a data gate reported (``details.worst``), one line each."""
-    rows = g.details.get("worst")
-    if not isinstance(rows, list):
-        return []
-    lines = []
-    for row in rows:
-        if isinstance(row, dict) and "name" in row:
-            lines.append(f"{row.get('what', 'item')} {row['name']}: {row.get('summary', '')}")
-    return lines
-
-
 def _notes(g: GateResult) -> Text | None:
-    worst = _worst(g)
+    worst = worst_lines(g)
     if g.status is GateStatus.PASS and not g.near_miss and not worst:
         return None
     note = Text.assemble((f"{g.gate_id} ", "bold"), (f"{status(g)}: ", STYLE[g.status]), g.message)

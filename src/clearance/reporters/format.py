@@ -49,3 +49,24 @@ def status(g: GateResult) -> str:
 def by_severity(gates: list[GateResult]) -> list[GateResult]:
     """Worst first, then in policy order (the sort is stable)."""
     return sorted(gates, key=lambda g: ORDER.index(g.status))
+
+
+def worst_items(g: GateResult) -> list[tuple[str, str, str]]:
+    """The worst columns/groups a data gate reported (``details.worst``) as (what, name,
+    summary), e.g. ("column", "utilization", "KS 0.21 (p 1e-9); PSI 0.31")."""
+    rows: Any = g.details.get("worst")
+    if not isinstance(rows, list):
+        return []
+    return [
+        (str(row.get("what", "item")), str(row["name"]), str(row.get("summary", "")))
+        for row in rows
+        if isinstance(row, dict) and "name" in row
+    ]
+
+
+def worst_lines(g: GateResult) -> list[str]:
+    """:func:`worst_items` as plain lines, in the terminal table's wording."""
+    return [
+        f"{what} {name}: {summary}" if summary else f"{what} {name}"
+        for what, name, summary in worst_items(g)
+    ]

@@ -12,8 +12,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 
 from clearance.core.results import Decision, GateStatus
-from clearance.reporters.format import margin, threshold, value
-from clearance.reporters.markdown import worst_lines
+from clearance.reporters.format import margin, threshold, value, worst_lines
 
 
 def render_junit(decision: Decision) -> str:

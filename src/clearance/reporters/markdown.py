@@ -7,10 +7,15 @@ each gate, as in the terminal table.
 
 from __future__ import annotations
 
-from typing import Any
-
 from clearance.core.results import Decision, GateResult, GateStatus
-from clearance.reporters.format import by_severity, margin, status, threshold, value
+from clearance.reporters.format import (
+    by_severity,
+    margin,
+    status,
+    threshold,
+    value,
+    worst_items,
+)
 
 _ICON = {"allow": "✅", "needs_approval": "⏳", "deny": "❌"}
 
@@ -52,25 +57,6 @@ def render_markdown(decision: Decision) -> str:
         out.append("")
     out += _approvals(d)
     return "\n".join(out).rstrip() + "\n"
-
-
-def worst_items(g: GateResult) -> list[tuple[str, str, str]]:
-    """The worst columns/groups a data gate reported (``details.worst``) as (what, name,
-    summary), e.g. ("column", "utilization", "KS 0.21 (p 1e-9); PSI 0.31")."""
-    rows: Any = g.details.get("worst")
-    if not isinstance(rows, list):
-        return []
-    return [
-        (str(row.get("what", "item")), str(row["name"]), str(row.get("summary", "")))
-        for row in rows
-        if isinstance(row, dict) and "name" in row
-    ]
-
-
-def worst_lines(g: GateResult) -> list[str]:
-    """:func:`worst_items` as plain lines, in the terminal table's wording."""
-    return [f"{what} {name}: {summary}" if summary else f"{what} {name}"
-            for what, name, summary in worst_items(g)]  # fmt: skip
 
 
 def _worst_section(d: Decision) -> list[str]:
