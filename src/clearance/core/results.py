@@ -89,8 +89,16 @@ class ApprovalStatus(Frozen):
         return [r for r in self.roles if not r.satisfied]
 
 
+# The version of the statistical methods (kernels, resampling, tests). Bump it whenever a
+# statistic's definition or its random stream changes: a replay of an older decision then
+# shows ``inputs.methods`` among its differences, which explains why the numbers moved.
+METHODS = "2"
+
+
 class DecisionInputs(Frozen):
     """Digests of everything the decision depended on."""
+
+    methods: str = Field(default=METHODS, description="Version of the statistical methods.")
 
     policy_hash: str
     version_digest: str
