@@ -12,7 +12,14 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 
-from clearance.core.access import ModelAction, ServerAction, check, check_server, model_roles
+from clearance.core.access import (
+    SERVER_ROLES,
+    ModelAction,
+    ServerAction,
+    check,
+    check_server,
+    model_roles,
+)
 from clearance.core.durations import parse_duration
 from clearance.core.policy import Policy
 from clearance.core.selection import governing
@@ -127,10 +134,15 @@ class Tokens:
     def list(
         self, *, actor: str, user: str | None = None, operator: bool = False
     ) -> list[TokenRecord]:
-        """Tokens of ``user`` (all users' for the operator or an admin when None)."""
+        """Tokens of ``user``; with None, everyone's for the operator or an admin, else the
+        actor's own."""
         with self.store.reading() as tx:
-            if not operator and user != actor:
-                authorize_server(tx, actor, "admin")
+            if not operator:
+                held = require_user(tx, actor).roles
+                if user is None and not set(held) & set(SERVER_ROLES["admin"]):
+                    user = actor
+                elif user != actor:
+                    authorize_server(tx, actor, "admin")
             return tx.list_tokens(user=user)
 
     def authenticate(self, secret: str | None) -> User:

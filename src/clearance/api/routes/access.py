@@ -13,7 +13,6 @@ from fastapi import APIRouter, Query
 from clearance.api.deps import IdPath, PageDep, UserDep, WorkspaceDep
 from clearance.api.problems import COMMON, responses
 from clearance.api.schemas import Page, RolesBody, TokenBody, TokenCreated, UserBody, page
-from clearance.core.access import SERVER_ROLES
 from clearance.service.records import TokenRecord, User
 
 router = APIRouter()
@@ -94,8 +93,6 @@ def list_tokens(
         ),
     ] = None,
 ) -> list[TokenRecord]:
-    if owner is None and not set(user.roles) & set(SERVER_ROLES["admin"]):
-        owner = user.name
     return ws.tokens.list(actor=user.name, user=owner, operator=False)
 
 
