@@ -295,3 +295,82 @@ class PublicKeyOut(BaseModel):
     key_id: str
     public_key_hex: str
     pem: str
+
+
+# --- the read views (``clearance status`` / ``request list`` / ``request show`` --json) ----
+
+
+class View(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class RequestRow(View):
+    """A promotion request as lists show it, with its latest decision in brief."""
+
+    id: int
+    model: str
+    version: str
+    from_stage: str = Field(alias="from")
+    to: str
+    change_type: str
+    requester: str
+    reason: str
+    ticket: str
+    status: str
+    created_at: str
+    updated_at: str
+    decision: int | None = Field(description="Number of the latest decision.")
+    outcome: str | None
+    summary: str | None
+
+
+class DecisionRef(View):
+    id: int
+    digest: str
+    outcome: str
+    at: str
+
+
+class RequestDetail(RequestRow):
+    """One request with its sign-offs and every decision (the latest in full)."""
+
+    approvals: list[dict[str, Any]]
+    decisions: list[DecisionRef]
+    latest_decision: dict[str, Any] | None = Field(description="The Decision as recorded.")
+
+
+class VersionStage(View):
+    version: str
+    stage: str
+    since: str
+    registered_by: str
+
+
+class EmergencyChange(View):
+    request: int
+    version: str
+    executed_at: str
+    review: bool = Field(description="Whether its post-incident review is recorded.")
+
+
+class RunningRollout(View):
+    id: int
+    version: str
+    status: str
+    traffic: float
+
+
+class ModelStatus(View):
+    """Where a model's versions stand, its governing policy, and what is open or owed."""
+
+    model: str
+    risk_tier: str
+    owner: str
+    team: str
+    tags: dict[str, str]
+    policy: str = Field(description="name@version, or 'none: why'.")
+    versions: list[VersionStage]
+    open_requests: list[RequestRow]
+    emergency_changes: list[EmergencyChange]
+    non_compliant: list[str]
+    rollouts: list[RunningRollout]

@@ -11,7 +11,7 @@ from fastapi.responses import Response
 from clearance.api.deps import PageDep, UserDep, WorkspaceDep
 from clearance.api.idempotency import HEADER, fingerprint, run_once
 from clearance.api.problems import COMMON, UPLOAD, responses
-from clearance.api.schemas import Page, page, paged
+from clearance.api.schemas import ModelStatus, Page, page, paged
 from clearance.api.uploads import (
     check_digest,
     copy_limited,
@@ -101,7 +101,7 @@ def _safe_manifest_name(raw: str | None) -> str:
     "/models",
     tags=["models"],
     summary="Models with their versions' stages and governing policy.",
-    response_model=Page[dict[str, Any]],
+    response_model=Page[ModelStatus],
     responses=responses(*COMMON),
 )
 def list_models(
@@ -121,7 +121,7 @@ def list_models(
     "/models/{model}",
     tags=["models"],
     summary="One model's status: versions, stages, open requests, emergency changes.",
-    response_model=dict[str, Any],
+    response_model=ModelStatus,
     responses=responses(*COMMON, 404),
 )
 def get_model(model: str, user: UserDep, ws: WorkspaceDep) -> dict[str, Any]:

@@ -14,7 +14,9 @@ from clearance.api.routes.registry import IdempotencyKey
 from clearance.api.schemas import (
     Page,
     PromoteBody,
+    RequestDetail,
     RequestResultOut,
+    RequestRow,
     RollbackBody,
     RollbackOut,
     SignBody,
@@ -69,7 +71,7 @@ def promote(
 @router.get(
     "/requests",
     summary="Promotion requests, oldest first; filter by model and status.",
-    response_model=Page[dict[str, Any]],
+    response_model=Page[RequestRow],
     responses=responses(*COMMON, 404),
 )
 def list_requests(
@@ -90,7 +92,7 @@ def list_requests(
 @router.get(
     "/requests/{request_id}",
     summary="One request with its approvals and latest decision.",
-    response_model=dict[str, Any],
+    response_model=RequestDetail,
     responses=responses(*COMMON, 404),
 )
 def get_request(request_id: IdPath, user: UserDep, ws: WorkspaceDep) -> dict[str, Any]:
