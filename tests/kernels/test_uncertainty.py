@@ -351,3 +351,14 @@ def test_compiled_weights_equal_the_numpy_definition_for_large_row_numbers() -> 
         _poisson._row_weights(np.int64(row), np.uint32(salt), keys, u, w)
         np.testing.assert_array_equal(w, exp)
     assert expected.max() >= 3  # some non-trivial weights were compared
+
+
+def test_weight_blocks_are_the_weight_matrix_column_for_column() -> None:
+    from clearance.kernels import poisson_weight_blocks
+
+    rows = np.arange(5_000)
+    full = poisson_weights(7, rows, 37)
+    blocks = list(poisson_weight_blocks(7, rows, 37, max_bytes=6 * 5_000 * 4))
+    assert [start for start, _ in blocks] == list(range(0, 37, 4))
+    assert all(b.shape[1] <= 4 for _, b in blocks)
+    np.testing.assert_array_equal(np.hstack([b for _, b in blocks]), full)

@@ -73,6 +73,7 @@ _WHERE = {
     "null_fraction": "clearance.kernels.quality",
     "null_mask": "clearance.kernels.quality",
     "percentile_interval": "clearance.kernels.uncertainty",
+    "poisson_weight_blocks": "clearance.kernels.uncertainty",
     "poisson_weights": "clearance.kernels.uncertainty",
     "pr_auc": "clearance.kernels.performance",
     "precision": "clearance.kernels.performance",
@@ -314,6 +315,9 @@ if TYPE_CHECKING:
     )
     from clearance.kernels.uncertainty import (
         percentile_interval as percentile_interval,
+    )
+    from clearance.kernels.uncertainty import (
+        poisson_weight_blocks as poisson_weight_blocks,
     )
     from clearance.kernels.uncertainty import (
         poisson_weights as poisson_weights,

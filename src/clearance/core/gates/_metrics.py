@@ -112,8 +112,20 @@ def _percentile(reps: F, confidence: float) -> tuple[float, float]:
     return k.percentile_interval(reps, confidence)
 
 
-def _weights(n: int, n_resamples: int, seed: int) -> NDArray[np.uint8]:
-    return np.asfortranarray(k.poisson_weights(seed, np.arange(n), n_resamples))
+def _replicates(
+    n: int, n_resamples: int, seed: int, stat: Callable[[NDArray[np.uint8]], float]
+) -> F:
+    """``stat(weights)`` for each Poisson resample, NaN where it is undefined (e.g. a resample
+    without one class); the weights come a block of resamples at a time, never n x R."""
+    out = np.empty(n_resamples)
+    with np.errstate(all="ignore"):
+        for start, block in k.poisson_weight_blocks(seed, np.arange(n), n_resamples):
+            for j in range(block.shape[1]):
+                try:
+                    out[start + j] = stat(block[:, j])
+                except ValueError:
+                    out[start + j] = math.nan
+    return out
 
 
 def _fast(d: Data) -> F:
@@ -154,15 +166,7 @@ def estimate(metric: str, d: Data, confidence: float, n_resamples: int, seed: in
 
 
 def _generic(metric: str, d: Data, n_resamples: int, seed: int) -> F:
-    w = _weights(d.y.shape[0], n_resamples, seed)
-    out = np.empty(n_resamples)
-    with np.errstate(all="ignore"):
-        for r in range(n_resamples):
-            try:
-                out[r] = value(metric, d, w[:, r])
-            except ValueError:  # e.g. a resample without one class
-                out[r] = math.nan
-    return out
+    return _replicates(d.y.shape[0], n_resamples, seed, lambda w: value(metric, d, w))
 
 
 def _check_classes(y: F) -> None:
@@ -214,14 +218,12 @@ def paired(
         rb = k.bootstrap_auc_accuracy_f1(champ.y == 1, _fast(champ), _fast_threshold(champ), **kw)
         reps = sign * (ra.replicates[metric] - rb.replicates[metric])
     else:
-        w = _weights(cand.y.shape[0], n_resamples, seed)
-        reps = np.empty(n_resamples)
-        with np.errstate(all="ignore"):
-            for r in range(n_resamples):
-                try:
-                    reps[r] = sign * (value(metric, cand, w[:, r]) - value(metric, champ, w[:, r]))
-                except ValueError:
-                    reps[r] = math.nan
+        reps = _replicates(
+            cand.y.shape[0],
+            n_resamples,
+            seed,
+            lambda w: sign * (value(metric, cand, w) - value(metric, champ, w)),
+        )
     low, high = _percentile(reps, confidence)
     method = "paired Poisson bootstrap (percentile)"
     diff = Estimate(sign * (a - b), low, high, method, replicates=reps)
