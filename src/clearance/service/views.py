@@ -132,14 +132,15 @@ def _model_status(tx: Tx, model: ModelRecord, now: dt.datetime) -> dict[str, Any
 
 
 def _request_rows(tx: Tx, records: Sequence[RequestRecord]) -> list[dict[str, Any]]:
-    """List rows: the latest decisions in one query, each model looked up once."""
+    """List rows: versions and latest decisions in one query each, each model once."""
     latest = tx.latest_decisions([r.id for r in records])
+    versions = tx.versions_by_ids([r.version_id for r in records])
     names: dict[int, str] = {}
     rows = []
     for r in records:
         if r.model_id not in names:
             names[r.model_id] = tx.model_by_id(r.model_id).name
-        rows.append(_row(r, names[r.model_id], tx.version_by_id(r.version_id), latest.get(r.id)))
+        rows.append(_row(r, names[r.model_id], versions[r.version_id], latest.get(r.id)))
     return rows
 
 

@@ -191,6 +191,13 @@ class SqlTx(GovernanceRepo, AccessRepo):
     def version_by_id(self, version_id: int) -> VersionRecord:
         return _version(self.s.get_one(VersionRow, version_id))
 
+    def versions_by_ids(self, version_ids: Sequence[int]) -> dict[int, VersionRecord]:
+        """Several versions in one query (for lists of requests)."""
+        if not version_ids:
+            return {}
+        stmt = select(VersionRow).where(VersionRow.id.in_(set(version_ids)))
+        return {row.id: _version(row) for row in self.s.scalars(stmt)}
+
     def add_version(
         self,
         *,
