@@ -32,8 +32,8 @@ import pytest
 from api_server import running_server, token_for
 from clearance.adapters.clock import SystemClock
 from clearance.adapters.store.sql import FAULT_ENV
-from clearance.core.audit import AuditEvent
 from clearance.workspace import Workspace, init_workspace
+from race_policies import FREE_POLICY, gated_policy, replayed_stages
 
 pytestmark = pytest.mark.slow  # ~30 s: three server processes on two cores
 
@@ -42,40 +42,7 @@ VERSIONS = [str(i) for i in range(1, 7)]
 HOLD = {FAULT_ENV: "0.15"}  # each write holds the chain head this long before it commits
 PROBLEM = "application/problem+json"
 
-# staging -> production executes at once for MODEL; GATED needs two model owners (two
-# distinct people) and a risk officer.
-POLICIES = {
-    "free.yaml": """\
-apiVersion: clearance/v1
-kind: Policy
-metadata: {name: race, version: 1.0.0, owner: platform@example.org}
-selector: {models: [race-model]}
-workflow:
-  stages: [draft, staging, production, deprecated, archived]
-  transitions:
-    - {from: draft, to: staging, gates: [auc_floor]}
-    - {from: staging, to: production, gates: [auc_floor]}
-    - {from: production, to: deprecated}
-gates:
-  - {id: auc_floor, type: metric_threshold, metric: auc, min: 0.7}
-""",
-    "gated.yaml": """\
-apiVersion: clearance/v1
-kind: Policy
-metadata: {name: gated, version: 1.0.0, owner: platform@example.org}
-selector: {models: [gated-model]}
-workflow:
-  stages: [draft, staging, production, deprecated, archived]
-  transitions:
-    - {from: draft, to: staging, gates: [auc_floor]}
-    - from: staging
-      to: production
-      gates: [auc_floor]
-      approvals: [{role: model_owner, count: 2}, {role: risk_officer}]
-gates:
-  - {id: auc_floor, type: metric_threshold, metric: auc, min: 0.7}
-""",
-}
+POLICIES = {"free.yaml": FREE_POLICY, "gated.yaml": gated_policy(model_owners=2)}
 USERS = {
     "admin": ["admin"],
     "alice": ["ml_engineer"],
@@ -175,19 +142,6 @@ def _assert_clean(response: httpx.Response, *ok: int) -> bool:
     return False
 
 
-def _replayed_stages(events: list[AuditEvent]) -> dict[str, str]:
-    """The stage of every version, as told by the audit chain alone."""
-    stages: dict[str, str] = {}
-    for e in events:
-        version = e.subject.rsplit("version:", 1)[-1]
-        if e.action == "version.registered":
-            stages[version] = e.payload["stage"]
-        elif e.action == "version.stage_changed":
-            assert stages[version] == e.payload["from"], e
-            stages[version] = e.payload["to"]
-    return stages
-
-
 def test_concurrent_promotions_through_several_servers(cluster: Cluster) -> None:
     # every version asked for twice, by two people, through two different server processes
     asks = [(v, user) for v in VERSIONS for user in ("alice", "erin")]
@@ -225,7 +179,7 @@ def test_concurrent_promotions_through_several_servers(cluster: Cluster) -> None
     report = cluster.ws.auditing.verify()
     assert report.ok, report.fault
     events = cluster.ws.views.history(MODEL)
-    assert _replayed_stages(events) == stages
+    assert replayed_stages(events) == stages
     changes = Counter(
         (e.payload["from"], e.payload["to"]) for e in events if e.action == "version.stage_changed"
     )
@@ -331,7 +285,7 @@ def test_one_approver_approving_everywhere_counts_once(cluster: Cluster) -> None
     report = cluster.ws.auditing.verify()
     assert report.ok, report.fault
     events = cluster.ws.views.history(GATED)
-    assert _replayed_stages(events) == {"1": "production"}
+    assert replayed_stages(events) == {"1": "production"}
     approved = Counter(e.actor for e in events if e.action == "request.approved")
     assert approved == {"bob": 1, "carol": 1, "dave": 1}
     to_production = [

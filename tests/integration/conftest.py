@@ -20,6 +20,7 @@ import pytest
 
 from clearance.adapters.clock import SystemClock
 from clearance.workspace import Workspace, init_workspace
+from race_policies import FREE_POLICY, gated_policy
 
 EXE = str(Path(sys.executable).parent / "clearance")
 MODEL = "race-model"
@@ -27,45 +28,6 @@ GATED = "gated-model"
 REQUESTER = "alice"
 APPROVERS = {"bob": "model_owner", "carol": "risk_officer", "dave": "model_owner"}
 OTHERS = ["erin", "frank", "grace", "heidi", "ivan", "judy", "ken", "liz"]
-
-# staging -> production executes at once for MODEL (no approvals, a passing gate); GATED
-# (selected by its tag) needs a model_owner and a risk_officer: two distinct people.
-FREE_POLICY = """\
-apiVersion: clearance/v1
-kind: Policy
-metadata: {name: race, version: 1.0.0, owner: platform@example.org}
-selector: {models: [race-model]}
-workflow:
-  stages: [draft, staging, production, deprecated, archived]
-  transitions:
-    - {from: draft, to: staging, gates: [auc_floor]}
-    - {from: staging, to: production, gates: [auc_floor]}
-    - {from: production, to: deprecated}
-gates:
-  - id: auc_floor
-    type: metric_threshold
-    metric: auc
-    min: 0.7
-"""
-GATED_POLICY = """\
-apiVersion: clearance/v1
-kind: Policy
-metadata: {name: gated, version: 1.0.0, owner: platform@example.org}
-selector: {models: [gated-model]}
-workflow:
-  stages: [draft, staging, production, deprecated, archived]
-  transitions:
-    - {from: draft, to: staging, gates: [auc_floor]}
-    - from: staging
-      to: production
-      gates: [auc_floor]
-      approvals: [{role: model_owner}, {role: risk_officer}]
-gates:
-  - id: auc_floor
-    type: metric_threshold
-    metric: auc
-    min: 0.7
-"""
 
 
 @dataclass
@@ -154,7 +116,7 @@ def build(tmp_path: Path, db_url: str, *, versions: int, model: str = MODEL) -> 
     """A workspace with both policies, users, and ``versions`` versions of ``model`` in staging."""
     root = tmp_path / "ws"
     ws = init_workspace(root, db_url=db_url, clock=SystemClock())
-    for name, text in (("free.yaml", FREE_POLICY), ("gated.yaml", GATED_POLICY)):
+    for name, text in (("free.yaml", FREE_POLICY), ("gated.yaml", gated_policy())):
         policy = tmp_path / "policies" / name
         policy.parent.mkdir(exist_ok=True)
         policy.write_text(text)

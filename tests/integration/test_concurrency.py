@@ -16,6 +16,7 @@ import pytest
 
 from clearance.adapters.store.sql import FAULT_ENV
 from clearance.core.audit import AuditEvent
+from race_policies import replayed_stages
 
 from .conftest import (
     APPROVERS,
@@ -35,19 +36,6 @@ HOLD = {FAULT_ENV: "0.2"}  # each writer holds the lock a little: the others mus
 
 def _events(setup: RaceSetup, model: str) -> list[AuditEvent]:
     return setup.ws.views.history(model)
-
-
-def _replayed_stages(events: list[AuditEvent]) -> dict[str, str]:
-    """The stage of every version, as told by the audit chain alone."""
-    stages: dict[str, str] = {}
-    for e in events:
-        version = e.subject.rsplit("version:", 1)[-1]
-        if e.action == "version.registered":
-            stages[version] = e.payload["stage"]
-        elif e.action == "version.stage_changed":
-            assert stages[version] == e.payload["from"], e
-            stages[version] = e.payload["to"]
-    return stages
 
 
 def _verify(setup: RaceSetup) -> None:
@@ -87,7 +75,7 @@ def test_concurrent_promotions_leave_one_production_version(tmp_path: Path, any_
     # the chain verifies, and its events tell exactly the final state
     _verify(setup)
     events = _events(setup, MODEL)
-    assert _replayed_stages(events) == stages
+    assert replayed_stages(events) == stages
     changes = Counter(
         (e.payload["from"], e.payload["to"]) for e in events if e.action == "version.stage_changed"
     )
@@ -149,4 +137,4 @@ def test_concurrent_approvals_execute_a_request_once(tmp_path: Path, any_db: str
         e for e in events if e.action == "version.stage_changed" and e.payload["to"] == "production"
     ]
     assert len(to_production) == 1
-    assert _replayed_stages(events) == {"1": "production"}
+    assert replayed_stages(events) == {"1": "production"}
