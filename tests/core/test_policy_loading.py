@@ -439,7 +439,15 @@ def test_format_path(path: tuple[str | int, ...], text: str) -> None:
         ),
         ("expires: 2024-13-45\n", "policy.yaml:1:10: error: expires: cannot read value: month"),
         ("a: &x {b: *x}\n", "policy.yaml:1:4: error: a.b: an alias refers to the value that"),
-        ("[" * 3000 + "]" * 3000, "policy.yaml:1:1: error: document is nested too deeply"),
+        ("a: !!bool foo\n", "policy.yaml:1:4: error: a: cannot read value: 'foo' is not a valid"),
+        ("a: !!timestamp foo\n", "policy.yaml:1:4: error: a: cannot read value: 'foo' is not a"),
+        ('a: !!int ""\n', "policy.yaml:1:4: error: a: cannot read value: '' is not a valid !!int"),
+        ("a: !!float ''\n", "policy.yaml:1:4: error: a: cannot read value: '' is not a valid"),
+        ("a: !!int 0x\n", "policy.yaml:1:4: error: a: cannot read value: invalid literal"),
+        ("a: !!binary aGk=\n", "policy.yaml:1:4: error: a: cannot read value: !!binary values"),
+        ("a: !!set {b: 1}\n", "policy.yaml:1:4: error: a: the tag !!set is not supported"),
+        ("a: !!omap [{b: 1}]\n", "policy.yaml:1:4: error: a: the tag !!omap is not supported"),
+        ("a: !x [1]\n", "policy.yaml:1:4: error: a: the tag !x is not supported"),
         ("a: 1\n---\nb: 2\n", "policy.yaml:2:1: error: YAML syntax: but found another document"),
         (
             "selector:\n  tags: {'a key': [1]}\n",
@@ -461,5 +469,28 @@ def test_alias_expansion_is_bounded() -> None:
         name = chr(ord("a") + i)
         bomb += f"{name}: &{name} [" + ", ".join([f"*{prev}"] * 10) + "]\n"
     (problem,) = problems_of(bomb)
-    assert problem.message == "document is too large"
+    assert problem.message == "document is too large (more than 200,000 values)"
     assert problem.location.line is not None
+
+
+def test_a_huge_document_is_refused_while_streaming() -> None:
+    """Counted on parser events, before a node is built for each value."""
+    (problem,) = problems_of("- x\n" * 200_001)
+    assert problem.message == "document is too large (more than 200,000 values)"
+    assert problem.location.line is not None and problem.location.line > 199_990
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "[" * 3000 + "]" * 3000,
+        "".join(f"{'  ' * i}k{i}:\n" for i in range(3000)) + "  " * 3000 + "x\n",
+        "a: " + "{b: " * 3000 + "1" + "}" * 3000 + "\n",
+    ],
+    ids=["flow-lists", "block-maps", "flow-maps"],
+)
+def test_deep_nesting_is_one_located_error(text: str) -> None:
+    """Whichever refuses it first (PyYAML's scanner or our depth limit), never a traceback."""
+    (problem,) = problems_of(text)
+    assert problem.location.line is not None and problem.location.column is not None
+    assert "nest" in problem.message.lower()

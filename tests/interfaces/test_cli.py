@@ -111,6 +111,21 @@ def test_malformed_policy_exits_2_naming_file_line_and_field(tmp_path: Path) -> 
 
 
 @pytest.mark.parametrize(
+    "text",
+    ["[" * 3000 + "]" * 3000, "metadata: !!timestamp soon\n", "- x\n" * 200_001],
+    ids=["deep", "odd-tag", "huge"],
+)
+def test_hostile_policy_yaml_is_one_located_error_exit_2(tmp_path: Path, text: str) -> None:
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(text)
+    result = check(policy=policy)
+    assert result.returncode == 2
+    errors = [line for line in result.stderr.splitlines() if ": error: " in line]
+    assert len(errors) == 1 and errors[0].startswith(f"{policy}:"), result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
     ("args", "message"),
     [
         (["--to", "orbit"], "'orbit' is not a stage"),

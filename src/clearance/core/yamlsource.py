@@ -8,6 +8,7 @@ alias bombs, non-string keys) become located ``Problem`` s, never tracebacks.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 from collections.abc import Iterable
@@ -22,7 +23,10 @@ Path = tuple[str | int, ...]
 
 _Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _PLAIN_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*$")
-_MAX_NODES = 200_000  # far above any real policy; stops alias "billion laughs" expansion
+MAX_NODES = 200_000  # far above any real policy; stops alias "billion laughs" expansion
+MAX_DEPTH = 64  # real policies nest under 10 levels; bounds the parser's recursion
+_COLLECTION_TAGS = {"tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"}
+_SCALAR_TYPES = (str, int, float, bool, type(None), dt.date)
 
 
 @dataclass
@@ -89,12 +93,26 @@ class _Converter:
 
     def convert(self, node: yaml.Node, path: Path) -> Any:
         self.count += 1
-        if self.count > _MAX_NODES:
+        if self.count > MAX_NODES:
             raise YamlProblems(
-                [Problem(_loc(self.file, node.start_mark), "", "document is too large")]
+                [
+                    Problem(
+                        _loc(self.file, node.start_mark), "", _too("large", f"{MAX_NODES:,} values")
+                    )
+                ]
             )
         self.positions.values[path] = _loc(self.file, node.start_mark)
         if isinstance(node, yaml.MappingNode | yaml.SequenceNode):
+            if node.tag not in _COLLECTION_TAGS:  # !!set, !!omap, !custom ...: not plain data
+                self.problems.append(
+                    Problem(
+                        _loc(self.file, node.start_mark),
+                        format_path(path),
+                        f"the tag {_short_tag(node.tag)} is not supported; "
+                        "write a plain mapping or list",
+                    )
+                )
+                return None
             if id(node) in self.open:  # an alias inside its own anchor: a cycle
                 raise YamlProblems(
                     [
@@ -116,18 +134,21 @@ class _Converter:
 
     def _scalar(self, node: yaml.Node, path: Path) -> Any:
         try:
-            return self.constructor.construct_object(node, deep=True)
-        except (yaml.YAMLError, ValueError, TypeError, OverflowError) as exc:
-            # a marked YAML error's text repeats the position over several lines: keep one
-            reason = getattr(exc, "problem", None) or str(exc).split("\n", 1)[0]
-            self.problems.append(
-                Problem(
-                    _loc(self.file, node.start_mark),
-                    format_path(path),
-                    f"cannot read value: {reason}",
-                )
+            value = self.constructor.construct_object(node, deep=True)
+        except Exception as exc:  # PyYAML's constructors raise KeyError, IndexError ... on odd tags
+            return self._unreadable(node, path, _reason(node, exc))
+        if not isinstance(value, _SCALAR_TYPES):  # !!binary gives bytes: never a policy value
+            return self._unreadable(node, path, f"{_short_tag(node.tag)} values are not supported")
+        return value
+
+    def _unreadable(self, node: yaml.Node, path: Path, reason: str) -> None:
+        self.problems.append(
+            Problem(
+                _loc(self.file, node.start_mark),
+                format_path(path),
+                f"cannot read value: {reason}",
             )
-            return None
+        )
 
     def _mapping(self, node: yaml.MappingNode, path: Path) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -165,6 +186,56 @@ class _Converter:
         return out
 
 
+def _short_tag(tag: str) -> str:
+    return "!!" + tag.removeprefix("tag:yaml.org,2002:") if tag.startswith("tag:yaml") else tag
+
+
+def _reason(node: yaml.Node, exc: Exception) -> str:
+    if isinstance(exc, yaml.YAMLError | ValueError | OverflowError):
+        # a marked YAML error's text repeats the position over several lines: keep one
+        return str(getattr(exc, "problem", None) or str(exc).split("\n", 1)[0])
+    return f"{node.value!r} is not a valid {_short_tag(node.tag)}"
+
+
+def _check_shape(text: str, file: str) -> None:
+    """Count events and depth before composing: a huge or deep document is refused while
+    streaming, before PyYAML builds (and recurses over) a node for each value."""
+    loader = _Loader(text)
+    count = depth = 0
+    try:
+        while loader.check_event():
+            event = loader.get_event()
+            count += 1
+            if isinstance(event, yaml.CollectionStartEvent):
+                depth += 1
+            elif isinstance(event, yaml.CollectionEndEvent):
+                depth -= 1
+            if count > MAX_NODES:
+                raise YamlProblems(
+                    [
+                        Problem(
+                            _loc(file, event.start_mark), "", _too("large", f"{MAX_NODES:,} values")
+                        )
+                    ]
+                )
+            if depth > MAX_DEPTH:
+                raise YamlProblems(
+                    [
+                        Problem(
+                            _loc(file, event.start_mark),
+                            "",
+                            _too("deeply nested", f"{MAX_DEPTH} levels"),
+                        )
+                    ]
+                )
+    finally:
+        loader.dispose()
+
+
+def _too(what: str, limit: str) -> str:
+    return f"document is too {what} (more than {limit})"
+
+
 def _offset(file: str, text: str, exc: yaml.reader.ReaderError) -> Location:
     """Line and column of a reader error (the C reader counts UTF-8 bytes, not characters)."""
     pos = exc.position
@@ -177,6 +248,7 @@ def _offset(file: str, text: str, exc: yaml.reader.ReaderError) -> Location:
 def parse_yaml(text: str, file: str) -> tuple[Any, Positions]:
     """Parse one YAML document; raise ``YamlProblems`` with located problems on any fault."""
     try:
+        _check_shape(text, file)
         node = yaml.compose(text, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
@@ -189,18 +261,14 @@ def parse_yaml(text: str, file: str) -> tuple[Any, Positions]:
         ) from None
     except yaml.YAMLError as exc:
         raise YamlProblems([Problem(Location(file), "", f"YAML: {exc}")]) from None
-    except RecursionError:
-        raise YamlProblems(
-            [Problem(Location(file, 1, 1), "", "document is nested too deeply")]
-        ) from None
     if node is None:
         return None, Positions(file)
     converter = _Converter(file)
     try:
         data = converter.convert(node, ())
-    except RecursionError:
+    except RecursionError:  # aliases can nest past MAX_DEPTH without more events
         raise YamlProblems(
-            [Problem(Location(file, 1, 1), "", "document is nested too deeply")]
+            [Problem(Location(file, 1, 1), "", _too("deeply nested", f"{MAX_DEPTH} levels"))]
         ) from None
     if converter.problems:
         raise YamlProblems(converter.problems)
