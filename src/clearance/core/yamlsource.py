@@ -204,7 +204,7 @@ def _check_shape(text: str, file: str) -> None:
     count = depth = 0
     try:
         while loader.check_event():
-            event = loader.get_event()
+            event = loader.get_event()  # type: ignore[no-untyped-call]
             count += 1
             if isinstance(event, yaml.CollectionStartEvent):
                 depth += 1
