@@ -5,15 +5,17 @@ It returns the same types the service layer returns locally (``VersionRecord``,
 so code written against a local workspace reads the same against the server. Dict-shaped
 views (status, requests) stay plain dicts, as they are locally.
 
-Retries are safe by construction: only connection failures, 502/503/504 and an idempotency
-key whose first call is still running are retried, and only for methods that are
-idempotent by HTTP (GET, PUT, DELETE) or calls carrying an ``Idempotency-Key``.
+Retries are safe by construction: only connection failures, problems whose type the server's
+table marks retryable (a store outage, an idempotency key whose first call is still running;
+``problem_types.py``) and a proxy's bare 502/503/504 are retried, and only for methods that
+are idempotent by HTTP (GET, PUT, DELETE) or calls carrying an ``Idempotency-Key``.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import json
 import os
 import random
@@ -22,23 +24,27 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, Literal, Self, TypeVar
-from urllib.parse import quote, urlparse
+from urllib.parse import quote
 
 import httpx
-import yaml
 from pydantic import BaseModel
 
-from clearance.core.audit import AuditEvent, ChainFault, VerifyReport
+from clearance import problem_types
+from clearance.core.audit import (
+    AuditEvent,
+    BlobFault,
+    ChainFault,
+    StateDifference,
+    VerifyReport,
+)
 from clearance.core.loading import read_policy_files
 from clearance.core.results import Decision
 from clearance.core.rollout import Verdict
 from clearance.core.version import EvidenceItem, EvidenceKind
 from clearance.errors import (
-    ApprovalError,
-    AuditChainBroken,
     ClearanceError,
     InputError,
     Location,
@@ -49,10 +55,9 @@ from clearance.errors import (
     Problem,
     StoreConflict,
     StoreError,
-    TransitionRefused,
     Unauthenticated,
 )
-from clearance.manifest import file_sha256, load_manifest
+from clearance.manifest import file_sha256, local_files
 from clearance.service.promotion import RequestResult
 from clearance.service.records import (
     CheckpointRecord,
@@ -81,17 +86,6 @@ RETRY_STATUSES = frozenset({502, 503, 504})
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 PAGE_SIZE = 500  # the server's maximum: fewer round trips when iterating everything
 
-# (problem type slug, exception) checked before falling back to the status code.
-_BY_SLUG: dict[str, type[ClearanceError]] = {
-    "unauthenticated": Unauthenticated,
-    "approval-refused": ApprovalError,
-    "not-permitted": NotPermitted,
-    "not-found": NotFound,
-    "transition-refused": TransitionRefused,
-    "audit-chain-broken": AuditChainBroken,
-    "conflict": StoreConflict,
-    "store-unavailable": StoreError,
-}
 _BY_STATUS: dict[int, type[ClearanceError]] = {
     401: Unauthenticated,
     403: NotPermitted,
@@ -178,6 +172,11 @@ class Client:
         body = self._call("PUT", f"/v1/users/{_seg(name)}/roles", json={"roles": list(roles)})
         return _model(User, body.json())
 
+    def set_disabled(self, name: str, disabled: bool) -> User:
+        """Disable ``name`` (revokes their tokens, refuses sign-in) or enable them (PUT)."""
+        body = self._call("PUT", f"/v1/users/{_seg(name)}/disabled", json={"disabled": disabled})
+        return _model(User, body.json())
+
     def create_token(
         self, user: str | None = None, *, name: str = "", expires_in: str | None = None
     ) -> tuple[TokenRecord, str]:
@@ -232,8 +231,7 @@ class Client:
         own key (a CI job id) to extend that across process restarts.
         """
         manifest = Path(manifest_path)
-        load_manifest(manifest)
-        uploads = _manifest_files(manifest)
+        uploads = local_files(manifest)  # validates it first, as the server will
         digests = {rel: file_sha256(local) for rel, local in uploads.items()}
 
         def files(stack: ExitStack) -> list[tuple[str, tuple[str, IO[bytes], str]]]:
@@ -501,14 +499,20 @@ class Client:
                 return
             cursor = int(nxt)
 
-    def verify_audit(self) -> VerifyReport:
-        """The server recomputes its hash chain and checks the signed checkpoints.
+    def verify_audit(self, *, blobs: bool = False) -> VerifyReport:
+        """The server recomputes its hash chain, checks the signed checkpoints, compares the
+        state the events imply with its tables and (``blobs``) re-hashes its blobs.
 
         To trust nobody, export the events and verify them offline with the public key.
         """
-        data = dict(self._get("/v1/audit/verify"))
+        data = dict(self._get("/v1/audit/verify", {"blobs": "true"} if blobs else None))
         fault = data.get("fault")
         data["fault"] = None if fault is None else _dataclass(ChainFault, fault)
+        data["warnings"] = tuple(data.get("warnings") or ())
+        data["differences"] = tuple(
+            _dataclass(StateDifference, d) for d in data.get("differences") or ()
+        )
+        data["blob_faults"] = tuple(_dataclass(BlobFault, b) for b in data.get("blob_faults") or ())
         return _dataclass(VerifyReport, data)
 
     def export_audit(
@@ -709,7 +713,7 @@ def error_from(response: httpx.Response) -> ClearanceError:
         exc = kind([_problem(e) for e in errors])
         exc.args = (message,)  # the server's detail and every field error, not the local format
         return exc
-    exc_type = _BY_SLUG.get(slug) or _BY_STATUS.get(status)
+    exc_type = _kinds()[0].get(slug) or _BY_STATUS.get(status)
     if exc_type is None:
         exc_type = StoreError if status >= 500 else InputError
     return exc_type(message)
@@ -730,16 +734,31 @@ def _problem(error: Mapping[str, Any]) -> Problem:
 
 
 def _transient(response: httpx.Response) -> bool:
-    """An outage, or a retry that overtook its own first attempt (its key still running)."""
-    if response.status_code in RETRY_STATUSES:
-        return True
-    if response.status_code != 409:
-        return False
+    """Worth sending again: a problem whose type the server marks retryable, or, for an answer
+    that is not one of its problems (a proxy's error page), a 502/503/504."""
+    slug = _problem_slug(response)
+    if slug is None:
+        return response.status_code in RETRY_STATUSES
+    return slug in _kinds()[1]
+
+
+def _problem_slug(response: httpx.Response) -> str | None:
     try:
-        detail = str(response.json().get("detail", ""))
+        kind = response.json().get("type")
     except (ValueError, AttributeError):
-        return False
-    return "still running" in detail
+        return None
+    return (
+        kind.removeprefix(PROBLEM) if isinstance(kind, str) and kind.startswith(PROBLEM) else None
+    )
+
+
+@functools.cache
+def _kinds() -> tuple[dict[str, type[ClearanceError]], frozenset[str]]:
+    """The server's one table of problem types: the exception for each, and which to retry."""
+    by_slug: dict[str, type[ClearanceError]] = {}
+    for kind in problem_types.KINDS:
+        by_slug.setdefault(kind.slug, kind.error)
+    return by_slug, problem_types.RETRYABLE
 
 
 def _model(kind: type[M], data: Any) -> M:
@@ -797,54 +816,6 @@ def _media(path: Path) -> str:
         ".yaml": "application/yaml",
         ".yml": "application/yaml",
     }.get(path.suffix.lower(), "application/octet-stream")
-
-
-def _manifest_files(manifest: Path) -> dict[str, Path]:
-    """Relative name → local file for every file the manifest names (as the server reads it).
-
-    Mirrors the server: ``path:`` and local ``file:`` URIs of the evidence and the artifact,
-    normalised, and never outside the manifest's folder (the server could not stage them).
-    """
-    data = yaml.safe_load(manifest.read_text(encoding="utf-8"))
-    refs: list[tuple[str, Any]] = []
-    evidence = data.get("evidence") if isinstance(data, dict) else None
-    if isinstance(evidence, dict):
-        refs += [(f"evidence.{k}", v) for k, v in evidence.items()]
-    if isinstance(data, dict):
-        refs.append(("artifact", data.get("artifact")))
-    out: dict[str, Path] = {}
-    for where, ref in refs:
-        if not isinstance(ref, dict):
-            continue
-        raws = [(f"{where}.path", ref["path"])] if isinstance(ref.get("path"), str) else []
-        uri = ref.get("uri")
-        if isinstance(uri, str) and urlparse(uri).scheme in ("", "file"):
-            raws.append((f"{where}.uri", urlparse(uri).path))
-        for field, raw in raws:
-            rel = _relative(raw, field, manifest)
-            out[rel] = manifest.parent / rel
-            if not out[rel].is_file():  # a file: URI, which the manifest loader leaves alone
-                raise ManifestError(
-                    [Problem(Location(str(manifest)), field, f"file not found: {raw}")]
-                )
-    return out
-
-
-def _relative(raw: str, field: str, manifest: Path) -> str:
-    path = PurePosixPath(raw.replace("\\", "/"))
-    parts = [p for p in path.parts if p not in ("", ".")]
-    if path.is_absolute() or not parts or ".." in parts:
-        raise ManifestError(
-            [
-                Problem(
-                    Location(str(manifest)),
-                    field,
-                    f"'{raw}' must be a relative path inside the manifest's folder to "
-                    "register it on a server (no absolute paths, no ..)",
-                )
-            ]
-        )
-    return str(PurePosixPath(*parts))
 
 
 def _version() -> str:

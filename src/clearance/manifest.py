@@ -8,6 +8,7 @@ and its gates only ever see content-addressed evidence.
 from __future__ import annotations
 
 import hashlib
+import posixpath
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -18,6 +19,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    StrictStr,
     ValidationError,
     field_validator,
     model_validator,
@@ -25,6 +27,7 @@ from pydantic import (
 
 from clearance.core.columns import ColumnMapping
 from clearance.core.loading import pydantic_problems
+from clearance.core.names import Name
 from clearance.core.policy import RiskTier
 from clearance.core.version import (
     SHA256,
@@ -34,6 +37,8 @@ from clearance.core.version import (
     Lineage,
     ModelInfo,
     ModelVersion,
+    Params,
+    refuse_odd,
 )
 from clearance.core.yamlsource import Positions, YamlProblems, format_path, parse_yaml
 from clearance.errors import Location, ManifestError, Problem
@@ -46,8 +51,8 @@ class _Spec(BaseModel):
 class FileRef(_Spec):
     """A file by ``path`` (relative to the manifest) or by ``uri``, with an optional sha256."""
 
-    path: str | None = None
-    uri: str | None = None
+    path: StrictStr | None = None  # strict: a value that is not text is never read as a path
+    uri: StrictStr | None = None
     sha256: Annotated[str, Field(pattern=SHA256)] | None = None
 
     @model_validator(mode="after")
@@ -63,7 +68,7 @@ class EvidenceRef(FileRef):
 
 
 class ManifestModel(_Spec):
-    name: Annotated[str, Field(min_length=1)]
+    name: Name
     risk_tier: RiskTier = "medium"
     owner: str = ""
     team: str = ""
@@ -76,16 +81,23 @@ class Manifest(_Spec):
     api_version: Annotated[Literal["clearance/v1"], Field(alias="apiVersion")]
     kind: Literal["ModelManifest"]
     model: ManifestModel
-    version: Annotated[str, Field(min_length=1)]
+    version: Name
     stage: str | None = None
     artifact: FileRef | None = None
     lineage: Lineage = Field(default_factory=Lineage)
     metrics: dict[str, float] = Field(default_factory=dict)
-    params: dict[str, Any] = Field(default_factory=dict)
+    params: Params = Field(default_factory=dict)
     features: list[str] = Field(default_factory=list)
     tags: dict[str, str] = Field(default_factory=dict)
     champion: Champion | None = None
     evidence: dict[str, EvidenceRef] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _plain_values(cls, data: Any) -> Any:
+        """Refuse, anywhere in the file, what cannot be digested or stored: NaN, infinity,
+        integers past 64 bits, NUL characters."""
+        return refuse_odd(data, plain=True)
 
     @field_validator("version", mode="before")
     @classmethod
@@ -158,8 +170,30 @@ class FileEvidence:
         return self._artifact_sha
 
 
-def load_manifest(path: Path | str) -> tuple[ModelVersion, FileEvidence]:
-    """Read a manifest; raise ``ManifestError`` with located problems on any fault."""
+def local_files(manifest: Path) -> dict[str, Path]:
+    """Name as written -> file, for every local file the manifest names: what a client
+    uploads with it, under the names the server's loader will look for (confined)."""
+    version, files = load_manifest(manifest, confined=True)
+    named = [(version.evidence[name].uri, path) for name, path in files.paths.items()]
+    if version.artifact is not None and files.artifact_path is not None:
+        named.append((version.artifact.uri, files.artifact_path))
+    out: dict[str, Path] = {}
+    for raw, path in named:
+        written = posixpath.normpath(raw.replace("\\", "/"))
+        if posixpath.isabs(written):
+            problem = f"'{raw}' must be a relative path to register it on a server"
+            raise ManifestError([Problem(Location(str(manifest)), "", problem)])
+        out[written] = path
+    return out
+
+
+def load_manifest(path: Path | str, *, confined: bool = False) -> tuple[ModelVersion, FileEvidence]:
+    """Read a manifest; raise ``ManifestError`` with located problems on any fault.
+
+    ``confined``: every file it names must resolve inside the manifest's own folder (the
+    server's upload staging folder, and what a client uploads): checked here, on the values
+    the loader itself reads, so no other parse of the manifest can disagree.
+    """
     file = Path(path)
     try:
         text = file.read_bytes().decode("utf-8")
@@ -175,24 +209,25 @@ def load_manifest(path: Path | str) -> tuple[ModelVersion, FileEvidence]:
         manifest = Manifest.model_validate(data)
     except ValidationError as exc:
         raise ManifestError(pydantic_problems(exc, positions)) from None
-    return _resolve(manifest, file.parent, positions)
+    return _resolve(manifest, file.parent, positions, confined=confined)
 
 
 def _resolve(
-    manifest: Manifest, base: Path, positions: Positions
+    manifest: Manifest, base: Path, positions: Positions, *, confined: bool
 ) -> tuple[ModelVersion, FileEvidence]:
     problems: list[Problem] = []
     files: dict[str, Path] = {}
     items: dict[str, EvidenceItem] = {}
+    within = base.resolve() if confined else None
     for name, ref in manifest.evidence.items():
-        item, local = _evidence_item(name, ref, base, positions, problems)
+        item, local = _evidence_item(name, ref, base, within, positions, problems)
         items[name] = item
         if local is not None:
             files[name] = local
     artifact_path: Path | None = None
     if manifest.artifact is not None and manifest.artifact.path is not None:
         artifact_path = _local(
-            manifest.artifact.path, base, ("artifact", "path"), positions, problems
+            manifest.artifact.path, base, within, ("artifact", "path"), positions, problems
         )
     if problems:
         raise ManifestError(problems)
@@ -218,7 +253,12 @@ def _resolve(
 
 
 def _evidence_item(
-    name: str, ref: EvidenceRef, base: Path, positions: Positions, problems: list[Problem]
+    name: str,
+    ref: EvidenceRef,
+    base: Path,
+    within: Path | None,
+    positions: Positions,
+    problems: list[Problem],
 ) -> tuple[EvidenceItem, Path | None]:
     if ref.uri is not None and urlparse(ref.uri).scheme not in ("", "file"):
         item = EvidenceItem(
@@ -227,7 +267,7 @@ def _evidence_item(
         return item, None
     raw = ref.path if ref.path is not None else urlparse(str(ref.uri)).path
     field = "path" if ref.path is not None else "uri"
-    local = _local(raw, base, ("evidence", name, field), positions, problems)
+    local = _local(raw, base, within, ("evidence", name, field), positions, problems)
     if local is None:
         return EvidenceItem(name=name, kind=ref.kind, uri=raw, columns=ref.columns), None
     actual = file_sha256(local)
@@ -249,9 +289,25 @@ def _evidence_item(
 
 
 def _local(
-    raw: str, base: Path, path: tuple[str, ...], positions: Positions, problems: list[Problem]
+    raw: str,
+    base: Path,
+    within: Path | None,
+    path: tuple[str, ...],
+    positions: Positions,
+    problems: list[Problem],
 ) -> Path | None:
+    """The file ``raw`` names, resolved (symlinks too) and, when ``within``, kept inside it."""
     local = (base / raw).resolve()
+    if within is not None and not local.is_relative_to(within):
+        problems.append(
+            Problem(
+                positions.locate(path),
+                format_path(path),
+                f"'{raw}' must be a relative path inside the manifest's folder "
+                "(no absolute paths, no ..)",
+            )
+        )
+        return None
     if not local.is_file():
         problems.append(
             Problem(

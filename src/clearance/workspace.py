@@ -20,6 +20,7 @@ from sqlalchemy import Engine
 
 from clearance.adapters.blobs import FileBlobStore
 from clearance.adapters.clock import SystemClock
+from clearance.adapters.private import private_dir, write_private
 from clearance.adapters.store import migrate
 from clearance.adapters.store.access import SqlIdempotency
 from clearance.adapters.store.database import make_engine
@@ -27,10 +28,11 @@ from clearance.adapters.store.sql import SqlStore
 from clearance.core.audit import generate_key, load_private_key_pem, private_key_pem
 from clearance.errors import InputError, StoreError
 from clearance.notify.config import load_config
-from clearance.service.access import Tokens, authorize_server
+from clearance.service.access import Tokens, Users, authorize_server
 from clearance.service.auditing import Auditing
 from clearance.service.delivery import Deliveries
 from clearance.service.governance import Governance
+from clearance.service.housekeeping import Housekeeping
 from clearance.service.ports import Clock
 from clearance.service.promotion import Promotions
 from clearance.service.records import TickSummary
@@ -94,12 +96,16 @@ class Workspace:
         return Registry(self.store, self.blobs, self.clock)
 
     @property
+    def housekeeping(self) -> Housekeeping:
+        return Housekeeping(self.store, self.blobs, self.clock)
+
+    @property
     def promotions(self) -> Promotions:
         return Promotions(self.store, self.blobs, self.clock)
 
     @property
     def auditing(self) -> Auditing:
-        return Auditing(self.store, self.clock, lambda: self.key)
+        return Auditing(self.store, self.clock, lambda: self.key, self.blobs)
 
     @property
     def replays(self) -> Replays:
@@ -124,6 +130,10 @@ class Workspace:
     @property
     def tokens(self) -> Tokens:
         return Tokens(self.store, self.clock)
+
+    @property
+    def users(self) -> Users:
+        return Users(self.store, self.clock)
 
     @property
     def idempotency(self) -> SqlIdempotency:
@@ -184,16 +194,15 @@ def init_workspace(
 ) -> Workspace:
     """Create (or complete) a workspace and bring its database schema up to date."""
     ws = Workspace(root.resolve(), clock or SystemClock(), url=db_url)
-    (ws.home / "keys").mkdir(parents=True, exist_ok=True)
-    (ws.home / "blobs").mkdir(exist_ok=True)
+    for folder in (ws.home, ws.home / "keys", ws.home / "blobs"):
+        private_dir(folder)  # 0700 from the start: keys, the database and evidence live here
     (ws.home / ".gitignore").write_text("*\n")
     key_path = ws.home / KEY_FILE
     if not key_path.exists():
-        key_path.write_bytes(private_key_pem(generate_key()))
-        key_path.chmod(0o600)
+        write_private(key_path, private_key_pem(generate_key()))
     migrate.upgrade(ws.engine)  # before the URL is kept: an unusable one is never saved
     if db_url:
-        config = ws.home / "config.json"
-        config.write_text(json.dumps({"db_url": db_url}, indent=2) + "\n")
-        config.chmod(0o600)  # the URL may carry a password; prefer CLEARANCE_DB_URL for that
+        # 0600 from the start: the URL may carry a password (prefer CLEARANCE_DB_URL for that)
+        config = json.dumps({"db_url": db_url}, indent=2) + "\n"
+        write_private(ws.home / "config.json", config.encode())
     return ws

@@ -62,6 +62,8 @@ ROLES = [
     NOBODY,
 ]
 EVERYONE = frozenset(ROLES)
+# A user with no roles is refused everything through the API, reads included (access.md).
+HOLDS_A_ROLE = EVERYONE - {NOBODY}
 AUTH_FAILURES = ["no token", "unknown token", "expired token", "revoked token"]
 
 # The people who arrange the state (through the service, as the CLI would), never callers.
@@ -441,6 +443,13 @@ def _set_roles(env: Env, _caller: str | None) -> Call:
     return Call("PUT", "/v1/users/target/roles", lambda: {"json": body})
 
 
+def _disable_user(env: Env, _caller: str | None) -> Call:
+    name = env.unique("leaver")
+    env.ws.registry.add_user(name, ["ml_engineer"], actor="root", operator=True)
+    env.spare_token(name)  # disabling revokes it: the call changes state
+    return Call("PUT", f"/v1/users/{name}/disabled", lambda: {"json": {"disabled": True}})
+
+
 def _token_for_someone_else(env: Env, _caller: str | None) -> Call:
     return Call("POST", "/v1/tokens", lambda: {"json": {"user": "req", "name": "ci"}}, status=201)
 
@@ -510,16 +519,19 @@ MATRIX: dict[tuple[str, str], list[Case]] = {
     ("POST", "/v1/tick"): [Case(lambda r: r.server("tick"), _tick)],
     ("POST", "/v1/users"): [Case(lambda r: r.server("admin"), _add_user)],
     ("PUT", "/v1/users/{name}/roles"): [Case(lambda r: r.server("admin"), _set_roles)],
+    ("PUT", "/v1/users/{name}/disabled"): [
+        Case(lambda r: r.server("admin"), _disable_user, fresh=True)
+    ],
     ("POST", "/v1/tokens"): [
         Case(lambda r: r.server("admin"), _token_for_someone_else, name="for someone else"),
-        Case(lambda r: EVERYONE, _token_for_yourself, name="for yourself"),
+        Case(lambda r: HOLDS_A_ROLE, _token_for_yourself, name="for yourself"),
     ],
     ("DELETE", "/v1/tokens/{token_id}"): [
         Case(lambda r: r.server("admin"), _revoke_someone_elses_token, fresh=True, name="other"),
-        Case(lambda r: EVERYONE, _revoke_your_own_token, per_caller=True, name="your own"),
+        Case(lambda r: HOLDS_A_ROLE, _revoke_your_own_token, per_caller=True, name="your own"),
     ],
-    # a replay recomputes and writes nothing: every authenticated user may (auditors do)
-    ("POST", "/v1/decisions/{key}/replay"): [Case(lambda r: EVERYONE, _replay)],
+    # a replay recomputes and writes nothing: every user with a role may (auditors do)
+    ("POST", "/v1/decisions/{key}/replay"): [Case(lambda r: HOLDS_A_ROLE, _replay)],
     ("POST", "/v1/audit/checkpoints"): [Case(lambda r: r.server("checkpoint"), _checkpoint)],
 }
 

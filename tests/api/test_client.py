@@ -28,6 +28,7 @@ from clearance.errors import (
     NotFound,
     NotPermitted,
     PolicyError,
+    StoreConflict,
     StoreError,
     TransitionRefused,
     Unauthenticated,
@@ -384,7 +385,7 @@ def test_keyed_calls_retry_with_the_same_key_and_unkeyed_posts_never() -> None:
     }
     replies = [
         _problem(503, "store-unavailable", "database restarting"),
-        _problem(409, "conflict", "the request with Idempotency-Key 'k' is still running; retry"),
+        _problem(409, "in-progress", "the first call with this key is busy"),
         httpx.Response(201, json=registered),
     ]
     with _mock(replies, seen) as client:
@@ -404,6 +405,27 @@ def test_keyed_calls_retry_with_the_same_key_and_unkeyed_posts_never() -> None:
     with _mock([conflict], seen) as client, pytest.raises(Exception, match="concurrently"):
         client.promote("m", "1", "staging", idempotency_key="k")
     assert len(seen) == 1  # a lost race is an answer, not an outage
+
+
+def test_retries_follow_the_problem_type_not_its_wording() -> None:
+    seen: list[httpx.Request] = []
+    # the words of a retryable problem, under a type that is not: an answer, never repeated
+    worded = _problem(409, "conflict", "the request is still running; retry")
+    with _mock([worded], seen) as client, pytest.raises(StoreConflict, match="still running"):
+        client.promote("m", "1", "staging", idempotency_key="k")
+    assert len(seen) == 1
+
+    seen.clear()  # a retryable type, whatever it says, is retried; then its exception is raised
+    busy = [_problem(409, "in-progress", "held by another call") for _ in range(4)]
+    with _mock(busy, seen) as client, pytest.raises(StoreConflict, match="held by"):
+        client.promote("m", "1", "staging", idempotency_key="k")
+    assert len(seen) == 4  # the first try and three retries
+
+    seen.clear()  # a server failure that is not an outage of the store is reported at once
+    failed = _problem(500, "internal-server-error", "the server failed")
+    with _mock([failed], seen) as client, pytest.raises(StoreError, match="the server failed"):
+        client.me()
+    assert len(seen) == 1
 
 
 def test_safe_reads_retry_until_the_budget_is_spent() -> None:

@@ -203,6 +203,25 @@ def _insert_after(i: int, make: Callable[[Chain], AuditEvent]) -> Tamper:
     return lambda c: [*c[:i], make(c), *c[i:]]
 
 
+def _insert_renumbered(i: int, *makers: Callable[[Chain], AuditEvent]) -> Tamper:
+    """Insert well-formed forgeries after seq ``i`` and shift the later rows' seq up, as
+    a forger must to keep seq unique in the table (their hashes, covering seq, break)."""
+
+    def tamper(c: Chain) -> Chain:
+        later = [e.model_copy(update={"seq": e.seq + len(makers)}) for e in c[i:]]
+        return [*c[:i], *(make(c) for make in makers), *later]
+
+    return tamper
+
+
+def _delete_renumbered(i: int) -> Tamper:
+    def tamper(c: Chain) -> Chain:
+        later = [e.model_copy(update={"seq": e.seq - 1}) for e in c[i:]]
+        return [*c[: i - 1], *later]
+
+    return tamper
+
+
 FAULTS: list[tuple[str, Tamper, str, int, str]] = [
     ("payload edited", _edit(3, payload={"i": 99}), "modified", 3, "event seq 3"),
     ("actor edited", _edit(1, actor="mallory"), "modified", 1, "event seq 1"),
@@ -227,9 +246,30 @@ FAULTS: list[tuple[str, Tamper, str, int, str]] = [
     (
         "well-formed forgery inserted",
         _insert_after(2, lambda c: forged(c[1])),
-        "inserted_or_reordered",
-        4,
-        "seq 3 comes after seq 3",
+        "inserted",
+        3,
+        "event seq 3 (request.approved on x) was inserted",
+    ),
+    (
+        "forgery inserted, later rows renumbered",
+        _insert_renumbered(2, lambda c: forged(c[1])),
+        "inserted",
+        3,
+        "stored as seq 4",
+    ),
+    (
+        "two forgeries inserted, later rows renumbered",
+        _insert_renumbered(2, lambda c: forged(c[1]), lambda c: forged(forged(c[1]))),
+        "inserted",
+        3,
+        "so seq 3..4 was put in between",
+    ),
+    (
+        "middle deleted, later rows renumbered",
+        _delete_renumbered(3),
+        "deleted",
+        3,
+        "hashes correctly only as seq 4: seq 3..3 of the original chain were deleted",
     ),
     (
         "forgery linking ahead",

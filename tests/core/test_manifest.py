@@ -85,3 +85,35 @@ def test_recorded_evidence_digest_must_match_the_file(folder: Path) -> None:
 def test_missing_manifest(tmp_path: Path) -> None:
     with pytest.raises(ManifestError, match="no such file"):
         load_manifest(tmp_path / "nope.yaml")
+
+
+def test_uploads_are_named_as_written_even_through_a_symlink(folder: Path) -> None:
+    from clearance.manifest import local_files
+
+    (folder / "real").mkdir()
+    (folder / "real" / "card.md").write_text("# Intended use\n", encoding="utf-8")
+    (folder / "data").mkdir()
+    (folder / "data" / "card.md").symlink_to(folder / "real" / "card.md")
+    sha = hashlib.sha256(b"weights").hexdigest()
+    text = MANIFEST.replace("SHA", sha).replace("path: card.md", "path: ./data/card.md")
+    (folder / "manifest.yaml").write_text(text, encoding="utf-8")
+
+    files = local_files(folder / "manifest.yaml")
+
+    assert files == {"data/card.md": folder / "real" / "card.md", "model.bin": folder / "model.bin"}
+
+
+@pytest.mark.parametrize("raw", ["../outside.md", "/etc/hostname", "link.md"])
+def test_confined_loading_refuses_what_leaves_the_folder(folder: Path, raw: str) -> None:
+    inner = folder / "inner"
+    inner.mkdir()
+    (folder / "outside.md").write_text("x")
+    (inner / "link.md").symlink_to(folder / "outside.md")  # a symlink out of the folder
+    (inner / "model.bin").write_bytes(b"weights")
+    sha = hashlib.sha256(b"weights").hexdigest()
+    text = MANIFEST.replace("SHA", sha).replace("path: card.md", f"path: {raw}")
+    (inner / "manifest.yaml").write_text(text, encoding="utf-8")
+    load_manifest(inner / "manifest.yaml")  # unconfined (local `check`): allowed
+
+    with pytest.raises(ManifestError, match="must be a relative path inside the manifest"):
+        load_manifest(inner / "manifest.yaml", confined=True)

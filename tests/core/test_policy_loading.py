@@ -443,7 +443,7 @@ def test_format_path(path: tuple[str | int, ...], text: str) -> None:
         ("a: !!timestamp foo\n", "policy.yaml:1:4: error: a: cannot read value: 'foo' is not a"),
         ('a: !!int ""\n', "policy.yaml:1:4: error: a: cannot read value: '' is not a valid !!int"),
         ("a: !!float ''\n", "policy.yaml:1:4: error: a: cannot read value: '' is not a valid"),
-        ("a: !!int 0x\n", "policy.yaml:1:4: error: a: cannot read value: invalid literal"),
+        ("a: !!int 0x\n", "policy.yaml:1:4: error: a: cannot read value: "),
         ("a: !!binary aGk=\n", "policy.yaml:1:4: error: a: cannot read value: !!binary values"),
         ("a: !!set {b: 1}\n", "policy.yaml:1:4: error: a: the tag !!set is not supported"),
         ("a: !!omap [{b: 1}]\n", "policy.yaml:1:4: error: a: the tag !!omap is not supported"),

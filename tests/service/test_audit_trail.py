@@ -85,7 +85,8 @@ def test_two_swapped_rows_are_found_at_the_first(flowed: Env) -> None:
 
 def test_a_forged_row_inserted_with_renumbering_is_found(flowed: Env) -> None:
     """The forger hashes their row correctly and shifts the rest up by one: the row after
-    the forgery no longer matches its own hash (its seq changed)."""
+    the forgery no longer matches its own hash (its seq changed), but it still hashes as
+    its original seq right after seq 5, so the forgery is named at its own seq 6."""
     prev = _row(flowed, 5)
     _sql(flowed, "UPDATE audit_events SET seq = seq + 100000 WHERE seq >= 6")
     _sql(flowed, "UPDATE audit_events SET seq = seq - 99999 WHERE seq >= 100006")
@@ -110,16 +111,22 @@ def test_a_forged_row_inserted_with_renumbering_is_found(flowed: Env) -> None:
         f"INSERT INTO audit_events ({COLUMNS}) VALUES (:{COLUMNS.replace(', ', ', :')})",
         **row,
     )
-    seq, kind = _fault(flowed)
-    assert seq == 7, "the forged seq 6 links correctly; the shifted seq 7 cannot"
-    assert kind in ("modified", "inserted_or_reordered")
+    report = flowed.ws.auditing.verify()
+    assert report.fault is not None
+    assert (report.fault.seq, report.fault.kind) == (6, "inserted"), report.fault.message
+    assert report.fault.message.startswith("event seq 6 (request.approved on request:1)")
+    assert "stored as seq 7" in report.fault.message
+    assert (report.events, report.head_seq, report.head_hash) == (5, 5, prev["hash"])
 
 
 def test_a_cut_off_tail_is_found_only_after_a_signed_checkpoint(flowed: Env) -> None:
     n = flowed.event_count()
     _sql(flowed, "DELETE FROM audit_events WHERE seq = :seq", seq=n)
     report = flowed.ws.auditing.verify()
-    assert report.ok and report.head_seq == n - 1  # a bare chain cannot see its tail go
+    assert report.fault is None and report.head_seq == n - 1  # the chain cannot see it go
+    # ...but the state can: the cut event was the request's last status change
+    assert not report.ok
+    assert [(d.table, d.field) for d in report.differences] == [("requests", "status")]
 
     cp = flowed.ws.auditing.checkpoint()
     assert cp.seq == n - 1

@@ -123,3 +123,63 @@ def test_replay_survives_a_current_policy_without_the_recorded_transition(env: E
     assert report.current_policy == "credit 2.0.0"
     assert report.current_outcome != report.recorded_outcome
     assert any("emergency" in d for d in report.current_differences)
+
+
+@pytest.mark.parametrize(
+    ("statement", "says"),
+    [
+        (
+            "UPDATE decisions SET outcome = 'allow' WHERE id = :n",
+            "stored outcome: 'allow' → 'deny'",
+        ),
+        ("UPDATE decisions SET digest = :d WHERE id = :n", "stored digest: "),
+        (
+            'UPDATE decisions SET result = REPLACE(result, \'"outcome":"deny"\', '
+            '\'"outcome":"allow"\') WHERE id = :n',
+            "outcome: 'allow' → 'deny'",
+        ),
+    ],
+    ids=["outcome column", "digest column", "stored result"],
+)
+def test_an_edited_stored_decision_replays_as_different(
+    decided: Env, statement: str, says: str
+) -> None:
+    """Every stored field is compared with the replay, not only the stored result."""
+    number = next(n for n, outcome, _ in _decisions(decided) if outcome == "deny")
+    assert decided.ws.replays.replay(str(number)).identical
+    with decided.ws.engine.begin() as conn:
+        conn.execute(text(statement), {"n": number, "d": "ab" * 32})
+    report = decided.ws.replays.replay(str(number))
+    assert not report.identical and report.exit_code == 1
+    assert any(d.startswith(says) for d in report.differences), report.differences
+
+
+def test_a_row_rewritten_consistently_still_differs_from_its_audit_event(decided: Env) -> None:
+    """Inputs edited, and the digest columns set to what the edited inputs replay to: the
+    row agrees with itself, but the decision's audit event (under the hash chain) does not."""
+    number = next(n for n, outcome, _ in _decisions(decided) if outcome == "deny")
+    with decided.ws.engine.begin() as conn:
+        conn.execute(
+            text(
+                'UPDATE decisions SET inputs = REPLACE(inputs, \'"requester":"alice"\', '
+                '\'"requester":"mallory"\') WHERE id = :n'
+            ),
+            {"n": number},
+        )
+    report = decided.ws.replays.replay(str(number))
+    [column] = [d for d in report.differences if d.startswith("stored digest: ")]
+    replayed = column.split(" → ")[1].strip("'")
+    with decided.ws.engine.begin() as conn:
+        conn.execute(
+            text(
+                "UPDATE decisions SET digest = :d, result = REPLACE(result, digest, :e) "
+                "WHERE id = :n"
+            ),
+            {"n": number, "d": replayed, "e": replayed},
+        )
+    report = decided.ws.replays.replay(str(number))
+    assert not report.identical
+    assert [d.split(":")[0] for d in report.differences] == [
+        d.split(":")[0] for d in report.differences if d.startswith("audit event seq ")
+    ], report.differences
+    assert any("decision_id" in d for d in report.differences)

@@ -2,15 +2,20 @@
 
 Content addressing makes evidence append-only by construction: a changed file is a new blob
 with a new name, and a blob whose bytes no longer match its name is reported, not served.
+Blobs are 0600 in 0700 folders: evidence may be confidential.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+
+from clearance.adapters.private import private_dir
 
 
 class FileBlobStore:
@@ -22,10 +27,10 @@ class FileBlobStore:
 
     def put_file(self, path: Path) -> tuple[str, int]:
         """Copy ``path`` in (atomically); return its sha256 and size."""
-        self.root.mkdir(parents=True, exist_ok=True)
+        private_dir(self.root)
         h = hashlib.sha256()
         size = 0
-        fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".incoming-")
+        fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".incoming-")  # 0600, kept on rename
         try:
             with os.fdopen(fd, "wb") as out, path.open("rb") as src:
                 for block in iter(lambda: src.read(1 << 20), b""):
@@ -34,9 +39,10 @@ class FileBlobStore:
                     out.write(block)
             sha = h.hexdigest()
             target = self._path(sha)
-            target.parent.mkdir(parents=True, exist_ok=True)
+            private_dir(target.parent)
             if target.exists():
                 Path(tmp).unlink()
+                os.utime(target)  # fresh again: garbage collection spares blobs in use
             else:
                 Path(tmp).replace(target)
             return sha, size
@@ -69,6 +75,17 @@ class FileBlobStore:
 
     def has(self, sha256: str) -> bool:
         return self._path(sha256).is_file()
+
+    def stored(self) -> Iterator[tuple[str, dt.datetime]]:
+        """Every blob (sha256, last modified), for garbage collection."""
+        for folder in sorted(self.root.glob("[0-9a-f][0-9a-f]")):
+            for file in sorted(folder.iterdir()):
+                if file.is_file():
+                    modified = dt.datetime.fromtimestamp(file.stat().st_mtime, dt.UTC)
+                    yield folder.name + file.name, modified
+
+    def remove(self, sha256: str) -> None:
+        self._path(sha256).unlink(missing_ok=True)
 
     def export(self, sha256: str, target: Path) -> None:
         shutil.copyfile(self._path(sha256), target)

@@ -18,6 +18,12 @@ bytes in memory, and used by every reader (manifest files, the blob store, test 
   whole key column) and the ``fairness`` gate (group confusion counts). ``drift`` (exact KS
   sorts each column), ``performance`` and ``champion_comparison`` (AUC ranks all scores) and
   ``latency`` read their columns whole; ADR 0009 describes pushing those down to an engine.
+* **Size limits** (:class:`DatasetLimits`): a dataset over ``CLEARANCE_MAX_DATASET_ROWS``
+  rows (default 50,000,000) or whose needed columns decode to more than
+  ``CLEARANCE_MAX_DATASET_BYTES`` (default 2 GiB) is refused with :class:`DatasetTooLarge`
+  before any column is read, from the Parquet footer or the IPC file's batches (a 384 KB
+  Parquet file of 20M repeated values once took 2.4 GB). CSV files and IPC streams have no
+  row count up front: their size is checked first and their rows are counted as they stream.
 * **Conversion** (see :mod:`clearance.core.columns`): floats keep NaN for null; other
   primitive columns get a null mask; strings and dictionaries become ``int64`` codes (``-1``
   null) into a sorted category list; timestamps become ``datetime64`` (UTC).
@@ -25,7 +31,9 @@ bytes in memory, and used by every reader (manifest files, the blob store, test 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +60,65 @@ _SUFFIXES = {
     ".tsv": "csv",
     ".txt": "csv",
 }
+
+
+ROWS_ENV, BYTES_ENV = "CLEARANCE_MAX_DATASET_ROWS", "CLEARANCE_MAX_DATASET_BYTES"
+
+
+class DatasetTooLarge(ValueError):
+    """A dataset over a size limit; the message names it, the figure, the limit and the knob."""
+
+
+@dataclass(frozen=True)
+class DatasetLimits:
+    """Most rows and decoded bytes (of the columns a gate reads) per dataset."""
+
+    max_rows: int = 50_000_000
+    max_bytes: int = 2 << 30
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> DatasetLimits:
+        env = os.environ if env is None else env
+        return cls(
+            max_rows=_positive(env, ROWS_ENV, cls.max_rows),
+            max_bytes=_positive(env, BYTES_ENV, cls.max_bytes),
+        )
+
+    def check_rows(self, rows: int, name: str) -> None:
+        if rows > self.max_rows:
+            raise DatasetTooLarge(
+                f"dataset '{name}' has {rows:,} rows, over the limit of {self.max_rows:,} rows "
+                f"per dataset; attach a sample, or raise {ROWS_ENV}"
+            )
+
+    def check_bytes(self, size: int, name: str, what: str) -> None:
+        if size > self.max_bytes:
+            raise DatasetTooLarge(
+                f"dataset '{name}' {what} {_gib(size)}, over the limit of {_gib(self.max_bytes)} "
+                f"per dataset; read fewer columns or a sample, or raise {BYTES_ENV} (bytes)"
+            )
+
+
+def _positive(env: Mapping[str, str], key: str, default: int) -> int:
+    raw = env.get(key, "").strip().replace("_", "")
+    if not raw:
+        return default
+    if not raw.isdigit() or int(raw) < 1:
+        raise ValueError(f"{key} must be a positive whole number, not {env[key]!r}")
+    return int(raw)
+
+
+def _gib(n: int) -> str:
+    return f"{n / (1 << 30):.2f} GiB" if n >= 1 << 30 else f"{n / (1 << 20):.1f} MiB"
+
+
+def _width(t: pa.DataType) -> int:
+    """Bytes per row once decoded: fixed-width types their width (a bool a numpy byte), text
+    and anything variable an int64 code or offset (their payload is counted separately)."""
+    try:
+        return max(1, int(t.bit_width) // 8)
+    except ValueError:
+        return 8
 
 
 def detect_format(head: bytes, hint: str = "") -> str:
@@ -128,14 +195,57 @@ class _Opened:
             )
         return schema
 
-    def table(self, columns: Sequence[str]) -> pa.Table:
+    def limit(self, columns: Sequence[str], limits: DatasetLimits, name: str) -> None:
+        """Refuse a dataset over ``limits`` from metadata alone, before any column is read."""
+        size = len(self.source) if isinstance(self.source, bytes) else self.source.stat().st_size
+        rows = self.num_rows()
+        if self.format == "csv":
+            rows = _line_breaks(self.source)  # at least the rows: the header, quoted newlines
+        if rows is None:  # an IPC stream: its rows are counted as it is read
+            limits.check_bytes(size, name, "is")
+            return
+        limits.check_rows(rows, name)
+        schema, cols = self.schema(), list(dict.fromkeys(columns))
+        decoded = rows * sum(_width(schema.field(c).type) for c in cols)
+        if self.format == "parquet":
+            meta = pq.ParquetFile(_input(self.source)).metadata
+            wanted = [i for i in range(meta.num_columns) if meta.schema.column(i).name in cols]
+            decoded = max(
+                decoded,
+                sum(
+                    meta.row_group(g).column(i).total_uncompressed_size
+                    for g in range(meta.num_row_groups)
+                    for i in wanted
+                ),
+            )
+        elif self.format == "csv":
+            decoded = max(decoded, size)
+        limits.check_bytes(decoded, name, "decodes to about")
+
+    def table(self, columns: Sequence[str], limits: DatasetLimits, name: str) -> pa.Table:
+        """The columns, decoded a batch at a time and refused as soon as what has been decoded
+        passes the limits: metadata can understate it (a dictionary-encoded string column
+        of one repeated value is a few KB in the file and gigabytes decoded)."""
         cols = list(dict.fromkeys(columns))
         if self.format == "parquet":
-            return pq.read_table(_input(self.source), columns=cols)
-        if self.format == "ipc":
-            return paipc.open_file(_input(self.source)).read_all().select(cols)
-        if self.format == "ipc_stream":
-            return paipc.open_stream(_input(self.source)).read_all().select(cols)
+            parquet = pq.ParquetFile(_input(self.source))
+            batches = parquet.iter_batches(batch_size=_DECODE_ROWS, columns=cols)
+            schema = parquet.schema_arrow
+        elif self.format == "ipc":
+            reader = paipc.open_file(_input(self.source))
+            batches = (reader.get_batch(i) for i in range(reader.num_record_batches))
+            schema = reader.schema
+        elif self.format == "ipc_stream":
+            stream = paipc.open_stream(_input(self.source))
+            batches, schema = iter(stream), stream.schema
+        else:
+            batches = None
+        if batches is not None:
+            selected = (b.select(cols) for b in batches)
+            return pa.Table.from_batches(
+                list(_counted(selected, limits, name)),
+                schema=pa.schema(schema.field(c) for c in cols),
+            )
         return pacsv.read_csv(
             _input(self.source),
             parse_options=_csv_options(self.source),
@@ -175,6 +285,32 @@ class _Opened:
             reader = paipc.open_file(_input(self.source))
             return int(sum(reader.get_batch(i).num_rows for i in range(reader.num_record_batches)))
         return None  # CSV and IPC streams: unknown without a pass
+
+
+def _line_breaks(source: Source) -> int:
+    if isinstance(source, bytes):
+        return source.count(b"\n")
+    count = 0
+    with source.open("rb") as f:
+        while chunk := f.read(1 << 24):
+            count += chunk.count(b"\n")
+    return count
+
+
+_DECODE_ROWS = 1 << 16  # rows decoded at a time when reading a whole column
+
+
+def _counted(
+    batches: Iterator[pa.RecordBatch], limits: DatasetLimits, name: str
+) -> Iterator[pa.RecordBatch]:
+    """``batches``, refused as soon as their rows or decoded bytes pass the limits."""
+    rows = size = 0
+    for batch in batches:
+        rows += batch.num_rows
+        size += batch.nbytes
+        limits.check_rows(rows, name)
+        limits.check_bytes(size, name, "decodes to more than")
+        yield batch
 
 
 def _slices(batch: pa.RecordBatch, rows: int) -> Iterator[pa.RecordBatch]:
@@ -244,23 +380,43 @@ def to_columns(data: pa.Table | pa.RecordBatch, schema: pa.Schema | None = None)
     )
 
 
-def read_columns(source: Source, columns: Sequence[str], *, name: str, hint: str = "") -> Columns:
-    """Only ``columns`` of the dataset at ``source`` (a path, or its bytes with a name hint)."""
+def read_columns(
+    source: Source,
+    columns: Sequence[str],
+    *,
+    name: str,
+    hint: str = "",
+    limits: DatasetLimits | None = None,
+) -> Columns:
+    """Only ``columns`` of the dataset at ``source`` (a path, or its bytes with a name hint).
+
+    ``limits`` default to the environment's (:meth:`DatasetLimits.from_env`).
+    """
+    limits = limits or DatasetLimits.from_env()
     opened = _Opened(source, hint or ("" if isinstance(source, bytes) else str(source)))
     schema = opened.check(columns, name)
-    return to_columns(opened.table(columns), schema)
+    opened.limit(columns, limits, name)
+    return to_columns(opened.table(columns, limits, name), schema)
 
 
 def read_batches(
-    source: Source, columns: Sequence[str], batch_rows: int, *, name: str, hint: str = ""
+    source: Source,
+    columns: Sequence[str],
+    batch_rows: int,
+    *,
+    name: str,
+    hint: str = "",
+    limits: DatasetLimits | None = None,
 ) -> Iterator[Columns]:
     """``columns`` of the dataset in record batches of at most ``batch_rows`` rows (CSV: blocks).
 
     Category codes are per batch: compare categories by label, not by code, across batches.
     """
+    limits = limits or DatasetLimits.from_env()
     opened = _Opened(source, hint or ("" if isinstance(source, bytes) else str(source)))
     schema = opened.check(columns, name)
-    for batch in opened.batches(columns, batch_rows):
+    opened.limit(columns, limits, name)
+    for batch in _counted(opened.batches(columns, batch_rows), limits, name):
         yield to_columns(batch, schema)
 
 

@@ -12,7 +12,7 @@ import os
 import re
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
 from fastapi import FastAPI, Request, Response
@@ -25,6 +25,8 @@ from clearance.api.deps import UserDep, WorkspaceDep
 from clearance.api.logs import log
 from clearance.api.metrics import Metrics
 from clearance.api.routes import access, audit, governance, registry, requests
+from clearance.api.uploads import remove_stale_staging
+from clearance.errors import InputError
 from clearance.workspace import Workspace
 
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -32,7 +34,24 @@ REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 @dataclass(frozen=True)
 class Settings:
-    max_upload_bytes: int = 1 << 30  # 1 GiB per file
+    """Server limits; each can be set with the environment variable named beside it."""
+
+    max_upload_bytes: int = 1 << 30  # CLEARANCE_MAX_UPLOAD_BYTES: one uploaded file
+    max_document_bytes: int = 4 << 20  # CLEARANCE_MAX_DOCUMENT_BYTES: a policy file or manifest
+    max_request_bytes: int = 4 << 30  # CLEARANCE_MAX_REQUEST_BYTES: a whole upload request
+
+    @classmethod
+    def from_environment(cls, env: Mapping[str, str]) -> Settings:
+        values: dict[str, int] = {}
+        for name in ("max_upload_bytes", "max_document_bytes", "max_request_bytes"):
+            variable = f"CLEARANCE_{name.upper()}"
+            raw = env.get(variable)
+            if raw is None:
+                continue
+            if not raw.strip().isdigit() or int(raw) < 1:
+                raise InputError(f"{variable} must be a positive number of bytes, not '{raw}'")
+            values[name] = int(raw)
+        return cls(**values)
 
 
 def create_app(ws: Workspace, settings: Settings | None = None) -> FastAPI:
@@ -54,7 +73,7 @@ def create_app(ws: Workspace, settings: Settings | None = None) -> FastAPI:
     app.middleware("http")(_observe)
 
     @app.get("/healthz", tags=["operations"], summary="The process is up (no database check).")
-    def healthz() -> dict[str, str]:
+    async def healthz() -> dict[str, str]:  # on the event loop: never queued behind gates
         return {"status": "ok"}
 
     @app.get(
@@ -67,7 +86,7 @@ def create_app(ws: Workspace, settings: Settings | None = None) -> FastAPI:
         try:
             current, head = migrate.current_revision(ws.engine), migrate.head_revision()
         except Exception as exc:  # any failure to reach the database means not ready
-            return problems.problem_response(request, 503, f"database unreachable: {exc}")
+            return problems.store_down(request, f"readiness check: {exc}")
         if current != head:
             return problems.problem_response(
                 request,
@@ -188,5 +207,6 @@ def app_from_environment() -> FastAPI:
 
     ws = find_workspace()
     ws.pooled = True
-    limit = os.environ.get("CLEARANCE_MAX_UPLOAD_BYTES")
-    return create_app(ws, Settings(max_upload_bytes=int(limit)) if limit else None)
+    settings = Settings.from_environment(os.environ)
+    remove_stale_staging()  # what a killed server process left in the temp folder
+    return create_app(ws, settings)

@@ -28,8 +28,9 @@ def current_user(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> User:
     """The user the bearer token acts for; 401 (problem+json) when there is none."""
-    user = ws.tokens.authenticate(None if credentials is None else credentials.credentials)
+    user, token = ws.tokens.sign_in(None if credentials is None else credentials.credentials)
     request.state.user = user.name
+    request.state.token = token  # tokens made with it may not outlive it
     return user
 
 

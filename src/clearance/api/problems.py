@@ -7,6 +7,7 @@ role refusals 403, unknown things 404, refused transitions and lost races 409.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -16,26 +17,11 @@ from pydantic import BaseModel, Field
 from sqlalchemy.exc import DataError, DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from clearance.errors import (
-    ApprovalError,
-    AuditChainBroken,
-    ClearanceError,
-    InputError,
-    ManifestError,
-    NotFound,
-    NotPermitted,
-    PolicyError,
-    StoreConflict,
-    StoreError,
-    TransitionRefused,
-    Unauthenticated,
-)
+from clearance.api.logs import log
+from clearance.errors import ClearanceError, ManifestError, PolicyError
+from clearance.problem_types import KINDS
 
 MEDIA_TYPE = "application/problem+json"
-
-
-class TooLarge(InputError):
-    """An upload over the server's size limit (HTTP 413)."""
 
 
 class FieldProblem(BaseModel):
@@ -55,22 +41,6 @@ class Problem(BaseModel):
     errors: list[FieldProblem] = Field(default_factory=list)
 
 
-# (exception type, status, slug); the first match wins, so subclasses come first.
-_KINDS: list[tuple[type[ClearanceError], int, str, str]] = [
-    (Unauthenticated, 401, "unauthenticated", "Not authenticated"),
-    (NotPermitted, 403, "not-permitted", "Not permitted"),
-    (ApprovalError, 403, "approval-refused", "Approval refused"),
-    (NotFound, 404, "not-found", "Not found"),
-    (TransitionRefused, 409, "transition-refused", "Transition refused"),
-    (TooLarge, 413, "too-large", "Content too large"),
-    (PolicyError, 422, "invalid-policy", "Invalid policy"),
-    (ManifestError, 422, "invalid-manifest", "Invalid manifest"),
-    (StoreConflict, 409, "conflict", "Conflict"),
-    (AuditChainBroken, 409, "audit-chain-broken", "Audit chain broken"),
-    (StoreError, 503, "store-unavailable", "Store unavailable"),
-    (ClearanceError, 422, "invalid-input", "Invalid input"),
-]
-
 STATUS_TITLES = {
     400: "Bad request",
     401: "Not authenticated",
@@ -87,9 +57,9 @@ STATUS_TITLES = {
 
 
 def classify(exc: ClearanceError) -> tuple[int, str, str]:
-    for kind, status, slug, title in _KINDS:
-        if isinstance(exc, kind):
-            return status, slug, title
+    for kind in KINDS:
+        if isinstance(exc, kind.error):
+            return kind.status, kind.slug, kind.title
     raise AssertionError("ClearanceError is the last entry")  # pragma: no cover
 
 
@@ -117,8 +87,24 @@ def problem_response(
     )
 
 
+# What a client is told when the store fails: where the database is and who connects to it
+# (host, user, driver text) is for the operator, so it goes to the server log only.
+STORE_DOWN = "the database is unavailable; retry later, or give the operator the request id"
+
+
+def store_down(request: Request, reason: str) -> JSONResponse:
+    """503 with the short message; ``reason`` (which may name hosts or users) is logged."""
+    request_id = getattr(request.state, "request_id", None)
+    log(logging.ERROR, "store unavailable", request_id=request_id, reason=reason)
+    return problem_response(
+        request, 503, STORE_DOWN, slug="store-unavailable", title="Store unavailable"
+    )
+
+
 def problem_for(request: Request, exc: ClearanceError) -> JSONResponse:
     status, slug, title = classify(exc)
+    if status == 503:
+        return store_down(request, str(exc))
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
     located = _located(exc)
     detail = str(exc).splitlines()[0] if located else str(exc)
@@ -130,6 +116,8 @@ def problem_for(request: Request, exc: ClearanceError) -> JSONResponse:
 
 
 def _slug(status: int) -> str:
+    if status == 413:  # a body cut off while streaming: the same type as an oversized file
+        return "too-large"
     return STATUS_TITLES.get(status, "error").lower().replace(" ", "-")
 
 
@@ -188,7 +176,7 @@ def install(app: FastAPI) -> None:
             return problem_response(
                 request, 422, f"the database refused a value: {reason}", slug="invalid-input"
             )
-        return problem_response(request, 503, f"database error: {reason}")
+        return store_down(request, f"database error: {reason}")
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:

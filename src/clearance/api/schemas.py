@@ -8,6 +8,8 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from clearance.core.audit import AuditEvent
+from clearance.core.durations import Duration
+from clearance.core.names import Name
 from clearance.core.results import Decision
 from clearance.service.records import (
     KpiRecord,
@@ -19,9 +21,6 @@ from clearance.service.records import (
 )
 
 T = TypeVar("T")
-
-# A duration as policies write it (90m, 72h, 5d, 2w), short enough not to overflow a date.
-DURATION = r"^[0-9]{1,5}[mhdw]$"
 
 
 def _has_nul(value: Any) -> bool:
@@ -104,13 +103,7 @@ class RollbackOut(BaseModel):
 # --- users and tokens ---------------------------------------------------------------------
 
 UserName = Annotated[
-    str,
-    Field(
-        min_length=1,
-        max_length=200,
-        pattern=r"^[^\x00-\x20\x7f]+$",
-        description="A user name, as tokens and the audit trail name them (no spaces).",
-    ),
+    Name, Field(description="A user name, as tokens and the audit trail name them (no spaces).")
 ]
 Role = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[^\x00-\x20\x7f]+$")]
 
@@ -127,10 +120,8 @@ class RolesBody(Body):
 class TokenBody(Body):
     user: UserName | None = Field(default=None, description="Who it acts for (default: you).")
     name: str = Field(default="", max_length=200, description="What it is for, e.g. 'ci'.")
-    expires_in: str | None = Field(
-        default=None,
-        pattern=DURATION,
-        description="Lifetime, e.g. 90d, 12h or 2w (default: never expires).",
+    expires_in: Duration | None = Field(
+        default=None, description="Lifetime, e.g. 90d, 12h or 2w (default: never expires)."
     )
 
 
@@ -152,7 +143,7 @@ class WaiverBody(Body):
     gate: str = Field(min_length=1, description="Gate id in the governing policy.")
     version: str | None = Field(default=None, description="Only this version (default: all).")
     until: dt.datetime | None = Field(default=None, description="When it expires.")
-    expires_in: str | None = Field(default=None, pattern=DURATION, description="Or: lifetime.")
+    expires_in: Duration | None = Field(default=None, description="Or: lifetime.")
     justification: str = Field(min_length=1, description="Why the exception.")
     controls: list[str] = Field(min_length=1, description="Compensating controls.")
 
@@ -278,8 +269,29 @@ class ChainFaultOut(BaseModel):
     message: str
 
 
+class StateDifferenceOut(BaseModel):
+    """A table row or field the audit trail does not account for."""
+
+    table: str
+    key: str
+    field: str
+    expected: Any = Field(description="What the events imply (null: no event made the row).")
+    found: Any = Field(description="What the table holds (null: the row is missing).")
+    seq: int | None = Field(description="The event that set the expected value.")
+    message: str
+
+
+class BlobFaultOut(BaseModel):
+    sha256: str
+    kind: str = Field(description="corrupted or missing")
+    used_by: str
+    message: str
+
+
 class VerifyOut(BaseModel):
-    """The chain recomputed and the checkpoints checked (``clearance audit verify --json``)."""
+    """The chain recomputed, the checkpoints checked, the state the events imply compared
+    with the tables, and (``blobs=true``) every blob re-hashed (``clearance audit verify
+    --json``)."""
 
     ok: bool
     events: int
@@ -287,6 +299,12 @@ class VerifyOut(BaseModel):
     head_hash: str
     checkpoints: int
     fault: ChainFaultOut | None
+    warnings: list[str] = Field(default_factory=list)
+    key_id: str | None = None
+    state_checked: bool = False
+    differences: list[StateDifferenceOut] = Field(default_factory=list)
+    blobs_checked: int | None = None
+    blob_faults: list[BlobFaultOut] = Field(default_factory=list)
 
 
 class PublicKeyOut(BaseModel):

@@ -1,27 +1,27 @@
 """Staging uploaded files on disk so the service's file-based use cases can read them.
 
 A manifest registered through the API names its files by paths relative to itself; the
-client uploads each file under that path. Nothing outside the staging folder can be named:
-absolute paths, ``..`` and ``file:`` URIs that leave the folder are refused, so a manifest
-can never make the server read its own files. Sizes are capped while streaming and each
-file's sha256 is checked against the digest the client sent.
+client uploads each file under that path. The manifest loader itself keeps every path it
+reads inside the staging folder (``load_manifest(confined=True)``), so a manifest can never
+make the server read its own files, however the path is written. Sizes are capped while
+streaming and each file's sha256 is checked against the digest the client sent. Staging
+folders go when the call ends; those of a killed server are removed at the next start.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
+import shutil
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path, PurePosixPath
-from typing import IO, Any
-from urllib.parse import urlparse
+from typing import IO
 
-import yaml
 from fastapi import UploadFile
 
-from clearance.api.problems import TooLarge
 from clearance.errors import (
     ClearanceError,
     InputError,
@@ -30,8 +30,10 @@ from clearance.errors import (
     PolicyError,
     Problem,
 )
+from clearance.problem_types import TooLarge
 
 CHUNK = 1 << 20
+STAGING = "clearance-upload-"  # + the server's pid: a stale folder is one whose pid is gone
 
 
 def safe_relative(raw: str, what: str) -> PurePosixPath:
@@ -44,31 +46,6 @@ def safe_relative(raw: str, what: str) -> PurePosixPath:
             "(no absolute paths, no ..)"
         )
     return PurePosixPath(*parts)
-
-
-def manifest_paths(text: str) -> list[str]:
-    """The local files a manifest names (evidence and artifact), as written."""
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError:
-        return []  # the manifest parser reports it with its line and column
-    if not isinstance(data, dict):
-        return []
-    refs: list[tuple[str, Any]] = []
-    evidence = data.get("evidence")
-    if isinstance(evidence, dict):
-        refs += [(f"evidence.{k}", v) for k, v in evidence.items()]
-    refs.append(("artifact", data.get("artifact")))
-    paths: list[str] = []
-    for where, ref in refs:
-        if not isinstance(ref, dict):
-            continue
-        if isinstance(ref.get("path"), str):
-            paths.append(str(safe_relative(ref["path"], f"{where}.path")))
-        uri = ref.get("uri")
-        if isinstance(uri, str) and urlparse(uri).scheme in ("", "file"):
-            paths.append(str(safe_relative(urlparse(uri).path, f"{where}.uri")))
-    return paths
 
 
 def copy_limited(source: IO[bytes], target: Path, limit: int, name: str) -> tuple[str, int]:
@@ -98,7 +75,7 @@ def staged(
     files: Sequence[UploadFile], digests: Mapping[str, str], limit: int
 ) -> Iterator[tuple[Path, dict[str, str]]]:
     """A temporary folder holding ``files`` under their (checked) relative names."""
-    with tempfile.TemporaryDirectory(prefix="clearance-upload-") as tmp:
+    with tempfile.TemporaryDirectory(prefix=f"{STAGING}{os.getpid()}-") as tmp:
         root = Path(tmp)
         sums: dict[str, str] = {}
         for upload in files:
@@ -116,12 +93,37 @@ def staged(
             raise _relative_to(exc, root) from None
 
 
+def remove_stale_staging(folder: Path | None = None) -> list[Path]:
+    """Delete staging folders whose server process is gone (killed mid-upload)."""
+    removed = []
+    for path in Path(folder or tempfile.gettempdir()).glob(f"{STAGING}*"):
+        pid = path.name.removeprefix(STAGING).split("-", 1)[0]
+        if path.is_dir() and not (pid.isdigit() and _alive(int(pid))):
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
+
+
 def _relative_to(exc: ClearanceError, root: Path) -> ClearanceError:
     """The same error with the staging folder cut out of its file names."""
     prefix = f"{root}/"
     if isinstance(exc, PolicyError | ManifestError):
         fixed = [
-            replace(p, location=replace(p.location, file=p.location.file.removeprefix(prefix)))
+            replace(
+                p,
+                location=replace(p.location, file=p.location.file.removeprefix(prefix)),
+                message=p.message.replace(prefix, ""),
+            )
             for p in exc.problems
         ]
         return type(exc)(fixed)
@@ -130,15 +132,23 @@ def _relative_to(exc: ClearanceError, root: Path) -> ClearanceError:
 
 
 def read_documents(files: Sequence[UploadFile], limit: int) -> list[tuple[str, str]]:
-    """Uploaded policy files as (relative name, text), sorted as a folder's files are."""
+    """Uploaded policy files as (relative name, text), sorted as a folder's files are.
+
+    One policy's files together are one document: ``limit`` bounds their sum, so a policy
+    can never hold more in memory than a single file could."""
     out: dict[str, str] = {}
+    room = limit
     for upload in files:
         name = str(safe_relative(upload.filename or "", "uploaded file name"))
         if name in out:
             raise InputError(f"file {name} was uploaded twice")
-        data = upload.file.read(limit + 1)
-        if len(data) > limit:
-            raise TooLarge(f"{name} is larger than the server's limit of {limit:,} bytes")
+        data = upload.file.read(room + 1)
+        room -= len(data)
+        if room < 0:
+            raise TooLarge(
+                f"{name}: the policy's files are larger than the server's limit of "
+                f"{limit:,} bytes (CLEARANCE_MAX_DOCUMENT_BYTES)"
+            )
         try:
             out[name] = data.decode("utf-8")
         except UnicodeDecodeError as exc:

@@ -1,4 +1,4 @@
-"""API token commands: create (the secret is shown once), list, revoke.
+"""API token commands: create (the secret is shown once), list, revoke; disabling users.
 
 The local CLI is the operator: it holds the database, so it may manage anyone's tokens
 without a role. Through the API the same use cases let a user manage their own tokens and
@@ -11,17 +11,17 @@ import datetime as dt
 from typing import Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from clearance.cli.common import AS_USER, JSON, console, print_json, remote, workspace
 from clearance.cli.registry import operator_name
 from clearance.service.records import TokenRecord
+from clearance.terminal import SafeConsole
 
 token_app = typer.Typer(
     help="API tokens for the server (stored hashed, shown once).", no_args_is_help=True
 )
-notes = Console(stderr=True, highlight=False)  # stdout carries only the secret, for $(...)
+notes = SafeConsole(stderr=True)  # stdout carries only the secret, for $(...)
 
 
 def _now() -> dt.datetime:
@@ -125,3 +125,35 @@ def token_revoke(
     else:
         token = workspace().tokens.revoke(token_id, actor=operator_name(as_user), operator=True)
     console.print(f"token {token.id} ({token.prefix}…) of {token.user} is revoked", markup=False)
+
+
+def user_disable(
+    name: str = typer.Argument(..., help="An existing user."),
+    as_user: str | None = AS_USER,
+) -> None:
+    """Disable a user: revoke all their tokens at once and refuse their sign-in (audited)."""
+    if client := remote(as_user):
+        user = client.set_disabled(name, True)
+    else:
+        user = workspace().users.disable(name, actor=operator_name(as_user), operator=True)
+    console.print(
+        f"user {user.name} is disabled: their tokens are revoked and sign-in is refused "
+        f"(`clearance user enable {user.name}` undoes this)",
+        markup=False,
+    )
+
+
+def user_enable(
+    name: str = typer.Argument(..., help="A disabled user."),
+    as_user: str | None = AS_USER,
+) -> None:
+    """Let a disabled user sign in again; their old tokens stay revoked (create new ones)."""
+    if client := remote(as_user):
+        user = client.set_disabled(name, False)
+    else:
+        user = workspace().users.enable(name, actor=operator_name(as_user), operator=True)
+    console.print(
+        f"user {user.name} is enabled; create a token for them with "
+        f"`clearance token create --user {user.name}`",
+        markup=False,
+    )

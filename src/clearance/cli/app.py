@@ -6,17 +6,19 @@ expected error prints one line per problem on stderr and never a traceback.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
 import typer
-from rich.console import Console
 from rich.text import Text
 
 from clearance import __version__
 from clearance.cli import access, audit, check, governance, policy, promotion, registry
+from clearance.cli.blobs import blobs_app
 from clearance.cli.serve import serve
-from clearance.errors import ClearanceError, ManifestError, PolicyError
+from clearance.errors import ClearanceError
+from clearance.terminal import SafeConsole, printable
 
 app = typer.Typer(
     name="clearance",
@@ -37,12 +39,15 @@ app.command("history")(audit.history)
 app.command("replay")(audit.replay)
 policy.app.command("apply")(registry.policy_apply)
 app.add_typer(policy.app, name="policy")
+registry.user_app.command("disable")(access.user_disable)
+registry.user_app.command("enable")(access.user_enable)
 app.add_typer(registry.user_app, name="user")
 app.add_typer(access.token_app, name="token")
 app.add_typer(registry.evidence_app, name="evidence")
 app.add_typer(promotion.request_app, name="request")
 app.add_typer(audit.audit_app, name="audit")
 app.add_typer(registry.db_app, name="db")
+app.add_typer(blobs_app, name="blobs")
 app.add_typer(governance.waiver_app, name="waiver")
 app.add_typer(governance.review_app, name="review")
 app.add_typer(governance.rollout_app, name="rollout")
@@ -50,7 +55,7 @@ app.add_typer(governance.notify_app, name="alerts")
 app.command("serving")(governance.serving)
 app.command("tick")(governance.tick)
 app.command("serve")(serve)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+err = SafeConsole(stderr=True, soft_wrap=True)
 
 
 @app.command("demo")
@@ -68,7 +73,7 @@ def demo(
     if story not in ("main", "governance", "all"):
         raise typer.BadParameter("choose main, governance or all", param_hint="STORY")
     root = directory or Path(tempfile.mkdtemp(prefix="clearance-demo-"))
-    console = Console(highlight=False)
+    console = SafeConsole()
     if story in ("main", "all"):
         run_demo(root / "main" if story == "all" else root, console)
     if story in ("governance", "all"):
@@ -86,11 +91,23 @@ def main() -> None:
     """Console-script entry point; Click handles usage errors (exit 2) and ``Exit`` itself."""
     try:
         app()
-    except (PolicyError, ManifestError) as exc:
-        for problem in exc.problems:  # already "file:line:col: error: field: message"
-            err.print(Text(str(problem)))
-        sys.exit(exc.exit_code)
     except ClearanceError as exc:
-        for line in str(exc).splitlines() or [type(exc).__name__]:
-            err.print(Text.assemble(("error: ", "bold red"), line))
+        if problems := getattr(exc, "problems", None):  # policy, manifest, notification config
+            for problem in problems:  # already "file:line:col: error: field: message"
+                err.print(Text(printable(problem)))
+        else:
+            for line in error_lines(exc):
+                err.print(Text.assemble(("error: ", "bold red"), line))
         sys.exit(exc.exit_code)
+
+
+def error_lines(exc: ClearanceError) -> list[str]:
+    """The message as printable lines. Local messages are one line by construction, so a
+    newline in one came from a value (a stored name, an argument) and stays visible as
+    ``\\n`` rather than forging an ``error:`` line. Through a server (``CLEARANCE_URL``) the
+    client adds the field errors as indented lines, and those are kept."""
+    text = str(exc) or type(exc).__name__
+    if not os.environ.get("CLEARANCE_URL"):
+        return [printable(text)]
+    first, *rest = text.split("\n  ")
+    return [printable(first), *(f"  {printable(line)}" for line in rest)]

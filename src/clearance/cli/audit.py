@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.table import Table
 
 from clearance.cli.common import JSON, console, print_json, remote, workspace
 from clearance.errors import InputError
+
+if TYPE_CHECKING:
+    from clearance.client import Client
+    from clearance.core.audit import VerifyReport
 
 audit_app = typer.Typer(help="The tamper-evident audit trail.", no_args_is_help=True)
 
@@ -21,45 +27,100 @@ def audit_verify(
         "--public-key",
         exists=True,
         dir_okay=False,
-        help="Public key file from `clearance audit public-key` (hex or 32 raw bytes).",
+        help="Public key file from `clearance audit public-key` (hex or 32 raw bytes); keep "
+        "it outside the workspace.",
+    ),
+    blobs: bool = typer.Option(
+        False, "--blobs", help="Also re-hash every stored blob (evidence and artifacts)."
     ),
     as_json: bool = JSON,
 ) -> None:
-    """Recompute the hash chain and check signed checkpoints. Exit 1 names the first bad event.
+    """Recompute the hash chain, check signed checkpoints, and compare the state the events
+    imply with the tables. Exit 1 names the first bad event and every differing row.
 
     Against a server (CLEARANCE_URL) the events and checkpoints are fetched and verified
-    here, not by the server: with --public-key nothing the server says is taken on trust.
+    here, not by the server: with --public-key nothing the server says about the chain is
+    taken on trust (the state comparison and --blobs are the server's own report).
     """
     key = read_public_key(public_key) if public_key else None
     if client := remote():
-        from clearance.core.audit import Checkpoint, verify_chain
-
-        checkpoints = [Checkpoint(**c.model_dump()) for c in client.checkpoints()]
-        report = verify_chain(
-            client.audit_events(), checkpoints, key if key is not None else client.public_key()
-        )
+        report = _verify_remote(client, key, blobs=blobs)
     else:
-        report = workspace().auditing.verify(key)
+        report = workspace().auditing.verify(key, blobs=blobs)
     if as_json:
-        print_json(
-            {
-                "ok": report.ok,
-                "events": report.events,
-                "head_seq": report.head_seq,
-                "head_hash": report.head_hash,
-                "checkpoints": report.checkpoints,
-                "fault": None if report.fault is None else report.fault.__dict__,
-            }
-        )
-    elif report.ok:
-        console.print(
-            f"audit chain OK: {report.events} events, head {report.head_seq} "
-            f"{report.head_hash[:12]}, {report.checkpoints} signed checkpoint(s) verified"
-        )
+        print_json(verify_json(report))
     else:
-        assert report.fault is not None
-        console.print(f"[bold red]audit chain BROKEN[/]: {report.fault.message}")
+        _print_verify(report, given_key=key is not None)
     raise typer.Exit(0 if report.ok else 1)
+
+
+def _verify_remote(client: Client, key: bytes | None, *, blobs: bool) -> VerifyReport:
+    """The chain checked here; the state and blobs as the server compared them."""
+    from clearance.core.audit import Checkpoint, verify_chain
+
+    checkpoints = [Checkpoint(**c.model_dump()) for c in client.checkpoints()]
+    chain = verify_chain(
+        client.audit_events(), checkpoints, key if key is not None else client.public_key()
+    )
+    if chain.fault is not None:
+        return chain
+    server = client.verify_audit(blobs=blobs)
+    return dataclasses.replace(
+        chain,
+        ok=not server.differences and not server.blob_faults,
+        warnings=(*chain.warnings, *server.warnings),
+        state_checked=server.state_checked,
+        differences=server.differences,
+        blobs_checked=server.blobs_checked,
+        blob_faults=server.blob_faults,
+    )
+
+
+def verify_json(report: VerifyReport) -> dict[str, Any]:
+    return dataclasses.asdict(report)
+
+
+SHOWN_DIFFERENCES = 50
+
+
+def _print_verify(report: VerifyReport, *, given_key: bool) -> None:
+    for warning in report.warnings:
+        console.say("[bold red]WARNING[/]: {w}", w=warning)
+    if report.fault is not None:
+        console.say("[bold red]audit chain BROKEN[/]: {why}", why=report.fault.message)
+        return
+    console.print(
+        f"audit chain OK: {report.events} events, head {report.head_seq} "
+        f"{report.head_hash[:12]}, {report.checkpoints} signed checkpoint(s) verified"
+    )
+    if report.state_checked and not report.differences:
+        console.print(
+            "state OK: users, models, versions (stage, production slot), evidence, policies, "
+            "requests, approvals, decisions, waivers and tokens match the events"
+        )
+    elif report.differences:
+        console.say(
+            "[bold red]state DOES NOT MATCH the audit trail[/]: {n} difference(s)",
+            n=len(report.differences),
+        )
+        for d in report.differences[:SHOWN_DIFFERENCES]:
+            console.print(f"  {d.message}")
+        if len(report.differences) > SHOWN_DIFFERENCES:
+            more = len(report.differences) - SHOWN_DIFFERENCES
+            console.print(f"  ... and {more} more (--json lists them all)")
+    if report.blobs_checked is not None:
+        if report.blob_faults:
+            console.say("[bold red]blobs BAD[/]: {n} of them", n=len(report.blob_faults))
+            for b in report.blob_faults:
+                console.print(f"  {b.message}")
+        else:
+            console.print(f"blobs OK: {report.blobs_checked} re-hashed")
+    if not given_key:
+        console.print(
+            "note: checkpoints were checked with the workspace's own key, which anyone who "
+            "can change the workspace can replace; keep `clearance audit public-key` output "
+            "outside it and verify with --public-key FILE"
+        )
 
 
 @audit_app.command("public-key")
@@ -184,7 +245,7 @@ def status(model: str | None = typer.Argument(None), as_json: bool = JSON) -> No
                 markup=False,
             )
         for issue in m["non_compliant"]:
-            console.print(f"  [bold red]NON-COMPLIANT[/]: {issue}")
+            console.say("  [bold red]NON-COMPLIANT[/]: {issue}", issue=issue)
         for r in m["rollouts"]:
             console.print(f"  canary {r['version']} at {r['traffic']:.0%} (rollout {r['id']})")
         for r in m["open_requests"]:

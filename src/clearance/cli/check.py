@@ -8,7 +8,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from clearance.cli.table import render
@@ -19,6 +18,7 @@ from clearance.core.selection import require_selected
 from clearance.errors import InputError
 from clearance.manifest import load_manifest
 from clearance.reporters import render_json, render_junit, render_markdown
+from clearance.terminal import SafeConsole
 
 
 def parse_now(text: str | None) -> dt.datetime:
@@ -49,7 +49,7 @@ def reads_data(loaded: LoadedPolicy, transition: Transition) -> bool:
 @contextmanager
 def gate_progress(enabled: bool) -> Iterator[Callable[[int, int, str], None] | None]:
     """A Rich progress bar on stderr for the engine's ``progress`` callback (terminals only)."""
-    console = Console(stderr=True)
+    console = SafeConsole(stderr=True)
     if not enabled or not console.is_terminal:
         yield None
         return
@@ -57,7 +57,7 @@ def gate_progress(enabled: bool) -> Iterator[Callable[[int, int, str], None] | N
         TextColumn("[bold]gates"),
         BarColumn(),
         TextColumn("{task.completed}/{task.total}"),
-        TextColumn("{task.description}"),
+        TextColumn("{task.description}", markup=False),  # a gate id, shown as written
         TimeElapsedColumn(),
         console=console,
         transient=True,
@@ -109,5 +109,5 @@ def check(
     if as_json:
         typer.echo(render_json(decision), nl=False)
     else:
-        render(decision, Console(highlight=False))
+        render(decision, SafeConsole())
     raise typer.Exit(decision.exit_code)

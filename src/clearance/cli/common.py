@@ -13,14 +13,14 @@ import os
 from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.console import Console
 
 from clearance.errors import InputError
+from clearance.terminal import SafeConsole, json_for_terminal
 from clearance.workspace import Workspace, find_workspace
 
 AS_USER = typer.Option(None, "--as", help="Acting user (default: $CLEARANCE_USER).")
 JSON = typer.Option(False, "--json", help="Print JSON instead of a table.")
-console = Console(highlight=False)
+console = SafeConsole()  # shows what users wrote, never obeys it (see clearance.terminal)
 
 
 if TYPE_CHECKING:
@@ -53,4 +53,5 @@ def workspace() -> Workspace:
 
 
 def print_json(data: Any) -> None:
-    typer.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+    text = json.dumps(data, indent=2, ensure_ascii=False, default=str)
+    typer.echo(json_for_terminal(text))

@@ -7,12 +7,12 @@ import json
 from pathlib import Path
 
 import typer
-from rich.console import Console
 from rich.text import Text
 
 from clearance.core.loading import check_policy, read_policy_files
 from clearance.core.schema import policy_schema
 from clearance.errors import PolicyError, Problem
+from clearance.terminal import SafeConsole, printable
 
 app = typer.Typer(help="Policy files: JSON Schema and lint.", no_args_is_help=True)
 
@@ -76,16 +76,16 @@ def _report(findings: list[Problem], as_json: bool, count: int) -> None:
         ]
         typer.echo(json.dumps(rows, indent=2))
         return
-    console = Console(highlight=False, soft_wrap=True)
+    console = SafeConsole(soft_wrap=True)
     for p in findings:
         style = "red" if p.severity == "error" else "yellow"
         console.print(
             Text.assemble(
-                str(p.location),
+                printable(p.location),
                 ": ",
                 (p.severity, style),
                 f" [{p.code}] ",
-                f"{p.field + ': ' if p.field else ''}{p.message}",
+                printable(f"{p.field + ': ' if p.field else ''}{p.message}"),
             )
         )
     errors = sum(p.severity == "error" for p in findings)

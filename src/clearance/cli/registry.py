@@ -96,9 +96,10 @@ def user_list(as_json: bool = JSON) -> None:
     if as_json:
         print_json([u.model_dump(mode="json") for u in users])
         return
-    table = Table("user", "roles")
+    table = Table("user", "roles", "disabled since (UTC)")
     for u in users:
-        table.add_row(u.name, ", ".join(u.roles))
+        since = "" if u.disabled_at is None else f"{u.disabled_at:%Y-%m-%d %H:%M}"
+        table.add_row(u.name, ", ".join(u.roles), since)
     console.print(table)
 
 

@@ -1,7 +1,9 @@
 """The Rich rendering of a Decision for people at a terminal.
 
 A compact table (one row per gate, worst first) followed by the message and remediation of
-every gate that did not simply pass: readable at 80 columns, as in CI logs.
+every gate that did not simply pass: readable at 80 columns, as in CI logs. Every text from
+the policy, the manifest or the data is passed through :func:`printable` here, so the render is
+safe on any console, not only on a :class:`~clearance.terminal.SafeConsole`.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from clearance.reporters.format import (
     value,
     worst_lines,
 )
+from clearance.terminal import printable
 
 STYLE = {
     GateStatus.PASS: "green",
@@ -32,21 +35,21 @@ OUTCOME = {"allow": "bold green", "needs_approval": "bold yellow", "deny": "bold
 
 
 def decision_table(d: Decision) -> Table:
-    table = Table(
-        title=f"{d.model} {d.version}: {d.from_stage} → {d.to_stage} "
-        f"(policy {d.policy} {d.policy_version}, {d.change_type} change)",
-        title_justify="left",
+    title = (
+        f"{d.model} {d.version}: {d.from_stage} → {d.to_stage} "
+        f"(policy {d.policy} {d.policy_version}, {d.change_type} change)"
     )
+    table = Table(title=Text(printable(title)), title_justify="left")
     table.add_column("gate", overflow="fold")
     table.add_column("status", no_wrap=True)
     for name in ("observed", "threshold", "margin"):
         table.add_column(name, overflow="fold", justify="right")
     for g in by_severity(d.gates):
         table.add_row(
-            g.gate_id,
+            Text(printable(g.gate_id)),
             Text(status(g), style=STYLE[g.status]),
-            value(g.observed),
-            threshold(g),
+            Text(printable(value(g.observed))),
+            Text(printable(threshold(g))),
             Text(margin(g), style="yellow" if g.near_miss else ""),
         )
     return table
@@ -56,11 +59,15 @@ def _notes(g: GateResult) -> Text | None:
     worst = worst_lines(g)
     if g.status is GateStatus.PASS and not g.near_miss and not worst:
         return None
-    note = Text.assemble((f"{g.gate_id} ", "bold"), (f"{status(g)}: ", STYLE[g.status]), g.message)
+    note = Text.assemble(
+        (f"{printable(g.gate_id)} ", "bold"),
+        (f"{status(g)}: ", STYLE[g.status]),
+        printable(g.message),
+    )
     for line in worst:
-        note.append(f"\n    {line}", style="dim" if g.status is GateStatus.PASS else "")
+        note.append(f"\n    {printable(line)}", style="dim" if g.status is GateStatus.PASS else "")
     if g.status not in (GateStatus.PASS, GateStatus.SKIPPED) and g.remediation:
-        note.append(f"\n  → {g.remediation}", style="italic")
+        note.append(f"\n  → {printable(g.remediation)}", style="italic")
     return note
 
 
@@ -70,7 +77,10 @@ def render(d: Decision, console: Console) -> None:
     for r in d.approvals.roles:
         who = ", ".join(r.approved_by) or "none yet"
         mark = "ok" if r.satisfied else "pending"
-        parts.append(Text(f"approval {r.role}: {len(r.approved_by)}/{r.required} {mark} ({who})"))
-    parts += [Text(f"not counted: {why}", style="dim") for why in d.approvals.ignored]
-    headline = Text.assemble((d.outcome.value.upper(), OUTCOME[d.outcome.value]), f": {d.summary}")
+        line = f"approval {r.role}: {len(r.approved_by)}/{r.required} {mark} ({who})"
+        parts.append(Text(printable(line)))
+    parts += [Text(printable(f"not counted: {why}"), style="dim") for why in d.approvals.ignored]
+    headline = Text.assemble(
+        (d.outcome.value.upper(), OUTCOME[d.outcome.value]), printable(f": {d.summary}")
+    )
     console.print(Group(*parts, headline))

@@ -13,8 +13,9 @@ instant hashes the same whatever timezone it was given in.
 from __future__ import annotations
 
 import datetime as dt
+from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
@@ -221,7 +222,8 @@ class ChainFault:
 
     ``seq`` is the chain position where it was found (the seq that belongs there), which
     may differ from a tampered row's stored seq; ``kind`` is one of ``modified``,
-    ``deleted``, ``inserted_or_reordered``, ``bad_start``, ``truncated``, ``bad_checkpoint``.
+    ``deleted``, ``inserted`` (a well-formed forgery, named at its own seq),
+    ``inserted_or_reordered``, ``bad_start``, ``truncated``, ``bad_checkpoint``.
     """
 
     seq: int | None
@@ -230,8 +232,40 @@ class ChainFault:
 
 
 @dataclass(frozen=True)
+class StateDifference:
+    """A table row or field that the audit trail does not account for.
+
+    ``expected`` is what the events imply (None: no event created the row), ``found`` what
+    the table holds (None: the row is missing); ``seq`` is the event that set the value.
+    """
+
+    table: str
+    key: str
+    field: str
+    expected: Any
+    found: Any
+    seq: int | None
+    message: str
+
+
+@dataclass(frozen=True)
+class BlobFault:
+    """A stored blob whose bytes no longer match its sha256 name, or that is missing."""
+
+    sha256: str
+    kind: str  # "corrupted" or "missing"
+    used_by: str
+    message: str
+
+
+@dataclass(frozen=True)
 class VerifyReport:
-    """What was verified. On a fault, ``events`` and the head describe the good prefix."""
+    """What was verified. On a fault, ``events`` and the head describe the good prefix.
+
+    ``ok`` covers everything checked: the chain, the checkpoints, and (when the service
+    compared them) the tables' state and the blobs. ``warnings`` never pass silently but do
+    not fail on their own; ``state_checked`` and ``blobs_checked`` say what was covered.
+    """
 
     ok: bool
     events: int
@@ -239,11 +273,22 @@ class VerifyReport:
     head_hash: str
     checkpoints: int
     fault: ChainFault | None
+    warnings: tuple[str, ...] = ()
+    key_id: str | None = None
+    state_checked: bool = False
+    differences: tuple[StateDifference, ...] = ()
+    blobs_checked: int | None = None
+    blob_faults: tuple[BlobFault, ...] = field(default_factory=tuple)
 
     def raise_if_broken(self) -> None:
         """For callers that must stop on a broken trail (exit code 1)."""
         if self.fault is not None:
             raise AuditChainBroken(self.fault.message)
+        if not self.ok:
+            first = (self.differences[0].message if self.differences else None) or (
+                self.blob_faults[0].message if self.blob_faults else "verification failed"
+            )
+            raise AuditChainBroken(first)
 
 
 def _short(h: str) -> str:
@@ -257,11 +302,86 @@ def _at(position: int, event: AuditEvent) -> str:
     return f"the event at seq {position} (stored seq {event.seq})"
 
 
-def _link_fault(prev: AuditEvent | None, event: AuditEvent) -> ChainFault | None:
+def _label(event: AuditEvent) -> str:
+    text = f"{event.action} on {event.subject}"
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+RECENT = 10_000  # how far back an inserted block can be traced to the first forged event
+
+
+class _Recent:
+    """The last ``RECENT`` events' hashes (and what they were), to trace an insertion back
+    to its first forged event: the row after a forged block still names, in its prev_hash,
+    the last genuine event before the block."""
+
+    def __init__(self) -> None:
+        self.seq_of: dict[str, int] = {}
+        self.label_of: dict[int, str] = {}
+        self._order: deque[tuple[str, int]] = deque()
+
+    def add(self, event: AuditEvent) -> None:
+        self.seq_of[event.hash] = event.seq
+        self.label_of[event.seq] = _label(event)
+        self._order.append((event.hash, event.seq))
+        if len(self._order) > RECENT:
+            old_hash, old_seq = self._order.popleft()
+            self.seq_of.pop(old_hash, None)
+            self.label_of.pop(old_seq, None)
+
+
+def _inserted(event: AuditEvent, position: int, recent: _Recent) -> ChainFault | None:
+    """The fault for a genuine event pushed down by forged ones, named at the first forgery.
+
+    The event is genuine at seq ``s`` when it hashes correctly as seq ``s`` (its stored seq,
+    or the one it had before the later rows were renumbered) right after the event its
+    prev_hash names; the events between that one and this position were inserted.
+    """
+    if event.hash in recent.seq_of:  # a copy of an earlier event, not a pushed-down one
+        return None
+    before = recent.seq_of.get(event.prev_hash)
+    if before is None or before >= position - 1:
+        return None
+    first = before + 1
+    original = {**event.model_dump(exclude={"hash"}), "seq": first}
+    if event_hash(**original) != event.hash:
+        return None
+    forged = recent.label_of.get(first, "")
+    span = f"seq {first}" if position - 1 == first else f"seq {first}..{position - 1}"
+    renumbered = (
+        f"; the later rows were renumbered (it is stored as seq {event.seq})"
+        if event.seq != first
+        else ""
+    )
+    return ChainFault(
+        first,
+        "inserted",
+        f"event seq {first} ({forged}) was inserted: the genuine seq {first} "
+        f"({_label(event)}) links to seq {before}, so {span} was put in between{renumbered}",
+    )
+
+
+def _renumbered_down(event: AuditEvent, position: int) -> ChainFault | None:
+    """Events deleted in the middle with the later rows renumbered down to close the gap."""
+    fields = event.model_dump(exclude={"hash"})
+    for original in range(position + 1, position + 65):
+        if event_hash(**{**fields, "seq": original}) == event.hash:
+            return ChainFault(
+                position,
+                "deleted",
+                f"the event now at seq {position} ({_label(event)}) hashes correctly only "
+                f"as seq {original}: seq {position}..{original - 1} of the original chain "
+                "were deleted or moved and the later rows renumbered",
+            )
+    return None
+
+
+def _link_fault(prev: AuditEvent | None, event: AuditEvent, recent: _Recent) -> ChainFault | None:
     """Check ``event`` against its predecessor; the first problem, or None."""
     position = 1 if prev is None else prev.seq + 1
     if _recomputed(event) != event.hash:
-        return ChainFault(
+        traced = _inserted(event, position, recent) or _renumbered_down(event, position)
+        return traced or ChainFault(
             position,
             "modified",
             f"{_at(position, event)} ({event.action} on {event.subject}) was modified: its "
@@ -276,10 +396,12 @@ def _link_fault(prev: AuditEvent | None, event: AuditEvent) -> ChainFault | None
             f"the chain starts at seq {event.seq} with prev_hash {_short(event.prev_hash)}, "
             "not at seq 1 after GENESIS: events at the start were deleted or replaced",
         )
-    return _order_fault(prev, event, position)
+    return _order_fault(prev, event, position, recent)
 
 
-def _order_fault(prev: AuditEvent, event: AuditEvent, position: int) -> ChainFault | None:
+def _order_fault(
+    prev: AuditEvent, event: AuditEvent, position: int, recent: _Recent
+) -> ChainFault | None:
     linked = event.prev_hash == prev.hash
     if event.seq == position and linked:
         return None
@@ -291,6 +413,8 @@ def _order_fault(prev: AuditEvent, event: AuditEvent, position: int) -> ChainFau
             f"seq {missing} is missing: seq {prev.seq} is followed by seq {event.seq} "
             "(events deleted or moved)",
         )
+    if not linked and (traced := _inserted(event, position, recent)) is not None:
+        return traced
     if event.seq <= prev.seq:
         detail = f"seq {event.seq} comes after seq {prev.seq}"
     elif not linked:
@@ -307,16 +431,23 @@ def _order_fault(prev: AuditEvent, event: AuditEvent, position: int) -> ChainFau
     )
 
 
+def _key_fault(cp: Checkpoint, given: str) -> ChainFault:
+    return ChainFault(
+        cp.seq,
+        "bad_checkpoint",
+        f"the checkpoint for seq {cp.seq}: CHECKPOINT KEY CHANGED: it was signed by key "
+        f"{cp.key_id}, not the given key {given}; verify with --public-key and the "
+        "copy of the public key you keep outside the workspace",
+    )
+
+
 def _checkpoint_fault(
     cp: Checkpoint, head: AuditEvent | None, hashes: Mapping[int, str], public_key: bytes
 ) -> ChainFault | None:
     if not verify_checkpoint(cp, public_key):
-        given = key_id(public_key)
-        why = (
-            f"it was signed by key {cp.key_id}, not the given key {given}"
-            if cp.key_id != given
-            else "its signature does not verify (the checkpoint was altered)"
-        )
+        if cp.key_id != key_id(public_key):
+            return _key_fault(cp, key_id(public_key))
+        why = "its signature does not verify (the checkpoint was altered)"
         return ChainFault(cp.seq, "bad_checkpoint", f"the checkpoint for seq {cp.seq}: {why}")
     head_seq = 0 if head is None else head.seq
     if cp.seq > head_seq:
@@ -336,6 +467,30 @@ def _checkpoint_fault(
     return None
 
 
+def key_warnings(checkpoints: Sequence[Checkpoint], public_key: bytes) -> tuple[str, ...]:
+    """A loud warning when checkpoints were signed by more than one key, or not by this one.
+
+    A key can be rotated on purpose; it is also what someone who rewrote the trail and
+    re-signed it would have done. Only a public key kept outside the workspace tells.
+    """
+    current = key_id(public_key)
+    by_key: dict[str, list[int]] = {}
+    for cp in checkpoints:
+        by_key.setdefault(cp.key_id, []).append(cp.seq)
+    others = {k: seqs for k, seqs in by_key.items() if k != current}
+    if not others:
+        return ()
+    described = "; ".join(
+        f"{len(seqs)} checkpoint(s) up to seq {max(seqs)} by key {k}" for k, seqs in others.items()
+    )
+    return (
+        f"CHECKPOINT KEY CHANGED: {described}, not by key {current} used now. If nobody "
+        "rotated the signing key on purpose, the workspace key may have been replaced to "
+        "re-sign a rewritten trail: run `clearance audit verify --public-key FILE` with the "
+        "copy of the public key you keep outside the workspace",
+    )
+
+
 def verify_chain(
     events: Iterable[AuditEvent],
     checkpoints: Sequence[Checkpoint] = (),
@@ -343,29 +498,43 @@ def verify_chain(
 ) -> VerifyReport:
     """Walk the events in the order given (the store's seq order) and name the first fault.
 
-    Streams: memory holds one event plus the hashes at checkpointed seqs. The chain is
-    checked first, then each checkpoint in seq order: signature, then coverage.
+    Streams: memory holds one event, the hashes at checkpointed seqs and a bounded window of
+    recent hashes (to name the first of a block of inserted events). The chain is checked
+    first, then each checkpoint in seq order: signature, then coverage.
     """
     wanted = {cp.seq for cp in checkpoints}
     hashes: dict[int, str] = {}
+    recent = _Recent()
     head: AuditEvent | None = None
     count = 0
+    warnings = () if public_key is None else key_warnings(checkpoints, public_key)
+    used_key = None if public_key is None else key_id(public_key)
 
     def report(fault: ChainFault | None, verified_checkpoints: int = 0) -> VerifyReport:
+        head_seq = 0 if head is None else head.seq
+        head_hash = GENESIS if head is None else head.hash
+        events = count
+        if fault is not None and fault.kind == "inserted" and fault.seq is not None:
+            # the good prefix ends right before the first forged event
+            events = head_seq = fault.seq - 1
+            head_hash = next((h for h, s in recent.seq_of.items() if s == head_seq), head_hash)
         return VerifyReport(
             ok=fault is None,
-            events=count,
-            head_seq=0 if head is None else head.seq,
-            head_hash=GENESIS if head is None else head.hash,
+            events=events,
+            head_seq=head_seq,
+            head_hash=head_hash,
             checkpoints=verified_checkpoints,
             fault=fault,
+            warnings=warnings,
+            key_id=used_key,
         )
 
     for event in events:
-        fault = _link_fault(head, event)
+        fault = _link_fault(head, event, recent)
         if fault is not None:
             return report(fault)
         head, count = event, count + 1
+        recent.add(event)
         if event.seq in wanted:
             hashes[event.seq] = event.hash
     if not checkpoints:

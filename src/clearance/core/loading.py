@@ -142,7 +142,7 @@ def _error_problems(
 ) -> list[Problem]:
     out = []
     for err in errors:
-        path = prefix + tuple(err["loc"])
+        path = prefix + tuple(err["loc"]) + tuple(err.get("ctx", {}).get("at", ()))
         kind = err["type"]
         if kind == "extra_forbidden":
             message = "unknown field; check its spelling against `clearance policy schema`"
@@ -155,7 +155,8 @@ def _error_problems(
             if kind not in ("value_error", "assertion_error") and not isinstance(
                 err.get("input"), dict | list
             ):
-                message += f" (got {err.get('input')!r})"
+                got = repr(err.get("input"))
+                message += f" (got {got if len(got) <= 80 else got[:60] + '…' + got[-10:]})"
             loc = positions.locate(path)
         out.append(Problem(loc, format_path(path), message))
     return out

@@ -13,12 +13,14 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from clearance.core.durations import Duration
+from clearance.core.names import MAX_NAME
+
 SEMVER = re.compile(
     r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
     r"(?:-[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?(?:\+[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?$"
 )
 IDENT = r"^[a-z][a-z0-9_\-]*$"
-DURATION = r"^\d+[mhdw]$"
 RiskTier = Literal["low", "medium", "high", "critical"]
 Severity = Literal["block", "warn"]
 ChangeTypeName = Literal["standard", "emergency", "experiment"]
@@ -43,7 +45,7 @@ GATE_FIELDS = frozenset(
 class Strict(BaseModel):
     """Unknown fields are errors: a typo in a policy must never be silently ignored."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class Metadata(Strict):
@@ -83,7 +85,7 @@ class ApprovalRequirement(Strict):
 
 class RolloutStep(Strict):
     traffic: Annotated[float, Field(gt=0, le=1, description="Share of traffic, e.g. 0.1.")]
-    min_duration: str = Field(default="0m", pattern=DURATION, description="e.g. 48h.")
+    min_duration: Duration = Field(default="0m", description="e.g. 48h.")
 
 
 class KpiLimit(Strict):
@@ -120,8 +122,8 @@ class Transition(Strict):
     rollout: RolloutPlan | None = Field(
         default=None, description="Canary plan; the move completes when the rollout does."
     )
-    approval_sla: str | None = Field(
-        default=None, pattern=DURATION, description="Escalate approvals pending longer."
+    approval_sla: Duration | None = Field(
+        default=None, description="Escalate approvals pending longer."
     )
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -154,8 +156,8 @@ class ChangeType(Strict):
     allowed_stages: list[str] | None = Field(
         default=None, description="Stages this change type may reach (e.g. experiments)."
     )
-    expires_after: str | None = Field(default=None, pattern=DURATION)
-    post_incident_review_within: str | None = Field(default=None, pattern=DURATION)
+    expires_after: Duration | None = None
+    post_incident_review_within: Duration | None = None
     rollback_if_review_overdue: bool = Field(
         default=False, description="Roll back automatically when the review deadline passes."
     )
@@ -165,7 +167,7 @@ class WaiverRules(Strict):
     """Who may grant exceptions, for how long, and which gates never get one."""
 
     grantors: list[str] = Field(default_factory=list, description="Roles that may grant.")
-    max_duration: str = Field(default="90d", pattern=DURATION)
+    max_duration: Duration = "90d"
     not_waivable: list[str] = Field(default_factory=list, description="Gate ids.")
 
 
@@ -204,7 +206,7 @@ class Settings(Strict):
 class GateSpec(Strict):
     """A gate as written; ``params`` holds the type-specific fields."""
 
-    id: Annotated[str, Field(pattern=IDENT)]
+    id: Annotated[str, Field(pattern=IDENT, max_length=MAX_NAME)]  # within the name rule
     type: Annotated[str, Field(min_length=1)]
     params: dict[str, Any] = Field(default_factory=dict)
     severity: Severity = "block"

@@ -9,6 +9,7 @@ that nobody measured never ramps up on its own.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
@@ -34,6 +35,15 @@ class Verdict:
     step: int
     traffic: float
     breaches: list[str] = field(default_factory=list)
+
+
+def reading_problem(name: str, canary: float, control: float | None) -> str | None:
+    """Why a KPI reading cannot be used, or None: NaN compares false with every limit, so a
+    NaN reading would never breach one (and infinity cannot be recorded)."""
+    for what, value in (("canary", canary), ("control", control)):
+        if value is not None and not math.isfinite(value):
+            return f"KPI {name}: the {what} reading {value} is not a finite number"
+    return None
 
 
 def breach(limit: KpiLimit, reading: KpiReading) -> str | None:

@@ -6,21 +6,65 @@ caller passes in (files next to a manifest, a blob store, an in-memory fake in t
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Mapping, Sequence
 from typing import Annotated, Any, Literal, Protocol
 
 from numpy.typing import NDArray
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic_core import PydanticCustomError
 
 from clearance.core.columns import ColumnMapping
 from clearance.core.policy import RiskTier
 
 SHA256 = r"^[0-9a-f]{64}$"
 EvidenceKind = Literal["document", "report", "dataset", "metrics", "other"]
+INT_RANGE = (-(2**63), 2**64 - 1)  # what a 64-bit integer, signed or not, can hold
+Place = tuple[str | int, ...]
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")  # no database text holds these; UTF-8 neither
+
+
+def odd_value(value: Any, *, plain: bool = False, path: Place = ()) -> tuple[Place, str] | None:
+    """Where in ``value`` (dicts and lists, walked) a number is NaN or infinite, and why.
+
+    With ``plain``, also an integer past 64 bits, or a text (or key) with NUL or a lone
+    surrogate: what JSON readers, UTF-8 and databases cannot hold. Digests and the store
+    would fail on these later with a traceback; this says so first, naming the place.
+    """
+    if isinstance(value, float) and not math.isfinite(value):
+        return path, f"Input should be a finite number (got {value})"  # as Pydantic says it
+    if plain and isinstance(value, int) and not INT_RANGE[0] <= value <= INT_RANGE[1]:
+        return path, "integer out of range (it must fit in 64 bits)"
+    if plain and isinstance(value, str) and (bad := _UNSTORABLE.search(value)):
+        return path, f"text may not contain U+{ord(bad.group()):04X} (NUL or a lone surrogate)"
+    if isinstance(value, dict | list | tuple):
+        items = value.items() if isinstance(value, dict) else enumerate(value)
+        for key, item in items:
+            found = odd_value(key, plain=plain, path=(*path, key)) if plain else None
+            found = found or odd_value(item, plain=plain, path=(*path, key))
+            if found is not None:
+                return found
+    return None
+
+
+def refuse_odd(value: Any, *, plain: bool = False) -> Any:
+    """``value`` unchanged, or a validation error located at the odd value inside it."""
+    found = odd_value(value, plain=plain)
+    if found is not None:  # ``at`` extends the error's location to the value inside
+        raise PydanticCustomError("odd_value", "{message}", {"message": found[1], "at": found[0]})
+    return value
+
+
+# Free-form parameters: any YAML/JSON value, but every number in them finite.
+Params = Annotated[dict[str, Any], AfterValidator(refuse_odd)]
 
 
 class Data(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    """NaN and infinite numbers are refused everywhere: they compare false with every
+    threshold and cannot be digested."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class ModelInfo(Data):
@@ -42,7 +86,7 @@ class Lineage(Data):
     code_commit: str | None = None
     data_snapshot: str | None = None
     config_digest: str | None = None
-    seed: int | None = None
+    seed: Annotated[int, Field(ge=INT_RANGE[0], le=INT_RANGE[1])] | None = None
     environment_lock_digest: str | None = None
 
 
@@ -75,7 +119,7 @@ class ModelVersion(Data):
     artifact: Artifact | None = None
     lineage: Lineage = Field(default_factory=Lineage)
     metrics: dict[str, float] = Field(default_factory=dict)
-    params: dict[str, Any] = Field(default_factory=dict)
+    params: Params = Field(default_factory=dict)
     features: list[str] = Field(default_factory=list)
     tags: dict[str, str] = Field(default_factory=dict)
     champion: Champion | None = None

@@ -17,13 +17,13 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from rich.console import Console
 from rich.table import Table
 
 from clearance.adapters.clock import FixedClock
 from clearance.demo.story import MODEL, DemoFailed, Story
 from clearance.errors import ClearanceError
 from clearance.notify.channels import verify_signature
+from clearance.terminal import SafeConsole
 from clearance.workspace import init_workspace
 
 SECRET = "demo-webhook-secret"
@@ -100,7 +100,7 @@ def _policy(source: Path, target: Path) -> Path:
     return target
 
 
-def run_governance(root: Path, console: Console) -> None:
+def run_governance(root: Path, console: SafeConsole) -> None:
     from clearance.demo.assets import build_assets
 
     root.mkdir(parents=True, exist_ok=True)
@@ -218,7 +218,7 @@ def run_governance(root: Path, console: Console) -> None:
             )
             raise DemoFailed("a waiver on a not-waivable gate was granted")
         except ClearanceError as exc:
-            s.out.print(f"  [bold red]refused[/]: {exc}", highlight=False)
+            s.out.say("  [bold red]refused[/]: {exc}", exc=exc)
         w = s.run(
             "waiver grant credit-default auc_vs_champion --version 2 --until +14d "
             '--justification "leaner model, no bureau lookups" --control "weekly AUC '
@@ -272,7 +272,7 @@ def run_governance(root: Path, console: Console) -> None:
         tick()
         status = ws.views.status(MODEL)[0]
         for issue in status["non_compliant"]:
-            s.out.print(f"  [bold red]NON-COMPLIANT[/]: {issue}")
+            s.out.say("  [bold red]NON-COMPLIANT[/]: {issue}", issue=issue)
         if not status["non_compliant"]:
             raise DemoFailed("an overdue review did not make the model non-compliant")
         s.run(

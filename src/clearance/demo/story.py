@@ -14,13 +14,14 @@ from functools import partial
 from pathlib import Path
 from typing import TypeVar
 
-from rich.console import Console
 from rich.rule import Rule
 from rich.table import Table
+from rich.text import Text
 
 from clearance.cli.table import render
 from clearance.errors import ApprovalError, ClearanceError
 from clearance.service.promotion import RequestResult
+from clearance.terminal import SafeConsole
 from clearance.workspace import Workspace, init_workspace
 
 T = TypeVar("T")
@@ -42,19 +43,20 @@ class DemoFailed(ClearanceError):
 
 
 class Story:
-    def __init__(self, ws: Workspace, console: Console) -> None:
+    def __init__(self, ws: Workspace, console: SafeConsole) -> None:
         self.ws = ws
         self.out = console
 
     def chapter(self, title: str) -> None:
         self.out.print()
-        self.out.print(Rule(f"[bold]{title}", align="left"))
+        self.out.print(Rule(Text(title, style="bold"), align="left"))
 
     def say(self, text: str) -> None:
-        self.out.print(text)
+        """The story's own narration (markup and line breaks are its own)."""
+        self.out.print(Text.from_markup(text, emoji=False))
 
     def run(self, command: str, action: Callable[[], T]) -> T:
-        self.out.print(f"[dim]$[/] [bold cyan]clearance {command}[/]", highlight=False)
+        self.out.say("[dim]$[/] [bold cyan]clearance {command}[/]", command=command)
         return action()
 
     def request(
@@ -67,7 +69,11 @@ class Story:
             self.out.print(
                 f"  → {result.decision.outcome.value}: {result.decision.summary}", highlight=False
             )
-        self.out.print(f"  request {result.request.id} is [bold]{result.request.status}[/]")
+        self.out.say(
+            "  request {id} is [bold]{status}[/]",
+            id=result.request.id,
+            status=result.request.status,
+        )
         if result.request.status != expect:
             raise DemoFailed(
                 f"request {result.request.id} is {result.request.status}, "
@@ -76,13 +82,13 @@ class Story:
         return result
 
 
-def run_demo(directory: Path | None, console: Console) -> Workspace:
+def run_demo(directory: Path | None, console: SafeConsole) -> Workspace:
     """Tell the story in ``directory`` (a new temporary folder when None)."""
     from clearance.demo.assets import build_assets  # numpy/scikit-learn: only for the demo
 
     root = directory or Path(tempfile.mkdtemp(prefix="clearance-demo-"))
     root.mkdir(parents=True, exist_ok=True)
-    console.print(f"[bold]clearance demo[/] in {root}")
+    console.say("[bold]clearance demo[/] in {root}", root=root)
     assets = build_assets(root / "project")
     ws = init_workspace(root)
     s = Story(ws, console)
@@ -142,7 +148,7 @@ def run_demo(directory: Path | None, console: Console) -> Workspace:
         )
         raise DemoFailed("a self-approval was accepted")
     except ApprovalError as exc:
-        s.out.print(f"  [bold red]refused[/]: {exc}", highlight=False)
+        s.out.say("  [bold red]refused[/]: {exc}", exc=exc)
     s.request(
         f"approve {r.request.id} --as carol",
         lambda: promo.approve(r.request.id, actor="carol", ticket="CHG-102"),

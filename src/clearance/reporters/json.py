@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 
 from clearance.core.results import Decision
+from clearance.terminal import json_for_terminal
 
 
 def render_json(decision: Decision) -> str:
     data = decision.model_dump(mode="json")
     data["exit_code"] = decision.exit_code
-    return json.dumps(data, indent=2, sort_keys=False, ensure_ascii=False) + "\n"
+    text = json.dumps(data, indent=2, sort_keys=False, ensure_ascii=False)
+    return json_for_terminal(text) + "\n"  # the same JSON, with nothing a terminal obeys

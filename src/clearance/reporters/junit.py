@@ -5,6 +5,10 @@ a warning passes but carries its message in <system-out>. Data gates' worst colu
 (``details.worst``) are listed in the failure/error text, or in <system-out> for a gate that
 passed or was waived. Pending approvals are one more case, skipped, so they are visible in the
 CI summary without failing the build.
+
+ElementTree escapes ``& < > "``; every text from the policy, the manifest or the data also goes
+through :func:`printable`, because XML 1.0 forbids most control characters (one in a gate
+message would make the whole report unreadable to the CI) and CI logs show these texts raw.
 """
 
 from __future__ import annotations
@@ -13,13 +17,14 @@ import xml.etree.ElementTree as ET
 
 from clearance.core.results import Decision, GateStatus
 from clearance.reporters.format import margin, threshold, value, worst_lines
+from clearance.terminal import printable as _t
 
 
 def render_junit(decision: Decision) -> str:
     d = decision
     suite = ET.Element(
         "testsuite",
-        name=f"clearance {d.model} {d.version} {d.from_stage}->{d.to_stage}",
+        name=_t(f"clearance {d.model} {d.version} {d.from_stage}->{d.to_stage}"),
         tests=str(len(decision.gates) + 1),
         failures=str(sum(g.status is GateStatus.FAIL for g in decision.gates)),
         errors=str(sum(g.status is GateStatus.ERROR for g in decision.gates)),
@@ -31,20 +36,21 @@ def render_junit(decision: Decision) -> str:
     )
     props = ET.SubElement(suite, "properties")
     for key in ("policy", "policy_version", "policy_hash", "decision_id", "outcome"):
-        ET.SubElement(props, "property", name=key, value=str(getattr(decision, key)))
-    classname = f"clearance.{decision.policy}"
+        ET.SubElement(props, "property", name=key, value=_t(getattr(decision, key)))
+    classname = _t(f"clearance.{decision.policy}")
     for g in decision.gates:
-        case = ET.SubElement(suite, "testcase", name=g.gate_id, classname=classname)
-        worst = worst_lines(g)
+        case = ET.SubElement(suite, "testcase", name=_t(g.gate_id), classname=classname)
+        worst = [_t(line) for line in worst_lines(g)]
+        message, kind = _t(g.message), _t(g.type)
         detail = _detail(
-            g.message, value(g.observed), threshold(g), margin(g), g.remediation, worst
+            message, _t(value(g.observed)), _t(threshold(g)), margin(g), _t(g.remediation), worst
         )
         if g.status is GateStatus.FAIL:
-            ET.SubElement(case, "failure", message=g.message, type=g.type).text = detail
+            ET.SubElement(case, "failure", message=message, type=kind).text = detail
         elif g.status is GateStatus.ERROR:
-            ET.SubElement(case, "error", message=g.message, type=g.type).text = detail
+            ET.SubElement(case, "error", message=message, type=kind).text = detail
         elif g.status in (GateStatus.WAIVED, GateStatus.SKIPPED):
-            ET.SubElement(case, "skipped", message=g.message)
+            ET.SubElement(case, "skipped", message=message)
             if worst:
                 ET.SubElement(case, "system-out").text = detail
         elif g.status is GateStatus.WARN or g.near_miss or worst:
@@ -54,7 +60,7 @@ def render_junit(decision: Decision) -> str:
         pending = ", ".join(
             f"{r.role} {len(r.approved_by)}/{r.required}" for r in decision.approvals.pending
         )
-        ET.SubElement(approvals, "skipped", message=f"approvals pending: {pending}")
+        ET.SubElement(approvals, "skipped", message=_t(f"approvals pending: {pending}"))
     ET.indent(suite)
     return (
         '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suite, encoding="unicode") + "\n"

@@ -4,6 +4,10 @@ A token is ``clr_`` and 43 URL-safe characters (256 random bits); only its sha25
 which is enough for a secret of that entropy (no slow hash needed) and lets a lookup be one
 indexed read. The local CLI acts as the *operator*, who holds the database itself and so may
 manage users and tokens without a role; through the API the same use cases demand ``admin``.
+
+An API caller must be an enabled user holding at least one role, and a token made through the
+API cannot outlive the token it was made with unless the caller is an admin: a short-lived or
+stolen token cannot be turned into a permanent one.
 """
 
 from __future__ import annotations
@@ -11,20 +15,23 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
+from typing import cast
 
 from clearance.core.access import (
     SERVER_ROLES,
     ModelAction,
     ServerAction,
     check,
+    check_caller,
     check_server,
     model_roles,
+    token_expiry,
 )
 from clearance.core.durations import parse_duration
 from clearance.core.policy import Policy
 from clearance.core.selection import governing
 from clearance.core.version import ModelInfo
-from clearance.errors import ClearanceError, InputError, NotFound, Unauthenticated
+from clearance.errors import ClearanceError, InputError, NotFound, NotPermitted, Unauthenticated
 from clearance.service.context import active_policies, load_recorded, require_user
 from clearance.service.ports import Clock, Store, Tx
 from clearance.service.records import TokenRecord, User
@@ -45,17 +52,54 @@ def policy_for(tx: Tx, info: ModelInfo) -> Policy | None:
         return None
 
 
+def refuse_disabled(user: User, error: type[ClearanceError] = NotPermitted) -> None:
+    if user.disabled_at is not None:
+        raise error(
+            f"user {user.name} is disabled (since {user.disabled_at:%Y-%m-%d %H:%M} UTC); "
+            f"an admin can enable them with `clearance user enable {user.name}`"
+        )
+
+
+def require_enabled(tx: Tx, actor: str) -> User:
+    user = require_user(tx, actor)
+    refuse_disabled(user)
+    return user
+
+
+def require_caller(tx: Tx, actor: str) -> User:
+    """The user an API call acts for: enabled, and holding a role (reads need one too)."""
+    user = require_enabled(tx, actor)
+    check_caller(actor, user.roles)
+    return user
+
+
 def authorize(tx: Tx, actor: str, action: ModelAction, info: ModelInfo) -> User:
     """The acting user, if a role they hold may take ``action`` on this model."""
-    user = require_user(tx, actor)
+    user = require_enabled(tx, actor)
     allowed = model_roles(action, policy_for(tx, info))
     check(actor, user.roles, action, allowed, scope=f"model {info.name}")
     return user
 
 
 def authorize_server(tx: Tx, actor: str, action: ServerAction) -> User:
-    user = require_user(tx, actor)
+    user = require_enabled(tx, actor)
     check_server(actor, user.roles, action)
+    return user
+
+
+def authorize_attempt(tx: Tx, actor: str, action: ModelAction | ServerAction) -> User:
+    """Before a request body is read: may the user take ``action`` at all? For a model action,
+    on some model (the defaults, or any active policy's roles); the use case then checks the
+    exact model once the body names it."""
+    if action in SERVER_ROLES:
+        return authorize_server(tx, actor, action)
+    model_action = cast(ModelAction, action)
+    user = require_enabled(tx, actor)
+    policies = [load_recorded(r).policy for r in active_policies(tx)]
+    allowed = {*model_roles(model_action, None)}
+    for policy in policies:
+        allowed.update(model_roles(model_action, policy))
+    check(actor, user.roles, model_action, sorted(allowed), scope="any model")
     return user
 
 
@@ -72,20 +116,33 @@ class Tokens:
         name: str = "",
         expires_in: str | None = None,
         operator: bool = False,
+        via: TokenRecord | None = None,
     ) -> tuple[TokenRecord, str]:
-        """A new token for ``user``; the secret is returned here once and never again."""
+        """A new token for ``user``; the secret is returned here once and never again.
+
+        ``via`` is the token the API caller presented: unless the caller is an admin, the new
+        token may not expire after it (a request for a longer or no expiry is refused).
+        """
         now = self.clock.now()
-        expires_at = None
+        lifetime = None
         if expires_in is not None:
             try:
-                expires_at = now + parse_duration(expires_in)
+                lifetime = parse_duration(expires_in)
             except ValueError as exc:
                 raise InputError(f"expires: {exc}") from None
         secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
         with self.store.transaction() as tx:
-            if not operator and actor != user:  # before the lookup: no probing for names
-                authorize_server(tx, actor, "admin")
-            require_user(tx, user)
+            bound = None
+            if not operator:
+                caller = (  # for someone else: admin, before the lookup (no probing for names)
+                    authorize_server(tx, actor, "admin")
+                    if actor != user
+                    else require_caller(tx, actor)
+                )
+                if via is not None and not _is_admin(caller):
+                    bound = via.expires_at
+            refuse_disabled(require_user(tx, user), InputError)
+            expires_at = token_expiry(now, lifetime, bound=bound)
             record = tx.add_token(
                 user=user,
                 name=name or f"token for {user}",
@@ -116,8 +173,11 @@ class Tokens:
             token = tx.get_token(token_id)
             if token is None:
                 raise NotFound(f"no token with id {token_id}")
-            if not operator and actor != token.user:
-                authorize_server(tx, actor, "admin")
+            if not operator:
+                if actor != token.user:
+                    authorize_server(tx, actor, "admin")
+                else:
+                    require_caller(tx, actor)
             if token.revoked_at is not None:
                 return token
             record = tx.revoke_token(token_id, by=actor, at=now)
@@ -138,7 +198,7 @@ class Tokens:
         actor's own."""
         with self.store.reading() as tx:
             if not operator:
-                held = require_user(tx, actor).roles
+                held = require_caller(tx, actor).roles
                 if user is None and not set(held) & set(SERVER_ROLES["admin"]):
                     user = actor
                 elif user != actor:
@@ -147,6 +207,11 @@ class Tokens:
 
     def authenticate(self, secret: str | None) -> User:
         """The user a presented token acts for; the error says which check failed."""
+        return self.sign_in(secret)[0]
+
+    def sign_in(self, secret: str | None) -> tuple[User, TokenRecord]:
+        """The user a presented token acts for, and the token (tokens made with it may not
+        outlive it). 401 for a bad token or a disabled user, 403 for a user with no roles."""
         if not secret:
             raise Unauthenticated("no API token; send `Authorization: Bearer <token>`")
         if not secret.startswith(TOKEN_PREFIX):
@@ -155,12 +220,56 @@ class Tokens:
             token = tx.token_by_secret(secret_digest(secret))
             if token is None:
                 raise Unauthenticated("unknown API token")
+            user = tx.get_user(token.user)
+            if user is None:  # a foreign key keeps this from happening; be explicit anyway
+                raise Unauthenticated(f"API token {token.prefix}… acts for an unknown user")
+            refuse_disabled(user, Unauthenticated)  # first: it says why all their tokens fail
             state = token.state(self.clock.now())
             if state == "revoked":
                 raise Unauthenticated(f"API token {token.prefix}… was revoked")
             if state == "expired":
                 raise Unauthenticated(f"API token {token.prefix}… expired at {token.expires_at}")
-            user = tx.get_user(token.user)
-            if user is None:  # a foreign key keeps this from happening; be explicit anyway
-                raise Unauthenticated(f"API token {token.prefix}… acts for an unknown user")
-            return user
+            check_caller(user.name, user.roles)
+            return user, token
+
+
+def _is_admin(user: User) -> bool:
+    return bool(set(user.roles) & set(SERVER_ROLES["admin"]))
+
+
+@dataclass(frozen=True)
+class Users:
+    """Disabling a user: every token revoked, sign-in refused, until an enable. (Adding users
+    and changing roles are in ``Registry``.)"""
+
+    store: Store
+    clock: Clock
+
+    def disable(self, name: str, *, actor: str, operator: bool = False) -> User:
+        return self._set(name, disabled=True, actor=actor, operator=operator)
+
+    def enable(self, name: str, *, actor: str, operator: bool = False) -> User:
+        """Let the user sign in again; their old tokens stay revoked (mint new ones)."""
+        return self._set(name, disabled=False, actor=actor, operator=operator)
+
+    def _set(self, name: str, *, disabled: bool, actor: str, operator: bool) -> User:
+        now = self.clock.now()
+        with self.store.transaction() as tx:
+            if not operator:
+                authorize_server(tx, actor, "admin")
+            user = require_user(tx, name)
+            if (user.disabled_at is not None) == disabled:
+                return user  # already so: nothing to record
+            payload: dict[str, object] = {}
+            if disabled:
+                payload["revoked_tokens"] = tx.revoke_tokens_of(name, by=actor, at=now)
+            tx.set_disabled(name, now if disabled else None)
+            tx.append_event(
+                time=now,
+                actor=actor,
+                action="user.disabled" if disabled else "user.enabled",
+                subject=f"user:{name}",
+                model=None,
+                payload=payload,
+            )
+            return require_user(tx, name)

@@ -11,11 +11,23 @@ slow receiver never holds a database lock.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from typing import Any
 
 from clearance.core.results import Decision, GateStatus
 from clearance.notify.events import EventType, Notification, Severity
 from clearance.service.ports import Tx
+
+MAX_KEY = 300  # the outbox's key column
+
+
+def bounded_key(key: str) -> str:
+    """``key`` as stored: one that names many gates is cut and suffixed with its own digest,
+    so it still fits the outbox's column and still names that fact alone."""
+    if len(key) <= MAX_KEY:
+        return key
+    digest = hashlib.sha256(key.encode()).hexdigest()
+    return f"{key[: MAX_KEY - len(digest) - 1]}~{digest}"
 
 
 def emit(
@@ -35,7 +47,7 @@ def emit(
 ) -> bool:
     """Record a notification once; True when it is new (and so will be delivered)."""
     n = Notification(
-        id=key,
+        id=bounded_key(key),
         event=event,
         model=model,
         version=version,
@@ -47,7 +59,7 @@ def emit(
         occurred_at=now,
     )
     return tx.add_notification(
-        key, event=event, model=model, body=n.model_dump(mode="json"), at=now
+        n.id, event=event, model=model, body=n.model_dump(mode="json"), at=now
     )
 
 

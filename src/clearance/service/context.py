@@ -5,7 +5,8 @@ Each lookup fails with a precise ``NotFound`` naming what was asked for and how 
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+import difflib
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -37,19 +38,37 @@ def require_user(tx: Tx, name: str) -> User:
     return user
 
 
+def close_names(name: str, known: Iterable[str], what: str, *, n: int = 3) -> str:
+    """What to tell someone who named an unknown ``what`` (plural): all of ``known`` when
+    there are at most ``n``, else at most ``n`` close matches -- never a list that grows with
+    the registry (a 404 once listed all 2,000 model names)."""
+    names = list(dict.fromkeys(known))
+    if not names:
+        return f"no {what} yet"
+    if len(names) <= n:
+        return f"{what}: {', '.join(names)}"
+    close = difflib.get_close_matches(name, names, n=n)
+    if close:
+        return f"did you mean {', '.join(close)}? {len(names)} {what} in all"
+    return f"none of the {len(names)} {what} is close"
+
+
 def require_model(tx: Tx, name: str) -> ModelRecord:
     model = tx.get_model(name)
     if model is None:
-        known = ", ".join(m.name for m in tx.list_models()) or "none registered yet"
-        raise NotFound(f"unknown model '{name}' (known: {known})")
+        hint = close_names(name, (m.name for m in tx.list_models()), "models")
+        raise NotFound(f"unknown model '{name}' ({hint}); `clearance status` lists them")
     return model
 
 
 def require_version(tx: Tx, model: ModelRecord, version: str) -> VersionRecord:
     record = tx.get_version(model.id, version)
     if record is None:
-        known = ", ".join(v.version for v in tx.list_versions(model.id)) or "none"
-        raise NotFound(f"model {model.name} has no version '{version}' (versions: {known})")
+        hint = close_names(version, (v.version for v in tx.list_versions(model.id)), "versions")
+        raise NotFound(
+            f"model {model.name} has no version '{version}' ({hint}); "
+            f"`clearance status {model.name}` lists them"
+        )
     return record
 
 
@@ -140,6 +159,10 @@ class BlobEvidence:
     Datasets are opened as files under the store when it has a ``path(sha256)`` (the
     ``FileBlobStore``: column reads and record batches, verified once per reader), else read
     into memory; see :mod:`clearance.adapters.datasets`.
+
+    It deliberately offers no ``read_artifact`` (``ArtifactReader``): an uploaded artifact is
+    never unpickled in the registry or the server, so the ``latency`` gate's measure mode
+    runs only in ``clearance check`` on local files.
     """
 
     def __init__(
@@ -164,11 +187,6 @@ class BlobEvidence:
         if self._artifact_blob is None or not self._blobs.has(self._artifact_blob):
             return None
         return sha256_bytes(self._blobs.read(self._artifact_blob))
-
-    def read_artifact(self) -> bytes:
-        if self._artifact_blob is None or not self._blobs.has(self._artifact_blob):
-            raise KeyError("artifact")
-        return self._blobs.read(self._artifact_blob)
 
     def _dataset(self, name: str) -> Path | bytes:
         sha = self._digests[name]

@@ -18,7 +18,7 @@ from clearance.core.engine import evaluate, evidence_digest, resolve_transition
 from clearance.core.loading import LoadedPolicy
 from clearance.core.results import Decision, Outcome
 from clearance.errors import ApprovalError, InputError, TransitionRefused
-from clearance.service.access import authorize
+from clearance.service.access import authorize, require_enabled
 from clearance.service.alerts import decision_details, emit, remediation_of
 from clearance.service.context import (
     BlobEvidence,
@@ -168,7 +168,7 @@ class Promotions:
         self, request_id: int, *, actor: str, verdict: str, reason: str, ticket: str
     ) -> RequestResult:
         with self.store.transaction() as tx:
-            user = require_user(tx, actor)
+            user = require_enabled(tx, actor)  # a disabled person's sign-off does not count
             request = _open_request(tx, request_id)
             loaded = load_recorded(tx.policy_by_id(request.policy_id))
             transition = resolve_transition(loaded, request.from_stage, request.to_stage)
@@ -336,6 +336,7 @@ def execute_request(
                     "to": RETIRED_STAGE,
                     "replaced_by": row.version,
                     "request": request.id,
+                    "slot": None,
                 },
             )
             replaced = old.id
@@ -353,6 +354,7 @@ def execute_request(
             "to": request.to_stage,
             "request": request.id,
             "change_type": request.change_type,
+            "slot": slot,
         },
     )
     cancel_open_requests(tx, model.name, row.id, request.to_stage, actor, now, keep=request.id)
@@ -444,14 +446,18 @@ def restore_previous(
     restored = tx.set_stage(target.id, prod, slot=bad.production_slot, at=now)
     cancel_open_requests(tx, model.name, bad.id, RETIRED_STAGE, actor, now)
     cancel_open_requests(tx, model.name, target.id, prod, actor, now)
-    for row, before, after in ((bad, prod, RETIRED_STAGE), (target, RETIRED_STAGE, prod)):
+    moves = (
+        (bad, prod, RETIRED_STAGE, None),
+        (target, RETIRED_STAGE, prod, restored.production_slot),
+    )
+    for row, before, after, slot in moves:
         tx.append_event(
             time=now,
             actor=actor,
             action="version.stage_changed",
             subject=f"model:{model.name}/version:{row.version}",
             model=model.name,
-            payload={"from": before, "to": after, "rollback": True, "reason": reason},
+            payload={"from": before, "to": after, "rollback": True, "reason": reason, "slot": slot},
         )
     tx.append_event(
         time=now,

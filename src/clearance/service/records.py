@@ -31,6 +31,9 @@ class User(Record):
     name: str
     roles: list[str]
     created_at: dt.datetime
+    disabled_at: dt.datetime | None = Field(
+        default=None, description="When set, the user cannot sign in and holds no live token."
+    )
 
 
 class ModelRecord(Record):

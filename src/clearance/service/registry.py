@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from clearance.core.loading import LoadedPolicy, parse_policy, read_policy_files
+from clearance.core.names import name_problem
 from clearance.core.selection import mismatches
 from clearance.core.version import EvidenceItem, EvidenceKind
 from clearance.errors import InputError
@@ -43,8 +44,8 @@ class Registry:
 
     def add_user(self, name: str, roles: list[str], *, actor: str, operator: bool = False) -> User:
         """Add a user; through the API only an admin may (``operator``: the local CLI)."""
-        if not name.strip():
-            raise InputError("a user needs a name")
+        if (problem := name_problem(name)) is not None:
+            raise InputError(f"user name {problem}")
         with self.store.transaction() as tx:
             if not operator:
                 authorize_server(tx, actor, "admin")
@@ -78,9 +79,15 @@ class Registry:
             )
             return user
 
-    def register(self, manifest: Path, *, actor: str) -> VersionRecord:
-        """Register the version a manifest describes, copying its files into the blob store."""
-        version, files = load_manifest(manifest)
+    def register(self, manifest: Path, *, actor: str, confined: bool = False) -> VersionRecord:
+        """Register the version a manifest describes, copying its files into the blob store.
+
+        The role check comes before any file is copied, so a refused call stores nothing.
+        ``confined``: the manifest may only name files inside its own folder (uploads).
+        """
+        version, files = load_manifest(manifest, confined=confined)
+        with self.store.reading() as tx:
+            authorize(tx, actor, "register", version.model)
         artifact_blob = None
         if files.artifact_path is not None:
             artifact_blob, _ = self.blobs.put_file(files.artifact_path)
@@ -173,6 +180,10 @@ class Registry:
         if path is not None:
             if not path.is_file():
                 raise InputError(f"evidence file not found: {path}")
+            with self.store.reading() as tx:  # before copying: a refused call stores nothing
+                model = require_model(tx, model_name)
+                authorize(tx, actor, "register", model_info(model))
+                require_version(tx, model, version)
             sha, size = self.blobs.put_file(path)
             item = EvidenceItem(name=name, kind=kind, uri=path.name, sha256=sha, size=size)
         else:
@@ -185,7 +196,10 @@ class Registry:
             model = require_model(tx, model_name)
             authorize(tx, actor, "register", model_info(model))
             row = require_version(tx, model, version)
-            previous = {e.item.name: e.item.sha256 for e in tx.evidence_for(row.id)}
+            previous = {e.item.name: e.item for e in tx.evidence_for(row.id)}
+            if item.columns is None and name in previous:  # a corrected file keeps its roles
+                item = item.model_copy(update={"columns": previous[name].columns})
+            superseded = previous[name].sha256 if name in previous else None
             tx.add_evidence(row.id, item, stored=path is not None, actor=actor, at=now)
             tx.append_event(
                 time=now,
@@ -193,7 +207,7 @@ class Registry:
                 action="evidence.attached",
                 subject=f"model:{model.name}/version:{version}",
                 model=model.name,
-                payload={**item.model_dump(mode="json"), "supersedes": previous.get(name)},
+                payload={**item.model_dump(mode="json"), "supersedes": superseded},
             )
         return item
 

@@ -2,9 +2,11 @@
 
 A decision is a function of (policy, version and evidence, approvals, waivers, clock); all of
 those are stored with it, and evidence is content-addressed, so the recomputation must be
-identical. A difference means the engine, the policy or the stored evidence changed. The
-decision is also evaluated under the policy that governs the model today, to show what the
-answer would be now.
+identical. A difference means the engine, the policy or the stored evidence changed, or the
+stored decision was edited: every stored field is compared (the outcome and digest columns,
+the whole stored result, the policy row's hash) and so is the decision's audit event, which
+the hash chain protects. The decision is also evaluated under the policy that governs the
+model today, to show what the answer would be now.
 """
 
 from __future__ import annotations
@@ -14,13 +16,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from clearance.core.approvals import Approval
+from clearance.core.audit import AuditEvent
 from clearance.core.engine import evaluate, resolve_transition
 from clearance.core.loading import LoadedPolicy
 from clearance.core.version import ModelVersion
 from clearance.core.waivers import Waiver
 from clearance.errors import InputError, NotFound
 from clearance.service.context import BlobEvidence, governing_policy, load_recorded
-from clearance.service.ports import BlobStore, Store
+from clearance.service.ports import BlobStore, Store, Tx
 from clearance.service.records import DecisionRecord
 
 
@@ -57,8 +60,10 @@ class Replays:
             if len(found) > 1:
                 raise InputError(f"'{key}' matches {len(found)} decisions; give more digits")
             record = found[0]
-            recorded_policy = load_recorded(tx.policy_by_id(record.policy_id))
+            policy_row = tx.policy_by_id(record.policy_id)
+            recorded_policy = load_recorded(policy_row)
             model = tx.model_by_id(tx.get_request(record.request_id).model_id)  # type: ignore[union-attr]
+            event = _recorded_event(tx, model.name, record.id)
             try:
                 _, current = governing_policy(tx, model)
             except (NotFound, InputError):
@@ -69,7 +74,11 @@ class Replays:
             decision_id=record.digest,
             recorded_outcome=record.outcome,
             replayed_outcome=replayed["outcome"],
-            differences=diff(record.result, replayed),
+            differences=[
+                *_stored_fields(record, replayed, policy_row.content_hash),
+                *diff(record.result, replayed),
+                *_event_fields(event, record, replayed),
+            ],
         )
         if current is None or current.content_hash == recorded_policy.content_hash:
             return report
@@ -104,6 +113,50 @@ class Replays:
             requester=inputs["requester"],
         )
         return decision.model_dump(mode="json")
+
+
+def _recorded_event(tx: Tx, model: str, decision: int) -> AuditEvent | None:
+    subject = f"decision:{decision}"
+    return next(
+        (
+            e
+            for e in tx.events(model=model)
+            if e.subject == subject and e.action == "decision.recorded"
+        ),
+        None,
+    )
+
+
+def _stored_fields(record: DecisionRecord, replayed: dict[str, Any], policy_hash: str) -> list[str]:
+    """The decision row's own columns against the replay: an edited column is a difference."""
+    pairs = [
+        ("stored outcome", record.outcome, replayed["outcome"]),
+        ("stored digest", record.digest, replayed["decision_id"]),
+        ("stored policy hash", policy_hash, replayed["policy_hash"]),
+    ]
+    return [f"{name}: {_short(a)} → {_short(b)}" for name, a, b in pairs if a != b]
+
+
+def _event_fields(
+    event: AuditEvent | None, record: DecisionRecord, replayed: dict[str, Any]
+) -> list[str]:
+    """The decision's audit event (protected by the chain) against the replay."""
+    if event is None:
+        return [f"audit event: no decision.recorded event for decision {record.id}"]
+    p = event.payload
+    pairs = [
+        ("request", p.get("request"), record.request_id),
+        ("decision_id", p.get("decision_id"), replayed["decision_id"]),
+        ("outcome", p.get("outcome"), replayed["outcome"]),
+        ("policy_hash", p.get("policy_hash"), replayed["policy_hash"]),
+        ("summary", p.get("summary"), replayed["summary"]),
+        ("gates", p.get("gates"), {g["gate_id"]: g["status"] for g in replayed["gates"]}),
+    ]
+    return [
+        f"audit event seq {event.seq} {name}: {_short(a)} → {_short(b)}"
+        for name, a, b in pairs
+        if a != b
+    ]
 
 
 def diff(before: Any, after: Any, path: str = "") -> list[str]:

@@ -17,7 +17,7 @@ from typing import Any
 from clearance.core.engine import resolve_transition
 from clearance.core.loading import LoadedPolicy
 from clearance.core.policy import RolloutPlan
-from clearance.core.rollout import KpiReading, Verdict, assess
+from clearance.core.rollout import KpiReading, Verdict, assess, reading_problem
 from clearance.errors import InputError, NotFound
 from clearance.service.access import authorize
 from clearance.service.alerts import emit
@@ -99,6 +99,9 @@ class Rollouts:
         """Record KPI readings for the model's running rollout, then act on them."""
         if not readings:
             raise InputError("give at least one --kpi name=value")
+        for name, (canary, control) in readings.items():
+            if (problem := reading_problem(name, canary, control)) is not None:
+                raise InputError(problem)
         now = self.clock.now()
         with self.store.transaction() as tx:
             require_user(tx, actor)

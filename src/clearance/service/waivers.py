@@ -14,10 +14,10 @@ from typing import Any
 
 from clearance.core.durations import parse_duration
 from clearance.errors import InputError, NotFound, NotPermitted
+from clearance.service.access import require_enabled
 from clearance.service.context import (
     governing_policy,
     require_model,
-    require_user,
     require_version,
 )
 from clearance.service.ports import Clock, Store
@@ -46,7 +46,7 @@ class Waivers:
             raise InputError("a waiver needs at least one compensating --control")
         now = self.clock.now()
         with self.store.transaction() as tx:
-            user = require_user(tx, actor)
+            user = require_enabled(tx, actor)
             model = require_model(tx, model_name)
             if version is not None:
                 require_version(tx, model, version)
@@ -92,6 +92,7 @@ class Waivers:
                 subject=f"waiver:{waiver.label}",
                 model=model.name,
                 payload={
+                    "model": model.name,
                     "gate": gate_id,
                     "version": version,
                     "expires_at": until.isoformat(),
@@ -107,7 +108,7 @@ class Waivers:
             raise InputError("revoking a waiver needs a --reason")
         now = self.clock.now()
         with self.store.transaction() as tx:
-            user = require_user(tx, actor)
+            user = require_enabled(tx, actor)
             waiver = tx.get_waiver(parse_label(label))
             if waiver is None:
                 raise NotFound(f"there is no waiver {label}; see `clearance waiver list`")

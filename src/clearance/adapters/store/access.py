@@ -1,21 +1,26 @@
 """Repository operations for API tokens (mixed into ``SqlTx``) and idempotency keys.
 
-Idempotency keys live outside the use case's transaction on purpose: a key is claimed before
-the use case runs and completed after it, so a retry that arrives while the first call is
-still running is told so instead of running the use case twice.
+An idempotency key is claimed in a short transaction of its own before the use case runs, so
+a retry that arrives while the first call runs is told so; the claim is a lease, taken over
+once it lapses (its server died mid-call). The response is stored in the use case's own
+transaction (``sessions.holding``): committed work always has its response, and whichever
+call with a key commits first wins, the others roll back and answer with its response.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import delete, select
+from sqlalchemy import select
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
-from clearance.adapters.store.schema import IdempotencyRow, TokenRow
+from clearance.adapters.store.schema import IdempotencyRow, TokenRow, UserRow
+from clearance.adapters.store.sessions import holding, writing
+from clearance.errors import StoreConflict, StoreError
 from clearance.service.records import TokenRecord
 
 
@@ -73,12 +78,30 @@ class AccessRepo:
         self.s.flush()
         return _token(row)
 
+    def revoke_tokens_of(self, user: str, *, by: str, at: dt.datetime) -> list[int]:
+        """Revoke every token of ``user`` that is not revoked yet; their ids."""
+        stmt = select(TokenRow).where(TokenRow.user == user, TokenRow.revoked_at.is_(None))
+        rows = list(self.s.scalars(stmt.order_by(TokenRow.id)))
+        for row in rows:
+            row.revoked_at, row.revoked_by = at, by
+        self.s.flush()
+        return [row.id for row in rows]
+
+    def set_disabled(self, name: str, at: dt.datetime | None) -> None:
+        """Disable a user from ``at`` on, or enable them again (None)."""
+        self.s.get_one(UserRow, name).disabled_at = at
+        self.s.flush()
+
+
+LEASE = dt.timedelta(seconds=60)  # how long a claim holds its key unless configured
+
 
 @dataclass(frozen=True)
 class StoredResponse:
     fingerprint: str
-    status: int | None  # None: the first call is still running
+    status: int | None  # None: a call holds the key (since ``claimed_at``)
     body: str | None
+    claimed_at: dt.datetime
 
 
 @dataclass(frozen=True)
@@ -86,32 +109,109 @@ class SqlIdempotency:
     engine: Engine
 
     def claim(
-        self, user: str, key: str, fingerprint: str, at: dt.datetime
+        self,
+        user: str,
+        key: str,
+        fingerprint: str,
+        at: dt.datetime,
+        lease: dt.timedelta = LEASE,
     ) -> StoredResponse | None:
-        """Claim ``key`` for a new call (None), or return what an earlier call stored."""
-        with Session(self.engine) as session:
+        """Claim ``key`` for a new call (None), or return what an earlier call stored or holds.
+
+        A claim older than ``lease`` is taken over: its call cannot still be running.
+        """
+        for _ in range(3):  # PostgreSQL: a first claim racing ours; then we read the winner
             try:
-                with session.begin():
-                    session.add(
-                        IdempotencyRow(user=user, key=key, fingerprint=fingerprint, created_at=at)
-                    )
-                return None
+                with writing(self.engine) as s, s.begin():
+                    row = _locked(s, user, key)
+                    if row is None:
+                        new = IdempotencyRow(
+                            user=user, key=key, fingerprint=fingerprint, created_at=at
+                        )
+                        s.add(new)
+                        return None  # committed here; a racing first claim fails it
+                    if not _lapsed(row, fingerprint, at, lease):
+                        return _stored(row)
+                    row.created_at = at  # taken over: the lease starts again
+                    return None
             except IntegrityError:
-                pass
-        with Session(self.engine) as session:
-            row = session.get(IdempotencyRow, (user, key))
-            if row is None:  # released between our insert and this read: claim again
-                return self.claim(user, key, fingerprint, at)
-            return StoredResponse(row.fingerprint, row.status, row.body)
+                continue
+        raise StoreConflict(f"could not claim the idempotency key '{key}'; retry")
 
-    def complete(self, user: str, key: str, status: int, body: str) -> None:
-        with Session(self.engine) as session, session.begin():
-            row = session.get_one(IdempotencyRow, (user, key))
-            row.status, row.body = status, body
+    def run(
+        self,
+        user: str,
+        key: str,
+        fingerprint: str,
+        at: dt.datetime,
+        call: Callable[[], tuple[int, str]],
+    ) -> tuple[StoredResponse, bool]:
+        """Run ``call`` and commit its writes with its response under ``key``.
 
-    def release(self, user: str, key: str) -> None:
-        """Forget a claim whose call failed on the server's side, so a retry runs it."""
-        with Session(self.engine) as session, session.begin():
-            session.execute(
-                delete(IdempotencyRow).where(IdempotencyRow.user == user, IdempotencyRow.key == key)
-            )
+        Returns the response and True, or, when another call with the key finished first, that
+        call's response and False (``call``'s writes are rolled back).
+        """
+        with holding(self.engine) as held:
+            status, body = call()
+            session = held.session()
+            stored = _finish(session, user, key, fingerprint, at, status, body)
+            if stored is None:
+                _commit(session)
+                return StoredResponse(fingerprint, status, body, at), True
+            return stored, False
+
+    def refuse(
+        self, user: str, key: str, fingerprint: str, at: dt.datetime, status: int, body: str
+    ) -> StoredResponse | None:
+        """Store a refusal as the key's response (None), unless another call with the key
+        finished first: then return that call's response."""
+        with writing(self.engine) as s, s.begin():
+            return _finish(s, user, key, fingerprint, at, status, body)
+
+    def release(self, user: str, key: str) -> StoredResponse | None:
+        """Forget an unfinished claim, so a retry runs the call (None); or, when another call
+        with the key finished first, return that call's response."""
+        with writing(self.engine) as s, s.begin():
+            row = _locked(s, user, key)
+            if row is not None and row.status is not None:
+                return _stored(row)
+            if row is not None:
+                s.delete(row)
+            return None
+
+
+def _locked(s: Session, user: str, key: str) -> IdempotencyRow | None:
+    stmt = select(IdempotencyRow).where(IdempotencyRow.user == user, IdempotencyRow.key == key)
+    return s.scalars(stmt.with_for_update()).one_or_none()
+
+
+def _lapsed(row: IdempotencyRow, fingerprint: str, at: dt.datetime, lease: dt.timedelta) -> bool:
+    return row.status is None and row.fingerprint == fingerprint and row.created_at + lease <= at
+
+
+def _finish(
+    s: Session, user: str, key: str, fingerprint: str, at: dt.datetime, status: int, body: str
+) -> StoredResponse | None:
+    """Record the response in ``s`` (None), unless a response is stored already (returned)."""
+    row = _locked(s, user, key)
+    if row is None:  # released meanwhile (a retry's failure): ours is the answer
+        row = IdempotencyRow(user=user, key=key, created_at=at)
+        s.add(row)
+    elif row.status is not None:
+        return _stored(row)
+    row.fingerprint, row.status, row.body = fingerprint, status, body
+    s.flush()
+    return None
+
+
+def _commit(s: Session) -> None:
+    try:
+        s.commit()
+    except IntegrityError as exc:
+        raise StoreConflict(f"the change conflicts with stored data: {exc.orig}") from None
+    except OperationalError as exc:
+        raise StoreError(f"database error: {exc.orig}") from None
+
+
+def _stored(row: IdempotencyRow) -> StoredResponse:
+    return StoredResponse(row.fingerprint, row.status, row.body, row.created_at)

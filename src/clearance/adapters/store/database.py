@@ -8,6 +8,8 @@ PostgreSQL: psycopg 3; writers serialize on the ``audit_head`` row instead (see 
 from __future__ import annotations
 
 import os
+import re
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
@@ -15,6 +17,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.pool import NullPool
 
+from clearance.adapters.private import create_private
 from clearance.errors import StoreError
 
 WRITE_OPTION = "clearance_write"
@@ -33,10 +36,17 @@ def make_engine(url: str, *, pooled: bool | None = None) -> Engine:
     url = normalize_url(url)
     try:
         parsed = make_url(url)
-    except ArgumentError:
+    except (ArgumentError, ValueError):  # ValueError: a port that is not a number
         raise StoreError(
-            f"'{url}' is not a database URL (sqlite:///path or postgresql://...)"
+            f"'{_redacted(url)}' is not a database URL (sqlite:///path or "
+            "postgresql://user@host:port/name, the port a number from 1 to 65535); "
+            "fix CLEARANCE_DB_URL or the workspace's config.json"
         ) from None
+    if parsed.port is not None and not 1 <= parsed.port <= 65535:
+        raise StoreError(
+            f"the database URL's port {parsed.port} is not a number from 1 to 65535; "
+            "fix CLEARANCE_DB_URL or the workspace's config.json"
+        )
     if parsed.get_backend_name() == "sqlite":
         return _sqlite(url)
     if parsed.get_backend_name() == "postgresql":
@@ -47,12 +57,18 @@ def make_engine(url: str, *, pooled: bool | None = None) -> Engine:
     )
 
 
+def _redacted(url: str) -> str:
+    """``url`` without a password, for messages."""
+    return re.sub(r"//([^/@:]*):[^/@]*@", r"//\1:***@", url)
+
+
 def _one_shot() -> bool:
     """CLI processes open one connection and exit: no pool to keep."""
     return os.environ.get("CLEARANCE_POOL", "") != "1"
 
 
 def _sqlite(url: str) -> Engine:
+    _private_file(make_url(url).database)
     engine = create_engine(url, connect_args={"timeout": 60}, poolclass=NullPool)
 
     @event.listens_for(engine, "connect")
@@ -72,3 +88,12 @@ def _sqlite(url: str) -> Engine:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if writing else "BEGIN")
 
     return engine
+
+
+def _private_file(database: str | None) -> None:
+    """SQLite would create a missing database file with the umask's mode (often 0644): create
+    it empty as 0600 first. Its -wal and -shm files take the database file's mode."""
+    if database and database != ":memory:" and not database.startswith("file:"):
+        path = Path(database)
+        if path.parent.is_dir():
+            create_private(path)

@@ -63,6 +63,7 @@ class UserRow(Base):
     name: Mapped[str] = mapped_column(String(200), primary_key=True)
     roles: Mapped[str] = mapped_column(Text)  # canonical JSON list
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    disabled_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
 
 
 class ModelRow(Base):
@@ -106,6 +107,8 @@ class EvidenceRow(Base):
     stored: Mapped[int] = mapped_column(Integer)  # 1: content is in the blob store
     attached_by: Mapped[str] = mapped_column(String(200))
     attached_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    # a dataset's column roles as the manifest mapped them (canonical JSON), else NULL
+    column_roles: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class PolicyRow(Base):

@@ -21,7 +21,6 @@ from sqlalchemy.orm import Session
 
 from clearance.adapters.store import migrate
 from clearance.adapters.store.access import AccessRepo
-from clearance.adapters.store.database import WRITE_OPTION
 from clearance.adapters.store.governance import GovernanceRepo
 from clearance.adapters.store.schema import (
     ApprovalRow,
@@ -36,6 +35,7 @@ from clearance.adapters.store.schema import (
     UserRow,
     VersionRow,
 )
+from clearance.adapters.store.sessions import write_session
 from clearance.core.approvals import Approval
 from clearance.core.audit import AuditEvent, next_event
 from clearance.core.hashing import canonical_json
@@ -64,22 +64,21 @@ class SqlStore:
 
     @contextmanager
     def transaction(self) -> Iterator[SqlTx]:
-        """One unit of work: commit on success, roll back on any exception."""
-        writer = self.engine.execution_options(**{WRITE_OPTION: True})
-        with Session(writer, expire_on_commit=False) as session:
-            try:
-                with session.begin():
-                    tx = SqlTx(session, writing=True)
-                    tx.lock_head()
-                    yield tx
-                    session.flush()
-                    _fault_window()
-            except IntegrityError as exc:
-                raise StoreConflict(_integrity_message(exc)) from None
-            except DataError as exc:
-                raise InputError(f"the database refused a value: {_first_line(exc)}") from None
-            except OperationalError as exc:
-                raise StoreError(f"database error: {_first_line(exc)}") from None
+        """One unit of work: commit on success, roll back on any exception. Inside an
+        idempotent API call the call commits it, with its stored response (sessions.py)."""
+        try:
+            with write_session(self.engine) as session:
+                tx = SqlTx(session, writing=True)
+                tx.lock_head()
+                yield tx
+                session.flush()
+                _fault_window()
+        except IntegrityError as exc:
+            raise StoreConflict(_integrity_message(exc)) from None
+        except DataError as exc:
+            raise InputError(f"the database refused a value: {_first_line(exc)}") from None
+        except OperationalError as exc:
+            raise StoreError(f"database error: {_first_line(exc)}") from None
 
     @contextmanager
     def reading(self) -> Iterator[SqlTx]:
@@ -265,6 +264,9 @@ class SqlTx(GovernanceRepo, AccessRepo):
             stored=int(stored),
             attached_by=actor,
             attached_at=at,
+            column_roles=None
+            if item.columns is None
+            else _j(item.columns.model_dump(mode="json", exclude_none=True)),
         )
         self.s.add(row)
         self.s.flush()
@@ -276,6 +278,16 @@ class SqlTx(GovernanceRepo, AccessRepo):
             select(EvidenceRow).where(EvidenceRow.version_id == version_id).order_by(EvidenceRow.id)
         )
         return [_evidence(r) for r in self.s.scalars(stmt)]
+
+    def referenced_blobs(self) -> set[str]:
+        """Every blob a version's artifact or its stored evidence names (what GC keeps)."""
+        stored = select(EvidenceRow.sha256).where(EvidenceRow.stored == 1)
+        shas = set(self.s.scalars(stored))
+        for record in self.s.scalars(select(VersionRow.record)):
+            blob = json.loads(record).get("artifact_blob")
+            if isinstance(blob, str):
+                shas.add(blob)
+        return shas
 
     # policies ----------------------------------------------------------------------------
     def get_policy(self, name: str, version: str) -> PolicyRecord | None:
@@ -518,7 +530,12 @@ class SqlTx(GovernanceRepo, AccessRepo):
 
 
 def _user(row: UserRow) -> User:
-    return User(name=row.name, roles=json.loads(row.roles), created_at=row.created_at)
+    return User(
+        name=row.name,
+        roles=json.loads(row.roles),
+        created_at=row.created_at,
+        disabled_at=row.disabled_at,
+    )
 
 
 def _model(row: ModelRow) -> ModelRecord:
@@ -555,6 +572,7 @@ def _evidence(row: EvidenceRow) -> StoredEvidence:
         uri=row.uri,
         sha256=row.sha256 or None,
         size=row.size,
+        columns=None if row.column_roles is None else json.loads(row.column_roles),
     )
     return StoredEvidence(
         id=row.id,

@@ -1,21 +1,39 @@
 """Users and their roles, and API tokens.
 
 Through the API these use cases run as the caller, never as the operator: adding users,
-changing roles and managing other people's tokens need ``admin`` (checked by the service).
+changing roles, disabling users and managing other people's tokens need ``admin`` (checked by
+the service). A token made here is bounded by the token that made it (the service decides).
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
+from pydantic import Field
 
 from clearance.api.deps import IdPath, PageDep, UserDep, WorkspaceDep
+from clearance.api.guard import GuardedRoute
 from clearance.api.problems import COMMON, responses
-from clearance.api.schemas import Page, RolesBody, TokenBody, TokenCreated, UserBody, page
+from clearance.api.schemas import (
+    Body,
+    Page,
+    RolesBody,
+    TokenBody,
+    TokenCreated,
+    UserBody,
+    page,
+)
 from clearance.service.records import TokenRecord, User
 
-router = APIRouter()
+router = APIRouter(route_class=GuardedRoute)
+
+
+class DisabledBody(Body):
+    disabled: bool = Field(
+        description="true: revoke all the user's tokens and refuse their sign-in; "
+        "false: let them sign in again (with new tokens)."
+    )
 
 
 @router.get(
@@ -54,22 +72,40 @@ def set_roles(name: str, body: RolesBody, user: UserDep, ws: WorkspaceDep) -> Us
     return ws.registry.set_roles(name, body.roles, actor=user.name, operator=False)
 
 
+@router.put(
+    "/users/{name}/disabled",
+    tags=["users"],
+    summary="Disable a user (all their tokens are revoked, sign-in is refused) or enable them "
+    "again (admin only; audited).",
+    response_model=User,
+    responses=responses(*COMMON, 403, 404),
+)
+def set_disabled(name: str, body: DisabledBody, user: UserDep, ws: WorkspaceDep) -> User:
+    change = ws.users.disable if body.disabled else ws.users.enable
+    return change(name, actor=user.name, operator=False)
+
+
 @router.post(
     "/tokens",
     tags=["tokens"],
     status_code=201,
     summary="Create an API token (for yourself, or for anyone as an admin); "
-    "its secret is returned this once.",
+    "its secret is returned this once. Unless you are an admin, it cannot expire after the "
+    "token you call with (422 naming expires_in).",
     response_model=TokenCreated,
     responses=responses(*COMMON, 403, 404, 409),
 )
-def create_token(body: TokenBody, user: UserDep, ws: WorkspaceDep) -> TokenCreated:
+def create_token(
+    body: TokenBody, user: UserDep, ws: WorkspaceDep, request: Request
+) -> TokenCreated:
+    via: TokenRecord = request.state.token  # set with the user (deps.current_user)
     token, secret = ws.tokens.create(
         body.user or user.name,
         actor=user.name,
         name=body.name,
         expires_in=body.expires_in,
         operator=False,
+        via=via,
     )
     return TokenCreated(token=token, secret=secret)
 

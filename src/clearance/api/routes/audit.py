@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import itertools
 import re
@@ -14,14 +15,15 @@ from fastapi import APIRouter, Path, Query
 from fastapi.responses import StreamingResponse
 
 from clearance.api.deps import MAX_ID, UserDep, WorkspaceDep
+from clearance.api.guard import GuardedRoute
 from clearance.api.problems import COMMON, responses
-from clearance.api.schemas import AuditPage, ChainFaultOut, PublicKeyOut, ReplayOut, VerifyOut
+from clearance.api.schemas import AuditPage, PublicKeyOut, ReplayOut, VerifyOut
 from clearance.core.audit import key_id
 from clearance.errors import InputError, NotFound
 from clearance.service.context import require_model
 from clearance.service.records import CheckpointRecord, DecisionRecord
 
-router = APIRouter()
+router = APIRouter(route_class=GuardedRoute)
 
 DecisionKey = Annotated[
     str,
@@ -123,20 +125,18 @@ def list_events(
 @router.get(
     "/audit/verify",
     tags=["audit"],
-    summary="Recompute the hash chain and check every signed checkpoint.",
+    summary="Recompute the hash chain, check every signed checkpoint, and compare the state "
+    "the events imply with the tables (and re-hash every blob with blobs=true).",
     response_model=VerifyOut,
     responses=responses(*COMMON),
 )
-def verify(user: UserDep, ws: WorkspaceDep) -> VerifyOut:
-    report = ws.auditing.verify()
-    fault = report.fault
-    return VerifyOut(
-        ok=report.ok,
-        events=report.events,
-        head_seq=report.head_seq,
-        head_hash=report.head_hash,
-        checkpoints=report.checkpoints,
-        fault=None if fault is None else ChainFaultOut(**fault.__dict__),
+def verify(
+    user: UserDep,
+    ws: WorkspaceDep,
+    blobs: Annotated[bool, Query(description="Also re-hash every stored blob.")] = False,
+) -> VerifyOut:
+    return VerifyOut.model_validate(
+        dataclasses.asdict(ws.auditing.verify(blobs=blobs, actor=user.name))
     )
 
 

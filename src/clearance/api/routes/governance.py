@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Path, Query
 
 from clearance.api.deps import IdPath, PageDep, UserDep, WorkspaceDep
+from clearance.api.guard import GuardedRoute
 from clearance.api.problems import COMMON, responses
 from clearance.api.schemas import (
     ObserveBody,
@@ -28,7 +29,7 @@ from clearance.notify.events import Notification
 from clearance.service.context import require_model
 from clearance.service.records import ReviewRecord, RolloutRecord, WaiverRecord
 
-router = APIRouter()
+router = APIRouter(route_class=GuardedRoute)
 
 ModelQuery = Annotated[str | None, Query(description="Only this model's.")]
 

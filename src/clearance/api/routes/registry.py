@@ -9,13 +9,13 @@ from fastapi import APIRouter, File, Form, Header, Request, UploadFile
 from fastapi.responses import Response
 
 from clearance.api.deps import PageDep, UserDep, WorkspaceDep
+from clearance.api.guard import GuardedRoute, before_body
 from clearance.api.idempotency import HEADER, fingerprint, run_once
 from clearance.api.problems import COMMON, UPLOAD, responses
 from clearance.api.schemas import ModelStatus, Page, page, paged
 from clearance.api.uploads import (
     check_digest,
     copy_limited,
-    manifest_paths,
     read_documents,
     staged,
 )
@@ -25,7 +25,7 @@ from clearance.errors import InputError
 from clearance.service.context import require_model, require_version
 from clearance.service.records import PolicyRecord, StoredEvidence, VersionRecord
 
-router = APIRouter()
+router = APIRouter(route_class=GuardedRoute)
 
 IdempotencyKey = Annotated[
     str | None,
@@ -58,6 +58,7 @@ def _digests(text: str) -> dict[str, str]:
     response_model=VersionRecord,
     responses=responses(*COMMON, *UPLOAD, 403, 409),
 )
+@before_body("register")
 def register(
     request: Request,
     user: UserDep,
@@ -72,21 +73,17 @@ def register(
     ] = "",
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
-    limit: int = request.app.state.settings.max_upload_bytes
+    settings = request.app.state.settings
     wanted = _digests(digests)
     name = str(_safe_manifest_name(manifest.filename))
-    with staged([*files], wanted, limit) as (root, sums):
-        manifest_sha, _ = copy_limited(manifest.file, root / name, limit, name)
-        text = (root / name).read_bytes().decode("utf-8", errors="replace")
-        missing = sorted(set(manifest_paths(text)) - set(sums))
-        if missing:
-            raise InputError(
-                f"the manifest names files that were not uploaded: {', '.join(missing)}"
-            )
+    with staged([*files], wanted, settings.max_upload_bytes) as (root, sums):
+        manifest_sha, _ = copy_limited(
+            manifest.file, root / name, settings.max_document_bytes, name
+        )
         print_ = fingerprint("register", manifest_sha, *sorted(f"{k}={v}" for k, v in sums.items()))
 
         def call() -> tuple[int, Any]:
-            row = ws.registry.register(root / name, actor=user.name)
+            row = ws.registry.register(root / name, actor=user.name, confined=True)
             return 201, row.model_dump(mode="json")
 
         return run_once(request, ws, user.name, idempotency_key, print_, call)
@@ -190,6 +187,7 @@ def list_evidence(
     response_model=EvidenceItem,
     responses=responses(*COMMON, *UPLOAD, 403, 404),
 )
+@before_body("register")
 def attach_evidence(
     request: Request,
     model: str,
@@ -243,13 +241,14 @@ def list_policies(
     responses=responses(*COMMON, *UPLOAD, 403) | {200: {"description": "Already applied as is."}},
     response_model=PolicyRecord,
 )
+@before_body("policy")
 def apply_policy(
     request: Request,
     user: UserDep,
     ws: WorkspaceDep,
     files: Annotated[list[UploadFile], File(description="The policy's YAML files.")],
 ) -> Response:
-    limit: int = request.app.state.settings.max_upload_bytes
+    limit: int = request.app.state.settings.max_document_bytes
     if not files:
         raise InputError("files: upload at least one policy file")
     record, new = ws.registry.apply_documents(read_documents(files, limit), actor=user.name)

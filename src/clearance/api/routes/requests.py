@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from clearance.api.deps import IdPath, PageDep, UserDep, WorkspaceDep
+from clearance.api.guard import GuardedRoute
 from clearance.api.idempotency import fingerprint, run_once
 from clearance.api.problems import COMMON, responses
 from clearance.api.routes.registry import IdempotencyKey
@@ -24,7 +25,7 @@ from clearance.api.schemas import (
 )
 from clearance.service.promotion import RequestResult
 
-router = APIRouter(tags=["requests"])
+router = APIRouter(tags=["requests"], route_class=GuardedRoute)
 
 
 def result_body(request: Request, result: RequestResult) -> dict[str, Any]:

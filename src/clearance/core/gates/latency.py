@@ -5,12 +5,15 @@ Two sources:
 * ``benchmark:`` a JSON evidence file with the percentiles in milliseconds (``p50_ms``,
   ``p95_ms``, ``p99_ms``, optionally ``mean_ms`` and ``batch_size``; or the same keys without
   ``_ms`` under ``latency_ms``). Replayable: the decision depends only on the file's digest.
-* ``allow_measure: true``: the registered artifact is **unpickled** (only after its bytes match
-  the recorded sha256) and its ``predict_proba``/``predict`` is timed on rows of ``dataset``:
+* ``allow_measure: true``: the artifact is **unpickled** (only after its bytes match the
+  recorded sha256) and its ``predict_proba``/``predict`` is timed on rows of ``dataset``:
   ``warmup`` untimed calls, then ``repeats`` timed calls of ``batch_size`` rows each; p50/p95/p99
   are the linear-interpolation percentiles of the per-call times. Unpickling runs the
-  artifact's code, so it is off unless the policy says so; measured times depend on the machine
-  and its load, so such a decision is not bit-for-bit replayable (the timings are recorded).
+  artifact's code, so it is off unless the policy says so, and it happens only where the
+  evidence reader offers the artifact (``ArtifactReader``): ``clearance check`` on local files.
+  The registry and the server never unpickle an uploaded artifact; there the gate is an
+  ``error`` that says to measure in CI and attach the benchmark. Measured times depend on the
+  machine and its load, so such a decision is not bit-for-bit replayable (timings recorded).
 
 Cost per 1,000 predictions = ``instance_price_per_hour / 3600 * mean seconds per row * 1000``.
 """
@@ -179,7 +182,11 @@ class Latency:
     def _measure(self, params: LatencyParams, ctx: GateContext) -> dict[str, float]:
         assert params.dataset is not None
         if not isinstance(ctx.evidence, ArtifactReader):
-            raise DataProblem("this evidence reader cannot read the artifact to measure it")
+            raise DataProblem(
+                "measuring latency would unpickle the artifact (run its code), which the "
+                "registry and the server never do; measure in CI and attach the figures as "
+                "benchmark evidence (gate parameter `benchmark:` instead of `allow_measure`)"
+            )
         try:
             blob = ctx.evidence.read_artifact()
         except (KeyError, OSError) as exc:

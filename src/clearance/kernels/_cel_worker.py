@@ -1,0 +1,85 @@
+"""The worker process of :mod:`clearance.kernels.sandbox`: evaluates CEL programs on request.
+
+Run by path with ``python -I`` (no current folder, no PYTHONPATH) and its address-space cap as
+argument. It serves requests until its stdin closes: each is an 8-byte big-endian length and
+a pickled ``(source, variables)``; each answer is one JSON line ``[kind, payload]``: ``ok``
+with a boolean or a short description of another value, ``missing`` with a key, ``failed``
+with CEL's message. CEL has no side effects, so one evaluation cannot affect the next. Only
+the compiled ``cel`` extension is loaded (the ``cel`` package's ``__init__`` also imports its
+CLI, which costs a third of a second).
+"""
+
+import contextlib
+import importlib.machinery
+import importlib.util
+import json
+import pickle
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def _load_cel() -> Any:
+    spec = importlib.util.find_spec("cel")
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError("the cel package is not installed")
+    folder = spec.submodule_search_locations[0]
+    for suffix in importlib.machinery.EXTENSION_SUFFIXES:
+        path = Path(folder) / ("cel" + suffix)
+        found = importlib.util.spec_from_file_location("cel.cel", path)
+        if path.exists() and found is not None and found.loader is not None:
+            module = importlib.util.module_from_spec(found)
+            found.loader.exec_module(module)
+            return module
+    raise ImportError(f"no compiled cel extension in {folder}")
+
+
+def _cap_memory(limit: int) -> None:
+    try:
+        import resource
+    except ImportError:  # Windows: no rlimits
+        return
+    # a platform that refuses the cap still gets the deadline
+    with contextlib.suppress(ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+
+def _describe(value: Any) -> Any:
+    if isinstance(value, bool):
+        return value
+    text = repr(value)
+    return f"{type(value).__name__} {text if len(text) <= 200 else text[:200] + '...'}"
+
+
+def _answer(cel: Any, source: str, variables: dict[str, Any]) -> list[Any]:
+    try:
+        return ["ok", _describe(_compiled(cel, source).execute(variables))]
+    except KeyError as exc:
+        return ["missing", str(exc.args[0]) if exc.args else "?"]
+    except Exception as exc:  # CEL reports its faults as plain exceptions
+        return ["failed", str(exc) or type(exc).__name__]
+
+
+_programs: dict[str, Any] = {}
+
+
+def _compiled(cel: Any, source: str) -> Any:
+    if source not in _programs:
+        if len(_programs) > 256:
+            _programs.clear()
+        _programs[source] = cel.compile(source)
+    return _programs[source]
+
+
+def main() -> None:
+    cel = _load_cel()
+    _cap_memory(int(sys.argv[1]))
+    stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
+    while header := stdin.read(8):
+        source, variables = pickle.loads(stdin.read(int.from_bytes(header, "big")))
+        stdout.write(json.dumps(_answer(cel, source, variables)).encode() + b"\n")
+        stdout.flush()
+
+
+if __name__ == "__main__":
+    main()

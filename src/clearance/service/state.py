@@ -1,0 +1,149 @@
+"""The governed rows as the tables hold them, keyed as ``core.trail`` keys the rows the
+audit events imply, so that ``audit verify`` can compare the two (read through the port)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from clearance.core.trail import STATE_TABLES, Rows
+from clearance.errors import ClearanceError
+from clearance.service.context import load_recorded
+from clearance.service.ports import Tx
+from clearance.service.records import PolicyRecord
+
+
+def _source_hash(policy: PolicyRecord) -> str:
+    """The content hash of the stored policy text (it must equal the recorded one)."""
+    try:
+        return load_recorded(policy).content_hash
+    except ClearanceError as exc:
+        return f"unreadable: {exc}"
+
+
+def read_state(tx: Tx, tables: Iterable[str] = STATE_TABLES) -> Rows:
+    """The governed rows as the tables hold them, keyed as ``core.trail`` keys them."""
+    wanted = set(tables)
+    rows: Rows = {t: {} for t in wanted}
+    if "users" in wanted:
+        for u in tx.list_users():
+            rows["users"][f"user:{u.name}"] = {
+                "roles": sorted(u.roles),
+                "disabled": u.disabled_at is not None,
+            }
+    for m in tx.list_models():
+        if "models" in wanted:
+            rows["models"][f"model:{m.name}"] = {
+                "risk_tier": m.risk_tier,
+                "owner": m.owner,
+                "team": m.team,
+                "tags": m.tags,
+            }
+        if wanted & {"versions", "evidence"}:
+            _versions(tx, m.id, f"model:{m.name}", rows)
+    if "policies" in wanted:
+        for p in tx.list_policies():
+            rows["policies"][f"policy:{p.name}@{p.version}"] = {
+                "content_hash": p.content_hash,
+                "source_hash": _source_hash(p),
+            }
+    if wanted & {"requests", "approvals", "decisions"}:
+        _requests(tx, rows)
+    if "waivers" in wanted:
+        for w in tx.list_waivers():
+            rows["waivers"][f"waiver:{w.label}"] = w.model_dump(
+                include={
+                    "model",
+                    "version",
+                    "gate_id",
+                    "expires_at",
+                    "justification",
+                    "controls",
+                    "granted_by",
+                    "granted_at",
+                    "revoked_at",
+                    "revoked_by",
+                    "revoke_reason",
+                }
+            )
+    if "tokens" in wanted:
+        for t in tx.list_tokens():
+            rows["tokens"][f"token:{t.id}"] = {
+                "user": t.user,
+                "prefix": t.prefix,
+                "expires_at": t.expires_at,
+                "revoked": t.revoked_at is not None,
+            }
+    return rows
+
+
+def _versions(tx: Tx, model_id: int, model: str, rows: Rows) -> None:
+    versions = tx.list_versions(model_id)
+    names = {v.id: v.version for v in versions}
+    for v in versions:
+        key = f"{model}/version:{v.version}"
+        previous = v.previous_production_id
+        rows.setdefault("versions", {})[key] = {
+            "stage": v.stage,
+            "production_slot": v.production_slot,
+            "previous_production": None if previous is None else names.get(previous, previous),
+            "record": v.record,
+            "registered_by": v.registered_by,
+            "stage_changed_at": v.stage_changed_at,
+        }
+        shas: dict[str, list[str | None]] = {}
+        for e in tx.evidence_for(v.id):
+            shas.setdefault(e.item.name, []).append(e.item.sha256)
+        for name, listed in shas.items():
+            rows.setdefault("evidence", {})[f"{key}/evidence:{name}"] = {"sha256": listed}
+
+
+def _requests(tx: Tx, rows: Rows) -> None:
+    requests = tx.list_requests()
+    versions = tx.versions_by_ids([r.version_id for r in requests])
+    for r in requests:
+        key = f"request:{r.id}"
+        version = versions.get(r.version_id)
+        rows.setdefault("requests", {})[key] = {
+            "status": r.status,
+            "requester": r.requester,
+            "version": None if version is None else version.version,
+            "from_stage": r.from_stage,
+            "to_stage": r.to_stage,
+            "change_type": r.change_type,
+        }
+        for n, a in enumerate(tx.approvals_for(r.id), start=1):
+            rows.setdefault("approvals", {})[f"{key}/approval:{n}"] = {
+                "approver": a.approver,
+                "verdict": a.verdict,
+                "roles": a.roles,
+                "reason": a.reason,
+                "ticket": a.ticket,
+                "evidence_digest": a.evidence_digest,
+                "at": a.at,
+            }
+        for d in tx.decisions_for(r.id):
+            result = d.result
+            rows.setdefault("decisions", {})[f"decision:{d.id}"] = {
+                "request": d.request_id,
+                "digest": d.digest,
+                "outcome": d.outcome,
+                "result.decision_id": result.get("decision_id"),
+                "result.outcome": result.get("outcome"),
+                "policy_hash": result.get("policy_hash"),
+                "summary": result.get("summary"),
+                "gates": {g.get("gate_id"): g.get("status") for g in result.get("gates", [])},
+            }
+
+
+def blob_users(rows: Rows) -> dict[str, str]:
+    """What each blob is to the tables (for a message): a version's artifact, or evidence."""
+    users: dict[str, str] = {}
+    for key, row in rows.get("versions", {}).items():
+        blob = (row.get("record") or {}).get("artifact_blob")
+        if isinstance(blob, str):
+            users[blob] = f"artifact of {key}"
+    for key, row in rows.get("evidence", {}).items():
+        for sha in row.get("sha256", []):
+            if isinstance(sha, str):
+                users.setdefault(sha, key)
+    return users

@@ -1,0 +1,60 @@
+"""``clearance audit verify`` through the real console script: the state comparison, --blobs
+and the advice to verify with a public key kept outside the workspace."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from sqlalchemy import text
+
+from clearance.workspace import init_workspace
+
+EXE = str(Path(sys.executable).parent / "clearance")
+
+
+def _run(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "CLEARANCE_WORKSPACE": str(root), "COLUMNS": "250"}
+    env.pop("CLEARANCE_DB_URL", None)
+    env.pop("CLEARANCE_URL", None)
+    return subprocess.run(
+        [EXE, "audit", "verify", *args], capture_output=True, text=True, env=env, check=False
+    )
+
+
+def test_verify_reports_state_blobs_and_recommends_an_outside_key(tmp_path: Path) -> None:
+    root = tmp_path / "ws"
+    ws = init_workspace(root)
+    ws.registry.add_user("alice", ["ml_engineer"], actor="admin", operator=True)
+    key_file = tmp_path / "outside.pub"
+    key_file.write_text(ws.auditing.public_key().hex() + "\n")
+
+    ok = _run(root, "--blobs")
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert "audit chain OK: 1 events" in ok.stdout
+    assert "state OK" in ok.stdout and "blobs OK: 0 re-hashed" in ok.stdout
+    assert "verify with --public-key FILE" in ok.stdout
+    assert "--public-key" not in _run(root, "--public-key", str(key_file)).stdout
+
+    with ws.engine.begin() as conn:
+        conn.execute(text("""UPDATE users SET roles = '["admin"]' WHERE name = 'alice'"""))
+    bad = _run(root)
+    assert bad.returncode == 1
+    assert "state DOES NOT MATCH the audit trail: 1 difference(s)" in bad.stdout
+    assert (
+        "users user:alice: roles is ['admin'] in the table, but the events say "
+        "['ml_engineer'] (event seq 1)" in bad.stdout
+    )
+    data = json.loads(_run(root, "--json").stdout)
+    assert data["ok"] is False and data["state_checked"] is True
+    [d] = data["differences"]
+    assert (d["table"], d["key"], d["field"], d["expected"], d["found"]) == (
+        "users",
+        "user:alice",
+        "roles",
+        ["ml_engineer"],
+        ["admin"],
+    )
