@@ -138,3 +138,30 @@ def test_only_an_admin_disables_users_through_the_api(env: Env) -> None:
         users.enable("alice", actor="root")
     assert users.enable("root", actor="ops", operator=True).disabled_at is None
     assert users.enable("alice", actor="root").disabled_at is None
+
+
+def test_a_token_dies_with_the_token_that_made_it(env: Env) -> None:
+    """Revoking a stolen token also ends every token a non-admin made with it."""
+    tokens = env.ws.tokens
+    parent, _ = _short(env, "alice", "1h")
+    child, child_secret = tokens.create("alice", actor="alice", expires_in="30m", via=parent)
+    grandchild, grand_secret = tokens.create("alice", actor="alice", expires_in="5m", via=child)
+    assert (child.parent_id, grandchild.parent_id) == (parent.id, child.id)
+    assert tokens.sign_in(grand_secret)[1].id == grandchild.id
+
+    tokens.revoke(parent.id, actor="alice")
+
+    for secret in (child_secret, grand_secret):
+        with pytest.raises(Unauthenticated, match=rf"made with token {parent.prefix}…, which was"):
+            tokens.sign_in(secret)
+    assert env.ws.auditing.verify().ok
+
+
+def test_tokens_chain_at_most_max_chain_deep(env: Env) -> None:
+    from clearance.service.access import MAX_CHAIN
+
+    via, _ = _short(env, "alice", "1h")
+    for _ in range(MAX_CHAIN):
+        via, _ = env.ws.tokens.create("alice", actor="alice", expires_in="5m", via=via)
+    with pytest.raises(InputError, match=f"chain of {MAX_CHAIN} tokens"):
+        env.ws.tokens.create("alice", actor="alice", expires_in="5m", via=via)

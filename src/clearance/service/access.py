@@ -132,7 +132,7 @@ class Tokens:
                 raise InputError(f"expires: {exc}") from None
         secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
         with self.store.transaction() as tx:
-            bound = None
+            bound, parent = None, None
             if not operator:
                 caller = (  # for someone else: admin, before the lookup (no probing for names)
                     authorize_server(tx, actor, "admin")
@@ -140,7 +140,12 @@ class Tokens:
                     else require_caller(tx, actor)
                 )
                 if via is not None and not _is_admin(caller):
-                    bound = via.expires_at
+                    bound, parent = via.expires_at, via
+                    if _ancestors(tx, via)[1] >= MAX_CHAIN:
+                        raise InputError(
+                            f"token {via.prefix}… was itself made from a chain of "
+                            f"{MAX_CHAIN} tokens; sign in with an earlier token to make more"
+                        )
             refuse_disabled(require_user(tx, user), InputError)
             expires_at = token_expiry(now, lifetime, bound=bound)
             record = tx.add_token(
@@ -151,6 +156,7 @@ class Tokens:
                 created_by=actor,
                 at=now,
                 expires_at=expires_at,
+                parent_id=None if parent is None else parent.id,
             )
             tx.append_event(
                 time=now,
@@ -163,6 +169,7 @@ class Tokens:
                     "name": record.name,
                     "prefix": record.prefix,
                     "expires_at": None if expires_at is None else expires_at.isoformat(),
+                    "parent": None if parent is None else parent.id,
                 },
             )
         return record, secret
@@ -229,8 +236,31 @@ class Tokens:
                 raise Unauthenticated(f"API token {token.prefix}… was revoked")
             if state == "expired":
                 raise Unauthenticated(f"API token {token.prefix}… expired at {token.expires_at}")
+            revoked, _ = _ancestors(tx, token)
+            if revoked is not None:
+                raise Unauthenticated(
+                    f"API token {token.prefix}… was made with token {revoked.prefix}…, "
+                    "which was revoked"
+                )
             check_caller(user.name, user.roles)
             return user, token
+
+
+MAX_CHAIN = 8  # tokens made from tokens: bounds the walk every sign-in makes
+
+
+def _ancestors(tx: Tx, token: TokenRecord) -> tuple[TokenRecord | None, int]:
+    """The first revoked token ``token`` was made from (directly or not), and how many it
+    was made from: a token dies with the one that made it, whatever its own expiry."""
+    depth, current = 0, token
+    while current.parent_id is not None and depth < MAX_CHAIN:
+        parent = tx.get_token(current.parent_id)
+        if parent is None:
+            break
+        depth, current = depth + 1, parent
+        if parent.revoked_at is not None:
+            return parent, depth
+    return None, depth
 
 
 def _is_admin(user: User) -> bool:

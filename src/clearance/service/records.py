@@ -201,6 +201,7 @@ class TokenRecord(Record):
     expires_at: dt.datetime | None
     revoked_at: dt.datetime | None
     revoked_by: str | None
+    parent_id: int | None = None  # made with this token (a non-admin, over the API)
 
     def state(self, now: dt.datetime) -> str:
         if self.revoked_at is not None:

@@ -43,8 +43,10 @@ class AccessRepo:
         created_by: str,
         at: dt.datetime,
         expires_at: dt.datetime | None,
+        parent_id: int | None = None,
     ) -> TokenRecord:
         row = TokenRow(
+            parent_id=parent_id,
             user=user,
             name=name,
             prefix=prefix,

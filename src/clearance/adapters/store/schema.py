@@ -291,6 +291,8 @@ class TokenRow(Base):
     expires_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
     revoked_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
     revoked_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    # the token a non-admin made this one with over the API: revoking it ends this one too
+    parent_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
 class IdempotencyRow(Base):
