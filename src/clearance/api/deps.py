@@ -27,8 +27,12 @@ def current_user(
     ws: Annotated[Workspace, Depends(workspace)],
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> User:
-    """The user the bearer token acts for; 401 (problem+json) when there is none."""
-    user, token = ws.tokens.sign_in(None if credentials is None else credentials.credentials)
+    """The user the bearer token acts for; 401 (problem+json) when there is none. A guarded
+    route (``guard.py``) has signed in before reading the body: its answer is reused."""
+    signed_in = getattr(request.state, "signed_in", None)
+    user, token = signed_in or ws.tokens.sign_in(
+        None if credentials is None else credentials.credentials
+    )
     request.state.user = user.name
     request.state.token = token  # tokens made with it may not outlive it
     return user

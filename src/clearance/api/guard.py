@@ -62,8 +62,9 @@ class GuardedRoute(APIRoute):
 def _authorize(request: Request, action: ModelAction | ServerAction | None) -> None:
     ws: Workspace = request.app.state.workspace
     scheme, _, secret = request.headers.get("authorization", "").partition(" ")
-    user, _ = ws.tokens.sign_in(secret.strip() if scheme.lower() == "bearer" else None)
+    user, token = ws.tokens.sign_in(secret.strip() if scheme.lower() == "bearer" else None)
     request.state.user = user.name
+    request.state.signed_in = (user, token)  # the route's user dependency reuses it
     if action is not None:
         with ws.store.reading() as tx:
             authorize_attempt(tx, user.name, action)
