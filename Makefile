@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 LOCK := requirements/lock.txt
 
-.PHONY: demo test lint typecheck clean lock
+.PHONY: demo test lint typecheck docs clean lock
 
 $(STAMP): pyproject.toml $(LOCK)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,11 +17,15 @@ demo: $(STAMP)
 	$(BIN)/clearance demo
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests
-	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff check src tests scripts
+	$(BIN)/ruff format --check src tests scripts
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
+
+# Regenerate the command reference at the end of docs/cli.md from the CLI's own --help.
+docs: $(STAMP)
+	$(BIN)/python scripts/cli_docs.py
 
 test: lint typecheck
 	$(BIN)/python -m pytest

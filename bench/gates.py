@@ -32,10 +32,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from clearance import kernels as k
-from clearance.core.engine import evaluate, resolve_transition
+from clearance.adapters.evidence import FileEvidence
+from clearance.core.engine import Evaluation, evaluate, resolve_transition
 from clearance.core.loading import parse_policy
 from clearance.core.version import EvidenceItem, ModelVersion
-from clearance.manifest import FileEvidence, file_sha256
+from clearance.manifest import file_sha256
 
 N_NUM, N_CAT = 20, 5
 CAT_K = [3, 5, 8, 12, 20]
@@ -557,7 +558,8 @@ def run_gates(paths: dict[str, Path]) -> dict[str, float]:
         last[0], last[1] = now, gid
 
     d = evaluate(
-        loaded, transition, version, FileEvidence(dict(paths), None), [], [], NOW, progress=tick
+        Evaluation(loaded, transition, version, FileEvidence(dict(paths), None), NOW),
+        progress=tick,
     )
     bad = [g.gate_id for g in d.gates if g.status.value == "error"]
     if bad:

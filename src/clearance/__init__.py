@@ -5,8 +5,9 @@ The public Python surface; everything else is internal and may change.
 
 import typing
 
+from clearance.adapters.evidence import load_manifest
 from clearance.core.approvals import Approval
-from clearance.core.engine import evaluate, resolve_transition
+from clearance.core.engine import Evaluation, evaluate, resolve_transition
 from clearance.core.gates.base import GateContext, GateParams, GateType, Measurement
 from clearance.core.gates.registry import GateRegistry, default_registry
 from clearance.core.loading import LoadedPolicy, check_policy, load_policy, parse_policy
@@ -29,7 +30,6 @@ from clearance.errors import (
     TransitionRefused,
     Unauthenticated,
 )
-from clearance.manifest import load_manifest
 
 if typing.TYPE_CHECKING:
     from clearance.client import Client
@@ -43,6 +43,7 @@ __all__ = [
     "ClearanceError",
     "Client",
     "Decision",
+    "Evaluation",
     "EvidenceItem",
     "EvidenceReader",
     "GateContext",

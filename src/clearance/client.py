@@ -1,9 +1,11 @@
 """The Python SDK: ``clearance.Client`` talks to a team server (``clearance serve``).
 
-It returns the same types the service layer returns locally (``VersionRecord``,
-``RequestResult``, ...) and raises the same exceptions (``NotPermitted``, ``NotFound``, ...),
-so code written against a local workspace reads the same against the server. Dict-shaped
-views (status, requests) stay plain dicts, as they are locally.
+``Client`` is the HTTP transport of ``clearance.contract.Clearance``: every use case declared
+there is a method here, sent as the API's route (made from the same declaration) reads it and
+parsed into the same typed record the service returns locally (``VersionRecord``,
+``RequestResult``, ``ModelStatus``, ...). It raises the same exceptions (``NotPermitted``,
+``NotFound``, ...), so code written against ``LocalClearance`` reads the same against the
+server. Only uploads and streams are written by hand below.
 
 Retries are safe by construction: only connection failures, problems whose type the server's
 table marks retryable (a store outage, an idempotency key whose first call is still running;
@@ -13,7 +15,6 @@ are idempotent by HTTP (GET, PUT, DELETE) or calls carrying an ``Idempotency-Key
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import functools
 import json
@@ -21,28 +22,24 @@ import os
 import random
 import re
 import time
+import types
+import typing
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any, Literal, Self, TypeVar
+from typing import IO, Annotated, Any, Literal, Self, TypeVar
 from urllib.parse import quote
 
 import httpx
-from pydantic import BaseModel
+from pydantic import BaseModel, TypeAdapter
+from pydantic_core import to_jsonable_python
 
 from clearance import problem_types
-from clearance.core.audit import (
-    AuditEvent,
-    BlobFault,
-    ChainFault,
-    StateDifference,
-    VerifyReport,
-)
+from clearance.contract import Clearance, Operation
+from clearance.contract.operations import IDEMPOTENCY_ARGUMENT
 from clearance.core.loading import read_policy_files
-from clearance.core.results import Decision
-from clearance.core.rollout import Verdict
 from clearance.core.version import EvidenceItem, EvidenceKind
 from clearance.errors import (
     ClearanceError,
@@ -58,27 +55,15 @@ from clearance.errors import (
     Unauthenticated,
 )
 from clearance.manifest import file_sha256, local_files
-from clearance.service.promotion import RequestResult
 from clearance.service.records import (
-    CheckpointRecord,
-    DecisionRecord,
     PolicyRecord,
-    RequestRecord,
-    ReviewRecord,
-    RolloutRecord,
-    StoredEvidence,
-    TickSummary,
     TokenRecord,
-    User,
     VersionRecord,
-    WaiverRecord,
 )
-from clearance.service.replay import ReplayReport
 
 __all__ = ["Client"]
 
 M = TypeVar("M", bound=BaseModel)
-D = TypeVar("D")
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 PROBLEM = "urn:clearance:problem:"
@@ -95,7 +80,7 @@ _BY_STATUS: dict[int, type[ClearanceError]] = {
 _LOCATED = re.compile(r"^(?P<file>.+?)(?::(?P<line>\d+)(?::(?P<column>\d+))?)?(?: (?P<field>.+))?$")
 
 
-class Client:
+class Client(Clearance):
     """A connection to a clearance server, acting as the user its API token belongs to.
 
     ``url`` and ``token`` default to ``$CLEARANCE_URL`` and ``$CLEARANCE_TOKEN`` so a CI job
@@ -157,26 +142,6 @@ class Client:
         self._http.close()
 
     # users and tokens ----------------------------------------------------------------------
-    def me(self) -> User:
-        """The user this client's token acts for (a cheap check that the token works)."""
-        return _model(User, self._get("/v1/me"))
-
-    def users(self) -> list[User]:
-        return _models(User, self._items("/v1/users"))
-
-    def add_user(self, name: str, roles: Sequence[str]) -> User:
-        return _model(User, self._post("/v1/users", json={"name": name, "roles": list(roles)}))
-
-    def set_roles(self, name: str, roles: Sequence[str]) -> User:
-        """Replace ``name``'s roles (PUT: safe to retry)."""
-        body = self._call("PUT", f"/v1/users/{_seg(name)}/roles", json={"roles": list(roles)})
-        return _model(User, body.json())
-
-    def set_disabled(self, name: str, disabled: bool) -> User:
-        """Disable ``name`` (revokes their tokens, refuses sign-in) or enable them (PUT)."""
-        body = self._call("PUT", f"/v1/users/{_seg(name)}/disabled", json={"disabled": disabled})
-        return _model(User, body.json())
-
     def create_token(
         self, user: str | None = None, *, name: str = "", expires_in: str | None = None
     ) -> tuple[TokenRecord, str]:
@@ -188,12 +153,6 @@ class Client:
             payload["expires_in"] = expires_in
         data = self._post("/v1/tokens", json=payload)
         return _model(TokenRecord, data["token"]), str(data["secret"])
-
-    def tokens(self, user: str | None = None) -> list[TokenRecord]:
-        return _models(TokenRecord, self._items("/v1/tokens", {"user": user}))
-
-    def revoke_token(self, token_id: int) -> TokenRecord:
-        return _model(TokenRecord, self._call("DELETE", f"/v1/tokens/{token_id}").json())
 
     # policies, models, versions, evidence --------------------------------------------------
     def apply_policy(self, path: str | Path) -> tuple[PolicyRecord, bool]:
@@ -216,9 +175,6 @@ class Client:
         ]
         response = self._call("POST", "/v1/policies", files=lambda _: files)
         return _model(PolicyRecord, response.json()), response.status_code == 201
-
-    def policies(self, name: str | None = None) -> list[PolicyRecord]:
-        return _models(PolicyRecord, self._items("/v1/policies", {"name": name}))
 
     def register(
         self, manifest_path: str | Path, *, idempotency_key: str | None = None
@@ -288,233 +244,9 @@ class Client:
         )
         return _model(EvidenceItem, response.json())
 
-    def models(
-        self, *, risk_tier: str | None = None, team: str | None = None
-    ) -> list[dict[str, Any]]:
-        """Every model's status (the ``clearance status`` view), optionally filtered."""
-        return self._items("/v1/models", {"risk_tier": risk_tier, "team": team})
-
-    def model(self, model: str) -> dict[str, Any]:
-        """One model's status: versions, stages, open requests, emergency changes."""
-        data: dict[str, Any] = self._get(f"/v1/models/{_seg(model)}")
-        return data
-
-    def versions(self, model: str, *, stage: str | None = None) -> list[VersionRecord]:
-        return _models(
-            VersionRecord, self._items(f"/v1/models/{_seg(model)}/versions", {"stage": stage})
-        )
-
-    def version(self, model: str, version: str) -> VersionRecord:
-        return _model(
-            VersionRecord, self._get(f"/v1/models/{_seg(model)}/versions/{_seg(version)}")
-        )
-
-    def evidence(self, model: str, version: str) -> list[StoredEvidence]:
-        """Every evidence item attached to the version, in order (later supersedes)."""
-        path = f"/v1/models/{_seg(model)}/versions/{_seg(version)}/evidence"
-        return _models(StoredEvidence, _unpage(self._get(path)))
-
-    def history(self, model: str) -> list[AuditEvent]:
-        """The model's audit events, oldest first."""
-        return _models(AuditEvent, self._items(f"/v1/models/{_seg(model)}/history"))
-
     # promotion -----------------------------------------------------------------------------
-    def promote(
-        self,
-        model: str,
-        version: str,
-        to: str,
-        *,
-        change_type: str = "standard",
-        reason: str = "",
-        ticket: str = "",
-        idempotency_key: str | None = None,
-    ) -> RequestResult:
-        """Request a promotion; it executes at once when gates pass and no sign-off is due.
-
-        Carries an idempotency key (yours, or one made for this call), so a retry can never
-        open a second request.
-        """
-        body = {
-            "model": model,
-            "version": version,
-            "to": to,
-            "change_type": change_type,
-            "reason": reason,
-            "ticket": ticket,
-        }
-        return _result(
-            self._post("/v1/requests", json=body, idempotency_key=idempotency_key or _new_key())
-        )
-
-    def requests(
-        self, *, model: str | None = None, open_only: bool = False
-    ) -> list[dict[str, Any]]:
-        """Promotion requests (only pending and blocked ones with ``open_only``)."""
-        return self._items(
-            "/v1/requests", {"model": model, "status": "open" if open_only else None}
-        )
-
-    def request(self, request_id: int) -> dict[str, Any]:
-        """One request with its approvals and latest decision."""
-        data: dict[str, Any] = self._get(f"/v1/requests/{request_id}")
-        return data
-
-    def approve(self, request_id: int, *, reason: str = "", ticket: str = "") -> RequestResult:
-        body = {"reason": reason, "ticket": ticket}
-        return _result(self._post(f"/v1/requests/{request_id}/approvals", json=body))
-
-    def reject(self, request_id: int, *, reason: str, ticket: str = "") -> RequestResult:
-        """Reject with a reason the requester can act on (required)."""
-        body = {"reason": reason, "ticket": ticket}
-        return _result(self._post(f"/v1/requests/{request_id}/rejections", json=body))
-
-    def reevaluate(self, request_id: int) -> RequestResult:
-        """Evaluate an open request again, after new evidence or a waiver."""
-        return _result(self._post(f"/v1/requests/{request_id}/reevaluate"))
-
-    def review(self, request_id: int, *, summary: str, actions: Sequence[str] = ()) -> ReviewRecord:
-        """Record the post-incident review an executed emergency change owes."""
-        body = {"summary": summary, "actions": list(actions)}
-        return _model(ReviewRecord, self._post(f"/v1/requests/{request_id}/review", json=body))
-
-    def rollback(
-        self, model: str, *, reason: str, to_version: str | None = None
-    ) -> tuple[VersionRecord, VersionRecord]:
-        """Restore the previous (or the named) production version: (rolled back, restored)."""
-        body = {"reason": reason, "to_version": to_version}
-        data = self._post(f"/v1/models/{_seg(model)}/rollback", json=body)
-        return _model(VersionRecord, data["rolled_back"]), _model(VersionRecord, data["restored"])
-
     # waivers and rollouts ------------------------------------------------------------------
-    def waivers(
-        self,
-        *,
-        model: str | None = None,
-        state: Literal["active", "expired", "revoked"] | None = None,
-    ) -> list[WaiverRecord]:
-        """Waivers, oldest first; ``state`` is judged by the server's clock."""
-        return _models(WaiverRecord, self._items("/v1/waivers", {"model": model, "state": state}))
-
-    def grant_waiver(
-        self,
-        model: str,
-        gate: str,
-        *,
-        justification: str,
-        controls: Sequence[str],
-        until: dt.datetime | None = None,
-        expires_in: str | None = None,
-        version: str | None = None,
-    ) -> WaiverRecord:
-        """A time-bounded exception for one gate, with its compensating controls.
-
-        Give the expiry as ``until`` (a time) or ``expires_in`` (``14d``); the policy caps it.
-        """
-        body = {
-            "model": model,
-            "gate": gate,
-            "version": version,
-            "until": None if until is None else until.isoformat(),
-            "expires_in": expires_in,
-            "justification": justification,
-            "controls": list(controls),
-        }
-        return _model(WaiverRecord, self._post("/v1/waivers", json=body))
-
-    def revoke_waiver(self, waiver: str | int, *, reason: str) -> WaiverRecord:
-        """Revoke ``W-3`` (or ``3``) before it expires."""
-        label = str(waiver)
-        body = {"reason": reason}
-        return _model(WaiverRecord, self._post(f"/v1/waivers/{_seg(label)}/revoke", json=body))
-
-    def start_rollout(self, model: str, version: str) -> RolloutRecord:
-        """Start the canary of an approved promotion that waits for its rollout."""
-        data = self._post(f"/v1/models/{_seg(model)}/rollouts", json={"version": version})
-        return _model(RolloutRecord, data)
-
-    def observe_rollout(
-        self, model: str, readings: Mapping[str, float | tuple[float, float | None]]
-    ) -> tuple[RolloutRecord, Verdict]:
-        """Feed KPI readings (``{name: canary}`` or ``{name: (canary, control)}``).
-
-        The rollout advances, completes or rolls back; returns it with the verdict.
-        """
-        kpis = {
-            name: {"canary": v[0], "control": v[1]}
-            if isinstance(v, tuple)
-            else {"canary": v, "control": None}
-            for name, v in readings.items()
-        }
-        data = self._post(f"/v1/models/{_seg(model)}/rollouts/observe", json={"readings": kpis})
-        rollout = _model(RolloutRecord, data["rollout"])
-        verdict = Verdict(
-            action=data["action"],
-            reason=data["reason"],
-            step=int(data.get("step", rollout.step)),
-            traffic=float(data.get("traffic", rollout.traffic)),
-            breaches=list(data.get("breaches", [])),
-        )
-        return rollout, verdict
-
-    def rollout_status(self, model: str) -> dict[str, Any]:
-        """Where the model's latest rollout stands, with its latest KPI readings."""
-        data: dict[str, Any] = self._get(f"/v1/models/{_seg(model)}/rollouts")
-        return data
-
     # decisions and audit -------------------------------------------------------------------
-    def decisions(self, key: str | int) -> list[DecisionRecord]:
-        """The stored decisions a number or digest prefix names, with their recorded inputs."""
-        return _models(DecisionRecord, self._get(f"/v1/decisions/{_seg(str(key))}"))
-
-    def replay(self, key: str | int) -> ReplayReport:
-        """Recompute a stored decision from its recorded inputs on the server."""
-        data = self._post(f"/v1/decisions/{_seg(str(key))}/replay")
-        return _dataclass(ReplayReport, data)
-
-    def audit_events(
-        self,
-        *,
-        after: int | None = None,
-        model: str | None = None,
-        since: dt.datetime | None = None,
-        page_size: int = PAGE_SIZE,
-    ) -> Iterator[AuditEvent]:
-        """Every audit event after ``after`` (a seq), oldest first, fetched page by page.
-
-        Lazy: a consumer that stops early fetches no further pages.
-        """
-        cursor = after
-        while True:
-            params = {
-                "after": cursor,
-                "limit": page_size,
-                "model": model,
-                "since": None if since is None else since.isoformat(),
-            }
-            data = self._get("/v1/audit/events", params)
-            yield from _models(AuditEvent, data["items"])
-            nxt = data.get("next_after")
-            if nxt is None or not data["items"]:
-                return
-            cursor = int(nxt)
-
-    def verify_audit(self, *, blobs: bool = False) -> VerifyReport:
-        """The server recomputes its hash chain, checks the signed checkpoints, compares the
-        state the events imply with its tables and (``blobs``) re-hashes its blobs.
-
-        To trust nobody, export the events and verify them offline with the public key.
-        """
-        data = dict(self._get("/v1/audit/verify", {"blobs": "true"} if blobs else None))
-        fault = data.get("fault")
-        data["fault"] = None if fault is None else _dataclass(ChainFault, fault)
-        data["warnings"] = tuple(data.get("warnings") or ())
-        data["differences"] = tuple(
-            _dataclass(StateDifference, d) for d in data.get("differences") or ()
-        )
-        data["blob_faults"] = tuple(_dataclass(BlobFault, b) for b in data.get("blob_faults") or ())
-        return _dataclass(VerifyReport, data)
-
     def export_audit(
         self,
         format: Literal["jsonl", "csv"] = "jsonl",
@@ -536,42 +268,27 @@ class Client:
             if pending:
                 yield pending
 
-    def checkpoint(self) -> CheckpointRecord:
-        """Sign the head of the audit chain (needs ``admin`` or ``auditor``)."""
-        return _model(CheckpointRecord, self._post("/v1/audit/checkpoints"))
-
-    def checkpoints(self) -> list[CheckpointRecord]:
-        return _models(CheckpointRecord, _unpage(self._get("/v1/audit/checkpoints")))
-
-    def public_key(self) -> bytes:
-        """The raw 32-byte Ed25519 key that verifies the server's checkpoints."""
-        return bytes.fromhex(str(self._get("/v1/audit/public-key")["public_key_hex"]))
-
-    def alerts(self, *, model: str | None = None) -> list[dict[str, Any]]:
-        """The alerts recorded (newest last)."""
-        return _unpage(self._get("/v1/alerts", {"model": model}))
-
-    def tick(self) -> TickSummary:
-        """Run the server's time-based work once, alerts included (``admin``/``mlops_oncall``).
-
-        For a cron job or CI schedule when the server runs no scheduler of its own.
-        """
-        return _model(TickSummary, self._post("/v1/tick"))
-
-    def serving(self, model: str) -> dict[str, Any]:
-        """The serving assignment a serving layer reads: champion, canary and its weight."""
-        data: dict[str, Any] = self._get(f"/v1/models/{_seg(model)}/serving")
-        return data
-
-    def waiver_backlog(
-        self, *, model: str | None = None, expiring_within: str | None = None
-    ) -> dict[str, Any]:
-        """The exception backlog (``clearance waiver list``): states, counts and trend."""
-        params = {"model": model, "expiring_within": expiring_within}
-        data: dict[str, Any] = self._get("/v1/waivers/backlog", params)
-        return data
-
     # transport -----------------------------------------------------------------------------
+    def _run(self, op: Operation, arguments: dict[str, Any]) -> Any:
+        """A declared operation over HTTP: path, query or JSON body as the API's route reads
+        them (both made from the same declaration), the answer parsed into its type."""
+        if op.custom:
+            raise NotImplementedError(f"Client.{op.name} is written by hand")
+        path = "/v1" + op.path.format(
+            **{name: _seg(str(arguments.pop(name))) for name in op.path_names}
+        )
+        key = arguments.pop(IDEMPOTENCY_ARGUMENT, None) or (_new_key() if op.idempotent else None)
+        if op.body is not None:
+            body = to_jsonable_python(arguments)
+            data = self._call(op.method, path, json=body, idempotency_key=key).json()
+        else:
+            query = {name: _query_value(value) for name, value in arguments.items()}
+            if op.paged:
+                data = self._items(path, query)
+            else:
+                data = self._call(op.method, path, params=query).json()
+        return _fit(op.result, data)
+
     def _get(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
         return self._call("GET", path, params=params).json()
 
@@ -761,6 +478,37 @@ def _kinds() -> tuple[dict[str, type[ClearanceError]], frozenset[str]]:
     return by_slug, problem_types.RETRYABLE
 
 
+def _query_value(value: Any) -> Any:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    return value
+
+
+def _fit(kind: Any, data: Any) -> Any:
+    """``data`` parsed as ``kind``, dropping fields a newer server adds (at any depth)."""
+    return TypeAdapter(kind).validate_python(_known(kind, data))
+
+
+def _known(kind: Any, data: Any) -> Any:
+    origin, args = typing.get_origin(kind), typing.get_args(kind)
+    if origin is Annotated:
+        return _known(args[0], data)
+    if isinstance(kind, type) and issubclass(kind, BaseModel) and isinstance(data, dict):
+        fields = {(f.alias or name): f.annotation for name, f in kind.model_fields.items()}
+        fields |= {name: f.annotation for name, f in kind.model_fields.items()}
+        return {k: _known(fields[k], v) for k, v in data.items() if k in fields}
+    if origin is list and isinstance(data, list):
+        return [_known(args[0], item) for item in data]
+    if origin is dict and isinstance(data, dict):
+        return {k: _known(args[1], v) for k, v in data.items()}
+    if origin in (typing.Union, types.UnionType) and data is not None:
+        models = [a for a in args if isinstance(a, type) and issubclass(a, BaseModel)]
+        return _known(models[0], data) if len(models) == 1 else data
+    return data
+
+
 def _model(kind: type[M], data: Any) -> M:
     """``kind`` from its JSON; fields a newer server adds (a waiver's ``state``) are dropped."""
     if isinstance(data, dict):
@@ -770,23 +518,6 @@ def _model(kind: type[M], data: Any) -> M:
 
 def _models(kind: type[M], data: Any) -> list[M]:
     return [_model(kind, item) for item in data]
-
-
-def _dataclass(kind: type[D], data: Mapping[str, Any]) -> D:
-    """A service dataclass from its JSON, ignoring fields this client does not know."""
-    assert dataclasses.is_dataclass(kind)
-    names = {f.name for f in dataclasses.fields(kind)}
-    return kind(**{k: v for k, v in data.items() if k in names})
-
-
-def _result(data: Mapping[str, Any]) -> RequestResult:
-    """The service's ``RequestResult``, so remote results print like local ones."""
-    return RequestResult(
-        request=RequestRecord.model_validate(data["request"]),
-        decision=Decision.model_validate(data["decision"]),
-        decision_number=int(data["decision_number"]),
-        executed=bool(data["executed"]),
-    )
 
 
 def _unpage(data: Any) -> list[Any]:

@@ -2,19 +2,20 @@
 
 The stateless way in (``clearance check``): paths resolve against the manifest's folder,
 every named file must exist, and each file's sha256 is computed once here, so the engine
-and its gates only ever see content-addressed evidence.
+and its gates only ever see content-addressed evidence. ``read_manifest`` says which local
+files a manifest names; :func:`clearance.adapters.evidence.load_manifest` pairs the version
+with a reader of those files.
 """
 
 from __future__ import annotations
 
 import hashlib
 import posixpath
-from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlparse
 
-from numpy.typing import NDArray
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -115,65 +116,18 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-class FileEvidence:
-    """Reads evidence and the artifact from local files (the ``EvidenceReader`` port).
+@dataclass(frozen=True)
+class ManifestFiles:
+    """The local files a manifest names: evidence by name, and the artifact."""
 
-    Datasets are read column by column (``read_columns``) or in record batches
-    (``read_batches``) by :mod:`clearance.adapters.datasets`; pyarrow is imported on first use.
-    """
-
-    def __init__(self, files: dict[str, Path], artifact: Path | None) -> None:
-        self._files = files
-        self._artifact = artifact
-        self._artifact_sha: str | None = None
-
-    @property
-    def paths(self) -> dict[str, Path]:
-        """Local files of the evidence items that have one."""
-        return dict(self._files)
-
-    @property
-    def artifact_path(self) -> Path | None:
-        return self._artifact
-
-    def read_bytes(self, name: str) -> bytes:
-        return self._files[name].read_bytes()
-
-    def read_columns(self, name: str, columns: Sequence[str]) -> Mapping[str, NDArray[Any]]:
-        from clearance.adapters.datasets import read_columns
-
-        path = self._files[name]
-        return read_columns(path, columns, name=name)
-
-    def read_batches(
-        self, name: str, columns: Sequence[str], batch_rows: int
-    ) -> Iterator[Mapping[str, NDArray[Any]]]:
-        from clearance.adapters.datasets import read_batches
-
-        return read_batches(self._files[name], columns, batch_rows, name=name)
-
-    def dataset_rows(self, name: str) -> int | None:
-        from clearance.adapters.datasets import dataset_rows
-
-        return dataset_rows(self._files[name])
-
-    def read_artifact(self) -> bytes:
-        if self._artifact is None:
-            raise KeyError("artifact")
-        return self._artifact.read_bytes()
-
-    def artifact_sha256(self) -> str | None:
-        if self._artifact is None:
-            return None
-        if self._artifact_sha is None:
-            self._artifact_sha = file_sha256(self._artifact)
-        return self._artifact_sha
+    paths: dict[str, Path]
+    artifact_path: Path | None
 
 
 def local_files(manifest: Path) -> dict[str, Path]:
     """Name as written -> file, for every local file the manifest names: what a client
     uploads with it, under the names the server's loader will look for (confined)."""
-    version, files = load_manifest(manifest, confined=True)
+    version, files = read_manifest(manifest, confined=True)
     named = [(version.evidence[name].uri, path) for name, path in files.paths.items()]
     if version.artifact is not None and files.artifact_path is not None:
         named.append((version.artifact.uri, files.artifact_path))
@@ -187,7 +141,9 @@ def local_files(manifest: Path) -> dict[str, Path]:
     return out
 
 
-def load_manifest(path: Path | str, *, confined: bool = False) -> tuple[ModelVersion, FileEvidence]:
+def read_manifest(
+    path: Path | str, *, confined: bool = False
+) -> tuple[ModelVersion, ManifestFiles]:
     """Read a manifest; raise ``ManifestError`` with located problems on any fault.
 
     ``confined``: every file it names must resolve inside the manifest's own folder (the
@@ -214,7 +170,7 @@ def load_manifest(path: Path | str, *, confined: bool = False) -> tuple[ModelVer
 
 def _resolve(
     manifest: Manifest, base: Path, positions: Positions, *, confined: bool
-) -> tuple[ModelVersion, FileEvidence]:
+) -> tuple[ModelVersion, ManifestFiles]:
     problems: list[Problem] = []
     files: dict[str, Path] = {}
     items: dict[str, EvidenceItem] = {}
@@ -249,7 +205,7 @@ def _resolve(
         champion=manifest.champion,
         evidence=items,
     )
-    return version, FileEvidence(files, artifact_path)
+    return version, ManifestFiles(files, artifact_path)
 
 
 def _evidence_item(

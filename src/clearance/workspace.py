@@ -20,6 +20,8 @@ from sqlalchemy import Engine
 
 from clearance.adapters.blobs import FileBlobStore
 from clearance.adapters.clock import SystemClock
+from clearance.adapters.evidence import BlobEvidenceSource
+from clearance.adapters.notify import StoreOutbox, usable_channels
 from clearance.adapters.private import private_dir, write_private
 from clearance.adapters.store import migrate
 from clearance.adapters.store.access import SqlIdempotency
@@ -28,17 +30,17 @@ from clearance.adapters.store.sql import SqlStore
 from clearance.core.audit import generate_key, load_private_key_pem, private_key_pem
 from clearance.errors import InputError, StoreError
 from clearance.notify.config import load_config
-from clearance.service.access import Tokens, Users, authorize_server
+from clearance.service.access import Tokens, Users
 from clearance.service.auditing import Auditing
 from clearance.service.delivery import Deliveries
 from clearance.service.governance import Governance
 from clearance.service.housekeeping import Housekeeping
-from clearance.service.ports import Clock
+from clearance.service.ports import Clock, IdempotencyPort, Store
 from clearance.service.promotion import Promotions
-from clearance.service.records import TickSummary
 from clearance.service.registry import Registry
 from clearance.service.replay import Replays
 from clearance.service.rollouts import Rollouts
+from clearance.service.scheduler import Scheduler
 from clearance.service.views import Views
 from clearance.service.waivers import Waivers
 
@@ -76,12 +78,16 @@ class Workspace:
         return make_engine(self.db_url, pooled=self.pooled)
 
     @cached_property
-    def store(self) -> SqlStore:
+    def store(self) -> Store:
         return SqlStore(self.engine)
 
     @cached_property
     def blobs(self) -> FileBlobStore:
         return FileBlobStore(self.home / "blobs")
+
+    @property
+    def evidence(self) -> BlobEvidenceSource:
+        return BlobEvidenceSource(self.blobs)
 
     @cached_property
     def key(self) -> Ed25519PrivateKey:
@@ -101,7 +107,7 @@ class Workspace:
 
     @property
     def promotions(self) -> Promotions:
-        return Promotions(self.store, self.blobs, self.clock)
+        return Promotions(self.store, self.evidence, self.clock)
 
     @property
     def auditing(self) -> Auditing:
@@ -109,7 +115,7 @@ class Workspace:
 
     @property
     def replays(self) -> Replays:
-        return Replays(self.store, self.blobs)
+        return Replays(self.store, self.evidence)
 
     @property
     def views(self) -> Views:
@@ -125,7 +131,7 @@ class Workspace:
 
     @property
     def governance(self) -> Governance:
-        return Governance(self.store, self.blobs, self.clock)
+        return Governance(self.store, self.evidence, self.clock)
 
     @property
     def tokens(self) -> Tokens:
@@ -136,39 +142,23 @@ class Workspace:
         return Users(self.store, self.clock)
 
     @property
-    def idempotency(self) -> SqlIdempotency:
+    def idempotency(self) -> IdempotencyPort:
         return SqlIdempotency(self.engine)
 
     @property
     def notifications_file(self) -> Path:
         return self.home / "notifications.yaml"
 
-    def tick(self, *, actor: str | None = None) -> TickSummary:
-        """All time-based work once: governance deadlines, then routing and delivering alerts.
-
-        ``actor`` (the API's caller) must hold a role that may run it; the local CLI and
-        schedulers run it as the operator.
-        """
-        if actor is not None:
-            with self.store.reading() as tx:
-                authorize_server(tx, actor, "tick")
-        report = self.governance.tick()
-        deliveries = self.deliveries()
-        routed = deliveries.route()
-        sent = deliveries.send()
-        return TickSummary(
-            actions=report.actions,
-            routed=routed,
-            delivered=len(sent.sent),
-            retrying=len(sent.retrying),
-            failed=len(sent.failed),
-        )
+    @property
+    def scheduler(self) -> Scheduler:
+        return Scheduler(self.store, self.governance, self.deliveries)
 
     def deliveries(self, env: Mapping[str, str] | None = None) -> Deliveries:
         """Delivery of recorded alerts through the channels in ``notifications.yaml``."""
         path = self.notifications_file
         config = load_config(path) if path.is_file() else None
-        return Deliveries(self.store, self.clock, config, env)
+        channels = usable_channels(config, env, clock=self.clock)
+        return Deliveries(self.store, self.clock, config, StoreOutbox(self.store), channels)
 
 
 def find_workspace(start: Path | None = None, clock: Clock | None = None) -> Workspace:

@@ -103,15 +103,15 @@ def test_the_promotion_story(clients: dict[str, Client], tmp_path: Path) -> None
     assert [g.gate_id for g in prod.decision.gates if g.blocking] == ["auc_vs_champion"]
 
     status = alice.model(MODEL)
-    assert status["policy"] == "credit-risk@1.2.0"
-    assert [(v["version"], v["stage"]) for v in status["versions"]] == [("7", "staging")]
-    assert [r["id"] for r in status["open_requests"]] == [prod.request.id]
+    assert status.policy == "credit-risk@1.2.0"
+    assert [(v.version, v.stage) for v in status.versions] == [("7", "staging")]
+    assert [r.id for r in status.open_requests] == [prod.request.id]
     assert alice.version(MODEL, "7").stage == "staging"
-    listed = {r["id"]: r["status"] for r in alice.requests(model=MODEL)}
+    listed = {r.id: r.status for r in alice.requests(model=MODEL)}
     assert listed == {staging.request.id: "executed", prod.request.id: "blocked"}
     shown = alice.request(staging.request.id)
-    assert [(a["approver"], a["verdict"]) for a in shown["approvals"]] == [("tom", "approve")]
-    assert [m["model"] for m in alice.models(risk_tier="high")] == [MODEL]
+    assert [(a.approver, a.verdict) for a in shown.approvals] == [("tom", "approve")]
+    assert [m.model for m in alice.models(risk_tier="high")] == [MODEL]
     assert alice.models(team="nobody") == []
 
 
@@ -270,7 +270,7 @@ def test_every_other_resource_comes_back_as_its_service_type(
             assert isinstance(started, RolloutRecord) and started.status == "running"
             rollout, verdict = alice.observe_rollout("toy", {"error_rate": 0.001})
             assert (rollout.status, verdict.action) == ("completed", "complete")
-        assert alice.rollout_status("toy")["canary"] == "2"
+        assert alice.rollout_status("toy").canary == "2"
         assert [v.stage for v in alice.versions("toy")] == ["deprecated", "production"]
         assert [v.version for v in alice.versions("toy", stage="production")] == ["2"]
 
@@ -286,7 +286,8 @@ def test_every_other_resource_comes_back_as_its_service_type(
         assert [w.id for w in alice.waivers(model="toy", state="active")] == [waiver.id]
         assert root.revoke_waiver(waiver.label, reason="labels arrived").revoked_by == "root"
 
-        gone, restored = olga.rollback("toy", reason="error budget spent")
+        done = olga.rollback("toy", reason="error budget spent")
+        gone, restored = done.rolled_back, done.restored
         assert (gone.version, gone.stage, restored.version, restored.stage) == (
             "2", "deprecated", "1", "production",
         )  # fmt: skip
@@ -307,7 +308,7 @@ def test_every_other_resource_comes_back_as_its_service_type(
             local = "".join(server_ws.auditing.export(fmt, model="toy"))
             assert "".join(alice.export_audit(fmt, model="toy")) == local
 
-        assert any(a["event"] == "rolled_back" for a in alice.alerts(model="toy"))
+        assert any(a.event == "rolled_back" for a in alice.alerts(model="toy"))
         assert isinstance(root.tick(), TickSummary)
         with pytest.raises(NotPermitted):
             alice.tick()

@@ -77,12 +77,12 @@ def test_the_promotion_story_through_the_remote_cli(
     assert signed["executed"] is True
 
     # What the remote CLI prints is what the local CLI prints over the same store.
-    assert json.loads(cli.ok(alice, "status", "credit-default", "--json")) == json.loads(
-        json.dumps(ws.views.status("credit-default"), default=str)
-    )
-    assert json.loads(cli.ok(alice, "request", "list", "--json")) == json.loads(
-        json.dumps(ws.views.requests(), default=str)
-    )
+    assert json.loads(cli.ok(alice, "status", "credit-default", "--json")) == [
+        s.model_dump(mode="json", by_alias=True) for s in ws.views.status("credit-default")
+    ]
+    assert json.loads(cli.ok(alice, "request", "list", "--json")) == [
+        r.model_dump(mode="json", by_alias=True) for r in ws.views.requests().items
+    ]
     history = json.loads(cli.ok(alice, "history", "credit-default", "--json"))
     assert [e["hash"] for e in history] == [e.hash for e in ws.views.history("credit-default")]
     assert cli.ok(alice, "audit", "export") == "".join(ws.auditing.export("jsonl"))

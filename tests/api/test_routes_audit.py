@@ -20,6 +20,7 @@ from api.test_routes_support import (
     team,
 )
 from clearance.core.audit import Checkpoint, verify_checkpoint
+from clearance.local import LocalClearance
 from clearance.workspace import Workspace
 
 
@@ -110,3 +111,24 @@ def test_events_verify_export_checkpoints_key(server: str, server_ws: Workspace)
     assert load_pem_public_key(key["pem"].encode()).public_bytes_raw() == raw  # type: ignore[union-attr]
     assert verify_checkpoint(Checkpoint.model_validate(cp), raw)
     assert api.call("aude", "GET", "/v1/audit/verify").json()["checkpoints"] == 1
+
+
+def test_the_api_answers_what_the_workspace_answers(server: str, server_ws: Workspace) -> None:
+    """The audit reads are one declaration each: the API serves what the local transport
+    returns (``LocalClearance``, what the CLI uses without a server), field for field."""
+    api = team(server, server_ws)
+    assert apply_policy(api).status_code == 201
+    staged(api, "7")
+    local = LocalClearance(server_ws, "aude")
+    page = api.call("aude", "GET", "/v1/audit/events", params={"after": 2, "limit": 3}).json()
+    assert page == local.audit_page(after=2, limit=3).model_dump(mode="json")
+    assert [e.seq for e in local.audit_events(after=2, page_size=2)] == list(
+        range(3, server_ws.auditing.verify().events + 1)
+    )
+    key = api.call("aude", "GET", "/v1/audit/public-key").json()
+    assert key == local.audit_key().model_dump(mode="json")
+    assert bytes.fromhex(key["public_key_hex"]) == local.public_key()
+    number = promote(api, "7", "production").json()["decision_number"]
+    replayed = api.call("aude", "POST", f"/v1/decisions/{number}/replay").json()
+    assert replayed == local.replay(number).model_dump(mode="json")
+    assert api.call("aude", "GET", "/v1/me").json() == local.me().model_dump(mode="json")

@@ -15,6 +15,9 @@ from api.test_routes_support import (
     register,
     team,
 )
+from clearance.client import Client
+from clearance.local import LocalClearance
+from clearance.service.waivers import read_until
 from clearance.workspace import Workspace
 
 
@@ -109,6 +112,48 @@ def test_waivers_grant_list_revoke(server: str, server_ws: Workspace) -> None:
     assert register(api, "7").status_code == 201
     body = problem(api.call("rita", "POST", "/v1/waivers", json=waiver(model=MODEL)), 403)
     assert "grantors" in body["detail"]
+
+
+def test_a_date_as_until_means_the_end_of_that_day_utc_on_every_transport(
+    server: str, server_ws: Workspace
+) -> None:
+    """``--until 2026-12-31`` covers all of the 31st, whether the CLI grants it on the
+    workspace, or the SDK or a raw JSON body sends it to the server."""
+    api = team(server, server_ws)
+    assert canary_running(api).status_code == 201
+    day = (dt.datetime.now(dt.UTC) + dt.timedelta(days=5)).date()
+    end = dt.datetime.combine(day, dt.time(23, 59, 59), dt.UTC)
+    controls = ["latency alert at 150 ms"]
+    over_json = api.call(
+        "rita", "POST", "/v1/waivers", json=waiver(expires_in=None, until=day.isoformat())
+    )
+    assert over_json.status_code == 201, over_json.text
+    with Client(server, api.token("rita")) as sdk:
+        over_sdk = sdk.grant_waiver(
+            CANARY, "latency_p95", until=day, justification="j", controls=controls
+        )
+    on_workspace = LocalClearance(server_ws, "rita").grant_waiver(
+        CANARY,
+        "latency_p95",
+        until=read_until(day.isoformat(), "--until"),  # as ``clearance waiver grant`` reads it
+        justification="j",
+        controls=controls,
+    )
+    expiries = {
+        dt.datetime.fromisoformat(over_json.json()["expires_at"]),
+        over_sdk.expires_at,
+        on_workspace.expires_at,
+    }
+    assert expiries == {end}
+    # a time is kept as given (without a zone: UTC), and a date-time at midnight stays midnight
+    midnight = dt.datetime.combine(day, dt.time(0, 0))
+    at_midnight = api.call(
+        "rita", "POST", "/v1/waivers", json=waiver(expires_in=None, until=midnight.isoformat())
+    ).json()
+    assert dt.datetime.fromisoformat(at_midnight["expires_at"]) == midnight.replace(tzinfo=dt.UTC)
+    assert "body.until" in fields(
+        api.call("rita", "POST", "/v1/waivers", json=waiver(expires_in=None, until="soon"))
+    )
 
 
 def test_canary_rollout_start_observe_status_and_rollback(

@@ -22,6 +22,7 @@ from api.test_routes_support import (
     v7_upload,
 )
 from api_server import running_server
+from clearance.client import Client
 from clearance.workspace import Workspace
 
 
@@ -64,6 +65,18 @@ def test_policy_apply_roles_errors_and_listing(server: str, server_ws: Workspace
     r = api.call("alice", "GET", "/v1/policies", params={"limit": 0})
     assert "query.limit" in fields(r)
     assert problem(api.call(None, "POST", "/v1/policies"), 401)["type"].endswith("unauthenticated")
+
+
+def test_one_policy_version_through_the_api_and_the_sdk(server: str, server_ws: Workspace) -> None:
+    api = team(server, server_ws)
+    applied = apply_policy(api, "paula").json()
+    shown = api.call("alice", "GET", "/v1/policies/credit-risk/1.2.0")
+    assert shown.status_code == 200 and shown.json() == applied
+    missing = problem(api.call("alice", "GET", "/v1/policies/credit-risk/9.9.9"), 404)
+    assert "versions of policy credit-risk: 1.2.0" in missing["detail"]
+    with Client(server, api.token("alice")) as sdk:
+        record = sdk.policy("credit-risk", "1.2.0")
+    assert record == server_ws.views.policy("credit-risk", "1.2.0")
 
 
 def test_register_idempotency_digests_and_reads(server: str, server_ws: Workspace) -> None:

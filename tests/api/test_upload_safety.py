@@ -11,7 +11,7 @@ import pytest
 
 from api.test_routes_support import MODEL, apply_policy, problem, team, v7_upload
 from clearance.api.idempotency import fingerprint
-from clearance.api.schemas import PromoteBody
+from clearance.contract.schemas import PromoteBody
 from clearance.workspace import Workspace
 
 

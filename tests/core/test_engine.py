@@ -9,8 +9,9 @@ from typing import Any, ClassVar
 
 import pytest
 
+from clearance.adapters.evidence import load_manifest
 from clearance.core.approvals import Approval
-from clearance.core.engine import evaluate, evidence_digest, resolve_transition
+from clearance.core.engine import Evaluation, evaluate, evidence_digest, resolve_transition
 from clearance.core.gates.base import GateContext, GateParams, Measurement
 from clearance.core.gates.registry import GateRegistry, default_registry
 from clearance.core.loading import LoadedPolicy, load_policy, parse_policy
@@ -18,7 +19,6 @@ from clearance.core.results import Decision, GateStatus, Outcome
 from clearance.core.version import ModelVersion
 from clearance.core.waivers import Waiver
 from clearance.errors import InputError, NotFound, TransitionRefused
-from clearance.manifest import load_manifest
 
 S = GateStatus
 DAY = dt.timedelta(days=1)
@@ -80,21 +80,25 @@ def decide(loaded: LoadedPolicy, good: ModelVersion, fake_evidence: type, now: d
         at: dt.datetime = now,
         evidence: Any = None,
         to: str = "production",
+        change_type: str = "standard",
+        requester: str | None = None,
         **kw: Any,
     ) -> Decision:
         policy = policy or loaded
         version = version or good
         transition = resolve_transition(policy, None, to)
-        return evaluate(
+        request = Evaluation(
             policy,
             transition,
             version,
             evidence if evidence is not None else fake_evidence({"model_card": CARD}),
-            list(approvals),
-            list(waivers),
             at,
-            **kw,
+            approvals=list(approvals),
+            waivers=list(waivers),
+            change_type=change_type,
+            requester=requester,
         )
+        return evaluate(request, **kw)
 
     return go
 
@@ -519,10 +523,10 @@ def test_examples_pass_or_block_as_named(manifest: Path, now: dt.datetime) -> No
     )
     version, evidence = load_manifest(manifest)
     transition = resolve_transition(policy, version.stage, "production")
-    decision = evaluate(policy, transition, version, evidence, [], [], now)
+    decision = evaluate(Evaluation(policy, transition, version, evidence, now))
     expected = Outcome.DENY if manifest.parent.name.endswith("-blocked") else Outcome.NEEDS_APPROVAL
     assert decision.outcome is expected, decision.summary
-    again = evaluate(policy, transition, *load_manifest(manifest), [], [], now)
+    again = evaluate(Evaluation(policy, transition, *load_manifest(manifest), now))
     assert again.model_dump_json() == decision.model_dump_json()
 
 

@@ -20,10 +20,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from clearance.adapters.evidence import load_manifest
 from clearance.core.hashing import digest
 from clearance.core.loading import parse_policy
 from clearance.errors import ManifestError, PolicyError
-from clearance.manifest import load_manifest
 
 SLOW_DOCUMENTS = 10_000
 QUICK_DOCUMENTS = 300

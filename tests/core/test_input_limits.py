@@ -16,6 +16,7 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
+from clearance.adapters.evidence import load_manifest
 from clearance.adapters.store.database import make_engine
 from clearance.core.durations import LONGEST, parse_duration
 from clearance.core.loading import parse_policy
@@ -23,7 +24,6 @@ from clearance.core.names import MAX_NAME, check_name, name_problem
 from clearance.core.rollout import reading_problem
 from clearance.core.version import ModelVersion, odd_value
 from clearance.errors import ManifestError, PolicyError, StoreError
-from clearance.manifest import load_manifest
 from clearance.workspace import init_workspace
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "credit-risk"

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from clearance.adapters.evidence import load_manifest
 from clearance.errors import ManifestError
-from clearance.manifest import load_manifest
 
 MANIFEST = """\
 apiVersion: clearance/v1

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from clearance.core.approvals import Approval, approval_status
-from clearance.core.engine import evaluate, resolve_transition
+from clearance.core.engine import Evaluation, evaluate, resolve_transition
 from clearance.core.gates.base import GateContext, check_bound
 from clearance.core.gates.champion_comparison import ChampionComparison, ChampionComparisonParams
 from clearance.core.loading import LoadedPolicy, parse_policy
@@ -120,15 +120,17 @@ def test_engine_is_deterministic(
 
     def run(v: ModelVersion, approvals: list[Approval], waivers: list[Waiver]) -> str:
         decision = evaluate(
-            policy,
-            transition,
-            v,
-            fake_evidence(files, artifact_sha=artifact),
-            approvals,
-            waivers,
-            now,
-            change_type=change_type,
-            requester=requester,
+            Evaluation(
+                policy,
+                transition,
+                v,
+                fake_evidence(files, artifact_sha=artifact),
+                now,
+                approvals=approvals,
+                waivers=waivers,
+                change_type=change_type,
+                requester=requester,
+            )
         )
         return decision.model_dump_json()
 

@@ -15,12 +15,12 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from clearance.core.engine import evaluate, resolve_transition
+from clearance.adapters.evidence import FileEvidence
+from clearance.core.engine import Evaluation, evaluate, resolve_transition
 from clearance.core.hashing import sha256_bytes
 from clearance.core.loading import parse_policy
 from clearance.core.results import Decision
 from clearance.core.version import EvidenceItem, ModelVersion
-from clearance.manifest import FileEvidence
 
 NOW = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)
 FORMATS = ("parquet", "csv", "arrow")
@@ -139,7 +139,7 @@ def policy_text(gates: list[dict[str, Any]]) -> str:
 def run(gates: list[dict[str, Any]], version: ModelVersion, evidence: Any, **kw: Any) -> Decision:
     loaded = parse_policy([("policy.yaml", policy_text(gates))])
     transition = resolve_transition(loaded, "staging", "production")
-    return evaluate(loaded, transition, version, evidence, [], [], NOW, **kw)
+    return evaluate(Evaluation(loaded, transition, version, evidence, NOW), **kw)
 
 
 @pytest.fixture(scope="session")

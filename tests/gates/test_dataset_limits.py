@@ -16,10 +16,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from clearance.adapters.datasets import DatasetLimits, DatasetTooLarge, read_batches, read_columns
+from clearance.adapters.evidence import FileEvidence
 from clearance.core.hashing import sha256_bytes
 from clearance.core.results import GateStatus
 from clearance.core.version import EvidenceItem, ModelVersion
-from clearance.manifest import FileEvidence
 
 from .conftest import run
 

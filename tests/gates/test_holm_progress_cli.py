@@ -19,12 +19,11 @@ from typer.testing import CliRunner
 
 from clearance import kernels as k
 from clearance.adapters.blobs import FileBlobStore
+from clearance.adapters.evidence import BlobEvidence, FileEvidence
 from clearance.cli.app import app
 from clearance.core.columns import Columns
 from clearance.core.results import GateStatus
 from clearance.core.version import Artifact, EvidenceItem, NoEvidence
-from clearance.manifest import FileEvidence
-from clearance.service.context import BlobEvidence
 
 from .conftest import Env, run
 

@@ -1,17 +1,16 @@
 """Builders for the governance tests (issue 5): a policy with waivers, change types and a
 canary plan, a small team, versions on disk, and real local HTTP and SMTP receivers.
 
-Every store-backed test runs on SQLite and on PostgreSQL through the shared ``workspace``
-fixture, with the injected ``FixedClock``: nothing here reads the wall clock.
+Every store-backed test runs on the ``InMemoryStore`` (``clearance.testing``) unless marked
+with the SQL backends it needs (``@pytest.mark.backends("sqlite")``, see
+``tests/contract/backends.py``), with the injected ``FixedClock``: nothing here reads the
+wall clock.
 """
 
 from __future__ import annotations
 
 import copy
 import http.server
-import os
-import shutil
-import tempfile
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -30,6 +29,7 @@ from clearance.core.audit import AuditEvent
 from clearance.service.promotion import RequestResult
 from clearance.service.records import RequestRecord, VersionRecord
 from clearance.workspace import Workspace
+from contract import backends
 from local_smtp import (  # shared with the other notification tests  # noqa: F401
     Mail,
     MailHandler,
@@ -37,6 +37,12 @@ from local_smtp import (  # shared with the other notification tests  # noqa: F4
     _PortZeroController,
     smtp_receiver,
 )
+
+# the store each test runs on: memory unless marked (tests/contract/backends.py)
+pytest_configure = backends.pytest_configure
+pytest_generate_tests = backends.pytest_generate_tests
+workspace = backends.workspace
+db_url = backends.db_url
 
 MODEL = "fraud-scorer"
 OTHER = "churn-scorer"
@@ -292,23 +298,6 @@ def pg_url(pg_admin: str, pg_template: str) -> Iterator[str]:
     finally:
         with psycopg.connect(pg_admin, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """As the shared fixture, with SQLite on a RAM disk when there is one (many commits)."""
-    if request.param == "postgresql":
-        yield str(request.getfixturevalue("pg_url"))
-        return
-    ram = Path("/dev/shm")
-    if not (ram.is_dir() and os.access(ram, os.W_OK)):
-        yield f"sqlite:///{tmp_path / 'clearance.db'}"
-        return
-    folder = Path(tempfile.mkdtemp(prefix="clearance-gov-", dir=ram))
-    try:
-        yield f"sqlite:///{folder / 'clearance.db'}"
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 # --- a real local HTTP receiver (as in tests/notify) ------------------------------------

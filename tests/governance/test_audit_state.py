@@ -220,6 +220,7 @@ TAMPERS: list[tuple[str, str, str, str | None, str]] = [
 ]
 
 
+@pytest.mark.backends("sqlite")  # edits rows behind the store
 @pytest.mark.parametrize(
     ("statement", "table", "key", "field"), [t[1:] for t in TAMPERS], ids=[t[0] for t in TAMPERS]
 )
@@ -240,6 +241,7 @@ def test_a_row_changed_without_an_event_fails_verify_naming_it(
         assert first.seq is not None and f"(event seq {first.seq})" in first.message
 
 
+@pytest.mark.backends("sqlite")  # edits rows behind the store
 def test_the_first_difference_says_expected_and_found(busy: Env) -> None:
     _sql(busy, "UPDATE versions SET stage = 'production' WHERE version = '3'")
     [d] = busy.ws.auditing.verify().differences
@@ -250,6 +252,7 @@ def test_the_first_difference_says_expected_and_found(busy: Env) -> None:
     )
 
 
+@pytest.mark.backends("sqlite")  # reads the evidence table in SQL
 def test_blobs_are_rehashed_only_with_blobs(busy: Env) -> None:
     sha = _scalar(busy, "SELECT sha256 FROM evidence WHERE id = 1")
     blob = busy.ws.blobs.root / sha[:2] / sha[2:]
@@ -284,6 +287,7 @@ def test_a_replaced_workspace_key_is_a_loud_warning(busy: Env) -> None:
     assert not report.ok and "CHECKPOINT KEY CHANGED" in report.warnings[0]
 
 
+@pytest.mark.backends("sqlite")  # edits rows behind the store
 def test_a_canary_rolled_back_leaves_no_difference(env: Env) -> None:
     """The rollout events carry the request's status changes: the fold follows them."""
     env.canary_to_production("1")

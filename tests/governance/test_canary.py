@@ -15,14 +15,14 @@ def test_a_breach_rolls_the_canary_back_at_once_audited_and_alerted(env: Env) ->
     assert env.request(rid).status == "approved"  # waits for its canary, not executed
     assert env.stage_of("2") == "staging"
     serving = env.ws.rollouts.serving(MODEL)
-    assert (serving["champion"], serving["canary"], serving["canary_weight"]) == ("1", None, 0.0)
+    assert (serving.champion, serving.canary, serving.canary_weight) == ("1", None, 0.0)
     with pytest.raises(NotFound, match="no approved promotion"):
         env.ws.rollouts.start(MODEL, "1", actor="frank")
 
     rollout = env.ws.rollouts.start(MODEL, "2", actor="frank")
     assert env.request(rid).status == "rolling_out"
     serving = env.ws.rollouts.serving(MODEL)
-    assert serving == {
+    assert serving.model_dump() == {
         "model": MODEL,
         "champion": "1",
         "canary": "2",
@@ -30,7 +30,7 @@ def test_a_breach_rolls_the_canary_back_at_once_audited_and_alerted(env: Env) ->
         "rollout": rollout.id,
     }
     status = env.ws.rollouts.status(MODEL)
-    assert (status["canary"], status["control"], status["step"]) == ("2", "1", 1)
+    assert (status.canary, status.control, status.step) == ("2", "1", 1)
     with pytest.raises(InputError, match="already has a running rollout"):
         env.ws.rollouts.start(MODEL, "2", actor="frank")
 
@@ -43,7 +43,7 @@ def test_a_breach_rolls_the_canary_back_at_once_audited_and_alerted(env: Env) ->
     assert env.request(rid).status == "rolled_back"
     assert env.stage_of("2") == "staging" and env.stage_of("1") == "production"
     serving = env.ws.rollouts.serving(MODEL)
-    assert (serving["champion"], serving["canary"], serving["canary_weight"]) == ("1", None, 0.0)
+    assert (serving.champion, serving.canary, serving.canary_weight) == ("1", None, 0.0)
     actions = [e.action for e in env.events(after=before)]
     assert actions == ["rollout.observed", "rollout.rolled_back"]
     [alert] = env.alerts("rolled_back")
@@ -74,18 +74,18 @@ def test_healthy_kpis_ramp_step_by_step_and_never_advance_blind(env: Env) -> Non
     env.clock.advance(hours=49)
     assert env.tick(2) == []
     status = env.ws.rollouts.status(MODEL)
-    assert (status["step"], status["traffic"], status["status"]) == (1, 0.1, "running")
+    assert (status.step, status.traffic, status.status) == (1, 0.1, "running")
 
     # readings arrive after the minimum duration: the canary moves to the next step
     _, verdict = env.ws.rollouts.observe(MODEL, GOOD, actor="frank")
     assert verdict.action == "advance" and verdict.traffic == 1.0
-    assert env.ws.rollouts.serving(MODEL)["canary_weight"] == 1.0
+    assert env.ws.rollouts.serving(MODEL).canary_weight == 1.0
 
     # the readings that moved it up were taken at 10 %: they do not count for the 100 % step
     env.clock.advance(minutes=5)
     assert env.tick(3) == []
     status = env.ws.rollouts.status(MODEL)
-    assert (status["step"], status["status"]) == (2, "running")
+    assert (status.step, status.status) == (2, "running")
     assert env.stage_of("2") == "staging"
 
     before = env.event_count()
@@ -94,7 +94,7 @@ def test_healthy_kpis_ramp_step_by_step_and_never_advance_blind(env: Env) -> Non
     assert env.stage_of("2") == "production" and env.stage_of("1") == "deprecated"
     assert env.request(rid).status == "executed"
     serving = env.ws.rollouts.serving(MODEL)
-    assert (serving["champion"], serving["canary"], serving["rollout"]) == ("2", None, None)
+    assert (serving.champion, serving.canary, serving.rollout) == ("2", None, None)
     actions = [e.action for e in env.events(after=before)]
     assert actions[0] == "rollout.observed" and actions[-1] == "rollout.completed"
     assert actions.count("version.stage_changed") == 2
@@ -115,7 +115,7 @@ def test_tick_advances_a_rollout_whose_readings_are_fresh_once_its_time_is_up(en
     [action] = env.tick(3)
     assert action.startswith("rollout ") and ": advance: " in action
     status = env.ws.rollouts.status(MODEL)
-    assert (status["step"], status["traffic"]) == (2, 1.0)
+    assert (status.step, status.traffic) == (2, 1.0)
     advanced = [e for e in env.events() if e.action == "rollout.advanced"]
     assert len(advanced) == 1 and advanced[0].actor == "clearance-tick"
 

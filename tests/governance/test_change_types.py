@@ -54,12 +54,12 @@ def test_an_emergency_bypasses_only_its_gates_needs_oncall_and_skips_the_canary(
     assert done.executed and done.request.status == "executed"
     assert env.stage_of("2") == "production"
     serving = env.ws.rollouts.serving(MODEL)
-    assert (serving["champion"], serving["canary"]) == ("2", None)
+    assert (serving.champion, serving.canary) == ("2", None)
     [promoted] = [a for a in env.alerts("promoted") if a["details"]["request"] == rid]
     assert "(emergency change)" in promoted["summary"]
     [status] = env.ws.views.status(MODEL)
-    assert [e["request"] for e in status["emergency_changes"]] == [rid]
-    assert status["emergency_changes"][0]["review"] is False
+    assert [e.request for e in status.emergency_changes] == [rid]
+    assert status.emergency_changes[0].review is False
 
     # only an executed emergency owes (and may record) a review
     with pytest.raises(InputError, match="not an executed emergency"):
@@ -102,7 +102,7 @@ def test_an_overdue_review_alerts_once_flags_non_compliance_and_rolls_back_once(
     assert env.tick(3) == [f"request {rid}: review due soon"]
     assert len(env.alerts("review_due")) == 1
     assert env.alerts("review_overdue") == []
-    assert env.ws.views.status(MODEL)[0]["non_compliant"] == []
+    assert env.ws.views.status(MODEL)[0].non_compliant == []
 
     # past the deadline: overdue + non-compliant + automatic rollback, each exactly once
     env.clock.advance(days=1)
@@ -121,7 +121,7 @@ def test_an_overdue_review_alerts_once_flags_non_compliance_and_rolls_back_once(
     assert rolled[0].payload["from_version"] == "2" and rolled[0].payload["to_version"] == "1"
     assert len(env.alerts("rolled_back")) == 1
     [status] = env.ws.views.status(MODEL)
-    assert len(status["non_compliant"]) == 1 and f"request {rid}" in status["non_compliant"][0]
+    assert len(status.non_compliant) == 1 and f"request {rid}" in status.non_compliant[0]
 
     # a late review is still recorded, and marked late in the audit trail
     env.ws.governance.record_review(
@@ -129,7 +129,7 @@ def test_an_overdue_review_alerts_once_flags_non_compliance_and_rolls_back_once(
     )
     [recorded] = [e for e in env.events() if e.action == "review.recorded"]
     assert recorded.payload["late"] is True
-    assert env.ws.views.status(MODEL)[0]["non_compliant"] == []
+    assert env.ws.views.status(MODEL)[0].non_compliant == []
     assert env.tick(2) == []
 
 
@@ -157,8 +157,8 @@ def test_reviews_recorded_in_time_settle_the_emergencies(env: Env) -> None:
     assert env.alerts("review_due") == env.alerts("review_overdue") == []
     assert env.alerts("non_compliant") == []
     [status] = env.ws.views.status(MODEL)
-    assert status["non_compliant"] == []
-    assert [e["review"] for e in status["emergency_changes"]] == [True, True]
+    assert status.non_compliant == []
+    assert [e.review for e in status.emergency_changes] == [True, True]
     assert env.stage_of("2") == "production"
 
 
@@ -174,7 +174,7 @@ def test_an_overdue_review_alerts_even_when_there_is_nothing_to_roll_back_to(env
     assert len(env.alerts("review_overdue")) == 1
     assert [a["id"] for a in env.alerts("non_compliant")] == [f"non-compliant:review:request:{rid}"]
     assert env.stage_of("1") == "production"
-    assert env.ws.views.status(MODEL)[0]["non_compliant"]
+    assert env.ws.views.status(MODEL)[0].non_compliant
 
 
 def test_without_the_policy_flag_an_overdue_review_does_not_roll_back(env: Env) -> None:

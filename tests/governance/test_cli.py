@@ -77,7 +77,7 @@ def test_waivers_rollouts_serving_tick_and_alerts_from_the_cli(tmp_path: Path) -
     assert json.loads(done(serving)) == {
         "model": MODEL, "champion": None, "canary": None, "canary_weight": 0.0, "rollout": None
     }  # fmt: skip
-    assert ws.rollouts.status(MODEL)["status"] == "rolled_back"
+    assert ws.rollouts.status(MODEL).status == "rolled_back"
     assert "waiver W-1: expiring notice" in first and "tick: 1 action(s)" in first
     listing = start("alerts", "list", "--json")  # beside the second tick
     assert "tick: 0 action(s)" in ok("tick")

@@ -34,6 +34,6 @@ def test_a_non_finite_kpi_reading_is_refused_and_records_nothing(
         env.ws.rollouts.observe(MODEL, readings, actor="frank")
 
     assert env.event_count() == before
-    assert env.ws.rollouts.status(MODEL)["readings"] == {}
+    assert env.ws.rollouts.status(MODEL).readings == {}
     _, verdict = env.ws.rollouts.observe(MODEL, GOOD, actor="frank")  # still usable
     assert verdict.action == "hold"

@@ -44,7 +44,7 @@ def test_only_grantors_grant_within_the_policy_limits_and_nothing_changes_on_ref
     with pytest.raises(InputError, match="compensating"):
         grant(MODEL, "latency_p95", until=soon, actor="dave", justification="x", controls=[])
     assert env.event_count() == before
-    assert env.ws.waivers.backlog()["waivers"] == []
+    assert env.ws.waivers.backlog().waivers == []
 
     w = grant(MODEL, "latency_p95", until=soon, actor="dave", **common)
     assert w.label == "W-1"
@@ -88,16 +88,16 @@ def test_a_waiver_applies_only_to_its_model_version_and_gate_until_it_expires(en
 
     # the backlog: four active, one of them within a week of expiry
     backlog = env.ws.waivers.backlog()
-    assert backlog["counts"] == {
+    assert backlog.counts.model_dump() == {
         "active": 4,
         "expiring_within_7d": 1,
         "expired": 0,
         "revoked": 0,
     }
-    soon = env.ws.waivers.backlog(expiring_within=dt.timedelta(days=7))["waivers"]
-    assert [(x["id"], x["version"], x["days_left"]) for x in soon] == [("W-1", "2", 3.0)]
-    assert [x["id"] for x in env.ws.waivers.backlog(model=OTHER)["waivers"]] == ["W-3"]
-    assert backlog["trend"] == [
+    soon = env.ws.waivers.backlog(expiring_within=dt.timedelta(days=7)).waivers
+    assert [(x.id, x.version, x.days_left) for x in soon] == [("W-1", "2", 3.0)]
+    assert [x.id for x in env.ws.waivers.backlog(model=OTHER).waivers] == ["W-3"]
+    assert [month.model_dump() for month in backlog.trend] == [
         {"month": "2026-11", "granted": 4, "expiring": 1, "revoked": 0},
         {"month": "2026-12", "granted": 0, "expiring": 3, "revoked": 0},
     ]
@@ -107,7 +107,7 @@ def test_a_waiver_applies_only_to_its_model_version_and_gate_until_it_expires(en
     result = env.ws.promotions.reevaluate(rid, actor="alice")
     assert result.request.status == "blocked"
     assert _gate(result, "latency_p95").status is GateStatus.FAIL
-    states = {x["id"]: x["state"] for x in env.ws.waivers.backlog()["waivers"]}
+    states = {x.id: x.state for x in env.ws.waivers.backlog().waivers}
     assert states == {"W-1": "expired", "W-2": "active", "W-3": "active", "W-4": "expired"}
 
 
@@ -139,8 +139,8 @@ def test_revoking_a_waiver_ends_it_at_once_and_is_audited(env: Env) -> None:
     result = env.ws.promotions.reevaluate(rid, actor="alice")
     assert result.request.status == "blocked"
     backlog = env.ws.waivers.backlog()
-    assert backlog["counts"]["revoked"] == 1 and backlog["counts"]["active"] == 0
-    assert backlog["waivers"][0]["state"] == "revoked"
+    assert backlog.counts.revoked == 1 and backlog.counts.active == 0
+    assert backlog.waivers[0].state == "revoked"
 
 
 def test_tick_warns_once_about_a_waiver_expiring_within_a_week(env: Env) -> None:

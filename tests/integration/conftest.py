@@ -69,7 +69,7 @@ class RaceSetup:
 
     def stages(self, model: str = MODEL) -> dict[str, str]:
         [status] = self.ws.views.status(model)
-        return {v["version"]: v["stage"] for v in status["versions"]}
+        return {v.version: v.stage for v in status.versions}
 
     def snapshot(self) -> dict[str, Any]:
         """Everything a half-done write could have touched."""

@@ -1,5 +1,6 @@
 """``clearance audit verify`` through the real console script: the state comparison, --blobs
-and the advice to verify with a public key kept outside the workspace."""
+and the advice to verify with a public key kept outside the workspace; the checkpoint and the
+public key it is verified with, as JSON too."""
 
 from __future__ import annotations
 
@@ -16,12 +17,12 @@ from clearance.workspace import init_workspace
 EXE = str(Path(sys.executable).parent / "clearance")
 
 
-def _run(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def _run(root: Path, *args: str, command: str = "verify") -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "CLEARANCE_WORKSPACE": str(root), "COLUMNS": "250"}
     env.pop("CLEARANCE_DB_URL", None)
     env.pop("CLEARANCE_URL", None)
     return subprocess.run(
-        [EXE, "audit", "verify", *args], capture_output=True, text=True, env=env, check=False
+        [EXE, "audit", command, *args], capture_output=True, text=True, env=env, check=False
     )
 
 
@@ -58,3 +59,21 @@ def test_verify_reports_state_blobs_and_recommends_an_outside_key(tmp_path: Path
         ["ml_engineer"],
         ["admin"],
     )
+
+
+def test_checkpoint_and_public_key_print_json(tmp_path: Path) -> None:
+    root = tmp_path / "ws"
+    ws = init_workspace(root)
+    ws.registry.add_user("alice", ["ml_engineer"], actor="admin", operator=True)
+    signed = _run(root, "--json", command="checkpoint")
+    assert signed.returncode == 0, signed.stdout + signed.stderr
+    with ws.store.reading() as tx:
+        [stored] = tx.checkpoints()
+    assert json.loads(signed.stdout) == stored.model_dump(mode="json")
+    key = json.loads(_run(root, "--json", command="public-key").stdout)
+    assert key == ws.auditing.audit_key().model_dump(mode="json")
+    assert key["key_id"] == stored.key_id
+    assert _run(root, command="public-key").stdout.strip() == key["public_key_hex"]
+    out = tmp_path / "audit.pub"
+    assert _run(root, "-o", str(out), command="public-key").returncode == 0
+    assert _run(root, "--public-key", str(out)).returncode == 0

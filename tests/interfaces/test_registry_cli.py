@@ -147,3 +147,14 @@ def test_approval_executes_and_everything_is_visible(cli: Cli) -> None:
     assert all(json.loads(line)["hash"] for line in lines)
     csv_text = cli.ok("audit", "export", "--format", "csv")
     assert csv_text.splitlines()[0].startswith("seq,time,actor,action")
+
+
+def test_policy_show_prints_the_applied_version_and_its_files(cli: Cli) -> None:
+    shown = json.loads(cli.ok("policy", "show", "credit-risk", "1.2.0", "--json"))
+    applied = (shown["name"], shown["version"], shown["applied_by"])
+    assert applied == ("credit-risk", "1.2.0", "paula")
+    text = cli.ok("policy", "show", "credit-risk", "1.2.0")
+    assert text.startswith("policy credit-risk 1.2.0, applied by paula")
+    assert all(f"--- {file}" in text for file, _ in shown["sources"])
+    missing = cli("policy", "show", "credit-risk", "9.9.9")
+    assert missing.returncode == 2 and "no policy credit-risk version '9.9.9'" in missing.stderr

@@ -27,13 +27,13 @@ from rich.table import Table
 from rich.text import Text
 from sqlalchemy import Engine, text
 
+from clearance.adapters.evidence import load_manifest
 from clearance.api.logs import JsonFormatter
-from clearance.cli.table import render
-from clearance.core.engine import evaluate, resolve_transition
+from clearance.core.engine import Evaluation, evaluate, resolve_transition
 from clearance.core.loading import load_policy
 from clearance.core.results import Decision, GateStatus
-from clearance.manifest import load_manifest
 from clearance.reporters import render_json, render_junit, render_markdown
+from clearance.reporters.table import render
 from clearance.terminal import SafeConsole, json_for_terminal, printable
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -133,9 +133,8 @@ def hostile() -> Decision:
     loaded = load_policy(EXAMPLE / "policy")
     version, evidence = load_manifest(EXAMPLE / "v7-pass" / "manifest.yaml")
     now = dt.datetime(2026, 11, 22, 12, tzinfo=dt.UTC)
-    decision = evaluate(
-        loaded, resolve_transition(loaded, "staging", "production"), version, evidence, [], [], now
-    )
+    transition = resolve_transition(loaded, "staging", "production")
+    decision = evaluate(Evaluation(loaded, transition, version, evidence, now))
     first, *rest = decision.gates
     gate = first.model_copy(
         update={

@@ -9,16 +9,18 @@ from pathlib import Path
 import pytest
 
 from clearance.adapters.clock import FixedClock
-from clearance.notify import (
-    NotificationConfigError,
+from clearance.adapters.notify import (
     SlackChannel,
     SmtpChannel,
     WebhookChannel,
     build_channels,
+    routes,
+)
+from clearance.notify import (
+    NotificationConfigError,
     load_config,
     parse_config,
     route_names,
-    routes,
     verify_signature,
 )
 

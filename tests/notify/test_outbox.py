@@ -10,17 +10,8 @@ import datetime as dt
 import pytest
 
 from clearance.adapters.clock import FixedClock
-from clearance.notify import (
-    Channel,
-    Delivery,
-    InMemoryOutbox,
-    Notification,
-    RetryPolicy,
-    SmtpChannel,
-    WebhookChannel,
-    dispatch,
-    enqueue,
-)
+from clearance.adapters.notify import InMemoryOutbox, SmtpChannel, WebhookChannel
+from clearance.notify import Channel, Delivery, Notification, RetryPolicy, dispatch, enqueue
 
 from .conftest import START, HttpReceiver, SmtpReceiver, gate_failed
 

@@ -9,7 +9,8 @@ import ssl
 import pytest
 
 from clearance.adapters.clock import FixedClock
-from clearance.notify import DeliveryError, SmtpChannel, canonical_body
+from clearance.adapters.notify import SmtpChannel
+from clearance.notify import DeliveryError, canonical_body
 
 from .conftest import SHA_CARD, SHA_EVAL, SmtpReceiver, TlsSmtpReceiver, gate_failed
 

@@ -9,14 +9,8 @@ import socket
 import pytest
 
 from clearance.adapters.clock import FixedClock
-from clearance.notify import (
-    DeliveryError,
-    SlackChannel,
-    WebhookChannel,
-    canonical_body,
-    sign,
-    verify_signature,
-)
+from clearance.adapters.notify import SlackChannel, WebhookChannel
+from clearance.notify import DeliveryError, canonical_body, sign, verify_signature
 
 from .conftest import SHA_EVAL, START, HttpReceiver, gate_failed
 

@@ -1,17 +1,15 @@
 """Builders for the service tests: a team of users, small policies and manifests on disk.
 
-Every test here runs on SQLite and on PostgreSQL through the shared ``workspace`` fixture.
-Policies and manifests are written into ``tmp_path`` so each test states exactly the
-thresholds, gates and approvers it relies on.
+Every test here runs on the ``InMemoryStore`` (``clearance.testing``), unless it is marked
+with the SQL backends it needs (``@pytest.mark.backends("sqlite")``, see
+``tests/contract/backends.py``): the contract suite holds the SQL stores to the same
+behaviour. Policies and manifests are written into ``tmp_path`` so each test states exactly
+the thresholds, gates and approvers it relies on.
 """
 
 from __future__ import annotations
 
 import copy
-import os
-import shutil
-import tempfile
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,7 +20,15 @@ from sqlalchemy import text
 
 from clearance.adapters.clock import FixedClock
 from clearance.service.records import VersionRecord
+from clearance.testing import MemoryWorkspace
 from clearance.workspace import Workspace
+from contract import backends
+
+# the store each test runs on: memory unless marked (tests/contract/backends.py)
+pytest_configure = backends.pytest_configure
+pytest_generate_tests = backends.pytest_generate_tests
+workspace = backends.workspace
+db_url = backends.db_url
 
 MODEL = "credit-default"
 TEAM = {
@@ -221,8 +227,10 @@ class Env:
         with self.ws.store.reading() as tx:
             return [e.action for e in tx.events() if e.seq > after]
 
-    def state(self) -> dict[str, list[tuple[Any, ...]]]:
+    def state(self) -> object:
         """Every row of every table, to show that a refused use case changed nothing."""
+        if isinstance(self.ws, MemoryWorkspace):
+            return self.ws.store.snapshot()
         out = {}
         with self.ws.engine.connect() as conn:
             for table in TABLES:
@@ -238,21 +246,3 @@ def env(workspace: Workspace, clock: FixedClock, tmp_path: Path) -> Env:
     e = Env(workspace, clock, tmp_path)
     e.apply(policy_doc())
     return e
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """As the shared fixture, but SQLite lives on a RAM disk when there is one: the same
-    engine and SQL, without paying a disk flush for each of the many commits here."""
-    if request.param == "postgresql":
-        yield str(request.getfixturevalue("pg_url"))
-        return
-    ram = Path("/dev/shm")
-    if not (ram.is_dir() and os.access(ram, os.W_OK)):
-        yield f"sqlite:///{tmp_path / 'clearance.db'}"
-        return
-    folder = Path(tempfile.mkdtemp(prefix="clearance-test-", dir=ram))
-    try:
-        yield f"sqlite:///{folder / 'clearance.db'}"
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)

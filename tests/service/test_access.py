@@ -129,9 +129,9 @@ def _reevaluate(m: Matrix, actor: str, i: int) -> Any:
 
 def _rollback(m: Matrix, actor: str, i: int) -> Any:
     target = m.deprecated_one()
-    _, restored = m.env.ws.promotions.rollback(
+    restored = m.env.ws.promotions.rollback(
         MODEL, actor=actor, reason=f"incident {i}", to_version=target
-    )
+    ).restored
     assert restored.version == target
     return restored
 
@@ -336,6 +336,7 @@ def _token_rows(env: Env) -> list[dict[str, Any]]:
         return [dict(r._mapping) for r in conn.execute(text("SELECT * FROM api_tokens"))]
 
 
+@pytest.mark.backends("sqlite")  # reads the api_tokens table in SQL
 def test_a_token_secret_is_returned_once_and_only_its_sha256_is_stored(env: Env) -> None:
     tokens = env.ws.tokens
     record, secret = tokens.create("alice", actor="ops", name="ci", expires_in="90d", operator=True)
@@ -381,6 +382,7 @@ def test_authenticate_accepts_a_live_token_and_says_why_it_refuses_others(env: E
     assert states == {"alice": "active", "carol": "expired", "frank": "revoked"}
 
 
+@pytest.mark.backends("sqlite")  # reads the api_tokens table in SQL
 def test_users_manage_their_own_tokens_and_only_an_admin_anyone_elses(env: Env) -> None:
     tokens = env.ws.tokens
     env.ws.registry.add_user("root", ["admin"], actor="ops", operator=True)
@@ -401,6 +403,7 @@ def test_users_manage_their_own_tokens_and_only_an_admin_anyone_elses(env: Env) 
     assert {t.user for t in tokens.list(actor="root")} == {"alice", "bob"}
 
 
+@pytest.mark.backends("sqlite")  # reads the api_tokens table in SQL
 def test_token_refusals_name_what_is_wrong(env: Env) -> None:
     tokens = env.ws.tokens
     with pytest.raises(NotFound, match="unknown user 'zed'"):

@@ -56,6 +56,7 @@ def _fault(env: Env) -> tuple[int | None, str]:
     return report.fault.seq, report.fault.kind
 
 
+@pytest.mark.backends("sqlite")  # edits rows behind the store
 def test_a_modified_payload_is_found_at_its_seq(flowed: Env) -> None:
     payload = json.loads(_row(flowed, 7)["payload"])
     payload["tampered"] = True
@@ -67,11 +68,13 @@ def test_a_modified_payload_is_found_at_its_seq(flowed: Env) -> None:
     assert _fault(flowed) == (7, "modified")
 
 
+@pytest.mark.backends("sqlite")  # edits rows behind the store
 def test_a_deleted_middle_row_is_found(flowed: Env) -> None:
     _sql(flowed, "DELETE FROM audit_events WHERE seq = 9")
     assert _fault(flowed) == (9, "deleted")
 
 
+@pytest.mark.backends("sqlite")  # edits rows behind the store
 def test_two_swapped_rows_are_found_at_the_first(flowed: Env) -> None:
     a, b = _row(flowed, 10), _row(flowed, 11)
     fields = [c for c in COLUMNS.split(", ") if c != "seq"]
@@ -83,6 +86,7 @@ def test_two_swapped_rows_are_found_at_the_first(flowed: Env) -> None:
     assert _fault(flowed)[0] == 10
 
 
+@pytest.mark.backends("sqlite")  # edits rows behind the store
 def test_a_forged_row_inserted_with_renumbering_is_found(flowed: Env) -> None:
     """The forger hashes their row correctly and shifts the rest up by one: the row after
     the forgery no longer matches its own hash (its seq changed), but it still hashes as
@@ -119,6 +123,7 @@ def test_a_forged_row_inserted_with_renumbering_is_found(flowed: Env) -> None:
     assert (report.events, report.head_seq, report.head_hash) == (5, 5, prev["hash"])
 
 
+@pytest.mark.backends("sqlite")  # edits rows behind the store
 def test_a_cut_off_tail_is_found_only_after_a_signed_checkpoint(flowed: Env) -> None:
     n = flowed.event_count()
     _sql(flowed, "DELETE FROM audit_events WHERE seq = :seq", seq=n)
@@ -137,6 +142,7 @@ def test_a_cut_off_tail_is_found_only_after_a_signed_checkpoint(flowed: Env) -> 
     assert (report.fault.kind, report.fault.seq) == ("truncated", n - 1)
 
 
+@pytest.mark.backends("sqlite")  # edits rows behind the store
 def test_a_fully_rehashed_rewrite_is_caught_by_the_checkpoint(flowed: Env) -> None:
     """Rewriting an event AND re-hashing everything after it keeps the chain consistent;
     only the signed checkpoint can tell."""

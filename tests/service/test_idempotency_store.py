@@ -1,5 +1,6 @@
-"""The idempotency-key store on SQLite and PostgreSQL: claims are leases, a use case's work
-commits with its response or not at all, and of two calls with one key only one commits."""
+"""The idempotency-key store in memory, on SQLite and PostgreSQL: claims are leases, a use
+case's work commits with its response or not at all, and of two calls with one key only one
+commits."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from clearance.adapters.store.access import LEASE
 from clearance.errors import InputError
 from clearance.workspace import Workspace
 
+pytestmark = pytest.mark.backends("memory", "sqlite", "postgresql")  # one contract for all
 PRINT = "f" * 64
 
 

@@ -221,8 +221,8 @@ def test_rollback_restores_the_previous_production_version(env: Env) -> None:
     assert env.state() == before
 
     count = env.event_count()
-    bad, restored = env.ws.promotions.rollback(env.model, actor="frank", reason="p95 spike")
-    assert (bad.version, restored.version) == ("3", "2")
+    done = env.ws.promotions.rollback(env.model, actor="frank", reason="p95 spike")
+    assert (done.rolled_back.version, done.restored.version) == ("3", "2")
     assert [env.stage_of(v) for v in ("1", "2", "3")] == ["deprecated", "production", "deprecated"]
     assert env.actions(after=count) == [
         "version.stage_changed",
@@ -231,10 +231,10 @@ def test_rollback_restores_the_previous_production_version(env: Env) -> None:
     ]
 
     env.clock.advance(minutes=1)
-    bad, restored = env.ws.promotions.rollback(
+    done = env.ws.promotions.rollback(
         env.model, actor="frank", reason="back to the known good", to_version="1"
     )
-    assert (bad.version, restored.version) == ("2", "1")
+    assert (done.rolled_back.version, done.restored.version) == ("2", "1")
     assert [env.stage_of(v) for v in ("1", "2", "3")] == ["production", "deprecated", "deprecated"]
 
 
@@ -305,6 +305,7 @@ def test_an_emergency_skips_only_its_bypassed_gates_and_needs_its_own_approvers(
     assert {g.gate_id: g.status.value for g in result.decision.gates}["auc_vs_champion"] == "fail"
 
 
+@pytest.mark.backends("sqlite")  # makes the SQL store fail mid-use-case
 def test_a_failing_step_inside_a_use_case_rolls_back_all_of_it(
     env: Env, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -164,3 +164,11 @@ def test_the_governing_policy_follows_selectors_and_ambiguity_is_an_error(env: E
     with pytest.raises(InputError, match="several policies"):
         env.ws.promotions.promote("credit-two", "1", "staging", actor="alice")
     assert env.state() == before
+
+
+def test_an_applied_policy_version_reads_back_with_its_sources(env: Env) -> None:
+    applied, _ = env.apply(env.policy())
+    shown = env.ws.views.policy(applied.name, applied.version)
+    assert shown == applied and shown.sources  # the files as applied, not re-rendered
+    with pytest.raises(NotFound, match=rf"versions of policy {applied.name}: {applied.version}"):
+        env.ws.views.policy(applied.name, "9.9.9")

@@ -35,6 +35,7 @@ def _decisions(env: Env) -> list[tuple[int, str, str]]:
         return [(int(r[0]), str(r[1]), str(r[2])) for r in rows]
 
 
+@pytest.mark.backends("sqlite")  # reads the decisions table in SQL
 def test_every_stored_decision_replays_identically(decided: Env) -> None:
     decisions = _decisions(decided)
     assert {outcome for _, outcome, _ in decisions} == {"allow", "deny", "needs_approval"}
@@ -46,6 +47,7 @@ def test_every_stored_decision_replays_identically(decided: Env) -> None:
         assert report.current_policy is None  # the policy that decided still governs
 
 
+@pytest.mark.backends("sqlite")  # reads the decisions table in SQL
 def test_a_new_policy_version_keeps_replay_identical_and_shows_todays_answer(
     decided: Env,
 ) -> None:
@@ -60,6 +62,7 @@ def test_a_new_policy_version_keeps_replay_identical_and_shows_todays_answer(
     assert any("auc_floor" in d and "status" in d for d in report.current_differences)
 
 
+@pytest.mark.backends("sqlite")  # reads the decisions table in SQL
 def test_a_tampered_blob_makes_replay_differ_instead_of_passing(decided: Env) -> None:
     with decided.ws.store.reading() as tx:
         record = next(
@@ -84,6 +87,7 @@ def test_a_tampered_blob_makes_replay_differ_instead_of_passing(decided: Env) ->
     assert any("model_card" in d for d in report.differences)
 
 
+@pytest.mark.backends("sqlite")  # reads the decisions table in SQL
 def test_decisions_are_found_by_number_or_digest_prefix(decided: Env) -> None:
     number, _, digest = _decisions(decided)[-1]
     assert decided.ws.replays.replay(digest[:12]).decision == number
@@ -94,6 +98,7 @@ def test_decisions_are_found_by_number_or_digest_prefix(decided: Env) -> None:
         decided.ws.replays.replay("zzzzzz")
 
 
+@pytest.mark.backends("sqlite")  # edits rows behind the store
 def test_a_digest_prefix_of_only_decimal_digits_is_still_found(decided: Env) -> None:
     """Hex digests often start with digits; such a prefix must not be read as a number."""
     number, _, digest = _decisions(decided)[-1]
@@ -125,6 +130,7 @@ def test_replay_survives_a_current_policy_without_the_recorded_transition(env: E
     assert any("emergency" in d for d in report.current_differences)
 
 
+@pytest.mark.backends("sqlite")  # edits rows behind the store
 @pytest.mark.parametrize(
     ("statement", "says"),
     [
@@ -154,6 +160,7 @@ def test_an_edited_stored_decision_replays_as_different(
     assert any(d.startswith(says) for d in report.differences), report.differences
 
 
+@pytest.mark.backends("sqlite")  # edits rows behind the store
 def test_a_row_rewritten_consistently_still_differs_from_its_audit_event(decided: Env) -> None:
     """Inputs edited, and the digest columns set to what the edited inputs replay to: the
     row agrees with itself, but the decision's audit event (under the hash chain) does not."""

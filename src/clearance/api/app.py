@@ -20,11 +20,11 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from clearance import __version__
 from clearance.adapters.store import migrate
-from clearance.api import problems
-from clearance.api.deps import UserDep, WorkspaceDep
+from clearance.api import contract_routes, problems
+from clearance.api.deps import UserDep
 from clearance.api.logs import log
 from clearance.api.metrics import Metrics
-from clearance.api.routes import access, audit, governance, registry, requests
+from clearance.api.routes import access, audit, registry
 from clearance.api.uploads import remove_stale_staging
 from clearance.errors import InputError
 from clearance.workspace import Workspace
@@ -110,17 +110,9 @@ def create_app(ws: Workspace, settings: Settings | None = None) -> FastAPI:
         data = generate_latest(request.app.state.metrics.registry)
         return Response(data, media_type=CONTENT_TYPE_LATEST)
 
-    @app.get(
-        "/v1/me",
-        tags=["users"],
-        summary="The user the token acts for.",
-        responses=problems.responses(401),
-    )
-    def me(user: UserDep, _ws: WorkspaceDep) -> dict[str, object]:
-        return user.model_dump(mode="json")
-
-    for module in (registry, requests, governance, access, audit):
+    for module in (registry, access, audit):
         app.include_router(module.router, prefix="/v1")
+    app.include_router(contract_routes.router(), prefix="/v1")
     return app
 
 

@@ -21,10 +21,11 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import JSONResponse, Response
 
-from clearance.adapters.store.access import LEASE, StoredResponse
+from clearance.adapters.store.access import LEASE
 from clearance.api.problems import MEDIA_TYPE, problem_for
 from clearance.errors import ClearanceError, InputError
 from clearance.problem_types import InProgress
+from clearance.service.ports import KeptResponse
 from clearance.workspace import Workspace
 
 HEADER = "Idempotency-Key"
@@ -100,7 +101,7 @@ def _answer(
     request: Request,
     key: str,
     print_: str,
-    stored: StoredResponse,
+    stored: KeptResponse,
     now: dt.datetime,
     held_for: dt.timedelta,
 ) -> Response:

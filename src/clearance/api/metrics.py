@@ -53,6 +53,12 @@ class Metrics:
         )
         self.registry.register(StateCollector(ws))
 
+    def observe_result(self, result: object) -> None:
+        """Count the decision a use case's result carries (a promotion's), if any."""
+        decision = getattr(result, "decision", None)
+        if isinstance(decision, Decision):
+            self.observe_decision(decision)
+
     def observe_decision(self, decision: Decision) -> None:
         policy = f"{decision.policy}@{decision.policy_version}"
         self.decisions.labels(policy, str(decision.outcome)).inc()

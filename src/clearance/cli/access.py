@@ -13,8 +13,16 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from clearance.cli.common import AS_USER, JSON, console, print_json, remote, workspace
-from clearance.cli.registry import operator_name
+from clearance.cli.common import (
+    AS_USER,
+    JSON,
+    connect,
+    console,
+    operator_name,
+    print_json,
+    remote,
+    workspace,
+)
 from clearance.service.records import TokenRecord
 from clearance.terminal import SafeConsole
 
@@ -87,10 +95,7 @@ def token_list(
     as_json: bool = JSON,
 ) -> None:
     """List tokens: id, user, name, prefix, created, expires and state (never the secret)."""
-    if client := remote(as_user):
-        tokens = client.tokens(user)
-    else:
-        tokens = workspace().tokens.list(actor=operator_name(as_user), user=user, operator=True)
+    tokens = connect(as_user, operator=True).tokens(user)
     now = _now()
     rows = [_describe(t, t.state(now)) for t in tokens]
     if as_json:
@@ -120,10 +125,7 @@ def token_revoke(
     as_user: str | None = AS_USER,
 ) -> None:
     """Revoke a token at once; requests that present it are refused from now on."""
-    if client := remote(as_user):
-        token = client.revoke_token(token_id)
-    else:
-        token = workspace().tokens.revoke(token_id, actor=operator_name(as_user), operator=True)
+    token = connect(as_user, operator=True).revoke_token(token_id)
     console.print(f"token {token.id} ({token.prefix}…) of {token.user} is revoked", markup=False)
 
 
@@ -132,10 +134,7 @@ def user_disable(
     as_user: str | None = AS_USER,
 ) -> None:
     """Disable a user: revoke all their tokens at once and refuse their sign-in (audited)."""
-    if client := remote(as_user):
-        user = client.set_disabled(name, True)
-    else:
-        user = workspace().users.disable(name, actor=operator_name(as_user), operator=True)
+    user = connect(as_user, operator=True).set_disabled(name, True)
     console.print(
         f"user {user.name} is disabled: their tokens are revoked and sign-in is refused "
         f"(`clearance user enable {user.name}` undoes this)",
@@ -148,10 +147,7 @@ def user_enable(
     as_user: str | None = AS_USER,
 ) -> None:
     """Let a disabled user sign in again; their old tokens stay revoked (create new ones)."""
-    if client := remote(as_user):
-        user = client.set_disabled(name, False)
-    else:
-        user = workspace().users.enable(name, actor=operator_name(as_user), operator=True)
+    user = connect(as_user, operator=True).set_disabled(name, False)
     console.print(
         f"user {user.name} is enabled; create a token for them with "
         f"`clearance token create --user {user.name}`",

@@ -1,4 +1,4 @@
-"""Audit commands (verify, checkpoint, export), replay, status and history."""
+"""Audit commands (verify, checkpoint, export, public-key), replay, status and history."""
 
 from __future__ import annotations
 
@@ -10,11 +10,11 @@ from typing import TYPE_CHECKING, Any
 import typer
 from rich.table import Table
 
-from clearance.cli.common import JSON, console, print_json, remote, workspace
+from clearance.cli.common import JSON, connect, console, print_json, remote, workspace
 from clearance.errors import InputError
 
 if TYPE_CHECKING:
-    from clearance.client import Client
+    from clearance.contract import Clearance
     from clearance.core.audit import VerifyReport
 
 audit_app = typer.Typer(help="The tamper-evident audit trail.", no_args_is_help=True)
@@ -43,8 +43,10 @@ def audit_verify(
     taken on trust (the state comparison and --blobs are the server's own report).
     """
     key = read_public_key(public_key) if public_key else None
+    # The one command that asks which side holds the trail: a workspace here verifies itself
+    # in one snapshot (with the given key, if any); a server is not taken at its word.
     if client := remote():
-        report = _verify_remote(client, key, blobs=blobs)
+        report = _verified_here(client, key, blobs=blobs)
     else:
         report = workspace().auditing.verify(key, blobs=blobs)
     if as_json:
@@ -54,17 +56,17 @@ def audit_verify(
     raise typer.Exit(0 if report.ok else 1)
 
 
-def _verify_remote(client: Client, key: bytes | None, *, blobs: bool) -> VerifyReport:
+def _verified_here(api: Clearance, key: bytes | None, *, blobs: bool) -> VerifyReport:
     """The chain checked here; the state and blobs as the server compared them."""
     from clearance.core.audit import Checkpoint, verify_chain
 
-    checkpoints = [Checkpoint(**c.model_dump()) for c in client.checkpoints()]
+    checkpoints = [Checkpoint(**c.model_dump()) for c in api.checkpoints()]
     chain = verify_chain(
-        client.audit_events(), checkpoints, key if key is not None else client.public_key()
+        api.audit_events(), checkpoints, key if key is not None else api.public_key()
     )
     if chain.fault is not None:
         return chain
-    server = client.verify_audit(blobs=blobs)
+    server = api.verify_audit(blobs=blobs)
     return dataclasses.replace(
         chain,
         ok=not server.differences and not server.blob_faults,
@@ -126,14 +128,19 @@ def _print_verify(report: VerifyReport, *, given_key: bool) -> None:
 @audit_app.command("public-key")
 def audit_public_key(
     output: Path | None = typer.Option(None, "--output", "-o", help="Write it to this file."),
+    as_json: bool = typer.Option(
+        False, "--json", help="The key's id, hex and PEM as JSON instead of the hex alone."
+    ),
 ) -> None:
     """Print the workspace's Ed25519 public key (hex) for auditors to verify checkpoints."""
-    client = remote()
-    text = (client.public_key() if client else workspace().auditing.public_key()).hex()
-    if output is None:
-        typer.echo(text)
-    else:
+    key = connect().audit_key()
+    if output is not None:
+        text = key.model_dump_json(indent=2) if as_json else key.public_key_hex
         output.write_text(text + "\n")
+    elif as_json:
+        print_json(key)
+    else:
+        typer.echo(key.public_key_hex)
 
 
 def read_public_key(path: Path) -> bytes:
@@ -150,10 +157,14 @@ def read_public_key(path: Path) -> bytes:
 
 
 @audit_app.command("checkpoint")
-def audit_checkpoint() -> None:
+def audit_checkpoint(
+    as_json: bool = typer.Option(False, "--json", help="Print the signed checkpoint as JSON."),
+) -> None:
     """Sign the head of the chain with the workspace key (makes truncation detectable)."""
-    client = remote()
-    cp = client.checkpoint() if client else workspace().auditing.checkpoint()
+    cp = connect(operator=True).checkpoint()
+    if as_json:
+        print_json(cp)
+        return
     console.print(f"checkpoint signed at seq {cp.seq} ({cp.hash[:12]}), key {cp.key_id}")
 
 
@@ -167,12 +178,9 @@ def audit_export(
     """Export the audit trail for auditors."""
     if fmt not in ("jsonl", "csv"):
         raise InputError(f"--format must be jsonl or csv, not '{fmt}'")
-    if client := remote():
-        lines = client.export_audit(
-            "jsonl" if fmt == "jsonl" else "csv", since=_since(since), model=model
-        )
-    else:
-        lines = workspace().auditing.export(fmt, since=_since(since), model=model)
+    lines = connect().export_audit(
+        "jsonl" if fmt == "jsonl" else "csv", since=_since(since), model=model
+    )
     if output is None:
         for line in lines:
             typer.echo(line, nl=False)
@@ -196,10 +204,9 @@ def replay(
     as_json: bool = JSON,
 ) -> None:
     """Re-evaluate a stored decision from its recorded inputs; exit 1 if anything differs."""
-    client = remote()
-    report = client.replay(decision) if client else workspace().replays.replay(decision)
+    report = connect().replay(decision)
     if as_json:
-        print_json({**report.__dict__, "identical": report.identical})
+        print_json(report.model_dump(mode="json", exclude={"exit_code"}))
         raise typer.Exit(report.exit_code)
     verdict = "identical" if report.identical else "DIFFERENT"
     console.print(
@@ -220,10 +227,8 @@ def replay(
 
 def status(model: str | None = typer.Argument(None), as_json: bool = JSON) -> None:
     """Where every model's versions stand, with open requests."""
-    if client := remote():
-        rows = [client.model(model)] if model else client.models()
-    else:
-        rows = workspace().views.status(model)
+    api = connect()
+    rows = [api.model(model)] if model else api.models()
     if as_json:
         print_json(rows)
         return
@@ -232,34 +237,32 @@ def status(model: str | None = typer.Argument(None), as_json: bool = JSON) -> No
             "version",
             "stage",
             "since",
-            title=f"{m['model']} ({m['risk_tier']}, policy {m['policy']})",
+            title=f"{m.model} ({m.risk_tier}, policy {m.policy})",
             title_justify="left",
         )
-        for v in m["versions"]:
-            table.add_row(v["version"], v["stage"], v["since"][:19])
+        for v in m.versions:
+            table.add_row(v.version, v.stage, v.since[:19])
         console.print(table)
-        for e in m["emergency_changes"]:
-            review = "review recorded" if e["review"] else "post-incident review OWED"
+        for e in m.emergency_changes:
+            review = "review recorded" if e.review else "post-incident review OWED"
             console.print(
-                f"  EMERGENCY change: request {e['request']} ({e['version']}), {review}",
+                f"  EMERGENCY change: request {e.request} ({e.version}), {review}",
                 markup=False,
             )
-        for issue in m["non_compliant"]:
+        for issue in m.non_compliant:
             console.say("  [bold red]NON-COMPLIANT[/]: {issue}", issue=issue)
-        for r in m["rollouts"]:
-            console.print(f"  canary {r['version']} at {r['traffic']:.0%} (rollout {r['id']})")
-        for r in m["open_requests"]:
+        for r in m.rollouts:
+            console.print(f"  canary {r.version} at {r.traffic:.0%} (rollout {r.id})")
+        for q in m.open_requests:
             console.print(
-                f"  request {r['id']}: {r['version']} {r['from']} → {r['to']} "
-                f"{r['status']}: {r['summary']}",
+                f"  request {q.id}: {q.version} {q.from_stage} → {q.to} {q.status}: {q.summary}",
                 markup=False,
             )
 
 
 def history(model: str = typer.Argument(...), as_json: bool = JSON) -> None:
     """Everything that happened to a model, from the audit trail."""
-    client = remote()
-    events = client.history(model) if client else workspace().views.history(model)
+    events = connect().history(model)
     if as_json:
         print_json([e.model_dump(mode="json") for e in events])
         return

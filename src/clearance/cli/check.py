@@ -10,21 +10,22 @@ from pathlib import Path
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from clearance.cli.table import render
-from clearance.core.engine import evaluate, resolve_transition
+from clearance.adapters.clock import SystemClock
+from clearance.adapters.evidence import load_manifest
+from clearance.core.engine import Evaluation, evaluate, resolve_transition
 from clearance.core.loading import LoadedPolicy, load_policy
 from clearance.core.policy import Transition
 from clearance.core.selection import require_selected
 from clearance.errors import InputError
-from clearance.manifest import load_manifest
 from clearance.reporters import render_json, render_junit, render_markdown
+from clearance.reporters.table import render
 from clearance.terminal import SafeConsole
 
 
 def parse_now(text: str | None) -> dt.datetime:
     """The clock: ``--now`` (ISO 8601; naive means UTC) or the current time."""
     if text is None:
-        return dt.datetime.now(dt.UTC)
+        return SystemClock().now()
     try:
         when = dt.datetime.fromisoformat(text)
     except ValueError:
@@ -92,14 +93,9 @@ def check(
     transition = resolve_transition(loaded, from_ or version.stage, to)
     with gate_progress(reads_data(loaded, transition)) as progress:
         decision = evaluate(
-            loaded,
-            transition,
-            version,
-            evidence,
-            [],
-            [],
-            parse_now(now),
-            change_type=change_type,
+            Evaluation(
+                loaded, transition, version, evidence, parse_now(now), change_type=change_type
+            ),
             progress=progress,
         )
     for path, text in ((junit, render_junit), (markdown, render_markdown)):

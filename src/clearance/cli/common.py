@@ -1,18 +1,21 @@
 """Shared CLI pieces: who is acting, which workspace or server, JSON output.
 
-With ``CLEARANCE_URL`` set the CLI is a client of a team server (``clearance serve``): the
-commands call the API through ``clearance.Client`` with ``CLEARANCE_TOKEN``, and the token,
-not ``--as``, says who acts. The results are the service's own records either way, so the
+Every command is written once against ``clearance.contract.Clearance`` (``connect``): with
+``CLEARANCE_URL`` set that is a client of a team server (``clearance serve``), calling the API
+with ``CLEARANCE_TOKEN``, and the token, not ``--as``, says who acts; otherwise it is the
+workspace here, acting as ``--as``. The results are the same typed records either way, so the
 output is the same.
 """
 
 from __future__ import annotations
 
+import getpass
 import json
 import os
 from typing import TYPE_CHECKING, Any
 
 import typer
+from pydantic import BaseModel
 
 from clearance.errors import InputError
 from clearance.terminal import SafeConsole, json_for_terminal
@@ -25,6 +28,26 @@ console = SafeConsole()  # shows what users wrote, never obeys it (see clearance
 
 if TYPE_CHECKING:
     from clearance.client import Client
+    from clearance.contract import Clearance
+
+
+def connect(as_user: str | None = None, *, operator: bool = False) -> Clearance:
+    """The use cases, through the team server (``CLEARANCE_URL``) or on the workspace here.
+
+    Locally the CLI acts as ``--as`` (or ``$CLEARANCE_USER``); ``operator`` commands (user
+    and token administration) act as the operator, who holds the database and needs no role.
+    """
+    if client := remote(as_user):
+        return client
+    from clearance.local import LocalClearance
+
+    name = operator_name(as_user) if operator else as_user or os.environ.get("CLEARANCE_USER")
+    return LocalClearance(workspace(), name, operator=operator)
+
+
+def operator_name(as_user: str | None) -> str:
+    """Who the audit trail names for an operator action: --as, $CLEARANCE_USER or the login."""
+    return as_user or os.environ.get("CLEARANCE_USER") or getpass.getuser()
 
 
 def remote(as_user: str | None = None) -> Client | None:
@@ -53,5 +76,12 @@ def workspace() -> Workspace:
 
 
 def print_json(data: Any) -> None:
-    text = json.dumps(data, indent=2, ensure_ascii=False, default=str)
+    text = json.dumps(data, indent=2, ensure_ascii=False, default=_jsonable)
     typer.echo(json_for_terminal(text))
+
+
+def _jsonable(value: Any) -> Any:
+    """Records print as the API serves them (by alias: a request's ``from``)."""
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json", by_alias=True)
+    return str(value)

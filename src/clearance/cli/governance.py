@@ -2,32 +2,17 @@
 
 from __future__ import annotations
 
-import datetime as dt
-import re
-
 import typer
 from rich.table import Table
 
-from clearance.cli.common import AS_USER, JSON, actor, console, print_json, remote, workspace
-from clearance.core.durations import parse_duration
+from clearance.cli.common import AS_USER, JSON, connect, console, print_json
 from clearance.errors import InputError
+from clearance.service.waivers import read_until
 
 waiver_app = typer.Typer(help="Time-bounded exceptions for one gate.", no_args_is_help=True)
 review_app = typer.Typer(help="Post-incident reviews of emergency changes.", no_args_is_help=True)
 rollout_app = typer.Typer(help="Canary rollouts with automatic rollback.", no_args_is_help=True)
 notify_app = typer.Typer(help="Alerts: what was recorded and delivered.", no_args_is_help=True)
-
-
-def parse_until(text: str) -> dt.datetime:
-    """A date means the end of that day (UTC); a time without a zone is UTC."""
-    try:
-        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
-            day = dt.date.fromisoformat(text)
-            return dt.datetime.combine(day, dt.time(23, 59, 59), dt.UTC)
-        when = dt.datetime.fromisoformat(text)
-    except ValueError:
-        raise InputError(f"--until: '{text}' is not a date (2026-12-31) or ISO time") from None
-    return when.astimezone(dt.UTC) if when.tzinfo else when.replace(tzinfo=dt.UTC)
 
 
 @waiver_app.command("grant")
@@ -39,27 +24,20 @@ def waiver_grant(
     control: list[str] = typer.Option(..., "--control", help="A compensating control; repeat."),
     version: str | None = typer.Option(None, "--version", help="Only this version."),
     as_user: str | None = AS_USER,
+    as_json: bool = JSON,
 ) -> None:
     """Grant a waiver (only the roles the policy names for waivers may)."""
-    if client := remote(as_user):
-        w = client.grant_waiver(
-            model,
-            gate,
-            until=parse_until(until),
-            justification=justification,
-            controls=control,
-            version=version,
-        )
-    else:
-        w = workspace().waivers.grant(
-            model,
-            gate,
-            until=parse_until(until),
-            justification=justification,
-            controls=control,
-            actor=actor(as_user),
-            version=version,
-        )
+    w = connect(as_user).grant_waiver(
+        model,
+        gate,
+        until=read_until(until, "--until"),
+        justification=justification,
+        controls=control,
+        version=version,
+    )
+    if as_json:
+        print_json(w)
+        return
     scope = f"{model} {version}" if version else f"{model} (all versions)"
     console.print(
         f"waiver {w.label} granted for gate {gate} on {scope}, "
@@ -72,12 +50,13 @@ def waiver_revoke(
     waiver: str = typer.Argument(..., help="Waiver id, e.g. W-3."),
     reason: str = typer.Option(..., "--reason"),
     as_user: str | None = AS_USER,
+    as_json: bool = JSON,
 ) -> None:
     """Revoke a waiver before it expires."""
-    if client := remote(as_user):
-        w = client.revoke_waiver(waiver, reason=reason)
-    else:
-        w = workspace().waivers.revoke(waiver, reason=reason, actor=actor(as_user))
+    w = connect(as_user).revoke_waiver(waiver, reason=reason)
+    if as_json:
+        print_json(w)
+        return
     console.print(f"waiver {w.label} revoked")
 
 
@@ -90,13 +69,9 @@ def waiver_list(
     as_json: bool = JSON,
 ) -> None:
     """The exception backlog: every waiver's state, with counts and the monthly trend."""
-    within = _duration(expiring_within) if expiring_within else None
-    if client := remote():
-        data = client.waiver_backlog(model=model, expiring_within=expiring_within)
-    else:
-        data = workspace().waivers.backlog(model=model, expiring_within=within)
+    backlog = connect().waiver_backlog(model=model, expiring_within=expiring_within)
     if as_json:
-        print_json(data)
+        print_json(backlog)
         return
     table = Table(
         "id",
@@ -111,36 +86,28 @@ def waiver_list(
         title="waivers",
         title_justify="left",
     )
-    for w in data["waivers"]:
+    for w in backlog.waivers:
         table.add_row(
-            w["id"],
-            w["model"],
-            w["version"] or "all",
-            w["gate"],
-            w["state"],
-            w["expires_at"][:16],
-            f"{w['days_left']:g}",
-            w["granted_by"],
-            w["justification"],
+            w.id,
+            w.model,
+            w.version or "all",
+            w.gate,
+            w.state,
+            w.expires_at[:16],
+            f"{w.days_left:g}",
+            w.granted_by,
+            w.justification,
         )
     console.print(table)
-    c = data["counts"]
+    c = backlog.counts
     console.print(
-        f"active {c['active']} (expiring within 7 days: {c['expiring_within_7d']}), "
-        f"expired {c['expired']}, revoked {c['revoked']}"
+        f"active {c.active} (expiring within 7 days: {c.expiring_within_7d}), "
+        f"expired {c.expired}, revoked {c.revoked}"
     )
-    for t in data["trend"]:
+    for t in backlog.trend:
         console.print(
-            f"  {t['month']}: granted {t['granted']}, expiring {t['expiring']}, "
-            f"revoked {t['revoked']}"
+            f"  {t.month}: granted {t.granted}, expiring {t.expiring}, revoked {t.revoked}"
         )
-
-
-def _duration(text: str) -> dt.timedelta:
-    try:
-        return parse_duration(text)
-    except ValueError as exc:
-        raise InputError(str(exc)) from None
 
 
 @review_app.command("record")
@@ -149,14 +116,13 @@ def review_record(
     summary: str = typer.Option(..., "--summary", help="What happened and why."),
     actions: list[str] = typer.Option([], "--actions", help="A follow-up action; repeat."),
     as_user: str | None = AS_USER,
+    as_json: bool = JSON,
 ) -> None:
     """Record the post-incident review an emergency change owes."""
-    if client := remote(as_user):
-        client.review(request_id, summary=summary, actions=actions)
-    else:
-        workspace().governance.record_review(
-            request_id, summary=summary, actions=actions, actor=actor(as_user)
-        )
+    review = connect(as_user).review(request_id, summary=summary, actions=actions)
+    if as_json:
+        print_json(review)
+        return
     console.print(f"post-incident review of request {request_id} recorded")
 
 
@@ -165,12 +131,13 @@ def rollout_start(
     model: str = typer.Argument(...),
     version: str = typer.Argument(...),
     as_user: str | None = AS_USER,
+    as_json: bool = JSON,
 ) -> None:
     """Start the canary of an approved promotion (first step of the policy's plan)."""
-    if client := remote(as_user):
-        r = client.start_rollout(model, version)
-    else:
-        r = workspace().rollouts.start(model, version, actor=actor(as_user))
+    r = connect(as_user).start_rollout(model, version)
+    if as_json:
+        print_json(r)
+        return
     console.print(f"rollout {r.id} started: {model} {version} serves {r.traffic:.0%} of traffic")
 
 
@@ -201,14 +168,11 @@ def rollout_observe(
     if unknown:
         raise InputError(f"--control {', '.join(unknown)} has no matching --kpi reading")
     readings = {k: (v, base.get(k)) for k, v in canary.items()}
-    if client := remote(as_user):
-        rollout, verdict = client.observe_rollout(model, readings)
-    else:
-        rollout, verdict = workspace().rollouts.observe(model, readings, actor=actor(as_user))
+    rollout, verdict = connect(as_user).observe_rollout(model, readings)
     if as_json:
         print_json(
             {
-                "rollout": rollout.model_dump(mode="json"),
+                "rollout": rollout,
                 "action": verdict.action,
                 "reason": verdict.reason,
                 "breaches": verdict.breaches,
@@ -222,35 +186,42 @@ def rollout_observe(
 @rollout_app.command("status")
 def rollout_status(model: str = typer.Argument(...), as_json: bool = JSON) -> None:
     """Where the model's latest rollout stands, with its latest KPI readings."""
-    client = remote()
-    data = client.rollout_status(model) if client else workspace().rollouts.status(model)
+    status = connect().rollout_status(model)
     if as_json:
-        print_json(data)
+        print_json(status)
         return
     console.print(
-        f"rollout {data['id']}: {data['canary']} vs control {data['control']}, step "
-        f"{data['step']} at {data['traffic']:.0%}: {data['status']} ({data['reason']})",
+        f"rollout {status.id}: {status.canary} vs control {status.control}, step "
+        f"{status.step} at {status.traffic:.0%}: {status.status} ({status.reason})",
         markup=False,
     )
-    for name, r in data["readings"].items():
-        console.print(f"  {name}: canary {r['canary']} control {r['control']} at {r['at'][:19]}")
+    for name, r in status.readings.items():
+        console.print(
+            f"  {name}: canary {r.canary} control {r.control} at {r.at:%Y-%m-%dT%H:%M:%S}"
+        )
 
 
 def serving(model: str = typer.Argument(...), as_json: bool = JSON) -> None:
     """The serving assignment (champion, canary, weight) any serving layer can read."""
-    client = remote()
-    data = client.serving(model) if client else workspace().rollouts.serving(model)
+    assignment = connect().serving(model)
     if as_json:
-        print_json(data)
+        print_json(assignment)
         return
-    canary = f", canary {data['canary']} at {data['canary_weight']:.0%}" if data["canary"] else ""
-    console.print(f"{model}: champion {data['champion']}{canary}")
+    canary = (
+        f", canary {assignment.canary} at {assignment.canary_weight:.0%}"
+        if assignment.canary
+        else ""
+    )
+    console.print(f"{model}: champion {assignment.champion}{canary}")
 
 
-def tick() -> None:
+def tick(as_json: bool = JSON) -> None:
     """Run all time-based work once (idempotent): expiries, SLAs, reviews, rollouts, alerts."""
-    client = remote()
-    report = client.tick() if client else workspace().tick()
+    # locally the operator runs it (cron on the database host); remotely, the token's user
+    report = connect(operator=True).tick()
+    if as_json:
+        print_json(report)
+        return
     for line in report.actions:
         console.print(line, markup=False)
     console.print(
@@ -262,26 +233,17 @@ def tick() -> None:
 @notify_app.command("list")
 def notify_list(model: str | None = typer.Option(None, "--model"), as_json: bool = JSON) -> None:
     """Alerts recorded (newest last) and the state of each delivery."""
-    state: dict[str, list[str]] = {}
-    if client := remote():
-        alerts = client.alerts(model=model)
-        state = {a["id"]: list(a.get("deliveries", [])) for a in alerts}
-    else:
-        with workspace().store.reading() as tx:
-            alerts = tx.notifications(model=model)
-            deliveries = tx.all_deliveries()
-        for d in deliveries:
-            state.setdefault(d.notification.id, []).append(f"{d.channel}: {d.status}")
+    alerts = connect().alerts(model=model)
     if as_json:
-        print_json([{**a, "deliveries": state.get(a["id"], [])} for a in alerts])
+        print_json(alerts)
         return
     table = Table("when (UTC)", "event", "severity", "summary", "deliveries")
     for a in alerts:
         table.add_row(
-            a["occurred_at"][:16],
-            a["event"],
-            a["severity"],
-            a["summary"],
-            "; ".join(state.get(a["id"], [])) or "-",
+            f"{a.occurred_at:%Y-%m-%dT%H:%M}",
+            a.event,
+            a.severity,
+            a.summary,
+            "; ".join(a.deliveries) or "-",
         )
     console.print(table)

@@ -9,6 +9,7 @@ from pathlib import Path
 import typer
 from rich.text import Text
 
+from clearance.cli.common import connect, console, print_json
 from clearance.core.loading import check_policy, read_policy_files
 from clearance.core.schema import policy_schema
 from clearance.errors import PolicyError, Problem
@@ -47,6 +48,27 @@ def lint(
     _report(findings, as_json, len(paths))
     failing = [p for p in findings if p.severity == "error" or strict]
     raise typer.Exit(1 if failing else 0)
+
+
+@app.command("show")
+def show(
+    name: str = typer.Argument(..., help="Policy name (metadata.name)."),
+    version: str = typer.Argument(..., help="An applied version."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of text."),
+) -> None:
+    """Show an applied policy version: who applied it, its hash and its source files."""
+    record = connect().policy(name, version)
+    if as_json:
+        print_json(record)
+        return
+    console.print(
+        f"policy {record.name} {record.version}, applied by {record.applied_by} at "
+        f"{record.applied_at:%Y-%m-%d %H:%M} UTC; hash {record.content_hash}",
+        markup=False,
+    )
+    for file, text in record.sources:
+        console.print(f"--- {file}", markup=False)
+        console.print(text.rstrip("\n"), markup=False)
 
 
 def _date(text: str | None) -> dt.date:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import typer
 
-from clearance.cli.common import AS_USER, JSON, actor, console, print_json, remote, workspace
-from clearance.cli.table import render
+from clearance.cli.common import AS_USER, JSON, connect, console, print_json
+from clearance.reporters.table import render
 from clearance.service.promotion import RequestResult
 
 request_app = typer.Typer(help="Promotion requests.", no_args_is_help=True)
@@ -15,7 +15,7 @@ TICKET = typer.Option("", "--ticket", help="Change ticket id, e.g. CHG-1234.")
 
 def _show(result: RequestResult, as_json: bool, *, exit_code: int | None = None) -> None:
     r = result.request
-    if as_json:
+    if as_json:  # not the API's record: these fields in this order, as scripts read them
         print_json(
             {
                 "request": r.model_dump(mode="json"),
@@ -47,20 +47,9 @@ def promote(
 
     Exit 0 when executed or waiting for approvals, 1 when blocked by a gate, 2 on bad input.
     """
-    if client := remote(as_user):
-        result = client.promote(
-            model, version, to, change_type=change_type, reason=reason, ticket=ticket
-        )
-    else:
-        result = workspace().promotions.promote(
-            model,
-            version,
-            to,
-            actor=actor(as_user),
-            reason=reason,
-            ticket=ticket,
-            change_type=change_type,
-        )
+    result = connect(as_user).promote(
+        model, version, to, change_type=change_type, reason=reason, ticket=ticket
+    )
     _show(result, as_json)
 
 
@@ -72,13 +61,7 @@ def approve(
     as_json: bool = JSON,
 ) -> None:
     """Approve a request in one of your roles (never your own request)."""
-    if client := remote(as_user):
-        result = client.approve(request_id, reason=reason, ticket=ticket)
-    else:
-        result = workspace().promotions.approve(
-            request_id, actor=actor(as_user), reason=reason, ticket=ticket
-        )
-    _show(result, as_json)
+    _show(connect(as_user).approve(request_id, reason=reason, ticket=ticket), as_json)
 
 
 def reject(
@@ -89,12 +72,7 @@ def reject(
     as_json: bool = JSON,
 ) -> None:
     """Reject a request with a reason; this ends the request."""
-    if client := remote(as_user):
-        result = client.reject(request_id, reason=reason, ticket=ticket)
-    else:
-        result = workspace().promotions.reject(
-            request_id, actor=actor(as_user), reason=reason, ticket=ticket
-        )
+    result = connect(as_user).reject(request_id, reason=reason, ticket=ticket)
     _show(result, as_json, exit_code=0)  # the rejection was recorded, as asked
 
 
@@ -105,11 +83,7 @@ def request_reevaluate(
     as_json: bool = JSON,
 ) -> None:
     """Evaluate a pending or blocked request again (after new evidence)."""
-    if client := remote(as_user):
-        result = client.reevaluate(request_id)
-    else:
-        result = workspace().promotions.reevaluate(request_id, actor=actor(as_user))
-    _show(result, as_json)
+    _show(connect(as_user).reevaluate(request_id), as_json)
 
 
 @request_app.command("list")
@@ -119,10 +93,7 @@ def request_list(
     as_json: bool = JSON,
 ) -> None:
     """List promotion requests."""
-    if client := remote():
-        rows = client.requests(model=model, open_only=open_only)
-    else:
-        rows = workspace().views.requests(model=model, open_only=open_only)
+    rows = connect().requests(model=model, open_only=open_only)
     if as_json:
         print_json(rows)
         return
@@ -131,14 +102,14 @@ def request_list(
     table = Table("id", "model", "version", "move", "type", "requester", "status", "summary")
     for r in rows:
         table.add_row(
-            str(r["id"]),
-            r["model"],
-            r["version"],
-            f"{r['from']} → {r['to']}",
-            r["change_type"],
-            r["requester"],
-            r["status"],
-            r["summary"] or "",
+            str(r.id),
+            r.model,
+            r.version,
+            f"{r.from_stage} → {r.to}",
+            r.change_type,
+            r.requester,
+            r.status,
+            r.summary or "",
         )
     console.print(table)
 
@@ -148,23 +119,18 @@ def request_show(
     request_id: int = typer.Argument(..., metavar="REQUEST"), as_json: bool = JSON
 ) -> None:
     """Show a request with its approvals and latest decision."""
-    client = remote()
-    data = client.request(request_id) if client else workspace().views.request(request_id)
+    data = connect().request(request_id)
     if as_json:
         print_json(data)
         return
-    from clearance.core.results import Decision
-
     console.print(
-        f"request {data['id']}: {data['model']} {data['version']} {data['from']} → "
-        f"{data['to']} ({data['change_type']}), by {data['requester']}: {data['status']}"
+        f"request {data.id}: {data.model} {data.version} {data.from_stage} → "
+        f"{data.to} ({data.change_type}), by {data.requester}: {data.status}"
     )
-    for a in data["approvals"]:
-        console.print(
-            f"  {a['verdict']} by {a['approver']} ({', '.join(a['roles'])}) {a['reason']}"
-        )
-    if data["latest_decision"]:
-        render(Decision.model_validate(data["latest_decision"]), console)
+    for a in data.approvals:
+        console.print(f"  {a.verdict} by {a.approver} ({', '.join(a.roles)}) {a.reason}")
+    if data.latest_decision:
+        render(data.latest_decision, console)
 
 
 def rollback(
@@ -172,12 +138,12 @@ def rollback(
     to: str | None = typer.Option(None, "--to", help="Version to restore (default: previous)."),
     reason: str = typer.Option(..., "--reason", help="Why (kept in the audit trail)."),
     as_user: str | None = AS_USER,
+    as_json: bool = JSON,
 ) -> None:
     """Restore the previous production version and record why."""
-    if client := remote(as_user):
-        bad, restored = client.rollback(model, reason=reason, to_version=to)
-    else:
-        bad, restored = workspace().promotions.rollback(
-            model, actor=actor(as_user), reason=reason, to_version=to
-        )
-    console.print(f"{model}: {bad.version} → {bad.stage}; {restored.version} → {restored.stage}")
+    done = connect(as_user).rollback(model, reason=reason, to_version=to)
+    if as_json:
+        print_json(done)
+        return
+    gone, restored = done.rolled_back, done.restored
+    console.print(f"{model}: {gone.version} → {gone.stage}; {restored.version} → {restored.stage}")

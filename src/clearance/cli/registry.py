@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
-import os
 from pathlib import Path
 from typing import cast
 
@@ -12,7 +10,16 @@ import yaml
 from rich.table import Table
 
 from clearance.adapters.store import migrate
-from clearance.cli.common import AS_USER, JSON, actor, console, print_json, remote, workspace
+from clearance.cli.common import (
+    AS_USER,
+    JSON,
+    actor,
+    connect,
+    console,
+    print_json,
+    remote,
+    workspace,
+)
 from clearance.core.version import EvidenceKind
 from clearance.workspace import init_workspace
 
@@ -60,12 +67,7 @@ def user_add(
     The local CLI is the operator (it holds the database), so it needs no role for this;
     through the API only an admin may add users.
     """
-    if client := remote(as_user):
-        user = client.add_user(name, role)
-    else:
-        user = workspace().registry.add_user(
-            name, role, actor=operator_name(as_user), operator=True
-        )
+    user = connect(as_user, operator=True).add_user(name, role)
     console.print(f"user {user.name} added with roles {', '.join(user.roles)}")
 
 
@@ -76,23 +78,14 @@ def user_roles(
     as_user: str | None = AS_USER,
 ) -> None:
     """Replace a user's roles with the ones given (the old ones go into the audit trail)."""
-    if client := remote(as_user):
-        user = client.set_roles(name, role)
-    else:
-        user = workspace().registry.set_roles(
-            name, role, actor=operator_name(as_user), operator=True
-        )
+    user = connect(as_user, operator=True).set_roles(name, role)
     console.print(f"user {user.name} now holds {', '.join(user.roles)}")
 
 
 @user_app.command("list")
 def user_list(as_json: bool = JSON) -> None:
     """List users and their roles."""
-    if client := remote():
-        users = client.users()
-    else:
-        with workspace().store.reading() as tx:
-            users = tx.list_users()
+    users = connect().users()
     if as_json:
         print_json([u.model_dump(mode="json") for u in users])
         return
@@ -101,11 +94,6 @@ def user_list(as_json: bool = JSON) -> None:
         since = "" if u.disabled_at is None else f"{u.disabled_at:%Y-%m-%d %H:%M}"
         table.add_row(u.name, ", ".join(u.roles), since)
     console.print(table)
-
-
-def operator_name(as_user: str | None) -> str:
-    """Who the audit trail names for an operator action: --as, $CLEARANCE_USER or the login."""
-    return as_user or os.environ.get("CLEARANCE_USER") or getpass.getuser()
 
 
 def register(

@@ -16,7 +16,7 @@ import datetime as dt
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PrivateKey,
     Ed25519PublicKey,
 )
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from clearance.core.hashing import canonical_json, digest, sha256_bytes
 from clearance.errors import AuditChainBroken, InputError
@@ -216,8 +216,14 @@ def verify_checkpoint(cp: Checkpoint, public_key_raw: bytes) -> bool:
 # --- verification -----------------------------------------------------------------------
 
 
+# The records of a verification, one definition for every transport: the service returns
+# them, the API serves them under these names (its schema's) and the SDK parses them back.
+# The code calls them by the names given below the classes. Dataclasses: faults are built
+# positionally.
+
+
 @dataclass(frozen=True)
-class ChainFault:
+class ChainFaultOut:
     """The first thing wrong with the trail.
 
     ``seq`` is the chain position where it was found (the seq that belongs there), which
@@ -232,53 +238,56 @@ class ChainFault:
 
 
 @dataclass(frozen=True)
-class StateDifference:
-    """A table row or field that the audit trail does not account for.
-
-    ``expected`` is what the events imply (None: no event created the row), ``found`` what
-    the table holds (None: the row is missing); ``seq`` is the event that set the value.
-    """
+class StateDifferenceOut:
+    """A table row or field the audit trail does not account for."""
 
     table: str
     key: str
     field: str
-    expected: Any
-    found: Any
-    seq: int | None
+    expected: Annotated[
+        Any, Field(description="What the events imply (null: no event made the row).")
+    ]
+    found: Annotated[Any, Field(description="What the table holds (null: the row is missing).")]
+    seq: Annotated[int | None, Field(description="The event that set the expected value.")]
     message: str
 
 
 @dataclass(frozen=True)
-class BlobFault:
+class BlobFaultOut:
     """A stored blob whose bytes no longer match its sha256 name, or that is missing."""
 
     sha256: str
-    kind: str  # "corrupted" or "missing"
+    kind: Annotated[str, Field(description="corrupted or missing")]
     used_by: str
     message: str
 
 
 @dataclass(frozen=True)
-class VerifyReport:
-    """What was verified. On a fault, ``events`` and the head describe the good prefix.
+class VerifyOut:
+    """The chain recomputed, the checkpoints checked, the state the events imply compared
+    with the tables, and (``blobs=true``) every blob re-hashed (``clearance audit verify
+    --json``)."""
 
-    ``ok`` covers everything checked: the chain, the checkpoints, and (when the service
-    compared them) the tables' state and the blobs. ``warnings`` never pass silently but do
-    not fail on their own; ``state_checked`` and ``blobs_checked`` say what was covered.
-    """
-
-    ok: bool
-    events: int
+    ok: Annotated[
+        bool,
+        Field(
+            description="Everything checked passed: the chain, the checkpoints and (when "
+            "compared) the tables' state and the blobs."
+        ),
+    ]
+    events: Annotated[int, Field(description="Events verified (on a fault: the good prefix).")]
     head_seq: int
     head_hash: str
     checkpoints: int
-    fault: ChainFault | None
-    warnings: tuple[str, ...] = ()
+    fault: ChainFaultOut | None
+    warnings: Annotated[
+        tuple[str, ...], Field(description="Never pass silently, but do not fail on their own.")
+    ] = ()
     key_id: str | None = None
     state_checked: bool = False
-    differences: tuple[StateDifference, ...] = ()
+    differences: tuple[StateDifferenceOut, ...] = ()
     blobs_checked: int | None = None
-    blob_faults: tuple[BlobFault, ...] = field(default_factory=tuple)
+    blob_faults: tuple[BlobFaultOut, ...] = field(default_factory=tuple)
 
     def raise_if_broken(self) -> None:
         """For callers that must stop on a broken trail (exit code 1)."""
@@ -289,6 +298,12 @@ class VerifyReport:
                 self.blob_faults[0].message if self.blob_faults else "verification failed"
             )
             raise AuditChainBroken(first)
+
+
+ChainFault = ChainFaultOut
+StateDifference = StateDifferenceOut
+BlobFault = BlobFaultOut
+VerifyReport = VerifyOut
 
 
 def _short(h: str) -> str:

@@ -1,7 +1,8 @@
 """The decision engine: one transition, one version, everything passed in.
 
-``evaluate`` is a pure function of (policy, version, evidence, approvals, waivers, clock):
-it reads nothing else, so a stored Decision can be recomputed and compared (invariant 3).
+``evaluate`` is a pure function of one ``Evaluation`` (policy, transition, version, evidence,
+approvals, waivers, clock, change type, requester): it reads nothing else, so a stored Decision
+can be recomputed from its recorded inputs and compared (invariant 3).
 Evaluators only measure; this module applies severity, waivers, bypasses, near misses and
 the approval rules, and reduces it all to allow / deny / needs-approval.
 """
@@ -10,16 +11,17 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from clearance.core.approvals import Approval, approval_status
-from clearance.core.gates.base import GateContext, Measurement
+from clearance.core.gates.base import GateContext, Measurement, in_holm_family
 from clearance.core.gates.registry import GateRegistry, default_registry
 from clearance.core.hashing import canonical_json, digest
 from clearance.core.loading import LoadedPolicy
-from clearance.core.policy import GateSpec, Transition
+from clearance.core.policy import ChangeType, GateSpec, Transition
 from clearance.core.results import (
     ApprovalStatus,
     Decision,
@@ -65,41 +67,48 @@ def evidence_digest(version: ModelVersion) -> str:
     return digest(version)
 
 
+@dataclass(frozen=True)
+class Evaluation:
+    """Everything one decision depends on, by name: ``evaluate``'s one input.
+
+    It is what a Decision records and what ``replay`` rebuilds, so a field added here is an
+    input the decision's digest must cover. ``now`` is the only clock the gates see.
+    """
+
+    policy: LoadedPolicy
+    transition: Transition
+    version: ModelVersion
+    evidence: EvidenceReader
+    now: dt.datetime
+    approvals: Sequence[Approval] = ()
+    waivers: Sequence[Waiver] = ()
+    change_type: str = "standard"
+    requester: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.now.tzinfo is None:
+            raise InputError("the clock must be timezone-aware (UTC)")
+
+
 def evaluate(
-    loaded: LoadedPolicy,
-    transition: Transition,
-    version: ModelVersion,
-    evidence: EvidenceReader,
-    approvals: Sequence[Approval],
-    waivers: Sequence[Waiver],
-    now: dt.datetime,
+    request: Evaluation,
     *,
-    change_type: str = "standard",
-    requester: str | None = None,
     registry: GateRegistry | None = None,
     progress: Progress | None = None,
 ) -> Decision:
-    if now.tzinfo is None:
-        raise InputError("the clock must be timezone-aware (UTC)")
+    """The Decision on ``request``; ``registry`` holds the gate types (default: the installed)."""
+    loaded, transition, version = request.policy, request.transition, request.version
     policy = loaded.policy
-    ctype = policy.change_types.get(change_type)  # type: ignore[call-overload]
-    if change_type != "standard" and ctype is None:
-        raise TransitionRefused(
-            f"policy {loaded.name} defines no '{change_type}' change type; "
-            f"defined: standard{''.join(', ' + n for n in policy.change_types)}"
-        )
-    if (
-        ctype is not None
-        and ctype.allowed_stages is not None
-        and transition.to not in ctype.allowed_stages
-    ):
-        raise TransitionRefused(
-            f"a {change_type} change may only reach {', '.join(ctype.allowed_stages)}, "
-            f"not '{transition.to}'"
-        )
-    ctx = GateContext(version, evidence, now, transition.from_, transition.to, change_type)
+    ctype = _change_type(request)
+    ctx = GateContext(
+        version,
+        request.evidence,
+        request.now,
+        transition.from_,
+        transition.to,
+        request.change_type,
+    )
     bypass = set(ctype.bypass) if ctype else set()
-    share = policy.settings.near_miss
     reg = registry or default_registry()
     total = len(transition.gates)
     measured: dict[str, Measurement] = {}
@@ -110,9 +119,11 @@ def evaluate(
             measured[gid] = _measure(loaded, policy.gate(gid), ctx, reg)
     if progress is not None:
         progress(total, total, "")
-    measured = _holm(measured)
+    family = {gid for gid in measured if _in_family(policy.gate(gid), reg)}
+    measured = _holm(measured, family)
+    share = policy.settings.near_miss
     results = [
-        _gate(policy.gate(gid), ctx, waivers, bypass, share, measured.get(gid))
+        _gate(policy.gate(gid), ctx, request.waivers, bypass, share, measured.get(gid))
         for gid in transition.gates
     ]
     requirements = (
@@ -120,29 +131,20 @@ def evaluate(
     )
     current = evidence_digest(version)
     approved = approval_status(
-        requirements, approvals, policy.approval_rules, requester=requester, evidence_digest=current
+        requirements,
+        request.approvals,
+        policy.approval_rules,
+        requester=request.requester,
+        evidence_digest=current,
     )
     outcome = _outcome(results, approved)
-    inputs = DecisionInputs(
-        policy_hash=loaded.content_hash,
-        version_digest=current,
-        evidence={
-            **{k: e.sha256 for k, e in version.evidence.items() if e.sha256},
-            **{k: v for r in results for k, v in r.evidence.items()},
-        },
-        # sorted to full content, so the order the inputs were given in never changes a digest
-        approvals_digest=digest(
-            sorted(approvals, key=lambda a: (a.at, a.approver, canonical_json(a)))
-        ),
-        waivers_digest=digest(sorted(waivers, key=lambda w: (w.id, canonical_json(w)))),
-        now=now,
-    )
+    inputs = _inputs(request, results, current)
     decision_id = digest(
         {
             "inputs": inputs,
             "transition": transition.key,
-            "change_type": change_type,
-            "requester": requester,
+            "change_type": request.change_type,
+            "requester": request.requester,
         }
     )
     return Decision(
@@ -155,7 +157,7 @@ def evaluate(
         version=version.version,
         from_stage=transition.from_,
         to_stage=transition.to,
-        change_type=change_type,
+        change_type=request.change_type,
         gates=results,
         approvals=approved,
         inputs=inputs,
@@ -163,18 +165,63 @@ def evaluate(
     )
 
 
-def _holm(measured: dict[str, Measurement]) -> dict[str, Measurement]:
-    """Holm's step-down over the transition's hypothesis tests (gates with ``confidence``).
+def _change_type(request: Evaluation) -> ChangeType | None:
+    """The policy's rules for the request's change type (None for a plain standard change)."""
+    loaded, name, to = request.policy, request.change_type, request.transition.to
+    policy = loaded.policy
+    ctype: ChangeType | None = policy.change_types.get(name)  # type: ignore[call-overload]
+    if name != "standard" and ctype is None:
+        raise TransitionRefused(
+            f"policy {loaded.name} defines no '{name}' change type; "
+            f"defined: standard{''.join(', ' + n for n in policy.change_types)}"
+        )
+    if ctype is not None and ctype.allowed_stages is not None and to not in ctype.allowed_stages:
+        raise TransitionRefused(
+            f"a {name} change may only reach {', '.join(ctype.allowed_stages)}, not '{to}'"
+        )
+    return ctype
 
-    A gate that tests a hypothesis puts ``details.hypothesis = {p_value, alpha, ...}`` in its
-    measurement (it passes iff the null is rejected: p <= alpha). With two or more such gates
-    their p-values are Holm-adjusted together (family-wise error at most alpha) and each passes
-    iff its adjusted p <= its alpha; every one records ``holm_adjusted_p`` and ``family_size``.
+
+def _inputs(request: Evaluation, results: list[GateResult], current: str) -> DecisionInputs:
+    """The digests of everything the decision read: what replay must reproduce."""
+    version = request.version
+    return DecisionInputs(
+        policy_hash=request.policy.content_hash,
+        version_digest=current,
+        evidence={
+            **{k: e.sha256 for k, e in version.evidence.items() if e.sha256},
+            **{k: v for r in results for k, v in r.evidence.items()},
+        },
+        # sorted to full content, so the order the inputs were given in never changes a digest
+        approvals_digest=digest(
+            sorted(request.approvals, key=lambda a: (a.at, a.approver, canonical_json(a)))
+        ),
+        waivers_digest=digest(sorted(request.waivers, key=lambda w: (w.id, canonical_json(w)))),
+        now=request.now,
+    )
+
+
+def _in_family(spec: GateSpec, registry: GateRegistry) -> bool:
+    """Whether the gate's type declares itself a hypothesis test (``GateType.holm_family``)."""
+    return spec.type in registry and in_holm_family(registry.get(spec.type))
+
+
+def _holm(measured: dict[str, Measurement], declared: set[str]) -> dict[str, Measurement]:
+    """Holm's step-down over the transition's hypothesis tests.
+
+    ``declared`` are the gates whose type declares ``holm_family`` (see ``gates.base``); each
+    joins the family when its measurement passed or failed and carries a hypothesis record
+    (``details.hypothesis = {p_value, alpha, ...}``: it passes iff the null is rejected,
+    p <= alpha); a ``performance`` gate without ``confidence`` carries none. With two or more
+    such tests their p-values are Holm-adjusted together (family-wise error at most alpha) and
+    each passes iff its adjusted p <= its alpha; every one records ``holm_adjusted_p``,
+    ``family_size`` and ``family``.
     """
     family = [
         gid
         for gid, m in measured.items()
-        if m.status in (GateStatus.PASS, GateStatus.FAIL)
+        if gid in declared
+        and m.status in (GateStatus.PASS, GateStatus.FAIL)
         and isinstance(m.details.get("hypothesis"), dict)
         and isinstance(m.details["hypothesis"].get("p_value"), float)
         and m.details["hypothesis"]["p_value"] == m.details["hypothesis"]["p_value"]  # not NaN
@@ -296,9 +343,14 @@ def _gate(
 def _measure(
     loaded: LoadedPolicy, spec: GateSpec, ctx: GateContext, registry: GateRegistry
 ) -> Measurement:
+    """The gate's measurement; one that raises is a bug, reported as an ``error`` result.
+
+    Gates return their errors (``gates.base``); this net only keeps one broken gate (or an
+    unknown type) from hiding the others.
+    """
     try:
         return registry.get(spec.type).evaluate(loaded.params[spec.id], ctx)
-    except Exception as exc:  # a broken evaluator must not break the decision; it is an error
+    except Exception as exc:
         return Measurement.error(f"gate type '{spec.type}' failed: {type(exc).__name__}: {exc}")
 
 

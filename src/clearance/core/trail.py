@@ -7,8 +7,9 @@ folds the events into rows; ``compare`` names every row and field where the tabl
 A row edited in the database without an event shows here even though the chain verifies.
 
 Rows are plain data, ``{table: {key: {field: value}}}``, keyed the way the events name their
-subjects (``model:M/version:V``, ``user:U``, ``request:N``...). A field an older event did
-not record (the production slot before it was in the payload) is left out, never guessed.
+subjects (``core.subjects``: ``model:M/version:V``, ``user:U``, ``request:N``...). A field an
+older event did not record (the production slot before it was in the payload) is left out,
+never guessed.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import datetime as dt
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from clearance.core import subjects
 from clearance.core.audit import AuditEvent, StateDifference
 
 Rows = dict[str, dict[str, dict[str, Any]]]
@@ -91,7 +93,7 @@ def _user_roles(f: _Fold, e: AuditEvent) -> None:
 def _user_disabled(f: _Fold, e: AuditEvent) -> None:
     f.set("users", e.subject, e.seq, disabled=e.action == "user.disabled")
     for token in e.payload.get("revoked_tokens", []):  # disabling revokes every live token
-        f.set("tokens", f"token:{token}", e.seq, revoked=True)
+        f.set("tokens", subjects.token(token), e.seq, revoked=True)
 
 
 def _model_registered(f: _Fold, e: AuditEvent) -> None:
@@ -121,11 +123,11 @@ def _version_registered(f: _Fold, e: AuditEvent) -> None:
         stage_changed_at=e.time,
     )
     for name, sha in sorted((p.get("evidence") or {}).items()):
-        f.set("evidence", f"{e.subject}/evidence:{name}", e.seq, sha256=[sha])
+        f.set("evidence", subjects.parse(e.subject).child("evidence", name), e.seq, sha256=[sha])
 
 
 def _evidence_attached(f: _Fold, e: AuditEvent) -> None:
-    key = f"{e.subject}/evidence:{e.payload.get('name')}"
+    key = subjects.parse(e.subject).child("evidence", e.payload.get("name"))
     earlier = f.rows["evidence"].get(key, {}).get("sha256", [])
     f.set("evidence", key, e.seq, sha256=[*earlier, e.payload.get("sha256")])
 
@@ -138,10 +140,9 @@ def _stage_changed(f: _Fold, e: AuditEvent) -> None:
     else:  # recorded before the slot was in the payload: unknown from here on
         f.forget("versions", e.subject, "production_slot")
     if p.get("replaced_by") is not None:
-        model = e.subject.rpartition("/version:")[0]
-        version = e.subject.rpartition("/version:")[2]
-        successor = f"{model}/version:{p['replaced_by']}"
-        f.set("versions", successor, e.seq, previous_production=version)
+        replaced = subjects.parse(e.subject)
+        successor = subjects.version(replaced.key_of("model"), p["replaced_by"])
+        f.set("versions", successor, e.seq, previous_production=replaced.key)
 
 
 def _policy_applied(f: _Fold, e: AuditEvent) -> None:
@@ -174,7 +175,7 @@ def _signed(f: _Fold, e: AuditEvent) -> None:
     p = e.payload
     f.set(
         "approvals",
-        f"{e.subject}/approval:{n}",
+        subjects.parse(e.subject).child("approval", n),
         e.seq,
         approver=e.actor,
         verdict="approve" if e.action == "request.approved" else "reject",
@@ -205,7 +206,7 @@ def _decision(f: _Fold, e: AuditEvent) -> None:
 
 def _rollout(f: _Fold, e: AuditEvent) -> None:
     if e.action == "rollout.started":
-        f.rollouts[e.subject] = f"request:{e.payload.get('request')}"
+        f.rollouts[e.subject] = subjects.request(str(e.payload.get("request")))
     status = {
         "rollout.started": "rolling_out",
         "rollout.completed": "executed",
@@ -244,13 +245,13 @@ def _waiver_revoked(f: _Fold, e: AuditEvent) -> None:
 
 
 def _token_created(f: _Fold, e: AuditEvent) -> None:
-    key = f"token:{e.payload.get('token')}"
+    key = subjects.token(str(e.payload.get("token")))
     f.set("tokens", key, e.seq, **{"(row)": True})
     f.set(
         "tokens",
         key,
         e.seq,
-        user=e.subject.removeprefix("user:"),
+        user=subjects.parse(e.subject).key_of("user"),
         prefix=e.payload.get("prefix"),
         expires_at=_instant(e.payload.get("expires_at")),
         revoked=False,
@@ -258,7 +259,7 @@ def _token_created(f: _Fold, e: AuditEvent) -> None:
 
 
 def _token_revoked(f: _Fold, e: AuditEvent) -> None:
-    f.set("tokens", f"token:{e.payload.get('token')}", e.seq, revoked=True)
+    f.set("tokens", subjects.token(str(e.payload.get("token"))), e.seq, revoked=True)
 
 
 _HANDLERS: dict[str, Callable[[_Fold, AuditEvent], None]] = {

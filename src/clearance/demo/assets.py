@@ -24,7 +24,6 @@ from __future__ import annotations
 import hashlib
 import json
 import pickle
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +42,8 @@ from sklearn.preprocessing import (
     OneHotEncoder,
     StandardScaler,
 )
+
+from clearance.adapters.latency import time_calls
 
 Floats = npt.NDArray[np.float64]
 Ints = npt.NDArray[np.int64]
@@ -345,14 +346,8 @@ def _evaluate(
 
 def _latency_p95_ms(model: Any, row: Floats) -> float:
     """p95 of single-row scoring time, after a warm-up (this one varies between runs)."""
-    for _ in range(LATENCY_WARMUP):
-        model.predict_proba(row)
-    times = []
-    for _ in range(LATENCY_CALLS):
-        start = time.perf_counter()
-        model.predict_proba(row)
-        times.append(time.perf_counter() - start)
-    return float(np.percentile(times, 95)) * 1000.0
+    times = time_calls(model.predict_proba, [row] * LATENCY_WARMUP, [row] * LATENCY_CALLS)
+    return float(np.percentile(times, 95))
 
 
 # --- manifests and evidence ---------------------------------------------------------------

@@ -19,10 +19,11 @@ from typing import Any
 import yaml
 from rich.table import Table
 
-from clearance.adapters.clock import FixedClock
+from clearance.adapters.clock import FixedClock, SystemClock
 from clearance.demo.story import MODEL, DemoFailed, Story
 from clearance.errors import ClearanceError
 from clearance.notify.channels import verify_signature
+from clearance.service.waivers import WaiverBacklog
 from clearance.terminal import SafeConsole
 from clearance.workspace import init_workspace
 
@@ -105,7 +106,7 @@ def run_governance(root: Path, console: SafeConsole) -> None:
 
     root.mkdir(parents=True, exist_ok=True)
     assets = build_assets(root / "project")
-    clock = FixedClock(dt.datetime.now(dt.UTC).replace(microsecond=0))
+    clock = FixedClock(SystemClock().now().replace(microsecond=0))
     ws = init_workspace(root, clock=clock)
     receiver = Receiver(clock)
     (ws.notifications_file).write_text(
@@ -178,7 +179,7 @@ def run_governance(root: Path, console: SafeConsole) -> None:
         _observe(s, {"approval_rate": (0.754, None), "error_rate": (0.0012, None)})
         later(hours=1)
         _observe(s, {"approval_rate": (0.754, None), "error_rate": (0.0011, None)})
-        s.say(f"  serving: {ws.rollouts.serving(MODEL)}")
+        s.say(f"  serving: {ws.rollouts.serving(MODEL).model_dump()}")
 
         s.chapter("3. Version 3's canary breaches a KPI and rolls itself back")
         _to_staging(s, "3")
@@ -190,12 +191,12 @@ def run_governance(root: Path, console: SafeConsole) -> None:
         for who in ("carol", "dave"):
             promo.approve(r.request.id, actor=who)
         s.run(f"rollout start {MODEL} 3", lambda: ws.rollouts.start(MODEL, "3", actor="alice"))
-        s.say(f"  serving: {ws.rollouts.serving(MODEL)}")
+        s.say(f"  serving: {ws.rollouts.serving(MODEL).model_dump()}")
         later(hours=6)
         _, verdict = _observe(s, {"approval_rate": (0.69, 0.755), "error_rate": (0.001, None)})
         if verdict.action != "rollback":
             raise DemoFailed(f"the canary breach did not roll back: {verdict.action}")
-        s.say(f"  serving: {ws.rollouts.serving(MODEL)}")
+        s.say(f"  serving: {ws.rollouts.serving(MODEL).model_dump()}")
 
         s.chapter("4. Version 2: a waiver for one gate, and what a waiver cannot do")
         _to_staging(s, "2")
@@ -271,9 +272,9 @@ def run_governance(root: Path, console: SafeConsole) -> None:
         tick()
         tick()
         status = ws.views.status(MODEL)[0]
-        for issue in status["non_compliant"]:
+        for issue in status.non_compliant:
             s.out.say("  [bold red]NON-COMPLIANT[/]: {issue}", issue=issue)
-        if not status["non_compliant"]:
+        if not status.non_compliant:
             raise DemoFailed("an overdue review did not make the model non-compliant")
         s.run(
             f'review record {r.request.id} --summary "..." --actions "..." --as frank',
@@ -284,7 +285,7 @@ def run_governance(root: Path, console: SafeConsole) -> None:
                 actions=["pin feature pipeline version in lineage", "add thin-file test"],
             ),
         )
-        s.say(f"  non-compliance now: {ws.views.status(MODEL)[0]['non_compliant'] or 'none'}")
+        s.say(f"  non-compliance now: {ws.views.status(MODEL)[0].non_compliant or 'none'}")
 
         s.chapter("6. What the risk team's webhook received")
         tick()
@@ -328,17 +329,17 @@ def _observe(s: Story, readings: dict[str, tuple[float, float | None]]) -> Any:
     return rollout, verdict
 
 
-def _waiver_table(s: Story, backlog: dict[str, Any]) -> None:
+def _waiver_table(s: Story, backlog: WaiverBacklog) -> None:
     s.run("waiver list", lambda: None)
     table = Table("id", "gate", "version", "state", "expires (UTC)", "controls")
-    for w in backlog["waivers"]:
+    for w in backlog.waivers:
         table.add_row(
-            w["id"],
-            w["gate"],
-            w["version"] or "all",
-            w["state"],
-            w["expires_at"][:16],
-            "; ".join(w["controls"]),
+            w.id,
+            w.gate,
+            w.version or "all",
+            w.state,
+            w.expires_at[:16],
+            "; ".join(w.controls),
         )
     s.out.print(table)
-    s.say(f"  counts: {backlog['counts']}")
+    s.say(f"  counts: {backlog.counts.model_dump()}")

@@ -18,8 +18,8 @@ from rich.rule import Rule
 from rich.table import Table
 from rich.text import Text
 
-from clearance.cli.table import render
 from clearance.errors import ApprovalError, ClearanceError
+from clearance.reporters.table import render
 from clearance.service.promotion import RequestResult
 from clearance.terminal import SafeConsole
 from clearance.workspace import Workspace, init_workspace
@@ -202,10 +202,11 @@ def run_demo(directory: Path | None, console: SafeConsole) -> Workspace:
             expect="executed" if who == "dave" else "pending",
         )
     reason = "approval rate for 18-25 fell 9 points in the first week (INC-2207)"
-    bad, restored = s.run(
+    done = s.run(
         f'rollback {MODEL} --reason "{reason}" --as frank',
         lambda: promo.rollback(MODEL, actor="frank", reason=reason),
     )
+    bad, restored = done.rolled_back, done.restored
     s.say(f"  version {bad.version} → {bad.stage}; version {restored.version} → {restored.stage}")
     if restored.version != "1":
         raise DemoFailed(f"rollback restored version {restored.version}, not 1")
@@ -234,6 +235,6 @@ def run_demo(directory: Path | None, console: SafeConsole) -> Workspace:
 def _status(s: Story) -> None:
     rows = s.run(f"status {MODEL}", lambda: s.ws.views.status(MODEL))
     table = Table("version", "stage")
-    for v in rows[0]["versions"]:
-        table.add_row(v["version"], v["stage"])
+    for v in rows[0].versions:
+        table.add_row(v.version, v.stage)
     s.out.print(table)

@@ -1,33 +1,25 @@
 """Notifications: telling people what clearance did, or needs from them, with enough context to act.
 
 Seed 003 asks that every alert carry the policy violated, the model affected, the data
-involved and the recommended remediation. The package is an adapter layer behind a small
-port, in four modules:
+involved and the recommended remediation. This package is pure (no network, no clock, no
+store): what a notification says, who receives it and how delivery is retried, in four
+modules. The service raises and routes notifications with it; the senders and outbox stores
+are adapters, in :mod:`clearance.adapters.notify`.
 
 ``events``    the ``Notification`` record and its renderings (plain text, Slack blocks)
-``channels``  the ``Channel`` port and its adapters: signed webhook, Slack, SMTP e-mail
+``channels``  the ``Channel`` port, ``DeliveryError`` and the webhook signature contract
 ``config``    which channels exist and which notifications each one receives
 ``outbox``    delivery with retries and backoff over an ``OutboxStore``: nothing is lost
               silently, a delivery that keeps failing stays visible with its error
 """
 
-from clearance.notify.channels import (
-    Channel,
-    DeliveryError,
-    SlackChannel,
-    SmtpChannel,
-    WebhookChannel,
-    sign,
-    verify_signature,
-)
+from clearance.notify.channels import Channel, DeliveryError, sign, verify_signature
 from clearance.notify.config import (
     NotificationConfig,
     NotificationConfigError,
-    build_channels,
     load_config,
     parse_config,
     route_names,
-    routes,
 )
 from clearance.notify.events import (
     EVENT_TYPES,
@@ -43,7 +35,6 @@ from clearance.notify.outbox import (
     Attempt,
     Delivery,
     DispatchReport,
-    InMemoryOutbox,
     OutboxStore,
     RetryPolicy,
     dispatch,
@@ -58,17 +49,12 @@ __all__ = [
     "DeliveryError",
     "DispatchReport",
     "EventType",
-    "InMemoryOutbox",
     "Notification",
     "NotificationConfig",
     "NotificationConfigError",
     "OutboxStore",
     "RetryPolicy",
     "Severity",
-    "SlackChannel",
-    "SmtpChannel",
-    "WebhookChannel",
-    "build_channels",
     "canonical_body",
     "dispatch",
     "enqueue",
@@ -77,7 +63,6 @@ __all__ = [
     "render_slack",
     "render_text",
     "route_names",
-    "routes",
     "sign",
     "subject",
     "verify_signature",

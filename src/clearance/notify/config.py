@@ -25,15 +25,14 @@ The workspace keeps this in ``.clearance/notifications.yaml`` (JSON works too)::
     escalation:
       contacts: [risk-office]                  # channel names
 
-Secrets never live in this file: it names environment variables, and ``build_channels``
-reads them. A bad file is reported like a bad policy: every problem with its file, line,
-column and field path (``channels[1].url: ...``), and nothing is used.
+Secrets never live in this file: it names environment variables, and
+:func:`clearance.adapters.notify.build_channels` reads them when it builds the senders. A bad
+file is reported like a bad policy: every problem with its file, line, column and field path
+(``channels[1].url: ...``), and nothing is used.
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Collection, Mapping
 from email.utils import parseaddr
 from fnmatch import fnmatchcase
 from pathlib import Path
@@ -44,9 +43,8 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 from clearance.core.loading import pydantic_problems
 from clearance.core.yamlsource import Positions, YamlProblems, format_path, parse_yaml
 from clearance.errors import InputError, Location, Problem
-from clearance.notify.channels import Channel, SlackChannel, SmtpChannel, WebhookChannel, check_url
+from clearance.notify.channels import check_url
 from clearance.notify.events import SEVERITIES, EventType, Notification, Severity
-from clearance.service.ports import Clock
 
 ChannelName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$", max_length=64)]
 EnvName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
@@ -152,6 +150,10 @@ class NotificationConfig(_Spec):
             if spec.name == name:
                 return spec
         raise KeyError(name)
+
+    def problem(self, path: tuple[str | int, ...], message: str) -> Problem:
+        """A problem at ``path`` (``("channels", 1, "url")``), located in the file read."""
+        return _problem(self._positions, path, message)
 
 
 class _Document(_Spec):
@@ -278,94 +280,3 @@ def route_names(config: NotificationConfig, n: Notification) -> list[str]:
     """
     escalated = set(config.escalation.contacts) if n.event == "approval_escalated" else set()
     return [s.name for s in config.channels if s.name in escalated or s.wants(n)]
-
-
-def _build(
-    i: int,
-    spec: AnyChannelSpec,
-    env: Mapping[str, str],
-    clock: Clock | None,
-    positions: Positions,
-    problems: list[Problem],
-) -> Channel | None:
-    def secret(field: str, var: str) -> str | None:
-        value = env.get(var, "")
-        if not value:
-            path = ("channels", i, field)
-            problems.append(_problem(positions, path, f"environment variable {var} is not set"))
-            return None
-        return value
-
-    if isinstance(spec, WebhookSpec):
-        key = secret("secret_env", spec.secret_env)
-        if key is None:
-            return None
-        return WebhookChannel(spec.url, key, spec.timeout, name=spec.name, clock=clock)
-    if isinstance(spec, SlackSpec):
-        url = secret("url_env", spec.url_env)
-        if url is None:
-            return None
-        try:
-            return SlackChannel(url, spec.timeout, name=spec.name)
-        except ValueError as exc:
-            path = ("channels", i, "url_env")
-            problems.append(_problem(positions, path, f"{spec.url_env}: {exc}"))
-            return None
-    password = None
-    if spec.password_env is not None:
-        password = secret("password_env", spec.password_env)
-        if password is None:
-            return None
-    return SmtpChannel(
-        spec.host,
-        spec.port,
-        spec.sender,
-        spec.recipients,
-        starttls=spec.starttls,
-        username=spec.username,
-        password=password,
-        timeout=spec.timeout,
-        name=spec.name,
-        clock=clock,
-    )
-
-
-def build_channels(
-    config: NotificationConfig,
-    env: Mapping[str, str] | None = None,
-    *,
-    clock: Clock | None = None,
-    only: Collection[str] | None = None,
-) -> dict[str, Channel]:
-    """The configured channels (or ``only`` those named), by name, secrets read from ``env``.
-
-    Raises ``NotificationConfigError`` naming each variable that is unset or empty.
-    """
-    env = os.environ if env is None else env
-    problems: list[Problem] = []
-    out: dict[str, Channel] = {}
-    for i, spec in enumerate(config.channels):
-        if only is not None and spec.name not in only:
-            continue
-        channel = _build(i, spec, env, clock, config._positions, problems)
-        if channel is not None:
-            out[spec.name] = channel
-    if problems:
-        raise NotificationConfigError(problems)
-    return out
-
-
-def routes(
-    config: NotificationConfig,
-    n: Notification,
-    env: Mapping[str, str] | None = None,
-    *,
-    clock: Clock | None = None,
-) -> list[Channel]:
-    """The channels that should receive ``n``, ready to send (see ``route_names``).
-
-    Only those channels are built, so an unset secret of another channel does not matter.
-    """
-    names = route_names(config, n)
-    channels = build_channels(config, env, clock=clock, only=names)
-    return [channels[name] for name in names]

@@ -3,7 +3,8 @@
 A notification is first *enqueued*: one ``Delivery`` per (notification id, channel) is
 written to an ``OutboxStore``, normally in the same transaction as the state change that
 caused it. ``dispatch`` later sends what is due. This module is pure logic: the time is
-passed in and the store is a protocol, so retries are tested by advancing a fake clock.
+passed in and the store is a protocol, so retries are tested by advancing a fake clock. The
+stores are adapters: :mod:`clearance.adapters.notify.outbox`.
 
 Rules:
 
@@ -200,36 +201,3 @@ def _failed(
             ),
         }
     )
-
-
-class InMemoryOutbox:
-    """An ``OutboxStore`` in a dict: for tests, ``clearance.testing`` and one-shot runs."""
-
-    def __init__(self) -> None:
-        self._deliveries: dict[tuple[str, str], Delivery] = {}
-
-    def add(self, delivery: Delivery) -> bool:
-        if delivery.key in self._deliveries:
-            return False
-        self._deliveries[delivery.key] = delivery
-        return True
-
-    def due(self, now: dt.datetime) -> list[Delivery]:
-        ready = [
-            d
-            for d in self._deliveries.values()
-            if d.status == "pending" and d.next_attempt_at is not None and d.next_attempt_at <= now
-        ]
-        return sorted(ready, key=lambda d: (d.next_attempt_at or now, d.created_at, d.key))
-
-    def update(self, delivery: Delivery) -> None:
-        if delivery.key not in self._deliveries:
-            raise KeyError(f"no delivery {delivery.key} to update")
-        self._deliveries[delivery.key] = delivery
-
-    def get(self, notification_id: str, channel: str) -> Delivery | None:
-        return self._deliveries.get((notification_id, channel))
-
-    def all(self) -> list[Delivery]:
-        """Every delivery, sent and failed included, in the order they were added."""
-        return list(self._deliveries.values())

@@ -17,6 +17,7 @@ import secrets
 from dataclasses import dataclass
 from typing import cast
 
+from clearance.core import subjects
 from clearance.core.access import (
     SERVER_ROLES,
     ModelAction,
@@ -162,7 +163,7 @@ class Tokens:
                 time=now,
                 actor=actor,
                 action="token.created",
-                subject=f"user:{user}",
+                subject=subjects.user(user),
                 model=None,
                 payload={
                     "token": record.id,
@@ -192,7 +193,7 @@ class Tokens:
                 time=now,
                 actor=actor,
                 action="token.revoked",
-                subject=f"user:{token.user}",
+                subject=subjects.user(token.user),
                 model=None,
                 payload={"token": token_id, "prefix": token.prefix},
             )
@@ -275,14 +276,22 @@ class Users:
     store: Store
     clock: Clock
 
+    def me(self, *, actor: str) -> User:
+        """The acting user (the API's /me: who a token acts for)."""
+        with self.store.reading() as tx:
+            return require_user(tx, actor)
+
     def disable(self, name: str, *, actor: str, operator: bool = False) -> User:
-        return self._set(name, disabled=True, actor=actor, operator=operator)
+        return self.set_disabled(name, True, actor=actor, operator=operator)
 
     def enable(self, name: str, *, actor: str, operator: bool = False) -> User:
         """Let the user sign in again; their old tokens stay revoked (mint new ones)."""
-        return self._set(name, disabled=False, actor=actor, operator=operator)
+        return self.set_disabled(name, False, actor=actor, operator=operator)
 
-    def _set(self, name: str, *, disabled: bool, actor: str, operator: bool) -> User:
+    def set_disabled(
+        self, name: str, disabled: bool, *, actor: str, operator: bool = False
+    ) -> User:
+        """Disable (revoke every token, refuse sign-in) or enable a user, audited."""
         now = self.clock.now()
         with self.store.transaction() as tx:
             if not operator:
@@ -298,7 +307,7 @@ class Users:
                 time=now,
                 actor=actor,
                 action="user.disabled" if disabled else "user.enabled",
-                subject=f"user:{name}",
+                subject=subjects.user(name),
                 model=None,
                 payload=payload,
             )

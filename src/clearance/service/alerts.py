@@ -14,11 +14,22 @@ import datetime as dt
 import hashlib
 from typing import Any
 
+from pydantic import Field
+
 from clearance.core.results import Decision, GateStatus
 from clearance.notify.events import EventType, Notification, Severity
 from clearance.service.ports import Tx
 
 MAX_KEY = 300  # the outbox's key column
+
+
+class Alert(Notification):
+    """A recorded notification with where it has gone so far (``clearance alerts list``)."""
+
+    deliveries: list[str] = Field(
+        default_factory=list,
+        description="Each channel's delivery state, e.g. 'slack: sent' (none: not routed).",
+    )
 
 
 def bounded_key(key: str) -> str:

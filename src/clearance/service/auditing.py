@@ -1,5 +1,5 @@
-"""Audit use cases: verify the trail (chain, checkpoints, the state it implies), checkpoint,
-export.
+"""Audit use cases: read the trail (events by a seq cursor, export), verify it (chain,
+checkpoints, the state it implies), sign checkpoints, publish the key that verifies them.
 
 ``verify`` checks more than the hash chain: it folds the events into the state they imply
 (``core.trail``) and compares that with the tables, so a row edited in the database without
@@ -13,17 +13,21 @@ import csv
 import dataclasses
 import datetime as dt
 import io
+import itertools
 import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from pydantic import BaseModel, ConfigDict
 
 from clearance.core.audit import (
     AuditEvent,
     BlobFault,
     Checkpoint,
     VerifyReport,
+    key_id,
     public_key_raw,
     sign_checkpoint,
     verify_chain,
@@ -32,12 +36,43 @@ from clearance.core.hashing import canonical_json
 from clearance.core.trail import Folder, compare
 from clearance.errors import InputError
 from clearance.service.access import authorize_server
+from clearance.service.context import require_model
 from clearance.service.ports import BlobStore, Clock, Store, Tx
 from clearance.service.records import CheckpointRecord
 from clearance.service.state import blob_users, read_state
 
 EXPORT_FIELDS = ["seq", "time", "actor", "action", "subject", "payload", "prev_hash", "hash"]
 ATTEMPTS = 3  # a write committed while reading makes the snapshot inconsistent: read again
+MAX_PAGE = 1000  # the most events one page holds
+
+
+class AuditPage(BaseModel):
+    """Audit events in seq order; ask for more with ``after=next_after`` until it is null."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    items: list[AuditEvent]
+    next_after: int | None
+
+
+class PublicKeyOut(BaseModel):
+    """The Ed25519 key auditors verify checkpoints with, offline."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    key_id: str
+    public_key_hex: str
+    pem: str
+
+
+def utc(when: dt.datetime | None) -> dt.datetime | None:
+    """A filter's time as UTC; one without a zone is taken as UTC."""
+    if when is None:
+        return None
+    try:
+        return when.astimezone(dt.UTC) if when.tzinfo else when.replace(tzinfo=dt.UTC)
+    except (OverflowError, ValueError):
+        raise InputError(f"since: {when.isoformat()} is out of range") from None
 
 
 @dataclass(frozen=True)
@@ -51,19 +86,59 @@ class Auditing:
         """The raw 32-byte Ed25519 public key auditors verify checkpoints with."""
         return public_key_raw(self.key())
 
+    def audit_key(self) -> PublicKeyOut:
+        """The public key as the API publishes it: its id, hex and PEM."""
+        raw = self.public_key()
+        pem = Ed25519PublicKey.from_public_bytes(raw).public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+        return PublicKeyOut(key_id=key_id(raw), public_key_hex=raw.hex(), pem=pem.decode("ascii"))
+
+    def events(
+        self,
+        *,
+        after: int = 0,
+        limit: int = 100,
+        model: str | None = None,
+        since: dt.datetime | None = None,
+    ) -> AuditPage:
+        """One page of events after the seq ``after``, oldest first, with the next cursor."""
+        if not 1 <= limit <= MAX_PAGE:
+            raise InputError(f"limit must be 1 to {MAX_PAGE}, not {limit}")
+        start = utc(since)
+        with self.store.reading() as tx:
+            if model is not None:
+                require_model(tx, model)
+            newer = tx.events(model=model, since=start, after=after, batch=min(limit + 1, MAX_PAGE))
+            items = list(itertools.islice(newer, limit + 1))
+        more = len(items) > limit
+        items = items[:limit]
+        return AuditPage(items=items, next_after=items[-1].seq if more else None)
+
+    def checkpoints(self) -> list[CheckpointRecord]:
+        """Signed checkpoints of the chain's head, oldest first."""
+        with self.store.reading() as tx:
+            return tx.checkpoints()
+
     def verify(
-        self, public_key: bytes | None = None, *, blobs: bool = False, actor: str | None = None
+        self,
+        public_key: bytes | None = None,
+        *,
+        blobs: bool = False,
+        actor: str | None = None,
+        operator: bool = False,
     ) -> VerifyReport:
         """Recompute the chain, check every checkpoint, and compare the state the events
         imply with the tables; with ``blobs``, re-hash every stored blob.
 
         With ``public_key`` (an auditor's copy) the workspace's private key is not needed.
         Re-hashing the blob store reads every byte of it: through the API (``actor``) that
-        takes a role that may sign checkpoints (admin, auditor).
+        takes a role that may sign checkpoints (admin, auditor); the ``operator`` (the local
+        CLI) holds the store already.
         """
         if public_key is not None and len(public_key) != 32:
             raise InputError(f"an Ed25519 public key is 32 bytes, not {len(public_key)}")
-        if blobs and actor is not None:
+        if blobs and actor is not None and not operator:
             with self.store.reading() as tx:
                 authorize_server(tx, actor, "checkpoint")
         for _ in range(ATTEMPTS):
@@ -138,14 +213,14 @@ class Auditing:
             blob_faults=tuple(faults),
         )
 
-    def checkpoint(self, actor: str | None = None) -> CheckpointRecord:
+    def checkpoint(self, actor: str | None = None, *, operator: bool = False) -> CheckpointRecord:
         """Sign the current head, so that cutting the tail off later is detectable.
 
         With an ``actor`` (a request through the API) they must hold ``admin`` or ``auditor``;
-        without one the caller is the operator, who holds the signing key anyway.
+        without one, or as the ``operator``, the caller holds the signing key anyway.
         """
         with self.store.transaction() as tx:
-            if actor is not None:
+            if actor is not None and not operator:
                 authorize_server(tx, actor, "checkpoint")
             head = tx.head_event()
             if head is None:
@@ -156,16 +231,27 @@ class Auditing:
             return record
 
     def export(
-        self, fmt: str, *, since: dt.datetime | None = None, model: str | None = None
+        self,
+        format: str = "jsonl",
+        *,
+        since: dt.datetime | None = None,
+        model: str | None = None,
     ) -> Iterator[str]:
-        """Events as JSON Lines or CSV, streamed; payloads keep their canonical JSON."""
-        if fmt not in ("jsonl", "csv"):
-            raise InputError(f"--format must be jsonl or csv, not '{fmt}'")
+        """Events as JSON Lines or CSV, streamed; payloads keep their canonical JSON.
+
+        Lazy: bad input (the format, an unknown model) raises at the first ``next``, so a
+        stream can fail before it starts.
+        """
+        if format not in ("jsonl", "csv"):
+            raise InputError(f"--format must be jsonl or csv, not '{format}'")
+        start = utc(since)
         with self.store.reading() as tx:
-            if fmt == "csv":
+            if model is not None:
+                require_model(tx, model)
+            if format == "csv":
                 yield _csv_row(EXPORT_FIELDS)
-            for event in tx.events(model=model, since=since):
-                yield _jsonl(event) if fmt == "jsonl" else _csv_row(_fields(event))
+            for event in tx.events(model=model, since=start):
+                yield _jsonl(event) if format == "jsonl" else _csv_row(_fields(event))
 
 
 def _fields(event: AuditEvent) -> list[str]:

@@ -1,4 +1,5 @@
-"""Lookups shared by the use cases: who, which model and version, which policy governs it.
+"""Lookups shared by the use cases: who, which model and version, which policy governs it,
+and the port that opens a version's evidence for its gates.
 
 Each lookup fails with a precise ``NotFound`` naming what was asked for and how to fix it.
 """
@@ -6,20 +7,16 @@ Each lookup fails with a precise ``NotFound`` naming what was asked for and how 
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable
 from functools import lru_cache
-from pathlib import Path
-from typing import Any
+from typing import Protocol
 
-from numpy.typing import NDArray
-
-from clearance.core.hashing import sha256_bytes
 from clearance.core.loading import LoadedPolicy, parse_policy
 from clearance.core.policy import SEMVER
 from clearance.core.selection import governing
-from clearance.core.version import Champion, ModelInfo, ModelVersion
+from clearance.core.version import Champion, EvidenceReader, ModelInfo, ModelVersion
 from clearance.errors import InputError, NotFound
-from clearance.service.ports import BlobStore, Tx
+from clearance.service.ports import Tx
 from clearance.service.records import (
     ModelRecord,
     PolicyRecord,
@@ -153,68 +150,8 @@ def snapshot(
     )
 
 
-class BlobEvidence:
-    """Evidence read from the content-addressed blob store (the ``EvidenceReader`` port).
+class EvidenceSource(Protocol):
+    """Opens a registered version's evidence for its gates; ``artifact_blob`` is the blob
+    holding the artifact's bytes, if it was uploaded (adapter: ``BlobEvidenceSource``)."""
 
-    Datasets are opened as files under the store when it has a ``path(sha256)`` (the
-    ``FileBlobStore``: column reads and record batches, verified once per reader), else read
-    into memory; see :mod:`clearance.adapters.datasets`.
-
-    It deliberately offers no ``read_artifact`` (``ArtifactReader``): an uploaded artifact is
-    never unpickled in the registry or the server, so the ``latency`` gate's measure mode
-    runs only in ``clearance check`` on local files.
-    """
-
-    def __init__(
-        self, blobs: BlobStore, digests: Mapping[str, str | None], artifact_blob: str | None
-    ) -> None:
-        self._blobs = blobs
-        self._digests = dict(digests)
-        self._artifact_blob = artifact_blob
-        self._verified: set[str] = set()
-
-    @classmethod
-    def of(cls, blobs: BlobStore, version: ModelVersion, artifact_blob: str | None) -> BlobEvidence:
-        return cls(blobs, {k: e.sha256 for k, e in version.evidence.items()}, artifact_blob)
-
-    def read_bytes(self, name: str) -> bytes:
-        sha = self._digests[name]
-        if sha is None or not self._blobs.has(sha):
-            raise KeyError(name)  # referenced by URI only: no content here
-        return self._blobs.read(sha)
-
-    def artifact_sha256(self) -> str | None:
-        if self._artifact_blob is None or not self._blobs.has(self._artifact_blob):
-            return None
-        return sha256_bytes(self._blobs.read(self._artifact_blob))
-
-    def _dataset(self, name: str) -> Path | bytes:
-        sha = self._digests[name]
-        if sha is None or not self._blobs.has(sha):
-            raise KeyError(name)
-        locate = getattr(self._blobs, "path", None)
-        verify = getattr(self._blobs, "verify", None)
-        if locate is None or verify is None:
-            return self._blobs.read(sha)
-        if sha not in self._verified:
-            verify(sha)
-            self._verified.add(sha)
-        path: Path = locate(sha)
-        return path
-
-    def read_columns(self, name: str, columns: Sequence[str]) -> Mapping[str, NDArray[Any]]:
-        from clearance.adapters.datasets import read_columns
-
-        return read_columns(self._dataset(name), columns, name=name)
-
-    def read_batches(
-        self, name: str, columns: Sequence[str], batch_rows: int
-    ) -> Iterator[Mapping[str, NDArray[Any]]]:
-        from clearance.adapters.datasets import read_batches
-
-        return read_batches(self._dataset(name), columns, batch_rows, name=name)
-
-    def dataset_rows(self, name: str) -> int | None:
-        from clearance.adapters.datasets import dataset_rows
-
-        return dataset_rows(self._dataset(name))
+    def open(self, version: ModelVersion, artifact_blob: str | None) -> EvidenceReader: ...

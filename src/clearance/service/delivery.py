@@ -8,51 +8,29 @@ or runs out of attempts, and a failed delivery stays recorded with its error.
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from clearance.notify.channels import Channel
-from clearance.notify.config import (
-    NotificationConfig,
-    NotificationConfigError,
-    build_channels,
-    route_names,
-)
+from clearance.notify.config import NotificationConfig, route_names
 from clearance.notify.events import Notification
-from clearance.notify.outbox import Delivery, DispatchReport, dispatch, enqueue
+from clearance.notify.outbox import DispatchReport, OutboxStore, dispatch, enqueue
 from clearance.service.ports import Clock, Store
-
-
-class SqlOutbox:
-    """The ``OutboxStore`` port over the store, one short transaction per operation."""
-
-    def __init__(self, store: Store) -> None:
-        self.store = store
-
-    def add(self, delivery: Delivery) -> bool:
-        with self.store.transaction() as tx:
-            return tx.add_delivery(delivery)
-
-    def due(self, now: dt.datetime) -> list[Delivery]:
-        with self.store.reading() as tx:
-            return tx.due_deliveries(now)
-
-    def update(self, delivery: Delivery) -> None:
-        with self.store.transaction() as tx:
-            tx.update_delivery(delivery)
 
 
 @dataclass(frozen=True)
 class Deliveries:
+    """``outbox`` holds the deliveries; ``channels`` are the senders that could be built
+    (one whose secret is missing is absent: its deliveries fail, retryably, until it is set)."""
+
     store: Store
     clock: Clock
     config: NotificationConfig | None
-    env: Mapping[str, str] | None = None
+    outbox: OutboxStore
+    channels: Mapping[str, Channel]
 
     def route(self) -> int:
         """Queue every unrouted notification for its channels; return how many were routed."""
-        outbox = SqlOutbox(self.store)
         now = self.clock.now()
         with self.store.reading() as tx:
             pending = tx.unrouted_notifications()
@@ -60,24 +38,10 @@ class Deliveries:
             n = Notification.model_validate(body)
             names = route_names(self.config, n) if self.config else []
             names += [c for c in n.details.get("escalate_to", []) if c not in names]
-            enqueue(outbox, n, names, now)
+            enqueue(self.outbox, n, names, now)
             with self.store.transaction() as tx:
                 tx.mark_routed(key)
         return len(pending)
 
     def send(self) -> DispatchReport:
-        return dispatch(SqlOutbox(self.store), self._channels(), self.clock.now())
-
-    def _channels(self) -> dict[str, Channel]:
-        """Every channel that can be built; one with a missing secret is left out, and its
-        deliveries are retried (and recorded as failing) until the secret is set."""
-        out: dict[str, Channel] = {}
-        config = self.config
-        if config is None:
-            return out
-        for spec in config.channels:
-            try:
-                out.update(build_channels(config, self.env, clock=self.clock, only=[spec.name]))
-            except NotificationConfigError:
-                continue
-        return out
+        return dispatch(self.outbox, self.channels, self.clock.now())

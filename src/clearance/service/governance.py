@@ -8,25 +8,26 @@ call it every minute and each alert fires, and each automatic rollback happens, 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
+from clearance.core import subjects
 from clearance.core.durations import parse_duration
-from clearance.core.engine import evaluate, resolve_transition
+from clearance.core.engine import Evaluation, evaluate, resolve_transition
 from clearance.errors import ClearanceError, InputError, TransitionRefused
 from clearance.service.access import authorize
-from clearance.service.alerts import emit
+from clearance.service.alerts import Alert, emit
 from clearance.service.context import (
-    BlobEvidence,
+    EvidenceSource,
     load_recorded,
     model_info,
     require_request,
     require_user,
     snapshot,
 )
-from clearance.service.ports import BlobStore, Clock, Store, Tx
+from clearance.service.ports import Clock, Store, Tx
 from clearance.service.promotion import restore_previous
 from clearance.service.records import RequestRecord, ReviewRecord
 from clearance.service.rollouts import advance
@@ -48,14 +49,15 @@ class TickReport:
 @dataclass(frozen=True)
 class Governance:
     store: Store
-    blobs: BlobStore
+    evidence: EvidenceSource
     clock: Clock
 
     def record_review(
-        self, request_id: int, *, summary: str, actions: list[str], actor: str
+        self, request_id: int, *, summary: str, actions: Sequence[str], actor: str
     ) -> ReviewRecord:
         if not summary.strip():
             raise InputError("a post-incident review needs a --summary")
+        actions = list(actions)
         now = self.clock.now()
         with self.store.transaction() as tx:
             require_user(tx, actor)
@@ -81,7 +83,7 @@ class Governance:
                 time=now,
                 actor=actor,
                 action="review.recorded",
-                subject=f"request:{request_id}",
+                subject=subjects.request(request_id),
                 model=tx.model_by_id(request.model_id).name,
                 payload={
                     "summary": summary,
@@ -90,6 +92,18 @@ class Governance:
                 },
             )
             return review
+
+    def alerts(self, *, model: str | None = None) -> list[Alert]:
+        """The alerts recorded (newest last), each with its deliveries' states."""
+        with self.store.reading() as tx:
+            recorded = tx.notifications(model=model)
+            deliveries = tx.all_deliveries()
+        states: dict[str, list[str]] = {}
+        for d in deliveries:
+            states.setdefault(d.notification.id, []).append(f"{d.channel}: {d.status}")
+        return [
+            Alert.model_validate({**n, "deliveries": states.get(n["id"], [])}) for n in recorded
+        ]
 
     def tick(self) -> TickReport:
         report = TickReport()
@@ -249,14 +263,15 @@ class Governance:
         transition = resolve_transition(loaded, request.from_stage, request.to_stage)
         waivers = [w.as_waiver() for w in active_waivers(tx.list_waivers(model=model.name), now)]
         decision = evaluate(
-            loaded,
-            transition,
-            version,
-            BlobEvidence.of(self.blobs, version, row.record.get("artifact_blob")),
-            [],
-            waivers,
-            now,
-            requester=request.requester,
+            Evaluation(
+                loaded,
+                transition,
+                version,
+                self.evidence.open(version, row.record.get("artifact_blob")),
+                now,
+                waivers=waivers,
+                requester=request.requester,
+            )
         )
         bypassed = set(loaded.policy.change_types["emergency"].bypass)
         failing = [g for g in decision.gates if g.gate_id in bypassed and g.blocking]

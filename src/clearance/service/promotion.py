@@ -13,15 +13,18 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field, computed_field, model_validator
+
+from clearance.core import subjects
 from clearance.core.approvals import Approval
-from clearance.core.engine import evaluate, evidence_digest, resolve_transition
+from clearance.core.engine import Evaluation, evaluate, evidence_digest, resolve_transition
 from clearance.core.loading import LoadedPolicy
 from clearance.core.results import Decision, Outcome
 from clearance.errors import ApprovalError, InputError, TransitionRefused
 from clearance.service.access import authorize, require_enabled
 from clearance.service.alerts import decision_details, emit, remediation_of
 from clearance.service.context import (
-    BlobEvidence,
+    EvidenceSource,
     governing_policy,
     load_recorded,
     model_info,
@@ -31,62 +34,91 @@ from clearance.service.context import (
     require_version,
     snapshot,
 )
-from clearance.service.ports import BlobStore, Clock, Store, Tx
+from clearance.service.ports import Clock, Store, Tx
 from clearance.service.records import OPEN_STATUSES, ModelRecord, RequestRecord, VersionRecord
 
 RETIRED_STAGE = "deprecated"
 ACTIVE_STATUSES = (*OPEN_STATUSES, "approved", "rolling_out")
 
 
-@dataclass(frozen=True)
-class RequestResult:
+# One record for every transport: the service returns it (as ``RequestResult``), the API
+# serves it under this name (its OpenAPI schema's) and the SDK parses it back.
+class RequestResultOut(BaseModel):
+    """A promotion request after a decision: the request, the decision, whether it executed."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
     request: RequestRecord
     decision: Decision
-    decision_number: int
-    executed: bool
+    decision_number: int = Field(description="Number of the decision just recorded.")
+    executed: bool = Field(description="Whether the version moved in this call.")
 
+    @computed_field(  # type: ignore[prop-decorator]
+        description="What the CLI would exit with: 0 ok, 1 blocked."
+    )
     @property
     def exit_code(self) -> int:
         return self.decision.exit_code
+
+    @model_validator(mode="before")
+    @classmethod
+    def _derived_fields(cls, data: Any) -> Any:
+        """``exit_code`` follows from the decision: a result as served validates again."""
+        if isinstance(data, dict):
+            return {k: v for k, v in data.items() if k != "exit_code"}
+        return data
+
+
+RequestResult = RequestResultOut
+
+
+class RollbackOut(BaseModel):
+    """A rollback: the version taken out of production and the one put back."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    rolled_back: VersionRecord
+    restored: VersionRecord
 
 
 @dataclass(frozen=True)
 class Promotions:
     store: Store
-    blobs: BlobStore
+    evidence: EvidenceSource
     clock: Clock
 
     def promote(
         self,
-        model_name: str,
+        model: str,
         version: str,
-        to_stage: str,
+        to: str,
         *,
         actor: str,
         reason: str = "",
         ticket: str = "",
         change_type: str = "standard",
     ) -> RequestResult:
+        """Open a request to move ``model`` ``version`` to stage ``to``, and decide it."""
         with self.store.transaction() as tx:
             require_user(tx, actor)
-            model = require_model(tx, model_name)
-            authorize(tx, actor, "request", model_info(model))
-            row = require_version(tx, model, version)
-            policy_record, loaded = governing_policy(tx, model)
-            resolve_transition(loaded, row.stage, to_stage)
+            record = require_model(tx, model)
+            authorize(tx, actor, "request", model_info(record))
+            row = require_version(tx, record, version)
+            policy_record, loaded = governing_policy(tx, record)
+            resolve_transition(loaded, row.stage, to)
             for other in tx.list_requests(version_id=row.id, statuses=ACTIVE_STATUSES):
-                if other.to_stage == to_stage:
+                if other.to_stage == to:
                     raise InputError(
-                        f"request {other.id} for {model.name} {version} → {to_stage} is already "
+                        f"request {other.id} for {record.name} {version} → {to} is already "
                         f"{other.status}; sign it, or `clearance request reevaluate {other.id}`"
                     )
             now = self.clock.now()
             request = tx.add_request(
-                model_id=model.id,
+                model_id=record.id,
                 version_id=row.id,
                 policy_id=policy_record.id,
                 from_stage=row.stage,
-                to_stage=to_stage,
+                to_stage=to,
                 change_type=change_type,
                 requester=actor,
                 reason=reason,
@@ -98,12 +130,12 @@ class Promotions:
                 time=now,
                 actor=actor,
                 action="request.opened",
-                subject=f"request:{request.id}",
-                model=model.name,
+                subject=subjects.request(request.id),
+                model=record.name,
                 payload={
                     "version": version,
                     "from": row.stage,
-                    "to": to_stage,
+                    "to": to,
                     "change_type": change_type,
                     "reason": reason,
                     "ticket": ticket,
@@ -136,32 +168,33 @@ class Promotions:
                 time=now,
                 actor=actor,
                 action="request.reevaluated",
-                subject=f"request:{request.id}",
+                subject=subjects.request(request.id),
                 model=_model_name(tx, request),
                 payload={},
             )
             return self._decide(tx, request, loaded, actor, now)
 
     def rollback(
-        self, model_name: str, *, actor: str, reason: str, to_version: str | None = None
-    ) -> tuple[VersionRecord, VersionRecord]:
-        """Restore the previous production version; returns (rolled back, restored)."""
+        self, model: str, *, actor: str, reason: str, to_version: str | None = None
+    ) -> RollbackOut:
+        """Restore the previous production version (or ``to_version``)."""
         if not reason.strip():
             raise InputError("a rollback needs a --reason for the audit trail")
         with self.store.transaction() as tx:
             require_user(tx, actor)
-            model = require_model(tx, model_name)
-            authorize(tx, actor, "rollback", model_info(model))
-            _, loaded = governing_policy(tx, model)
-            return restore_previous(
+            record = require_model(tx, model)
+            authorize(tx, actor, "rollback", model_info(record))
+            _, loaded = governing_policy(tx, record)
+            gone, restored = restore_previous(
                 tx,
-                model,
+                record,
                 loaded,
                 actor=actor,
                 reason=reason,
                 now=self.clock.now(),
                 to_version=to_version,
             )
+            return RollbackOut(rolled_back=gone, restored=restored)
 
     # internals -----------------------------------------------------------------------------
     def _sign(
@@ -211,7 +244,7 @@ class Promotions:
                 time=now,
                 actor=actor,
                 action="request.approved" if verdict == "approve" else "request.rejected",
-                subject=f"request:{request.id}",
+                subject=subjects.request(request.id),
                 model=_model_name(tx, request),
                 payload={
                     "roles": user.roles,
@@ -245,15 +278,17 @@ class Promotions:
         artifact_blob = row.record.get("artifact_blob")
         waivers = [w.as_waiver() for w in tx.list_waivers(model=model.name)]
         decision = evaluate(
-            loaded,
-            transition,
-            version,
-            BlobEvidence.of(self.blobs, version, artifact_blob),
-            approvals,
-            waivers,
-            now,
-            change_type=request.change_type,
-            requester=request.requester,
+            Evaluation(
+                loaded,
+                transition,
+                version,
+                self.evidence.open(version, artifact_blob),
+                now,
+                approvals=approvals,
+                waivers=waivers,
+                change_type=request.change_type,
+                requester=request.requester,
+            )
         )
         inputs = {
             "version": version.model_dump(mode="json"),
@@ -279,7 +314,7 @@ class Promotions:
             time=now,
             actor=actor,
             action="decision.recorded",
-            subject=f"decision:{stored.id}",
+            subject=subjects.decision(stored.id),
             model=model.name,
             payload={
                 "request": request.id,
@@ -304,11 +339,13 @@ class Promotions:
                 time=now,
                 actor=actor,
                 action="request.status_changed",
-                subject=f"request:{request.id}",
+                subject=subjects.request(request.id),
                 model=model.name,
                 payload={"status": status},
             )
-        return RequestResult(request, decision, stored.id, executed)
+        return RequestResult(
+            request=request, decision=decision, decision_number=stored.id, executed=executed
+        )
 
 
 def execute_request(
@@ -329,7 +366,7 @@ def execute_request(
                 time=now,
                 actor=actor,
                 action="version.stage_changed",
-                subject=f"model:{model.name}/version:{old.version}",
+                subject=subjects.version(model.name, old.version),
                 model=model.name,
                 payload={
                     "from": wf.production_stage,
@@ -347,7 +384,7 @@ def execute_request(
         time=now,
         actor=actor,
         action="version.stage_changed",
-        subject=f"model:{model.name}/version:{row.version}",
+        subject=subjects.version(model.name, row.version),
         model=model.name,
         payload={
             "from": request.from_stage,
@@ -377,7 +414,7 @@ def cancel_open_requests(
                 time=now,
                 actor=actor,
                 action="request.status_changed",
-                subject=f"request:{other.id}",
+                subject=subjects.request(other.id),
                 model=model,
                 payload={"status": "cancelled", "why": f"the version moved to {stage}"},
             )
@@ -455,7 +492,7 @@ def restore_previous(
             time=now,
             actor=actor,
             action="version.stage_changed",
-            subject=f"model:{model.name}/version:{row.version}",
+            subject=subjects.version(model.name, row.version),
             model=model.name,
             payload={"from": before, "to": after, "rollback": True, "reason": reason, "slot": slot},
         )
@@ -463,7 +500,7 @@ def restore_previous(
         time=now,
         actor=actor,
         action="model.rolled_back",
-        subject=f"model:{model.name}",
+        subject=subjects.model(model.name),
         model=model.name,
         payload={"from_version": bad.version, "to_version": target.version, "reason": reason},
     )

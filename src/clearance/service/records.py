@@ -211,11 +211,14 @@ class TokenRecord(Record):
         return "active"
 
 
-class TickSummary(Record):
-    """What one run of the time-based work did: governance actions, then alert delivery."""
+class TickOut(Record):
+    """What one run of the time-based work did (``clearance tick``)."""
 
     actions: list[str]
-    routed: int
+    routed: int = Field(description="Alerts routed to their channels.")
     delivered: int
     retrying: int
     failed: int
+
+
+TickSummary = TickOut  # the service's name for it; the API's schema keeps "TickOut"

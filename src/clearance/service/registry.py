@@ -13,12 +13,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from clearance.core import subjects
 from clearance.core.loading import LoadedPolicy, parse_policy, read_policy_files
 from clearance.core.names import name_problem
 from clearance.core.selection import mismatches
 from clearance.core.version import EvidenceItem, EvidenceKind
 from clearance.errors import InputError
-from clearance.manifest import load_manifest
+from clearance.manifest import read_manifest
 from clearance.service.access import authorize, authorize_server
 from clearance.service.context import (
     active_policies,
@@ -56,7 +57,7 @@ class Registry:
                 time=self.clock.now(),
                 actor=actor,
                 action="user.added",
-                subject=f"user:{name}",
+                subject=subjects.user(name),
                 model=None,
                 payload={"roles": user.roles},
             )
@@ -73,7 +74,7 @@ class Registry:
                 time=self.clock.now(),
                 actor=actor,
                 action="user.roles_changed",
-                subject=f"user:{name}",
+                subject=subjects.user(name),
                 model=None,
                 payload={"roles": user.roles, "before": before.roles},
             )
@@ -85,7 +86,7 @@ class Registry:
         The role check comes before any file is copied, so a refused call stores nothing.
         ``confined``: the manifest may only name files inside its own folder (uploads).
         """
-        version, files = load_manifest(manifest, confined=confined)
+        version, files = read_manifest(manifest, confined=confined)
         with self.store.reading() as tx:
             authorize(tx, actor, "register", version.model)
         artifact_blob = None
@@ -110,7 +111,7 @@ class Registry:
                     time=now,
                     actor=actor,
                     action="model.registered",
-                    subject=f"model:{info.name}",
+                    subject=subjects.model(info.name),
                     model=info.name,
                     payload=info.model_dump(mode="json"),
                 )
@@ -152,7 +153,7 @@ class Registry:
                 time=now,
                 actor=actor,
                 action="version.registered",
-                subject=f"model:{info.name}/version:{version.version}",
+                subject=subjects.version(info.name, version.version),
                 model=info.name,
                 payload={
                     **record,
@@ -205,7 +206,7 @@ class Registry:
                 time=now,
                 actor=actor,
                 action="evidence.attached",
-                subject=f"model:{model.name}/version:{version}",
+                subject=subjects.version(model.name, version),
                 model=model.name,
                 payload={**item.model_dump(mode="json"), "supersedes": superseded},
             )
@@ -252,7 +253,7 @@ class Registry:
                 time=now,
                 actor=actor,
                 action="policy.applied",
-                subject=f"policy:{name}@{version}",
+                subject=subjects.policy(name, version),
                 model=None,
                 payload={"content_hash": loaded.content_hash, "files": [f for f, _ in documents]},
             )

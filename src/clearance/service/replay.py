@@ -12,23 +12,32 @@ model today, to show what the answer would be now.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field, computed_field, model_validator
+
+from clearance.core import subjects
 from clearance.core.approvals import Approval
 from clearance.core.audit import AuditEvent
-from clearance.core.engine import evaluate, resolve_transition
+from clearance.core.engine import Evaluation, evaluate, resolve_transition
 from clearance.core.loading import LoadedPolicy
 from clearance.core.version import ModelVersion
 from clearance.core.waivers import Waiver
 from clearance.errors import InputError, NotFound
-from clearance.service.context import BlobEvidence, governing_policy, load_recorded
-from clearance.service.ports import BlobStore, Store, Tx
+from clearance.service.context import EvidenceSource, governing_policy, load_recorded
+from clearance.service.ports import Store, Tx
 from clearance.service.records import DecisionRecord
 
 
-@dataclass(frozen=True)
-class ReplayReport:
+# One record for every transport: the service returns it (as ``ReplayReport``), the API
+# serves it under this name (its OpenAPI schema's) and the SDK parses it back.
+class ReplayOut(BaseModel):
+    """A stored decision recomputed from its recorded inputs (``clearance replay --json``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
     decision: int
     decision_id: str
     recorded_outcome: str
@@ -36,27 +45,60 @@ class ReplayReport:
     differences: list[str]
     current_policy: str | None = None
     current_outcome: str | None = None
-    current_differences: list[str] = field(default_factory=list)
+    current_differences: list[str] = Field(default_factory=list)
 
+    @computed_field  # type: ignore[prop-decorator]
     @property
     def identical(self) -> bool:
         return not self.differences
 
+    @computed_field(  # type: ignore[prop-decorator]
+        description="What the CLI would exit with: 0 identical, 1 not."
+    )
     @property
     def exit_code(self) -> int:
         return 0 if self.identical else 1
+
+    @model_validator(mode="before")
+    @classmethod
+    def _derived_fields(cls, data: Any) -> Any:
+        """``identical`` and ``exit_code`` follow from the differences: a report as served
+        validates again."""
+        if isinstance(data, dict):
+            return {k: v for k, v in data.items() if k not in ("identical", "exit_code")}
+        return data
+
+
+ReplayReport = ReplayOut
+
+
+def decision_key(key: str) -> str:
+    """A decision's number or a digest prefix, refused when it can be neither.
+
+    A decision number is a database integer: a longer all-digit key can only be a digest
+    prefix, which the store would still read as a number (and overflow); say so instead.
+    """
+    if re.fullmatch(r"[0-9]{19,}", key):
+        raise InputError(
+            f"decision '{key}': a number has at most 18 digits; for a digest prefix, "
+            "include a hex letter or give fewer digits"
+        )
+    return key
 
 
 @dataclass(frozen=True)
 class Replays:
     store: Store
-    blobs: BlobStore
+    evidence: EvidenceSource
+
+    def decisions(self, key: str) -> list[DecisionRecord]:
+        """The stored decisions a number or a digest prefix names, with their inputs."""
+        with self.store.reading() as tx:
+            return _decisions(tx, key)
 
     def replay(self, key: str) -> ReplayReport:
         with self.store.reading() as tx:
-            found = tx.get_decision(key)
-            if not found:
-                raise NotFound(f"no decision '{key}'; give its number or a digest prefix")
+            found = _decisions(tx, key)
             if len(found) > 1:
                 raise InputError(f"'{key}' matches {len(found)} decisions; give more digits")
             record = found[0]
@@ -88,9 +130,8 @@ class Replays:
             outcome, differences = "not evaluable", [str(exc)]
         else:
             outcome, differences = now_result["outcome"], diff(record.result, now_result)
-        return ReplayReport(
-            **{
-                **report.__dict__,
+        return report.model_copy(
+            update={
                 "current_policy": f"{current.name} {current.version}",
                 "current_outcome": outcome,
                 "current_differences": differences,
@@ -102,21 +143,30 @@ class Replays:
         version = ModelVersion.model_validate(inputs["version"])
         transition = resolve_transition(loaded, inputs["from"], inputs["to"])
         decision = evaluate(
-            loaded,
-            transition,
-            version,
-            BlobEvidence.of(self.blobs, version, inputs["artifact_blob"]),
-            [Approval.model_validate(a) for a in inputs["approvals"]],
-            [Waiver.model_validate(w) for w in inputs["waivers"]],
-            dt.datetime.fromisoformat(inputs["now"]),
-            change_type=inputs["change_type"],
-            requester=inputs["requester"],
+            Evaluation(
+                loaded,
+                transition,
+                version,
+                self.evidence.open(version, inputs["artifact_blob"]),
+                dt.datetime.fromisoformat(inputs["now"]),
+                approvals=[Approval.model_validate(a) for a in inputs["approvals"]],
+                waivers=[Waiver.model_validate(w) for w in inputs["waivers"]],
+                change_type=inputs["change_type"],
+                requester=inputs["requester"],
+            )
         )
         return decision.model_dump(mode="json")
 
 
+def _decisions(tx: Tx, key: str) -> list[DecisionRecord]:
+    found = tx.get_decision(decision_key(key))
+    if not found:
+        raise NotFound(f"no decision '{key}'; give its number or a digest prefix")
+    return found
+
+
 def _recorded_event(tx: Tx, model: str, decision: int) -> AuditEvent | None:
-    subject = f"decision:{decision}"
+    subject = subjects.decision(decision)
     return next(
         (
             e

@@ -11,9 +11,13 @@ the control is deprecated) or roll back (traffic returns to the control, an aler
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Literal
 
+from pydantic import Field
+
+from clearance.core import subjects
 from clearance.core.engine import resolve_transition
 from clearance.core.loading import LoadedPolicy
 from clearance.core.policy import RolloutPlan
@@ -30,7 +34,52 @@ from clearance.service.context import (
 )
 from clearance.service.ports import Clock, Store, Tx
 from clearance.service.promotion import execute_request
-from clearance.service.records import KpiRecord, ModelRecord, RolloutRecord
+from clearance.service.records import KpiRecord, ModelRecord, Record, RolloutRecord
+
+
+class KpiIn(Record):
+    """One KPI reading as sent: the canary's value and, for relative limits, the control's."""
+
+    canary: float = Field(allow_inf_nan=False, description="The canary's reading.")
+    control: float | None = Field(
+        default=None, allow_inf_nan=False, description="The control version's reading."
+    )
+
+
+class ObserveOut(Record):
+    """What the readings made the rollout do: hold, advance, complete or rollback."""
+
+    rollout: RolloutRecord = Field(description="The rollout after the readings.")
+    action: Literal["hold", "advance", "complete", "rollback"]
+    reason: str
+    breaches: list[str]
+
+
+class RolloutStatus(Record):
+    """The model's latest rollout, with its latest KPI readings (``clearance rollout status``)."""
+
+    id: int
+    model: str
+    request: int
+    canary: str
+    control: str | None
+    step: int = Field(description="1-based step of the plan.")
+    traffic: float
+    status: Literal["running", "completed", "rolled_back"]
+    reason: str
+    started_at: str
+    step_started_at: str
+    readings: dict[str, KpiRecord]
+
+
+class ServingAssignment(Record):
+    """What a serving layer routes: the champion, and the canary with its share of traffic."""
+
+    model: str
+    champion: str | None = Field(description="The production version serving the rest.")
+    canary: str | None = Field(description="The version under a running rollout, if any.")
+    canary_weight: float = Field(description="The canary's share of traffic, 0 to 1.")
+    rollout: int | None = Field(description="The running rollout's id.")
 
 
 def plan_of(loaded: LoadedPolicy, from_stage: str, to_stage: str) -> RolloutPlan | None:
@@ -42,33 +91,34 @@ class Rollouts:
     store: Store
     clock: Clock
 
-    def start(self, model_name: str, version: str, *, actor: str) -> RolloutRecord:
+    def start(self, model: str, version: str, *, actor: str) -> RolloutRecord:
+        """Start the canary of the approved promotion of ``version`` that waits for it."""
         now = self.clock.now()
         with self.store.transaction() as tx:
             require_user(tx, actor)
-            model = require_model(tx, model_name)
-            authorize(tx, actor, "rollout", model_info(model))
-            row = require_version(tx, model, version)
-            if tx.rollouts(model_id=model.id, status="running"):
+            model_record = require_model(tx, model)
+            authorize(tx, actor, "rollout", model_info(model_record))
+            version_record = require_version(tx, model_record, version)
+            if tx.rollouts(model_id=model_record.id, status="running"):
                 raise InputError(
-                    f"model {model.name} already has a running rollout; "
+                    f"model {model_record.name} already has a running rollout; "
                     "let it complete or roll back first"
                 )
-            waiting = tx.list_requests(version_id=row.id, statuses=("approved",))
+            waiting = tx.list_requests(version_id=version_record.id, statuses=("approved",))
             if not waiting:
                 raise NotFound(
-                    f"no approved promotion of {model.name} {version} is waiting "
+                    f"no approved promotion of {model_record.name} {version} is waiting "
                     "for a rollout; promote it and collect its approvals first"
                 )
             request = waiting[-1]
             loaded = load_recorded(tx.policy_by_id(request.policy_id))
             plan = plan_of(loaded, request.from_stage, request.to_stage)
             assert plan is not None, "approved requests wait only when a plan exists"
-            control = tx.versions_in_stage(model.id, request.to_stage)
+            control = tx.versions_in_stage(model_record.id, request.to_stage)
             rollout = tx.add_rollout(
-                model_id=model.id,
+                model_id=model_record.id,
                 request_id=request.id,
-                version_id=row.id,
+                version_id=version_record.id,
                 control_version_id=control[-1].id if control else None,
                 step=0,
                 traffic=plan.steps[0].traffic,
@@ -82,8 +132,8 @@ class Rollouts:
                 time=now,
                 actor=actor,
                 action="rollout.started",
-                subject=f"rollout:{rollout.id}",
-                model=model.name,
+                subject=subjects.rollout(rollout.id),
+                model=model_record.name,
                 payload={
                     "version": version,
                     "request": request.id,
@@ -94,9 +144,10 @@ class Rollouts:
             return rollout
 
     def observe(
-        self, model_name: str, readings: dict[str, tuple[float, float | None]], *, actor: str
+        self, model: str, readings: Mapping[str, tuple[float, float | None]], *, actor: str
     ) -> tuple[RolloutRecord, Verdict]:
-        """Record KPI readings for the model's running rollout, then act on them."""
+        """Record KPI readings ``{name: (canary, control)}`` for the model's running rollout,
+        then act on them."""
         if not readings:
             raise InputError("give at least one --kpi name=value")
         for name, (canary, control) in readings.items():
@@ -105,9 +156,9 @@ class Rollouts:
         now = self.clock.now()
         with self.store.transaction() as tx:
             require_user(tx, actor)
-            model = require_model(tx, model_name)
-            authorize(tx, actor, "rollout", model_info(model))
-            rollout = _running(tx, model)
+            model_record = require_model(tx, model)
+            authorize(tx, actor, "rollout", model_info(model_record))
+            rollout = _running(tx, model_record)
             for name, (canary, control) in readings.items():
                 tx.add_reading(
                     rollout.id,
@@ -117,47 +168,69 @@ class Rollouts:
                 time=now,
                 actor=actor,
                 action="rollout.observed",
-                subject=f"rollout:{rollout.id}",
-                model=model.name,
+                subject=subjects.rollout(rollout.id),
+                model=model_record.name,
                 payload={k: {"canary": v[0], "control": v[1]} for k, v in readings.items()},
             )
-            return advance(tx, model, rollout, actor=actor, now=now)
+            return advance(tx, model_record, rollout, actor=actor, now=now)
 
-    def status(self, model_name: str) -> dict[str, Any]:
+    def observe_readings(
+        self, model: str, readings: Mapping[str, KpiIn], *, actor: str
+    ) -> ObserveOut:
+        """``observe`` as the API and SDK send it: readings by name, the verdict as a record."""
+        pairs = {name: (r.canary, r.control) for name, r in readings.items()}
+        rollout, verdict = self.observe(model, pairs, actor=actor)
+        return ObserveOut(
+            rollout=rollout, action=verdict.action, reason=verdict.reason, breaches=verdict.breaches
+        )
+
+    def status(self, model: str) -> RolloutStatus:
+        """Where the model's latest rollout stands, with its latest KPI readings."""
         with self.store.reading() as tx:
-            model = require_model(tx, model_name)
-            rollouts = tx.rollouts(model_id=model.id)
+            model_record = require_model(tx, model)
+            rollouts = tx.rollouts(model_id=model_record.id)
             if not rollouts:
-                raise NotFound(f"model {model.name} has had no rollout")
+                raise NotFound(f"model {model_record.name} has had no rollout")
             r = rollouts[-1]
-            readings = tx.latest_readings(r.id)
-            return {
-                **_describe(tx, r),
-                "readings": {k: v.model_dump(mode="json") for k, v in readings.items()},
-            }
+            control = tx.version_by_id(r.control_version_id) if r.control_version_id else None
+            return RolloutStatus(
+                id=r.id,
+                model=model_record.name,
+                request=r.request_id,
+                canary=tx.version_by_id(r.version_id).version,
+                control=control.version if control else None,
+                step=r.step + 1,
+                traffic=r.traffic,
+                status=r.status,
+                reason=r.reason,
+                started_at=r.started_at.isoformat(),
+                step_started_at=r.step_started_at.isoformat(),
+                readings=tx.latest_readings(r.id),
+            )
 
-    def serving(self, model_name: str) -> dict[str, Any]:
+    def serving(self, model: str) -> ServingAssignment:
         """The serving assignment any serving layer can read: champion, canary, weight."""
         with self.store.reading() as tx:
-            model = require_model(tx, model_name)
-            running = tx.rollouts(model_id=model.id, status="running")
-            prod = [v for v in tx.list_versions(model.id) if v.production_slot is not None]
+            model_record = require_model(tx, model)
+            running = tx.rollouts(model_id=model_record.id, status="running")
+            prod = [v for v in tx.list_versions(model_record.id) if v.production_slot is not None]
             champion = max(prod, key=lambda v: v.stage_changed_at).version if prod else None
-            out: dict[str, Any] = {
-                "model": model.name,
-                "champion": champion,
-                "canary": None,
-                "canary_weight": 0.0,
-                "rollout": None,
-            }
-            if running:
-                r = running[-1]
-                out.update(
-                    canary=tx.version_by_id(r.version_id).version,
-                    canary_weight=r.traffic,
-                    rollout=r.id,
+            if not running:
+                return ServingAssignment(
+                    model=model_record.name,
+                    champion=champion,
+                    canary=None,
+                    canary_weight=0.0,
+                    rollout=None,
                 )
-            return out
+            r = running[-1]
+            return ServingAssignment(
+                model=model_record.name,
+                champion=champion,
+                canary=tx.version_by_id(r.version_id).version,
+                canary_weight=r.traffic,
+                rollout=r.id,
+            )
 
 
 def _running(tx: Tx, model: ModelRecord) -> RolloutRecord:
@@ -168,23 +241,6 @@ def _running(tx: Tx, model: ModelRecord) -> RolloutRecord:
             "`clearance rollout start MODEL VERSION`"
         )
     return running[-1]
-
-
-def _describe(tx: Tx, r: RolloutRecord) -> dict[str, Any]:
-    control = tx.version_by_id(r.control_version_id).version if r.control_version_id else None
-    return {
-        "id": r.id,
-        "model": tx.model_by_id(r.model_id).name,
-        "request": r.request_id,
-        "canary": tx.version_by_id(r.version_id).version,
-        "control": control,
-        "step": r.step + 1,
-        "traffic": r.traffic,
-        "status": r.status,
-        "reason": r.reason,
-        "started_at": r.started_at.isoformat(),
-        "step_started_at": r.step_started_at.isoformat(),
-    }
 
 
 def advance(
@@ -213,7 +269,7 @@ def advance(
     )
     version = tx.version_by_id(rollout.version_id).version
     policy = f"{loaded.name}@{loaded.version}"
-    subject = f"rollout:{rollout.id}"
+    subject = subjects.rollout(rollout.id)
     if verdict.action == "hold":
         return rollout, verdict
     if verdict.action == "advance":

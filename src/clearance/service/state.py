@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from clearance.core import subjects
 from clearance.core.trail import STATE_TABLES, Rows
 from clearance.errors import ClearanceError
 from clearance.service.context import load_recorded
@@ -26,23 +27,23 @@ def read_state(tx: Tx, tables: Iterable[str] = STATE_TABLES) -> Rows:
     rows: Rows = {t: {} for t in wanted}
     if "users" in wanted:
         for u in tx.list_users():
-            rows["users"][f"user:{u.name}"] = {
+            rows["users"][subjects.user(u.name)] = {
                 "roles": sorted(u.roles),
                 "disabled": u.disabled_at is not None,
             }
     for m in tx.list_models():
         if "models" in wanted:
-            rows["models"][f"model:{m.name}"] = {
+            rows["models"][subjects.model(m.name)] = {
                 "risk_tier": m.risk_tier,
                 "owner": m.owner,
                 "team": m.team,
                 "tags": m.tags,
             }
         if wanted & {"versions", "evidence"}:
-            _versions(tx, m.id, f"model:{m.name}", rows)
+            _versions(tx, m.id, m.name, rows)
     if "policies" in wanted:
         for p in tx.list_policies():
-            rows["policies"][f"policy:{p.name}@{p.version}"] = {
+            rows["policies"][subjects.policy(p.name, p.version)] = {
                 "content_hash": p.content_hash,
                 "source_hash": _source_hash(p),
             }
@@ -50,7 +51,7 @@ def read_state(tx: Tx, tables: Iterable[str] = STATE_TABLES) -> Rows:
         _requests(tx, rows)
     if "waivers" in wanted:
         for w in tx.list_waivers():
-            rows["waivers"][f"waiver:{w.label}"] = w.model_dump(
+            rows["waivers"][subjects.waiver(w.label)] = w.model_dump(
                 include={
                     "model",
                     "version",
@@ -67,7 +68,7 @@ def read_state(tx: Tx, tables: Iterable[str] = STATE_TABLES) -> Rows:
             )
     if "tokens" in wanted:
         for t in tx.list_tokens():
-            rows["tokens"][f"token:{t.id}"] = {
+            rows["tokens"][subjects.token(t.id)] = {
                 "user": t.user,
                 "prefix": t.prefix,
                 "expires_at": t.expires_at,
@@ -80,7 +81,7 @@ def _versions(tx: Tx, model_id: int, model: str, rows: Rows) -> None:
     versions = tx.list_versions(model_id)
     names = {v.id: v.version for v in versions}
     for v in versions:
-        key = f"{model}/version:{v.version}"
+        key = subjects.version(model, v.version)
         previous = v.previous_production_id
         rows.setdefault("versions", {})[key] = {
             "stage": v.stage,
@@ -94,14 +95,16 @@ def _versions(tx: Tx, model_id: int, model: str, rows: Rows) -> None:
         for e in tx.evidence_for(v.id):
             shas.setdefault(e.item.name, []).append(e.item.sha256)
         for name, listed in shas.items():
-            rows.setdefault("evidence", {})[f"{key}/evidence:{name}"] = {"sha256": listed}
+            rows.setdefault("evidence", {})[subjects.evidence(model, v.version, name)] = {
+                "sha256": listed
+            }
 
 
 def _requests(tx: Tx, rows: Rows) -> None:
     requests = tx.list_requests()
     versions = tx.versions_by_ids([r.version_id for r in requests])
     for r in requests:
-        key = f"request:{r.id}"
+        key = subjects.request(r.id)
         version = versions.get(r.version_id)
         rows.setdefault("requests", {})[key] = {
             "status": r.status,
@@ -112,7 +115,7 @@ def _requests(tx: Tx, rows: Rows) -> None:
             "change_type": r.change_type,
         }
         for n, a in enumerate(tx.approvals_for(r.id), start=1):
-            rows.setdefault("approvals", {})[f"{key}/approval:{n}"] = {
+            rows.setdefault("approvals", {})[subjects.approval(r.id, n)] = {
                 "approver": a.approver,
                 "verdict": a.verdict,
                 "roles": a.roles,
@@ -123,7 +126,7 @@ def _requests(tx: Tx, rows: Rows) -> None:
             }
         for d in tx.decisions_for(r.id):
             result = d.result
-            rows.setdefault("decisions", {})[f"decision:{d.id}"] = {
+            rows.setdefault("decisions", {})[subjects.decision(d.id)] = {
                 "request": d.request_id,
                 "digest": d.digest,
                 "outcome": d.outcome,

@@ -1,24 +1,128 @@
-"""Read models: where every model and version stands, and what happened to them."""
+"""Read models: where every model and version stands, and what happened to them.
+
+The views are typed records: the service returns them, the API serves them as its response
+models and the SDK parses them back, so every transport shows the same fields.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Generic, Literal, TypeVar
 
+from pydantic import BaseModel, ConfigDict, Field
+
+from clearance.core.approvals import Approval
 from clearance.core.audit import AuditEvent
-from clearance.errors import ClearanceError
-from clearance.service.context import governing_policy, require_model, require_request
+from clearance.core.results import Decision
+from clearance.errors import ClearanceError, NotFound
+from clearance.service.context import (
+    close_names,
+    governing_policy,
+    require_model,
+    require_request,
+    require_user,
+    require_version,
+)
 from clearance.service.governance import compliance_issues
 from clearance.service.ports import Clock, Store, Tx
 from clearance.service.records import (
     OPEN_STATUSES,
     DecisionBrief,
     ModelRecord,
+    PolicyRecord,
     RequestRecord,
+    StoredEvidence,
+    User,
     VersionRecord,
 )
+
+T = TypeVar("T")
+
+
+class View(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
+
+
+class RequestRow(View):
+    """A promotion request as lists show it, with its latest decision in brief."""
+
+    id: int
+    model: str
+    version: str
+    from_stage: str = Field(alias="from")
+    to: str
+    change_type: str
+    requester: str
+    reason: str
+    ticket: str
+    status: str
+    created_at: str
+    updated_at: str
+    decision: int | None = Field(description="Number of the latest decision.")
+    outcome: str | None
+    summary: str | None
+
+
+class DecisionRef(View):
+    id: int
+    digest: str
+    outcome: str
+    at: str
+
+
+class RequestDetail(RequestRow):
+    """One request with its sign-offs and every decision (the latest in full)."""
+
+    approvals: list[Approval]
+    decisions: list[DecisionRef]
+    latest_decision: Decision | None = Field(description="The Decision as recorded.")
+
+
+class VersionStage(View):
+    version: str
+    stage: str
+    since: str
+    registered_by: str
+
+
+class EmergencyChange(View):
+    request: int
+    version: str
+    executed_at: str
+    review: bool = Field(description="Whether its post-incident review is recorded.")
+
+
+class RunningRollout(View):
+    id: int
+    version: str
+    status: str
+    traffic: float
+
+
+class ModelStatus(View):
+    """Where a model's versions stand, its governing policy, and what is open or owed."""
+
+    model: str
+    risk_tier: str
+    owner: str
+    team: str
+    tags: dict[str, str]
+    policy: str = Field(description="name@version, or 'none: why'.")
+    versions: list[VersionStage]
+    open_requests: list[RequestRow]
+    emergency_changes: list[EmergencyChange]
+    non_compliant: list[str]
+    rollouts: list[RunningRollout]
+
+
+@dataclass(frozen=True)
+class Listing(Generic[T]):
+    """Some of a list and how long the whole list is (for the API's pages)."""
+
+    items: list[T]
+    total: int
 
 
 @dataclass(frozen=True)
@@ -26,20 +130,23 @@ class Views:
     store: Store
     clock: Clock
 
-    def status(self, model: str | None = None) -> list[dict[str, Any]]:
+    def status(self, model: str | None = None) -> list[ModelStatus]:
         with self.store.reading() as tx:
             models = [require_model(tx, model)] if model else tx.list_models()
             return [_model_status(tx, m, self.clock.now()) for m in models]
 
-    def status_page(
+    def model_status(self, model: str) -> ModelStatus:
+        return self.status(model)[0]
+
+    def models(
         self,
         *,
-        limit: int,
-        offset: int = 0,
         risk_tier: str | None = None,
         team: str | None = None,
-    ) -> tuple[list[dict[str, Any]], int]:
-        """One page of ``status`` and the total: only the page's models are built."""
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> Listing[ModelStatus]:
+        """The models' status (optionally filtered); only the asked-for page is built."""
         with self.store.reading() as tx:
             models = [
                 m
@@ -48,8 +155,47 @@ class Views:
                 and (team is None or m.team == team)
             ]
             now = self.clock.now()
-            chosen = models[offset : offset + limit]
-            return [_model_status(tx, m, now) for m in chosen], len(models)
+            end = None if limit is None else offset + limit
+            chosen = models[offset:end]
+            return Listing([_model_status(tx, m, now) for m in chosen], len(models))
+
+    def versions(self, model: str, *, stage: str | None = None) -> list[VersionRecord]:
+        """The model's versions, oldest first (only those in ``stage``, when given)."""
+        with self.store.reading() as tx:
+            rows = tx.list_versions(require_model(tx, model).id)
+        return [v for v in rows if stage is None or v.stage == stage]
+
+    def version(self, model: str, version: str) -> VersionRecord:
+        with self.store.reading() as tx:
+            return require_version(tx, require_model(tx, model), version)
+
+    def evidence(self, model: str, version: str) -> list[StoredEvidence]:
+        """Every evidence item attached to the version, in order (later supersedes)."""
+        with self.store.reading() as tx:
+            return tx.evidence_for(require_version(tx, require_model(tx, model), version).id)
+
+    def policies(self, *, name: str | None = None) -> list[PolicyRecord]:
+        """Applied policies, every version, oldest first (only ``name``'s, when given)."""
+        with self.store.reading() as tx:
+            return [p for p in tx.list_policies() if name is None or p.name == name]
+
+    def policy(self, name: str, version: str) -> PolicyRecord:
+        """One applied policy version with its source files, as it was applied."""
+        with self.store.reading() as tx:
+            record = tx.get_policy(name, version)
+            if record is None:
+                applied = [p.version for p in tx.list_policies() if p.name == name]
+                hint = close_names(version, applied, f"versions of policy {name}")
+                raise NotFound(f"no policy {name} version '{version}' ({hint})")
+            return record
+
+    def users(self) -> list[User]:
+        with self.store.reading() as tx:
+            return tx.list_users()
+
+    def user(self, name: str) -> User:
+        with self.store.reading() as tx:
+            return require_user(tx, name)
 
     def history(self, model: str) -> list[AuditEvent]:
         with self.store.reading() as tx:
@@ -57,81 +203,76 @@ class Views:
             return list(tx.events(model=model))
 
     def requests(
-        self, *, model: str | None = None, open_only: bool = False
-    ) -> list[dict[str, Any]]:
-        rows, _ = self.requests_page(model=model, open_only=open_only)
-        return rows
-
-    def requests_page(
         self,
         *,
         model: str | None = None,
-        open_only: bool = False,
+        status: Literal["open"] | None = None,
         limit: int | None = None,
         offset: int = 0,
-    ) -> tuple[list[dict[str, Any]], int]:
-        """Requests, oldest first, and their total; only the page's rows are built."""
+    ) -> Listing[RequestRow]:
+        """Requests, oldest first, and their total (``open``: pending or blocked only); only
+        the page's rows are built."""
         with self.store.reading() as tx:
             model_id = require_model(tx, model).id if model else None
-            statuses = OPEN_STATUSES if open_only else ()
+            statuses = OPEN_STATUSES if status == "open" else ()
             records = tx.list_requests(model_id=model_id, statuses=statuses)
             end = None if limit is None else offset + limit
-            return _request_rows(tx, records[offset:end]), len(records)
+            return Listing(_request_rows(tx, records[offset:end]), len(records))
 
-    def request(self, request_id: int) -> dict[str, Any]:
+    def request(self, request_id: int) -> RequestDetail:
         with self.store.reading() as tx:
             return _request(tx, require_request(tx, request_id))
 
 
-def _model_status(tx: Tx, model: ModelRecord, now: dt.datetime) -> dict[str, Any]:
+def _model_status(tx: Tx, model: ModelRecord, now: dt.datetime) -> ModelStatus:
     try:
         record, _ = governing_policy(tx, model)
         policy = f"{record.name}@{record.version}"
     except ClearanceError as exc:
         policy = f"none: {exc}"
     versions = [
-        {
-            "version": v.version,
-            "stage": v.stage,
-            "since": v.stage_changed_at.isoformat(),
-            "registered_by": v.registered_by,
-        }
+        VersionStage(
+            version=v.version,
+            stage=v.stage,
+            since=v.stage_changed_at.isoformat(),
+            registered_by=v.registered_by,
+        )
         for v in tx.list_versions(model.id)
     ]
     open_requests = _request_rows(tx, tx.list_requests(model_id=model.id, statuses=OPEN_STATUSES))
-    return {
-        "model": model.name,
-        "risk_tier": model.risk_tier,
-        "owner": model.owner,
-        "team": model.team,
-        "tags": model.tags,
-        "policy": policy,
-        "versions": versions,
-        "open_requests": open_requests,
-        "emergency_changes": [
-            {
-                "request": r.id,
-                "version": tx.version_by_id(r.version_id).version,
-                "executed_at": r.updated_at.isoformat(),
-                "review": tx.get_review(r.id) is not None,
-            }
+    return ModelStatus(
+        model=model.name,
+        risk_tier=model.risk_tier,
+        owner=model.owner,
+        team=model.team,
+        tags=model.tags,
+        policy=policy,
+        versions=versions,
+        open_requests=open_requests,
+        emergency_changes=[
+            EmergencyChange(
+                request=r.id,
+                version=tx.version_by_id(r.version_id).version,
+                executed_at=r.updated_at.isoformat(),
+                review=tx.get_review(r.id) is not None,
+            )
             for r in tx.list_requests(model_id=model.id, statuses=("executed",))
             if r.change_type == "emergency"
         ],
-        "non_compliant": compliance_issues(tx, model.id, now),
-        "rollouts": [
-            {
-                "id": r.id,
-                "version": tx.version_by_id(r.version_id).version,
-                "status": r.status,
-                "traffic": r.traffic,
-            }
+        non_compliant=compliance_issues(tx, model.id, now),
+        rollouts=[
+            RunningRollout(
+                id=r.id,
+                version=tx.version_by_id(r.version_id).version,
+                status=r.status,
+                traffic=r.traffic,
+            )
             for r in tx.rollouts(model_id=model.id, status="running")
         ],
-    }
+    )
 
 
-def _request_rows(tx: Tx, records: Sequence[RequestRecord]) -> list[dict[str, Any]]:
+def _request_rows(tx: Tx, records: Sequence[RequestRecord]) -> list[RequestRow]:
     """List rows: versions and latest decisions in one query each, each model once."""
     latest = tx.latest_decisions([r.id for r in records])
     versions = tx.versions_by_ids([r.version_id for r in records])
@@ -144,14 +285,14 @@ def _request_rows(tx: Tx, records: Sequence[RequestRecord]) -> list[dict[str, An
     return rows
 
 
-def _row(
+def _row_fields(
     r: RequestRecord, model: str, version: VersionRecord, latest: DecisionBrief | None
-) -> dict[str, Any]:
+) -> dict[str, object]:
     return {
         "id": r.id,
         "model": model,
         "version": version.version,
-        "from": r.from_stage,
+        "from_stage": r.from_stage,
         "to": r.to_stage,
         "change_type": r.change_type,
         "requester": r.requester,
@@ -166,7 +307,13 @@ def _row(
     }
 
 
-def _request(tx: Tx, r: RequestRecord) -> dict[str, Any]:
+def _row(
+    r: RequestRecord, model: str, version: VersionRecord, latest: DecisionBrief | None
+) -> RequestRow:
+    return RequestRow.model_validate(_row_fields(r, model, version, latest))
+
+
+def _request(tx: Tx, r: RequestRecord) -> RequestDetail:
     """One request in full: the list row, its approvals and every decision."""
     decisions = tx.decisions_for(r.id)
     latest = decisions[-1] if decisions else None
@@ -177,11 +324,17 @@ def _request(tx: Tx, r: RequestRecord) -> dict[str, Any]:
             id=latest.id, outcome=latest.outcome, summary=latest.result.get("summary")
         )
     )
-    out = _row(r, tx.model_by_id(r.model_id).name, tx.version_by_id(r.version_id), brief)
-    out["approvals"] = [a.model_dump(mode="json") for a in tx.approvals_for(r.id)]
-    out["decisions"] = [
-        {"id": d.id, "digest": d.digest, "outcome": d.outcome, "at": d.created_at.isoformat()}
-        for d in decisions
-    ]
-    out["latest_decision"] = None if latest is None else latest.result
-    return out
+    fields = _row_fields(r, tx.model_by_id(r.model_id).name, tx.version_by_id(r.version_id), brief)
+    return RequestDetail.model_validate(
+        {
+            **fields,
+            "approvals": tx.approvals_for(r.id),
+            "decisions": [
+                DecisionRef(
+                    id=d.id, digest=d.digest, outcome=d.outcome, at=d.created_at.isoformat()
+                )
+                for d in decisions
+            ],
+            "latest_decision": None if latest is None else Decision.model_validate(latest.result),
+        }
+    )

@@ -18,6 +18,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
+from clearance.adapters.store.database import one
 from clearance.adapters.store.schema import IdempotencyRow, TokenRow, UserRow
 from clearance.adapters.store.sessions import holding, writing
 from clearance.errors import StoreConflict, StoreError
@@ -75,7 +76,7 @@ class AccessRepo:
         return [_token(r) for r in self.s.scalars(stmt)]
 
     def revoke_token(self, token_id: int, *, by: str, at: dt.datetime) -> TokenRecord:
-        row = self.s.get_one(TokenRow, token_id)
+        row = one(self.s, TokenRow, token_id)
         row.revoked_at, row.revoked_by = at, by
         self.s.flush()
         return _token(row)
@@ -91,7 +92,7 @@ class AccessRepo:
 
     def set_disabled(self, name: str, at: dt.datetime | None) -> None:
         """Disable a user from ``at`` on, or enable them again (None)."""
-        self.s.get_one(UserRow, name).disabled_at = at
+        one(self.s, UserRow, name).disabled_at = at
         self.s.flush()
 
 

@@ -10,15 +10,18 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
+from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
 
 from clearance.adapters.private import create_private
-from clearance.errors import StoreError
+from clearance.errors import NotFound, StoreError
+
+R = TypeVar("R")
 
 WRITE_OPTION = "clearance_write"
 
@@ -97,3 +100,12 @@ def _private_file(database: str | None) -> None:
         path = Path(database)
         if path.parent.is_dir():
             create_private(path)
+
+
+def one(session: Session, row_type: type[R], key: Any) -> R:
+    """The row with this primary key; ``NotFound`` (what every store says) when there is none."""
+    row = session.get(row_type, key)
+    if row is None:
+        table = getattr(row_type, "__tablename__", row_type.__name__)
+        raise NotFound(f"no {table} row {key!r} in the store")
+    return row

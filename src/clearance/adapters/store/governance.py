@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from clearance.adapters.store.database import one
 from clearance.adapters.store.schema import (
     DeliveryRow,
     KpiReadingRow,
@@ -22,6 +23,7 @@ from clearance.adapters.store.schema import (
     WaiverRow,
 )
 from clearance.core.hashing import canonical_json
+from clearance.errors import NotFound
 from clearance.notify.outbox import Delivery
 from clearance.service.records import KpiRecord, ReviewRecord, RolloutRecord, WaiverRecord
 
@@ -68,7 +70,7 @@ class GovernanceRepo:
     def revoke_waiver(
         self, waiver_id: int, *, by: str, reason: str, at: dt.datetime
     ) -> WaiverRecord:
-        row = self.s.get_one(WaiverRow, waiver_id)
+        row = one(self.s, WaiverRow, waiver_id)
         row.revoked_at, row.revoked_by, row.revoke_reason = at, by, reason
         self.s.flush()
         return _waiver(row)
@@ -112,7 +114,7 @@ class GovernanceRepo:
         return RolloutRecord.model_validate(row, from_attributes=True)
 
     def update_rollout(self, rollout_id: int, **fields: Any) -> RolloutRecord:
-        row = self.s.get_one(RolloutRow, rollout_id)
+        row = one(self.s, RolloutRow, rollout_id)
         for key, value in fields.items():
             setattr(row, key, value)
         self.s.flush()
@@ -167,7 +169,7 @@ class GovernanceRepo:
         ]
 
     def mark_routed(self, key: str) -> None:
-        self.s.get_one(NotificationRow, key).routed = 1
+        one(self.s, NotificationRow, key).routed = 1
         self.s.flush()
 
     def notifications(self, *, model: str | None = None) -> list[dict[str, Any]]:
@@ -208,7 +210,9 @@ class GovernanceRepo:
         stmt = select(DeliveryRow).where(
             DeliveryRow.notification_id == n_id, DeliveryRow.channel == channel
         )
-        row = self.s.scalars(stmt).one()
+        row = self.s.scalars(stmt).one_or_none()
+        if row is None:
+            raise NotFound(f"no deliveries row {delivery.key!r} in the store")
         row.status, row.next_attempt_at = delivery.status, delivery.next_attempt_at
         row.body = delivery.model_dump_json()
         self.s.flush()

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from clearance.adapters.store import migrate
 from clearance.adapters.store.access import AccessRepo
+from clearance.adapters.store.database import one
 from clearance.adapters.store.governance import GovernanceRepo
 from clearance.adapters.store.schema import (
     ApprovalRow,
@@ -53,6 +54,7 @@ from clearance.service.records import (
     VersionRecord,
 )
 
+MAX_ROW_ID = 2**31 - 1  # ids are INTEGER columns: 32-bit on PostgreSQL
 FAULT_ENV = "CLEARANCE_TEST_SLEEP_BEFORE_COMMIT"  # crash tests kill the process in this window
 
 
@@ -145,7 +147,7 @@ class SqlTx(GovernanceRepo, AccessRepo):
         return _user(row)
 
     def set_roles(self, name: str, roles: Sequence[str]) -> User:
-        row = self.s.get_one(UserRow, name)
+        row = one(self.s, UserRow, name)
         row.roles = _j(sorted(set(roles)))
         return _user(row)
 
@@ -158,7 +160,7 @@ class SqlTx(GovernanceRepo, AccessRepo):
         return None if row is None else _model(row)
 
     def model_by_id(self, model_id: int) -> ModelRecord:
-        return _model(self.s.get_one(ModelRow, model_id))
+        return _model(one(self.s, ModelRow, model_id))
 
     def add_model(
         self,
@@ -188,7 +190,7 @@ class SqlTx(GovernanceRepo, AccessRepo):
         return None if row is None else _version(row)
 
     def version_by_id(self, version_id: int) -> VersionRecord:
-        return _version(self.s.get_one(VersionRow, version_id))
+        return _version(one(self.s, VersionRow, version_id))
 
     def versions_by_ids(self, version_ids: Sequence[int]) -> dict[int, VersionRecord]:
         """Several versions in one query (for lists of requests)."""
@@ -243,7 +245,7 @@ class SqlTx(GovernanceRepo, AccessRepo):
         at: dt.datetime,
         previous_production_id: int | None = None,
     ) -> VersionRecord:
-        row = self.s.get_one(VersionRow, version_id)
+        row = one(self.s, VersionRow, version_id)
         row.stage, row.production_slot, row.stage_changed_at = stage, slot, at
         if previous_production_id is not None:
             row.previous_production_id = previous_production_id
@@ -296,7 +298,7 @@ class SqlTx(GovernanceRepo, AccessRepo):
         return None if row is None else _policy(row)
 
     def policy_by_id(self, policy_id: int) -> PolicyRecord:
-        return _policy(self.s.get_one(PolicyRow, policy_id))
+        return _policy(one(self.s, PolicyRow, policy_id))
 
     def add_policy(
         self,
@@ -335,7 +337,7 @@ class SqlTx(GovernanceRepo, AccessRepo):
         return None if row is None else RequestRecord.model_validate(row, from_attributes=True)
 
     def set_request_status(self, request_id: int, status: str, at: dt.datetime) -> RequestRecord:
-        row = self.s.get_one(RequestRow, request_id)
+        row = one(self.s, RequestRow, request_id)
         row.status, row.updated_at = status, at
         self.s.flush()
         return RequestRecord.model_validate(row, from_attributes=True)
@@ -415,12 +417,15 @@ class SqlTx(GovernanceRepo, AccessRepo):
 
     def get_decision(self, key: str) -> list[DecisionRecord]:
         """By number, or by a prefix (at least 6 hex digits) of the decision digest."""
-        if key.isascii() and key.isdigit() and len(key) <= 18:  # beyond: no such row id
+        if key.isascii() and key.isdigit() and int(key) <= MAX_ROW_ID:  # beyond: no such row
             row = self.s.get(DecisionRow, int(key))
             if row is not None or len(key) < 6:
                 return [] if row is None else [_decision(row)]
             # no decision with that number: a digest prefix may well be all decimal digits
-        stmt = select(DecisionRow).where(DecisionRow.digest.startswith(key.lower()))
+        # autoescape: a key's % or _ is a character to match, not a LIKE wildcard
+        stmt = select(DecisionRow).where(
+            DecisionRow.digest.startswith(key.lower(), autoescape=True)
+        )
         return [_decision(r) for r in self.s.scalars(stmt.order_by(DecisionRow.id))]
 
     def decisions_for(self, request_id: int) -> list[DecisionRecord]:

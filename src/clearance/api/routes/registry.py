@@ -8,22 +8,19 @@ from typing import Annotated, Any
 from fastapi import APIRouter, File, Form, Header, Request, UploadFile
 from fastapi.responses import Response
 
-from clearance.api.deps import PageDep, UserDep, WorkspaceDep
+from clearance.api.deps import UserDep, WorkspaceDep
 from clearance.api.guard import GuardedRoute, before_body
 from clearance.api.idempotency import HEADER, fingerprint, run_once
 from clearance.api.problems import COMMON, UPLOAD, responses
-from clearance.api.schemas import ModelStatus, Page, page, paged
 from clearance.api.uploads import (
     check_digest,
     copy_limited,
     read_documents,
     staged,
 )
-from clearance.core.audit import AuditEvent
 from clearance.core.version import EvidenceItem, EvidenceKind
 from clearance.errors import InputError
-from clearance.service.context import require_model, require_version
-from clearance.service.records import PolicyRecord, StoredEvidence, VersionRecord
+from clearance.service.records import PolicyRecord, VersionRecord
 
 router = APIRouter(route_class=GuardedRoute)
 
@@ -94,91 +91,6 @@ def _safe_manifest_name(raw: str | None) -> str:
     return name if name not in ("", ".", "..") else "manifest.yaml"
 
 
-@router.get(
-    "/models",
-    tags=["models"],
-    summary="Models with their versions' stages and governing policy.",
-    response_model=Page[ModelStatus],
-    responses=responses(*COMMON),
-)
-def list_models(
-    user: UserDep,
-    ws: WorkspaceDep,
-    paging: PageDep,
-    risk_tier: str | None = None,
-    team: str | None = None,
-) -> dict[str, Any]:
-    rows, total = ws.views.status_page(
-        limit=paging.limit, offset=paging.offset, risk_tier=risk_tier, team=team
-    )
-    return paged(rows, total, paging.limit, paging.offset)
-
-
-@router.get(
-    "/models/{model}",
-    tags=["models"],
-    summary="One model's status: versions, stages, open requests, emergency changes.",
-    response_model=ModelStatus,
-    responses=responses(*COMMON, 404),
-)
-def get_model(model: str, user: UserDep, ws: WorkspaceDep) -> dict[str, Any]:
-    return ws.views.status(model)[0]
-
-
-@router.get(
-    "/models/{model}/history",
-    tags=["models"],
-    summary="The model's audit events, oldest first.",
-    response_model=Page[AuditEvent],
-    responses=responses(*COMMON, 404),
-)
-def history(model: str, user: UserDep, ws: WorkspaceDep, paging: PageDep) -> dict[str, Any]:
-    return page(ws.views.history(model), paging.limit, paging.offset)
-
-
-@router.get(
-    "/models/{model}/versions",
-    tags=["models"],
-    summary="The model's versions, oldest first.",
-    response_model=Page[VersionRecord],
-    responses=responses(*COMMON, 404),
-)
-def list_versions(
-    model: str, user: UserDep, ws: WorkspaceDep, paging: PageDep, stage: str | None = None
-) -> dict[str, Any]:
-    with ws.store.reading() as tx:
-        rows = tx.list_versions(require_model(tx, model).id)
-    rows = [v for v in rows if stage is None or v.stage == stage]
-    return page(rows, paging.limit, paging.offset)
-
-
-@router.get(
-    "/models/{model}/versions/{version}",
-    tags=["models"],
-    summary="One version's registration record.",
-    response_model=VersionRecord,
-    responses=responses(*COMMON, 404),
-)
-def get_version(model: str, version: str, user: UserDep, ws: WorkspaceDep) -> VersionRecord:
-    with ws.store.reading() as tx:
-        return require_version(tx, require_model(tx, model), version)
-
-
-@router.get(
-    "/models/{model}/versions/{version}/evidence",
-    tags=["evidence"],
-    summary="Every evidence item attached to the version, in order (later supersedes).",
-    response_model=list[StoredEvidence],
-    responses=responses(*COMMON, 404),
-)
-def list_evidence(
-    model: str, version: str, user: UserDep, ws: WorkspaceDep
-) -> list[StoredEvidence]:
-    with ws.store.reading() as tx:
-        row = require_version(tx, require_model(tx, model), version)
-        return tx.evidence_for(row.id)
-
-
 @router.post(
     "/models/{model}/versions/{version}/evidence",
     tags=["evidence"],
@@ -216,21 +128,6 @@ def attach_evidence(
         return ws.registry.attach(
             model, version, name, path=root / upload_name, kind=kind, actor=user.name
         )
-
-
-@router.get(
-    "/policies",
-    tags=["policies"],
-    summary="Applied policies (every version), newest last.",
-    response_model=Page[PolicyRecord],
-    responses=responses(*COMMON),
-)
-def list_policies(
-    user: UserDep, ws: WorkspaceDep, paging: PageDep, name: str | None = None
-) -> dict[str, Any]:
-    with ws.store.reading() as tx:
-        rows = [p for p in tx.list_policies() if name is None or p.name == name]
-    return page(rows, paging.limit, paging.offset)
 
 
 @router.post(

@@ -2,9 +2,9 @@
 
 Finding the dataset evidence, resolving column roles (gate ``columns:`` over the manifest
 entry's ``columns:``), reading only the needed columns through the ``EvidenceReader`` port,
-turning every problem into an ``error`` Measurement that names the dataset and the column,
-and the small statistics glue (one-sided p-values, the ``hypothesis`` record the engine's
-Holm step reads).
+raising every problem as a ``GateProblem`` that names the dataset and the column (the gate's
+``reports_problems`` returns it as the ``error`` result), and the small statistics glue
+(one-sided p-values, the ``hypothesis`` record the engine's Holm step reads).
 """
 
 from __future__ import annotations
@@ -19,21 +19,12 @@ from numpy.typing import NDArray
 from pydantic import Field
 
 from clearance.core.columns import ColumnMapping, categories_of, null_mask_of
-from clearance.core.gates.base import GateContext, GateParams, Measurement
+from clearance.core.gates.base import GateContext, GateParams, GateProblem
 
 ColumnsField = Field(
     default=None,
     description="Column roles for this gate; each role given here overrides the manifest's.",
 )
-
-
-class DataProblem(Exception):
-    """Raised inside a data gate; carries the ``error`` Measurement to return."""
-
-    def __init__(self, message: str, missing: Sequence[str] = ()) -> None:
-        super().__init__(message)
-        details: dict[str, Any] = {"missing": list(missing)} if missing else {}
-        self.measurement = Measurement.error(message, details=details)
 
 
 class DatasetParams(GateParams):
@@ -44,11 +35,11 @@ class DatasetParams(GateParams):
 
 
 def require_dataset(ctx: GateContext, name: str) -> ColumnMapping:
-    """The dataset's manifest column mapping; a DataProblem when the evidence is absent."""
+    """The dataset's manifest column mapping; a GateProblem when the evidence is absent."""
     item = ctx.version.evidence.get(name)
     if item is None:
         known = ", ".join(sorted(ctx.version.evidence)) or "none"
-        raise DataProblem(
+        raise GateProblem(
             f"needs dataset evidence '{name}' (attached evidence: {known})", [f"evidence.{name}"]
         )
     return item.columns or ColumnMapping()
@@ -61,7 +52,7 @@ def mapping(ctx: GateContext, name: str, override: ColumnMapping | None) -> Colu
 def role(cm: ColumnMapping, name: str, dataset: str) -> str:
     value = getattr(cm, name)
     if not value:
-        raise DataProblem(
+        raise GateProblem(
             f"needs the '{name}' column of dataset '{dataset}': map it with "
             f"`columns: {{{name}: ...}}` in the gate or in the manifest's evidence entry",
             [f"evidence.{dataset}.columns.{name}"],
@@ -70,24 +61,24 @@ def role(cm: ColumnMapping, name: str, dataset: str) -> str:
 
 
 def read(ctx: GateContext, dataset: str, columns: Sequence[str]) -> Mapping[str, NDArray[Any]]:
-    """Read only ``columns`` of ``dataset``; every failure becomes a DataProblem naming it."""
+    """Read only ``columns`` of ``dataset``; every failure becomes a GateProblem naming it."""
     require_dataset(ctx, dataset)
     wanted = list(dict.fromkeys(columns))
     try:
         return ctx.evidence.read_columns(dataset, wanted)
     except KeyError:
-        raise DataProblem(
+        raise GateProblem(
             f"dataset '{dataset}' has no readable content here (referenced by URI only?); "
             "attach the file",
             [f"evidence.{dataset}"],
         ) from None
     except ValueError as exc:
         missing = [c for c in wanted if f"'{c}'" in str(exc)]
-        raise DataProblem(
+        raise GateProblem(
             str(exc), [f"evidence.{dataset}.{c}" for c in missing] or [f"evidence.{dataset}"]
         ) from None
     except OSError as exc:
-        raise DataProblem(f"cannot read dataset '{dataset}': {exc}") from None
+        raise GateProblem(f"cannot read dataset '{dataset}': {exc}") from None
 
 
 def digests(ctx: GateContext, *names: str) -> dict[str, str]:
@@ -100,12 +91,12 @@ def digests(ctx: GateContext, *names: str) -> dict[str, str]:
 
 
 def numeric(cols: Mapping[str, NDArray[Any]], name: str, dataset: str) -> NDArray[np.float64]:
-    """A numeric column as float64 with NaN for nulls (a categorical one is a DataProblem)."""
+    """A numeric column as float64 with NaN for nulls (a categorical one is a GateProblem)."""
     if categories_of(cols, name) is not None:
-        raise DataProblem(f"column '{name}' of dataset '{dataset}' is not numeric (it is text)")
+        raise GateProblem(f"column '{name}' of dataset '{dataset}' is not numeric (it is text)")
     values = np.asarray(cols[name])
     if values.dtype.kind not in "biuf":
-        raise DataProblem(
+        raise GateProblem(
             f"column '{name}' of dataset '{dataset}' is not numeric (dtype {values.dtype})"
         )
     out = values.astype(np.float64, copy=values.dtype != np.float64)
@@ -117,11 +108,11 @@ def numeric(cols: Mapping[str, NDArray[Any]], name: str, dataset: str) -> NDArra
 
 
 def binary(values: NDArray[np.float64], name: str, dataset: str) -> NDArray[np.bool_]:
-    """0/1 (or boolean) values as bool; anything else is a DataProblem naming the column."""
+    """0/1 (or boolean) values as bool; anything else is a GateProblem naming the column."""
     bad = (values != 0) & (values != 1)
     if bad.any():
         example = values[np.flatnonzero(bad)[0]]
-        raise DataProblem(
+        raise GateProblem(
             f"column '{name}' of dataset '{dataset}' must be 0/1 for this metric "
             f"(found {example:g})"
         )

@@ -20,7 +20,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from clearance import kernels as k
-from clearance.core.gates._data import DataProblem, bootstrap_p, normal_sf, z_of
+from clearance.core.gates._data import bootstrap_p, normal_sf, z_of
+from clearance.core.gates.base import GateProblem
 
 F = NDArray[np.float64]
 
@@ -172,7 +173,7 @@ def _generic(metric: str, d: Data, n_resamples: int, seed: int) -> F:
 def _check_classes(y: F) -> None:
     pos = int(np.count_nonzero(y == 1))
     if pos == 0 or pos == y.shape[0]:
-        raise DataProblem(
+        raise GateProblem(
             f"the label column holds a single class ({pos} positive of {y.shape[0]} rows): "
             "AUC and its interval are undefined"
         )

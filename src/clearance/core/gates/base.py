@@ -4,13 +4,29 @@ A gate type declares a Pydantic ``Params`` model (validated when the policy load
 bad parameter is reported at its file and line) and an ``evaluate`` that turns params and
 a ``GateContext`` into a ``Measurement``. The engine adds severity, waivers, near misses
 and remediation; evaluators only measure.
+
+Errors, one style: ``evaluate`` *returns* every outcome, a problem included. When the gate
+cannot measure (missing or unreadable evidence, a missing column or metric, data it cannot
+compute on) it returns ``Measurement.error(message, details={"missing": [...]})``, naming
+what is missing. Code deep inside a gate may instead raise ``GateProblem``; the
+``reports_problems`` decorator on ``evaluate`` turns it into that same error result, so it
+never leaves the gate. Any other exception is a bug in the gate: the engine still turns it
+into an ``error`` result (``gate type 'x' failed: ...``) so one broken gate never hides the
+others, but a gate does not report through it.
+
+Holm family, one declaration: a gate type whose measurements test a hypothesis (a
+``details.hypothesis`` record, see ``_data.hypothesis``) says so with the class attribute
+``holm_family = True``; only those gates' p-values are adjusted together by the engine
+(``in_holm_family``). The built-in members are ``performance`` and ``champion_comparison``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
@@ -56,13 +72,54 @@ class Measurement:
 
 
 class GateType(Protocol):
-    """A gate evaluator. Register it in the ``clearance.gates`` entry-point group."""
+    """A gate evaluator. Register it in the ``clearance.gates`` entry-point group.
+
+    Optional: ``holm_family: ClassVar[bool] = True`` when its measurements are hypothesis
+    tests to be Holm-adjusted with the transition's other tests (module docstring).
+    """
 
     name: ClassVar[str]
     summary: ClassVar[str]
     Params: ClassVar[type[GateParams]]
 
     def evaluate(self, params: Any, ctx: GateContext) -> Measurement: ...
+
+
+def in_holm_family(gate_type: GateType) -> bool:
+    """Whether the gate type declared ``holm_family = True``: the one place the engine asks."""
+    return getattr(gate_type, "holm_family", False) is True
+
+
+class GateProblem(Exception):
+    """Why a gate cannot measure, raised deep inside it; carries the ``error`` result.
+
+    Raise it only under an ``evaluate`` wrapped by ``reports_problems``, which returns
+    ``measurement``: it never reaches the engine. ``missing`` names the absent inputs
+    (``evidence.<name>``, ``metrics.<name>``...).
+    """
+
+    def __init__(self, message: str, missing: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        details: dict[str, Any] = {"missing": list(missing)} if missing else {}
+        self.measurement = Measurement.error(message, details=details)
+
+
+_Gate = TypeVar("_Gate")
+_Params = TypeVar("_Params")
+Evaluate = Callable[[_Gate, _Params, GateContext], Measurement]
+
+
+def reports_problems(evaluate: Evaluate[_Gate, _Params]) -> Evaluate[_Gate, _Params]:
+    """Wrap a gate's ``evaluate`` so a ``GateProblem`` raised inside is returned as its result."""
+
+    @functools.wraps(evaluate)
+    def wrapper(gate: _Gate, params: _Params, ctx: GateContext) -> Measurement:
+        try:
+            return evaluate(gate, params, ctx)
+        except GateProblem as problem:
+            return problem.measurement
+
+    return wrapper
 
 
 def check_bound(observed: float, *, min: float | None, max: float | None, what: str) -> Measurement:

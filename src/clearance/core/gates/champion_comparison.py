@@ -25,7 +25,6 @@ from clearance.core.columns import ColumnMapping
 from clearance.core.gates import _metrics as pm
 from clearance.core.gates._data import (
     ColumnsField,
-    DataProblem,
     binary,
     complete,
     digests,
@@ -36,7 +35,13 @@ from clearance.core.gates._data import (
     read,
     role,
 )
-from clearance.core.gates.base import GateContext, GateParams, Measurement
+from clearance.core.gates.base import (
+    GateContext,
+    GateParams,
+    GateProblem,
+    Measurement,
+    reports_problems,
+)
 from clearance.core.results import GateStatus
 
 _LIMITS = (
@@ -108,13 +113,12 @@ class ChampionComparison:
     name: ClassVar[str] = "champion_comparison"
     summary: ClassVar[str] = "The candidate is not worse than (or improves on) the champion."
     Params: ClassVar[type[GateParams]] = ChampionComparisonParams
+    holm_family: ClassVar[bool] = True  # on data with ``confidence``: a paired hypothesis test
 
+    @reports_problems
     def evaluate(self, params: ChampionComparisonParams, ctx: GateContext) -> Measurement:
         if params.dataset is not None:
-            try:
-                return self._on_data(params, ctx)
-            except DataProblem as problem:
-                return problem.measurement
+            return self._on_data(params, ctx)
         metric = params.metric
         candidate = ctx.version.metrics.get(metric)
         if candidate is None:
@@ -273,14 +277,14 @@ def _paired_data(
     a = numeric(cols, cand_col, params.dataset)
     b = numeric(champ_cols, champ_col, champ_ds)
     if b.shape[0] != y.shape[0]:
-        raise DataProblem(
+        raise GateProblem(
             f"champion scores in '{champ_ds}' have {b.shape[0]} rows but '{params.dataset}' "
             f"has {y.shape[0]}: a paired comparison needs the same rows in the same order"
         )
     ok = complete(y, a, b)
     y, a, b = y[ok], a[ok], b[ok]
     if y.shape[0] == 0:
-        raise DataProblem(f"dataset '{params.dataset}' has no complete rows for {metric}")
+        raise GateProblem(f"dataset '{params.dataset}' has no complete rows for {metric}")
     if not regression:
         binary(y, label, params.dataset)
     info = {

@@ -20,7 +20,6 @@ from clearance import kernels as k
 from clearance.core.columns import BatchReader, categories_of, decoded, null_mask_of, schema_of
 from clearance.core.durations import parse_duration
 from clearance.core.gates._data import (
-    DataProblem,
     DatasetParams,
     digests,
     fmt,
@@ -29,7 +28,13 @@ from clearance.core.gates._data import (
     read,
     require_dataset,
 )
-from clearance.core.gates.base import GateContext, GateParams, Measurement
+from clearance.core.gates.base import (
+    GateContext,
+    GateParams,
+    GateProblem,
+    Measurement,
+    reports_problems,
+)
 from clearance.core.results import GateStatus
 
 
@@ -128,12 +133,6 @@ class DataQuality:
     )
     Params: ClassVar[type[GateParams]] = DataQualityParams
 
-    def evaluate(self, params: DataQualityParams, ctx: GateContext) -> Measurement:
-        try:
-            return self._evaluate(params, ctx)
-        except DataProblem as problem:
-            return problem.measurement
-
     def _stream(
         self, ctx: GateContext, p: DataQualityParams, columns: list[str]
     ) -> Iterable[Mapping[str, NDArray[Any]]]:
@@ -145,10 +144,11 @@ class DataQuality:
             except KeyError:
                 pass
             except ValueError as exc:
-                raise DataProblem(str(exc), [f"evidence.{p.dataset}"]) from None
+                raise GateProblem(str(exc), [f"evidence.{p.dataset}"]) from None
         yield read(ctx, p.dataset, columns)
 
-    def _evaluate(self, p: DataQualityParams, ctx: GateContext) -> Measurement:
+    @reports_problems
+    def evaluate(self, p: DataQualityParams, ctx: GateContext) -> Measurement:
         ds = p.dataset
         null_cols = [c for c in p.max_null_fraction if c != "*"]
         star = "*" in p.max_null_fraction
@@ -296,7 +296,7 @@ class DataQuality:
         if p.freshness is not None:
             ts = np.asarray(cols[p.freshness.column])
             if ts.dtype.kind != "M":
-                raise DataProblem(
+                raise GateProblem(
                     f"freshness column '{p.freshness.column}' of dataset '{p.dataset}' is not a "
                     f"timestamp (dtype {ts.dtype})"
                 )

@@ -20,7 +20,6 @@ from clearance import kernels as k
 from clearance.core.columns import ColumnMapping, categories_of, decoded
 from clearance.core.gates._data import (
     ColumnsField,
-    DataProblem,
     digests,
     fmt,
     mapping,
@@ -28,7 +27,13 @@ from clearance.core.gates._data import (
     plain,
     read,
 )
-from clearance.core.gates.base import GateContext, GateParams, Measurement
+from clearance.core.gates.base import (
+    GateContext,
+    GateParams,
+    GateProblem,
+    Measurement,
+    reports_problems,
+)
 from clearance.core.results import GateStatus
 
 
@@ -60,7 +65,7 @@ def _features(params: DriftParams, ctx: GateContext) -> list[str]:
     cur = mapping(ctx, params.current, params.columns)
     cols = cur.features or ref.features
     if not cols:
-        raise DataProblem(
+        raise GateProblem(
             "needs the feature columns to compare: give `features: [...]` or map "
             f"`columns: {{features: [...]}}` on '{params.current}' or '{params.reference}'",
             [f"evidence.{params.current}.columns.features"],
@@ -76,13 +81,8 @@ class Drift:
     )
     Params: ClassVar[type[GateParams]] = DriftParams
 
+    @reports_problems
     def evaluate(self, params: DriftParams, ctx: GateContext) -> Measurement:
-        try:
-            return self._evaluate(params, ctx)
-        except DataProblem as problem:
-            return problem.measurement
-
-    def _evaluate(self, params: DriftParams, ctx: GateContext) -> Measurement:
         thresholds = {
             "ks_pvalue_min": params.ks_pvalue_min,
             "psi_max": params.psi_max,
@@ -178,7 +178,7 @@ class Drift:
                     nulls=[nd.null_reference, nd.null_current],
                 )
         except ValueError as exc:
-            raise DataProblem(f"drift of column '{col}': {exc}") from None
+            raise GateProblem(f"drift of column '{col}': {exc}") from None
         return out
 
 

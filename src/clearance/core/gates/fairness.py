@@ -19,7 +19,6 @@ from pydantic import Field, model_validator
 from clearance import kernels as k
 from clearance.core.columns import BatchReader, categories_of
 from clearance.core.gates._data import (
-    DataProblem,
     DatasetParams,
     binary,
     complete,
@@ -32,7 +31,14 @@ from clearance.core.gates._data import (
     require_dataset,
     role,
 )
-from clearance.core.gates.base import GateContext, GateParams, Measurement, check_bound
+from clearance.core.gates.base import (
+    GateContext,
+    GateParams,
+    GateProblem,
+    Measurement,
+    check_bound,
+    reports_problems,
+)
 
 FairnessMetric = Literal[
     "demographic_parity_difference",
@@ -76,7 +82,7 @@ def _batches(
         except KeyError:
             pass  # no streamable content here: the plain read names the problem
         except ValueError as exc:
-            raise DataProblem(str(exc), [f"evidence.{dataset}"]) from None
+            raise GateProblem(str(exc), [f"evidence.{dataset}"]) from None
     yield read(ctx, dataset, columns)
 
 
@@ -224,13 +230,8 @@ class Fairness:
     )
     Params: ClassVar[type[GateParams]] = FairnessParams
 
+    @reports_problems
     def evaluate(self, params: FairnessParams, ctx: GateContext) -> Measurement:
-        try:
-            return self._evaluate(params, ctx)
-        except DataProblem as problem:
-            return problem.measurement
-
-    def _evaluate(self, params: FairnessParams, ctx: GateContext) -> Measurement:
         ds = params.dataset
         cm = mapping(ctx, ds, params.columns)
         label = role(cm, "label", ds)
@@ -254,20 +255,20 @@ class Fairness:
         )
         small = {g: int(c.sum()) for g, c in counts.items() if c.sum() < params.min_group_size}
         if small and params.small_groups == "error":
-            raise DataProblem(
+            raise GateProblem(
                 f"groups of '{group}' smaller than min_group_size {params.min_group_size}: "
                 + ", ".join(f"{g} ({n} rows)" for g, n in small.items())
             )
         kept = {g: c for g, c in counts.items() if g not in small}
         if len(kept) < 2:
-            raise DataProblem(
+            raise GateProblem(
                 f"'{group}' has {len(kept)} group(s) with at least {params.min_group_size} rows; "
                 "a disparity needs two"
             )
         gm = from_counts(kept, params.confidence)
         d = disparity(gm, params.metric, params.method)
         if math.isnan(d.value):
-            raise DataProblem(f"{params.metric} is undefined on these groups (a rate is 0/0)")
+            raise GateProblem(f"{params.metric} is undefined on these groups (a rate is 0/0)")
         m = check_bound(d.value, min=params.min, max=params.max, what=params.metric)
         decided = [g for g in (d.group_low, d.group_high) if g is not None]
         worst = [

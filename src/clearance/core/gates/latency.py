@@ -10,40 +10,66 @@ Two sources:
   ``warmup`` untimed calls, then ``repeats`` timed calls of ``batch_size`` rows each; p50/p95/p99
   are the linear-interpolation percentiles of the per-call times. Unpickling runs the
   artifact's code, so it is off unless the policy says so, and it happens only where the
-  evidence reader offers the artifact (``ArtifactReader``): ``clearance check`` on local files.
-  The registry and the server never unpickle an uploaded artifact; there the gate is an
+  evidence reader offers it (the ``LatencyMeter`` capability): ``clearance check`` on local
+  files. The registry and the server never unpickle an uploaded artifact; there the gate is an
   ``error`` that says to measure in CI and attach the benchmark. Measured times depend on the
   machine and its load, so such a decision is not bit-for-bit replayable (timings recorded).
+
+This module judges numbers; the measuring (reading the artifact, unpickling it, the stopwatch)
+is the reader's, in :mod:`clearance.adapters.latency`: core reads no clock.
 
 Cost per 1,000 predictions = ``instance_price_per_hour / 3600 * mean seconds per row * 1000``.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
-import pickle
-import time
-from typing import Any, ClassVar
+from collections.abc import Callable, Sequence
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
+from numpy.typing import NDArray
 from pydantic import Field, model_validator
 
-from clearance.core.columns import ArtifactReader, ColumnMapping
-from clearance.core.gates._data import (
-    ColumnsField,
-    DataProblem,
-    digests,
-    fmt,
-    mapping,
-    read,
-    role,
+from clearance.core.columns import ColumnMapping
+from clearance.core.gates._data import ColumnsField, digests, fmt, mapping, read, role
+from clearance.core.gates.base import (
+    GateContext,
+    GateParams,
+    GateProblem,
+    Measurement,
+    reports_problems,
 )
-from clearance.core.gates.base import GateContext, GateParams, Measurement
 from clearance.core.results import GateStatus
 
 _PCTS = ("p50", "p95", "p99")
+
+Rows = NDArray[np.float64]
+Predict = Callable[[Rows], object]
+
+
+class CannotMeasure(Exception):
+    """Why a ``LatencyMeter`` cannot measure the artifact; the gate reports it as its error."""
+
+
+@runtime_checkable
+class LatencyMeter(Protocol):
+    """Optional reader capability (``allow_measure``): run the artifact and time it.
+
+    Offered only where running the artifact's code is acceptable: local files in
+    ``clearance check`` (:class:`clearance.adapters.evidence.FileEvidence`).
+    """
+
+    def load_predictor(self, sha256: str | None) -> Predict:
+        """The artifact's ``predict_proba`` (else ``predict``), unpickled only when its bytes
+        match ``sha256``, the digest recorded for it; ``CannotMeasure`` saying why not."""
+        ...
+
+    def time_calls(self, predict: Predict, warmup: Sequence[Rows], timed: Sequence[Rows]) -> Rows:
+        """Call ``predict`` on each ``warmup`` batch untimed, then on each ``timed`` batch:
+        the duration of each timed call, in milliseconds."""
+        ...
 
 
 class LatencyParams(GateParams):
@@ -84,7 +110,7 @@ class LatencyParams(GateParams):
 
 def _from_benchmark(data: Any, name: str) -> dict[str, float]:
     if not isinstance(data, dict):
-        raise DataProblem(f"benchmark '{name}' is not a JSON object")
+        raise GateProblem(f"benchmark '{name}' is not a JSON object")
     src = data.get("latency_ms") if isinstance(data.get("latency_ms"), dict) else None
     out: dict[str, float] = {}
     for key in (*_PCTS, "mean"):
@@ -104,13 +130,8 @@ class Latency:
     )
     Params: ClassVar[type[GateParams]] = LatencyParams
 
+    @reports_problems
     def evaluate(self, params: LatencyParams, ctx: GateContext) -> Measurement:
-        try:
-            return self._evaluate(params, ctx)
-        except DataProblem as problem:
-            return problem.measurement
-
-    def _evaluate(self, params: LatencyParams, ctx: GateContext) -> Measurement:
         if params.benchmark is not None:
             stats, source, used = (
                 self._benchmark(params.benchmark, ctx),
@@ -131,7 +152,7 @@ class Latency:
             if limit is None:
                 continue
             if pct not in stats:
-                raise DataProblem(
+                raise GateProblem(
                     f"benchmark '{params.benchmark}' has no {pct}_ms",
                     [f"{params.benchmark}.{pct}_ms"],
                 )
@@ -170,38 +191,29 @@ class Latency:
 
     def _benchmark(self, name: str, ctx: GateContext) -> dict[str, float]:
         if name not in ctx.version.evidence:
-            raise DataProblem(f"needs benchmark evidence '{name}'", [f"evidence.{name}"])
+            raise GateProblem(f"needs benchmark evidence '{name}'", [f"evidence.{name}"])
         try:
             data = json.loads(ctx.evidence.read_bytes(name))
         except KeyError:
-            raise DataProblem(f"benchmark '{name}' has no readable content here") from None
+            raise GateProblem(f"benchmark '{name}' has no readable content here") from None
         except (OSError, ValueError) as exc:
-            raise DataProblem(f"cannot read benchmark '{name}': {exc}") from None
+            raise GateProblem(f"cannot read benchmark '{name}': {exc}") from None
         return _from_benchmark(data, name)
 
     def _measure(self, params: LatencyParams, ctx: GateContext) -> dict[str, float]:
         assert params.dataset is not None
-        if not isinstance(ctx.evidence, ArtifactReader):
-            raise DataProblem(
+        meter = ctx.evidence
+        if not isinstance(meter, LatencyMeter):
+            raise GateProblem(
                 "measuring latency would unpickle the artifact (run its code), which the "
                 "registry and the server never do; measure in CI and attach the figures as "
                 "benchmark evidence (gate parameter `benchmark:` instead of `allow_measure`)"
             )
-        try:
-            blob = ctx.evidence.read_artifact()
-        except (KeyError, OSError) as exc:
-            raise DataProblem(f"cannot read the artifact to measure it: {exc}") from None
         recorded = ctx.version.artifact.sha256 if ctx.version.artifact else None
-        actual = hashlib.sha256(blob).hexdigest()
-        if recorded is None or recorded != actual:
-            raise DataProblem(
-                "refusing to unpickle an artifact whose bytes do not match a recorded sha256 "
-                f"(recorded {recorded or 'none'}, actual {actual[:12]}…)"
-            )
-        model = pickle.loads(blob)  # allowed by the policy: allow_measure
-        predict = getattr(model, "predict_proba", None) or getattr(model, "predict", None)
-        if predict is None:
-            raise DataProblem("the artifact has no predict_proba or predict method")
+        try:
+            predict = meter.load_predictor(recorded)
+        except CannotMeasure as exc:
+            raise GateProblem(str(exc)) from None
         cm = mapping(ctx, params.dataset, params.columns)
         feats = cm.features or [role(cm, "features", params.dataset)]
         cols = read(ctx, params.dataset, feats)
@@ -211,18 +223,13 @@ class Latency:
         n = x.shape[0]
         b = params.batch_size
 
-        def batch(i: int) -> Any:
+        def batch(i: int) -> Rows:
             start = (i * b) % max(n - b + 1, 1)
             return x[start : start + b]
 
-        for i in range(params.warmup):
-            predict(batch(i))
-        times = np.empty(params.repeats)
-        for i in range(params.repeats):
-            rows = batch(params.warmup + i)
-            t0 = time.perf_counter_ns()
-            predict(rows)
-            times[i] = (time.perf_counter_ns() - t0) / 1e6
+        warmup = [batch(i) for i in range(params.warmup)]
+        timed = [batch(params.warmup + i) for i in range(params.repeats)]
+        times = meter.time_calls(predict, warmup, timed)
         p50, p95, p99 = np.percentile(times, [50, 95, 99])
         return {
             "p50": float(p50),

@@ -15,7 +15,6 @@ from pydantic import Field, model_validator
 
 from clearance.core.gates import _metrics as pm
 from clearance.core.gates._data import (
-    DataProblem,
     DatasetParams,
     binary,
     complete,
@@ -27,7 +26,13 @@ from clearance.core.gates._data import (
     read,
     role,
 )
-from clearance.core.gates.base import GateContext, GateParams, Measurement
+from clearance.core.gates.base import (
+    GateContext,
+    GateParams,
+    GateProblem,
+    Measurement,
+    reports_problems,
+)
 from clearance.core.results import GateStatus
 
 MetricName = Literal[
@@ -86,7 +91,7 @@ def load(
     n = int(ok.shape[0])
     arrays = {r: a[ok] if not ok.all() else a for r, a in arrays.items()}
     if arrays["label"].shape[0] == 0:
-        raise DataProblem(f"dataset '{params.dataset}' has no complete rows for {metric}")
+        raise GateProblem(f"dataset '{params.dataset}' has no complete rows for {metric}")
     if metric not in pm.REGRESSION:
         binary(arrays["label"], label, params.dataset)
     if "prediction" in arrays:
@@ -103,14 +108,10 @@ class Performance:
         "optionally at a confidence level."
     )
     Params: ClassVar[type[GateParams]] = PerformanceParams
+    holm_family: ClassVar[bool] = True  # with ``confidence``: a one-sided hypothesis test
 
+    @reports_problems
     def evaluate(self, params: PerformanceParams, ctx: GateContext) -> Measurement:
-        try:
-            return self._evaluate(params, ctx)
-        except DataProblem as problem:
-            return problem.measurement
-
-    def _evaluate(self, params: PerformanceParams, ctx: GateContext) -> Measurement:
         metric = pm.canonical(params.metric)
         data, info, _ = load(ctx, params, metric)
         op, bound = (">=", params.min) if params.min is not None else ("<=", params.max)

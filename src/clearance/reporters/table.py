@@ -1,4 +1,4 @@
-"""The Rich rendering of a Decision for people at a terminal.
+"""The Rich rendering of a Decision for people at a terminal (``clearance check``, the demo).
 
 A compact table (one row per gate, worst first) followed by the message and remediation of
 every gate that did not simply pass: readable at 80 columns, as in CI logs. Every text from

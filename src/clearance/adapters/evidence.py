@@ -1,0 +1,169 @@
+"""Evidence readers (the ``EvidenceReader`` port): local files, or the blob store.
+
+``FileEvidence`` reads what a manifest names on disk (``clearance check``) and is the one
+reader that may run the artifact (the ``latency`` gate's measure mode). ``BlobEvidence``
+reads a registered version's evidence from the content-addressed blob store (the registry
+and the server), and never unpickles an artifact. Datasets are read column by column
+(``read_columns``) or in record batches (``read_batches``) by :mod:`clearance.adapters.datasets`;
+pyarrow is imported on first use.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from numpy.typing import NDArray
+
+from clearance.adapters import latency
+from clearance.core.gates.latency import CannotMeasure, Predict, Rows
+from clearance.core.hashing import sha256_bytes
+from clearance.core.version import ModelVersion
+from clearance.manifest import file_sha256, read_manifest
+
+if TYPE_CHECKING:  # `import clearance` loads this module: keep the service out of it
+    from clearance.service.ports import BlobStore
+
+
+class FileEvidence:
+    """Reads evidence and the artifact from local files."""
+
+    def __init__(self, files: dict[str, Path], artifact: Path | None) -> None:
+        self._files = files
+        self._artifact = artifact
+        self._artifact_sha: str | None = None
+
+    @property
+    def paths(self) -> dict[str, Path]:
+        """Local files of the evidence items that have one."""
+        return dict(self._files)
+
+    @property
+    def artifact_path(self) -> Path | None:
+        return self._artifact
+
+    def read_bytes(self, name: str) -> bytes:
+        return self._files[name].read_bytes()
+
+    def read_columns(self, name: str, columns: Sequence[str]) -> Mapping[str, NDArray[Any]]:
+        from clearance.adapters.datasets import read_columns
+
+        path = self._files[name]
+        return read_columns(path, columns, name=name)
+
+    def read_batches(
+        self, name: str, columns: Sequence[str], batch_rows: int
+    ) -> Iterator[Mapping[str, NDArray[Any]]]:
+        from clearance.adapters.datasets import read_batches
+
+        return read_batches(self._files[name], columns, batch_rows, name=name)
+
+    def dataset_rows(self, name: str) -> int | None:
+        from clearance.adapters.datasets import dataset_rows
+
+        return dataset_rows(self._files[name])
+
+    def artifact_sha256(self) -> str | None:
+        if self._artifact is None:
+            return None
+        if self._artifact_sha is None:
+            self._artifact_sha = file_sha256(self._artifact)
+        return self._artifact_sha
+
+    def load_predictor(self, sha256: str | None) -> Predict:
+        """The ``LatencyMeter`` capability: the artifact file, unpickled if it matches."""
+        try:
+            if self._artifact is None:
+                raise KeyError("artifact")
+            blob = self._artifact.read_bytes()
+        except (KeyError, OSError) as exc:
+            raise CannotMeasure(f"cannot read the artifact to measure it: {exc}") from None
+        return latency.load_predictor(blob, sha256)
+
+    def time_calls(self, predict: Predict, warmup: Sequence[Rows], timed: Sequence[Rows]) -> Rows:
+        return latency.time_calls(predict, warmup, timed)
+
+
+def load_manifest(path: Path | str, *, confined: bool = False) -> tuple[ModelVersion, FileEvidence]:
+    """Read a manifest (:func:`clearance.manifest.read_manifest`) with a reader of its files:
+    what ``evaluate`` takes. ``ManifestError`` with located problems on any fault."""
+    version, files = read_manifest(path, confined=confined)
+    return version, FileEvidence(files.paths, files.artifact_path)
+
+
+class BlobEvidence:
+    """Evidence read from the content-addressed blob store.
+
+    Datasets are opened as files under the store when it has a ``path(sha256)`` (the
+    ``FileBlobStore``: column reads and record batches, verified once per reader), else read
+    into memory.
+
+    It deliberately is no ``LatencyMeter``: an uploaded artifact is never unpickled in the
+    registry or the server, so the ``latency`` gate's measure mode runs only in
+    ``clearance check`` on local files.
+    """
+
+    def __init__(
+        self, blobs: BlobStore, digests: Mapping[str, str | None], artifact_blob: str | None
+    ) -> None:
+        self._blobs = blobs
+        self._digests = dict(digests)
+        self._artifact_blob = artifact_blob
+        self._verified: set[str] = set()
+
+    @classmethod
+    def of(cls, blobs: BlobStore, version: ModelVersion, artifact_blob: str | None) -> BlobEvidence:
+        return cls(blobs, {k: e.sha256 for k, e in version.evidence.items()}, artifact_blob)
+
+    def read_bytes(self, name: str) -> bytes:
+        sha = self._digests[name]
+        if sha is None or not self._blobs.has(sha):
+            raise KeyError(name)  # referenced by URI only: no content here
+        return self._blobs.read(sha)
+
+    def artifact_sha256(self) -> str | None:
+        if self._artifact_blob is None or not self._blobs.has(self._artifact_blob):
+            return None
+        return sha256_bytes(self._blobs.read(self._artifact_blob))
+
+    def _dataset(self, name: str) -> Path | bytes:
+        sha = self._digests[name]
+        if sha is None or not self._blobs.has(sha):
+            raise KeyError(name)
+        locate = getattr(self._blobs, "path", None)
+        verify = getattr(self._blobs, "verify", None)
+        if locate is None or verify is None:
+            return self._blobs.read(sha)
+        if sha not in self._verified:
+            verify(sha)
+            self._verified.add(sha)
+        path: Path = locate(sha)
+        return path
+
+    def read_columns(self, name: str, columns: Sequence[str]) -> Mapping[str, NDArray[Any]]:
+        from clearance.adapters.datasets import read_columns
+
+        return read_columns(self._dataset(name), columns, name=name)
+
+    def read_batches(
+        self, name: str, columns: Sequence[str], batch_rows: int
+    ) -> Iterator[Mapping[str, NDArray[Any]]]:
+        from clearance.adapters.datasets import read_batches
+
+        return read_batches(self._dataset(name), columns, batch_rows, name=name)
+
+    def dataset_rows(self, name: str) -> int | None:
+        from clearance.adapters.datasets import dataset_rows
+
+        return dataset_rows(self._dataset(name))
+
+
+class BlobEvidenceSource:
+    """The service's ``EvidenceSource`` port over a blob store: a ``BlobEvidence`` per version."""
+
+    def __init__(self, blobs: BlobStore) -> None:
+        self.blobs = blobs
+
+    def open(self, version: ModelVersion, artifact_blob: str | None) -> BlobEvidence:
+        return BlobEvidence.of(self.blobs, version, artifact_blob)

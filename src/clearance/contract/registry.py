@@ -1,0 +1,86 @@
+# mypy: disable-error-code="empty-body"
+# (the declarations have no bodies: the decorator sends each call through the transport)
+"""Models, versions, evidence and policies."""
+
+from __future__ import annotations
+
+from clearance.contract.operations import Contract, operation
+from clearance.core.audit import AuditEvent
+from clearance.service.records import PolicyRecord, StoredEvidence, VersionRecord
+from clearance.service.views import ModelStatus
+
+
+class RegistryOps(Contract):
+    # models, versions, evidence, policies --------------------------------------------------
+    @operation("GET", "/models", service="views", tags=("models",), paged=True, route="list_models")
+    def models(self, *, risk_tier: str | None = None, team: str | None = None) -> list[ModelStatus]:
+        """Models with their versions' stages and governing policy."""
+
+    @operation(
+        "GET",
+        "/models/{model}",
+        service="views",
+        handler="model_status",
+        tags=("models",),
+        errors=(404,),
+        route="get_model",
+    )
+    def model(self, model: str) -> ModelStatus:
+        """One model's status: versions, stages, open requests, emergency changes."""
+
+    @operation(
+        "GET",
+        "/models/{model}/history",
+        service="views",
+        tags=("models",),
+        errors=(404,),
+        paged=True,
+    )
+    def history(self, model: str) -> list[AuditEvent]:
+        """The model's audit events, oldest first."""
+
+    @operation(
+        "GET",
+        "/models/{model}/versions",
+        service="views",
+        tags=("models",),
+        errors=(404,),
+        paged=True,
+        route="list_versions",
+    )
+    def versions(self, model: str, *, stage: str | None = None) -> list[VersionRecord]:
+        """The model's versions, oldest first."""
+
+    @operation(
+        "GET",
+        "/models/{model}/versions/{version}",
+        service="views",
+        tags=("models",),
+        errors=(404,),
+        route="get_version",
+    )
+    def version(self, model: str, version: str) -> VersionRecord:
+        """One version's registration record."""
+
+    @operation(
+        "GET",
+        "/models/{model}/versions/{version}/evidence",
+        service="views",
+        tags=("evidence",),
+        errors=(404,),
+        route="list_evidence",
+    )
+    def evidence(self, model: str, version: str) -> list[StoredEvidence]:
+        """Every evidence item attached to the version, in order (later supersedes)."""
+
+    @operation(
+        "GET", "/policies", service="views", tags=("policies",), paged=True, route="list_policies"
+    )
+    def policies(self, *, name: str | None = None) -> list[PolicyRecord]:
+        """Applied policies (every version), newest last."""
+
+    @operation(
+        "GET", "/policies/{name}/{version}", service="views", tags=("policies",), errors=(404,)
+    )
+    def policy(self, name: str, version: str) -> PolicyRecord:
+        """One applied policy version with its source files, exactly as applied."""
