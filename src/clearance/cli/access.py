@@ -18,10 +18,7 @@ from clearance.cli.common import (
     JSON,
     connect,
     console,
-    operator_name,
     print_json,
-    remote,
-    workspace,
 )
 from clearance.service.records import TokenRecord
 from clearance.terminal import SafeConsole
@@ -65,12 +62,9 @@ def token_create(
     The secret alone goes to stdout (``export CLEARANCE_TOKEN=$(clearance token create ...)``),
     what it is and the "shown once" note to stderr; ``--json`` prints both as one object.
     """
-    if client := remote(as_user):
-        token, secret = client.create_token(user, name=name, expires_in=expires)
-    else:
-        token, secret = workspace().tokens.create(
-            user, actor=operator_name(as_user), name=name, expires_in=expires, operator=True
-        )
+    token, secret = connect(as_user, operator=True).create_token(
+        user, name=name, expires_in=expires
+    )
     if as_json:
         print_json({**_describe(token, token.state(_now())), "secret": secret})
         return
@@ -123,18 +117,26 @@ def token_revoke(
         ..., metavar="ID", help="Token id (see `clearance token list`)."
     ),
     as_user: str | None = AS_USER,
+    as_json: bool = JSON,
 ) -> None:
     """Revoke a token at once; requests that present it are refused from now on."""
     token = connect(as_user, operator=True).revoke_token(token_id)
+    if as_json:
+        print_json(_describe(token, token.state(_now())))
+        return
     console.print(f"token {token.id} ({token.prefix}…) of {token.user} is revoked", markup=False)
 
 
 def user_disable(
     name: str = typer.Argument(..., help="An existing user."),
     as_user: str | None = AS_USER,
+    as_json: bool = JSON,
 ) -> None:
     """Disable a user: revoke all their tokens at once and refuse their sign-in (audited)."""
     user = connect(as_user, operator=True).set_disabled(name, True)
+    if as_json:
+        print_json(user)
+        return
     console.print(
         f"user {user.name} is disabled: their tokens are revoked and sign-in is refused "
         f"(`clearance user enable {user.name}` undoes this)",
@@ -145,9 +147,13 @@ def user_disable(
 def user_enable(
     name: str = typer.Argument(..., help="A disabled user."),
     as_user: str | None = AS_USER,
+    as_json: bool = JSON,
 ) -> None:
     """Let a disabled user sign in again; their old tokens stay revoked (create new ones)."""
     user = connect(as_user, operator=True).set_disabled(name, False)
+    if as_json:
+        print_json(user)
+        return
     console.print(
         f"user {user.name} is enabled; create a token for them with "
         f"`clearance token create --user {user.name}`",

@@ -13,11 +13,9 @@ from clearance.adapters.store import migrate
 from clearance.cli.common import (
     AS_USER,
     JSON,
-    actor,
     connect,
     console,
     print_json,
-    remote,
     workspace,
 )
 from clearance.core.version import EvidenceKind
@@ -61,6 +59,7 @@ def user_add(
     name: str = typer.Argument(..., help="User name (as given to --as)."),
     role: list[str] = typer.Option(..., "--role", help="A role; repeat for several."),
     as_user: str | None = AS_USER,
+    as_json: bool = JSON,
 ) -> None:
     """Add a user with roles (e.g. ml_engineer, model_owner, risk_officer, admin).
 
@@ -68,6 +67,9 @@ def user_add(
     through the API only an admin may add users.
     """
     user = connect(as_user, operator=True).add_user(name, role)
+    if as_json:
+        print_json(user)
+        return
     console.print(f"user {user.name} added with roles {', '.join(user.roles)}")
 
 
@@ -76,9 +78,13 @@ def user_roles(
     name: str = typer.Argument(..., help="An existing user."),
     role: list[str] = typer.Option(..., "--role", help="A role; repeat for several."),
     as_user: str | None = AS_USER,
+    as_json: bool = JSON,
 ) -> None:
     """Replace a user's roles with the ones given (the old ones go into the audit trail)."""
     user = connect(as_user, operator=True).set_roles(name, role)
+    if as_json:
+        print_json(user)
+        return
     console.print(f"user {user.name} now holds {', '.join(user.roles)}")
 
 
@@ -102,14 +108,8 @@ def register(
     as_json: bool = JSON,
 ) -> None:
     """Register a model version (and its model, if new) with its evidence and artifact."""
-    if client := remote(as_user):
-        row = client.register(manifest)  # validated by the client before it uploads
-        name = str(yaml.safe_load(manifest.read_text(encoding="utf-8"))["model"]["name"])
-    else:
-        ws = workspace()
-        row = ws.registry.register(manifest, actor=actor(as_user))
-        with ws.store.reading() as tx:
-            name = tx.model_by_id(row.model_id).name
+    row = connect(as_user).register(manifest)  # the SDK validates it before it uploads
+    name = str(yaml.safe_load(manifest.read_text(encoding="utf-8"))["model"]["name"])
     if as_json:
         print_json({"model": name, "version": row.version, "stage": row.stage})
         return
@@ -128,36 +128,29 @@ def evidence_attach(
         "document", "--kind", help="document, report, dataset, metrics, other."
     ),
     as_user: str | None = AS_USER,
+    as_json: bool = JSON,
 ) -> None:
     """Attach evidence; the same name again supersedes the old content (approvals go stale)."""
     if kind not in ("document", "report", "dataset", "metrics", "other"):
         raise typer.BadParameter(f"unknown kind '{kind}'", param_hint="--kind")
-    if client := remote(as_user):
-        item = client.attach(
-            model, version, name, file, uri=uri, sha256=sha256, kind=cast(EvidenceKind, kind)
-        )
-    else:
-        item = workspace().registry.attach(
-            model,
-            version,
-            name,
-            path=file,
-            uri=uri,
-            sha256=sha256,
-            kind=cast(EvidenceKind, kind),
-            actor=actor(as_user),
-        )
+    item = connect(as_user).attach(
+        model, version, name, file, uri=uri, sha256=sha256, kind=cast(EvidenceKind, kind)
+    )
+    if as_json:
+        print_json(item)
+        return
     console.print(f"attached {item.name} ({item.kind}, sha256 {item.sha256}) to {model} {version}")
 
 
 def policy_apply(
     path: Path = typer.Argument(..., exists=True, help="Policy file or directory."),
     as_user: str | None = AS_USER,
+    as_json: bool = JSON,
 ) -> None:
     """Record a policy version in the registry (same version, different content: refused)."""
-    if client := remote(as_user):
-        record, new = client.apply_policy(path)
-    else:
-        record, new = workspace().registry.apply_policy(path, actor=actor(as_user))
+    record, new = connect(as_user).apply_policy(path)
+    if as_json:
+        print_json({**record.model_dump(mode="json"), "new": new})
+        return
     state = "applied" if new else "already applied (unchanged)"
     console.print(f"policy {record.name} {record.version} {state}; hash {record.content_hash[:12]}")

@@ -62,6 +62,21 @@ class AccessOps(Contract):
         again (admin only; audited)."""
 
     @operation(
+        "POST",
+        "/tokens",
+        service="tokens",
+        handler="create",
+        tags=("tokens",),
+        errors=(403, 404, 409),
+        actor=True,
+        custom=True,
+    )
+    def create_token(
+        self, user: str | None = None, *, name: str = "", expires_in: str | None = None
+    ) -> tuple[TokenRecord, str]:
+        """Create an API token; its secret is returned this once."""
+
+    @operation(
         "GET",
         "/tokens",
         service="tokens",

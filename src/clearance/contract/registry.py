@@ -4,13 +4,67 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from clearance.contract.operations import Contract, operation
 from clearance.core.audit import AuditEvent
+from clearance.core.version import EvidenceItem, EvidenceKind
 from clearance.service.records import PolicyRecord, StoredEvidence, VersionRecord
 from clearance.service.views import ModelStatus
 
 
 class RegistryOps(Contract):
+    # uploads: declared for every transport; the route and the SDK method are hand-written
+    @operation(
+        "POST",
+        "/versions",
+        service="registry",
+        tags=("models",),
+        errors=(403, 409),
+        actor=True,
+        idempotent=True,
+        custom=True,
+    )
+    def register(
+        self, manifest_path: str | Path, *, idempotency_key: str | None = None
+    ) -> VersionRecord:
+        """Register a model version from its manifest and the files it names."""
+
+    @operation(
+        "POST",
+        "/models/{model}/versions/{version}/evidence",
+        service="registry",
+        tags=("evidence",),
+        errors=(403, 404),
+        actor=True,
+        custom=True,
+    )
+    def attach(
+        self,
+        model: str,
+        version: str,
+        name: str,
+        path: str | Path | None = None,
+        *,
+        uri: str | None = None,
+        sha256: str | None = None,
+        kind: EvidenceKind = "document",
+    ) -> EvidenceItem:
+        """Attach evidence: a file (digest-checked) or a URI with its sha256."""
+
+    @operation(
+        "POST",
+        "/policies",
+        service="registry",
+        tags=("policies",),
+        errors=(403,),
+        actor=True,
+        custom=True,
+    )
+    def apply_policy(self, path: str | Path) -> tuple[PolicyRecord, bool]:
+        """Apply a policy (one or more YAML files, merged as `clearance policy apply` does);
+        whether it is new (False: that exact version was applied already)."""
+
     # models, versions, evidence, policies --------------------------------------------------
     @operation("GET", "/models", service="views", tags=("models",), paged=True, route="list_models")
     def models(self, *, risk_tier: str | None = None, team: str | None = None) -> list[ModelStatus]:

@@ -111,7 +111,7 @@ class Tokens:
 
     def create(
         self,
-        user: str,
+        user: str | None,
         *,
         actor: str,
         name: str = "",
@@ -119,11 +119,13 @@ class Tokens:
         operator: bool = False,
         via: TokenRecord | None = None,
     ) -> tuple[TokenRecord, str]:
-        """A new token for ``user``; the secret is returned here once and never again.
+        """A new token for ``user`` (None: the actor); the secret is returned here once and
+        never again.
 
         ``via`` is the token the API caller presented: unless the caller is an admin, the new
         token may not expire after it (a request for a longer or no expiry is refused).
         """
+        user = user or actor
         now = self.clock.now()
         lifetime = None
         if expires_in is not None:

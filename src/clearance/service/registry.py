@@ -80,13 +80,13 @@ class Registry:
             )
             return user
 
-    def register(self, manifest: Path, *, actor: str, confined: bool = False) -> VersionRecord:
+    def register(self, manifest_path: Path, *, actor: str, confined: bool = False) -> VersionRecord:
         """Register the version a manifest describes, copying its files into the blob store.
 
         The role check comes before any file is copied, so a refused call stores nothing.
         ``confined``: the manifest may only name files inside its own folder (uploads).
         """
-        version, files = read_manifest(manifest, confined=confined)
+        version, files = read_manifest(Path(manifest_path), confined=confined)
         with self.store.reading() as tx:
             authorize(tx, actor, "register", version.model)
         artifact_blob = None
@@ -165,11 +165,11 @@ class Registry:
 
     def attach(
         self,
-        model_name: str,
+        model: str,
         version: str,
         name: str,
         *,
-        path: Path | None = None,
+        path: str | Path | None = None,
         uri: str | None = None,
         sha256: str | None = None,
         kind: EvidenceKind = "document",
@@ -179,12 +179,13 @@ class Registry:
         if (path is None) == (uri is None):
             raise InputError("give either a file or --uri (with --sha256)")
         if path is not None:
+            path = Path(path)
             if not path.is_file():
                 raise InputError(f"evidence file not found: {path}")
             with self.store.reading() as tx:  # before copying: a refused call stores nothing
-                model = require_model(tx, model_name)
-                authorize(tx, actor, "register", model_info(model))
-                require_version(tx, model, version)
+                record = require_model(tx, model)
+                authorize(tx, actor, "register", model_info(record))
+                require_version(tx, record, version)
             sha, size = self.blobs.put_file(path)
             item = EvidenceItem(name=name, kind=kind, uri=path.name, sha256=sha, size=size)
         else:
@@ -194,9 +195,9 @@ class Registry:
         now = self.clock.now()
         with self.store.transaction() as tx:
             require_user(tx, actor)
-            model = require_model(tx, model_name)
-            authorize(tx, actor, "register", model_info(model))
-            row = require_version(tx, model, version)
+            record = require_model(tx, model)
+            authorize(tx, actor, "register", model_info(record))
+            row = require_version(tx, record, version)
             previous = {e.item.name: e.item for e in tx.evidence_for(row.id)}
             if item.columns is None and name in previous:  # a corrected file keeps its roles
                 item = item.model_copy(update={"columns": previous[name].columns})
@@ -206,15 +207,15 @@ class Registry:
                 time=now,
                 actor=actor,
                 action="evidence.attached",
-                subject=subjects.version(model.name, version),
-                model=model.name,
+                subject=subjects.version(record.name, version),
+                model=record.name,
                 payload={**item.model_dump(mode="json"), "supersedes": superseded},
             )
         return item
 
-    def apply_policy(self, path: Path, *, actor: str) -> tuple[PolicyRecord, bool]:
+    def apply_policy(self, path: str | Path, *, actor: str) -> tuple[PolicyRecord, bool]:
         """Record a policy version; True when newly applied, False when already applied as is."""
-        return self.apply_documents(read_policy_files(path), actor=actor)
+        return self.apply_documents(read_policy_files(Path(path)), actor=actor)
 
     def apply_documents(
         self, documents: Sequence[tuple[str, str]], *, actor: str
