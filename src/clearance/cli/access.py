@@ -20,7 +20,7 @@ from clearance.cli.common import (
     console,
     print_json,
 )
-from clearance.service.records import TokenRecord
+from clearance.service.records import TokenRecord, TokenState
 from clearance.terminal import SafeConsole
 
 token_app = typer.Typer(
@@ -33,7 +33,7 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def _describe(token: TokenRecord, state: str) -> dict[str, Any]:
+def _describe(token: TokenRecord, state: TokenState) -> dict[str, Any]:
     return {
         "id": token.id,
         "user": token.user,

@@ -1,6 +1,6 @@
 # mypy: disable-error-code="empty-body"
 # (the declarations have no bodies: the decorator sends each call through the transport)
-"""Decisions, replay, the audit trail, and who the caller is.
+"""Decisions, replay and the audit trail.
 
 Two reads are not one page of a list: the audit events come by a seq cursor (each page says
 where the next starts), and the export is a stream. The events are an ordinary operation

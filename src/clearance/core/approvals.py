@@ -18,12 +18,14 @@ from pydantic import BaseModel, ConfigDict, Field
 from clearance.core.policy import ApprovalRequirement, ApprovalRules
 from clearance.core.results import ApprovalStatus, RoleStatus
 
+Verdict = Literal["approve", "reject"]
+
 
 class Approval(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     approver: str
     roles: list[str] = Field(description="Roles the approver held when signing.")
-    verdict: Literal["approve", "reject"] = "approve"
+    verdict: Verdict = "approve"
     reason: str = ""
     ticket: str = ""
     at: dt.datetime

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -26,6 +26,10 @@ class Outcome(StrEnum):
     ALLOW = "allow"
     DENY = "deny"
     NEEDS_APPROVAL = "needs_approval"
+
+
+# Outcome's values as plain text: how records store and views serve an outcome.
+OutcomeName = Literal["allow", "deny", "needs_approval"]
 
 
 class Frozen(BaseModel):

@@ -26,9 +26,12 @@ from clearance.service.records import (
     ModelRecord,
     PolicyRecord,
     RequestRecord,
+    RequestStatus,
     ReviewRecord,
     RolloutRecord,
+    RolloutState,
     StoredEvidence,
+    StoredOutcome,
     TokenRecord,
     User,
     VersionRecord,
@@ -157,14 +160,14 @@ class RequestsPort(Protocol):
     def add_request(self, **fields: Any) -> RequestRecord: ...
     def get_request(self, request_id: int) -> RequestRecord | None: ...
     def set_request_status(
-        self, request_id: int, status: str, at: dt.datetime
+        self, request_id: int, status: RequestStatus, at: dt.datetime
     ) -> RequestRecord: ...
     def list_requests(
         self,
         *,
         model_id: int | None = None,
         version_id: int | None = None,
-        statuses: Sequence[str] = (),
+        statuses: Sequence[RequestStatus] = (),
     ) -> list[RequestRecord]: ...
     def add_approval(self, request_id: int, approval: Approval) -> None: ...
     def approvals_for(self, request_id: int) -> list[Approval]: ...
@@ -174,7 +177,7 @@ class RequestsPort(Protocol):
         request_id: int,
         policy_id: int,
         digest: str,
-        outcome: str,
+        outcome: StoredOutcome,
         inputs: dict[str, Any],
         result: dict[str, Any],
         at: dt.datetime,
@@ -209,7 +212,7 @@ class GovernancePort(Protocol):
     def add_rollout(self, **fields: Any) -> RolloutRecord: ...
     def update_rollout(self, rollout_id: int, **fields: Any) -> RolloutRecord: ...
     def rollouts(
-        self, *, model_id: int | None = None, status: str | None = None
+        self, *, model_id: int | None = None, status: RolloutState | None = None
     ) -> list[RolloutRecord]: ...
     def add_reading(self, rollout_id: int, reading: KpiRecord) -> None: ...
     def latest_readings(self, rollout_id: int) -> dict[str, KpiRecord]: ...

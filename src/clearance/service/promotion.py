@@ -16,7 +16,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, computed_field, model_validator
 
 from clearance.core import subjects
-from clearance.core.approvals import Approval
+from clearance.core.approvals import Approval, Verdict
 from clearance.core.engine import Evaluation, evaluate, evidence_digest, resolve_transition
 from clearance.core.loading import LoadedPolicy
 from clearance.core.results import Decision, Outcome
@@ -35,10 +35,16 @@ from clearance.service.context import (
     snapshot,
 )
 from clearance.service.ports import Clock, Store, Tx
-from clearance.service.records import OPEN_STATUSES, ModelRecord, RequestRecord, VersionRecord
+from clearance.service.records import (
+    OPEN_STATUSES,
+    ModelRecord,
+    RequestRecord,
+    RequestStatus,
+    VersionRecord,
+)
 
 RETIRED_STAGE = "deprecated"
-ACTIVE_STATUSES = (*OPEN_STATUSES, "approved", "rolling_out")
+ACTIVE_STATUSES: tuple[RequestStatus, ...] = (*OPEN_STATUSES, "approved", "rolling_out")
 
 
 # One record for every transport: the service returns it (as ``RequestResult``), the API
@@ -198,7 +204,7 @@ class Promotions:
 
     # internals -----------------------------------------------------------------------------
     def _sign(
-        self, request_id: int, *, actor: str, verdict: str, reason: str, ticket: str
+        self, request_id: int, *, actor: str, verdict: Verdict, reason: str, ticket: str
     ) -> RequestResult:
         with self.store.transaction() as tx:
             user = require_enabled(tx, actor)  # a disabled person's sign-off does not count
@@ -420,7 +426,7 @@ def cancel_open_requests(
             )
 
 
-def _status(decision: Decision, *, staged: bool) -> str:
+def _status(decision: Decision, *, staged: bool) -> RequestStatus:
     if decision.outcome is Outcome.ALLOW:
         return "approved" if staged else "executed"
     if decision.approvals.rejected_by:
@@ -524,7 +530,7 @@ def _alert(
     tx: Tx,
     request: RequestRecord,
     decision: Decision,
-    status: str,
+    status: RequestStatus,
     loaded: LoadedPolicy,
     model: str,
     version: str,

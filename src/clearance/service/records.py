@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SkipValidation
 
+from clearance.core.results import OutcomeName
 from clearance.core.version import EvidenceItem
 from clearance.core.waivers import Waiver
 
@@ -21,6 +22,13 @@ RequestStatus = Literal[
     "rolled_back",
 ]
 OPEN_STATUSES: tuple[RequestStatus, ...] = ("pending", "blocked")
+# ``RolloutStatus`` is the name of the rollout's view (service.rollouts), hence "state" here.
+RolloutState = Literal["running", "completed", "rolled_back"]
+WaiverState = Literal["active", "expired", "revoked"]
+TokenState = Literal["active", "expired", "revoked"]
+# A stored outcome is typed for the checker but read back as written, not re-validated: a row
+# edited by hand still loads, so the audit replay can report it.
+StoredOutcome = Annotated[OutcomeName, SkipValidation]
 
 
 class Record(BaseModel):
@@ -99,7 +107,7 @@ class DecisionRecord(Record):
     request_id: int
     policy_id: int
     digest: str
-    outcome: str
+    outcome: StoredOutcome
     inputs: dict[str, Any]
     result: dict[str, Any]
     created_at: dt.datetime
@@ -109,7 +117,7 @@ class DecisionBrief(Record):
     """A decision's number, outcome and summary: what a list of requests shows."""
 
     id: int
-    outcome: str
+    outcome: StoredOutcome
     summary: str | None
 
 
@@ -139,7 +147,7 @@ class WaiverRecord(Record):
     def label(self) -> str:
         return f"W-{self.id}"
 
-    def state(self, now: dt.datetime) -> str:
+    def state(self, now: dt.datetime) -> WaiverState:
         if self.revoked_at is not None:
             return "revoked"
         return "active" if now < self.expires_at else "expired"
@@ -174,7 +182,7 @@ class RolloutRecord(Record):
     control_version_id: int | None
     step: int
     traffic: float
-    status: Literal["running", "completed", "rolled_back"]
+    status: RolloutState
     reason: str
     started_at: dt.datetime
     step_started_at: dt.datetime
@@ -203,7 +211,7 @@ class TokenRecord(Record):
     revoked_by: str | None
     parent_id: int | None = None  # made with this token (a non-admin, over the API)
 
-    def state(self, now: dt.datetime) -> str:
+    def state(self, now: dt.datetime) -> TokenState:
         if self.revoked_at is not None:
             return "revoked"
         if self.expires_at is not None and self.expires_at <= now:

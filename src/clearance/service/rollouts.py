@@ -13,7 +13,6 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
 
 from pydantic import Field
 
@@ -21,7 +20,7 @@ from clearance.core import subjects
 from clearance.core.engine import resolve_transition
 from clearance.core.loading import LoadedPolicy
 from clearance.core.policy import RolloutPlan
-from clearance.core.rollout import KpiReading, Verdict, assess, reading_problem
+from clearance.core.rollout import Action, KpiReading, Verdict, assess, reading_problem
 from clearance.errors import InputError, NotFound
 from clearance.service.access import authorize
 from clearance.service.alerts import emit
@@ -34,7 +33,7 @@ from clearance.service.context import (
 )
 from clearance.service.ports import Clock, Store, Tx
 from clearance.service.promotion import execute_request
-from clearance.service.records import KpiRecord, ModelRecord, Record, RolloutRecord
+from clearance.service.records import KpiRecord, ModelRecord, Record, RolloutRecord, RolloutState
 
 
 class KpiIn(Record):
@@ -50,7 +49,7 @@ class ObserveOut(Record):
     """What the readings made the rollout do: hold, advance, complete or rollback."""
 
     rollout: RolloutRecord = Field(description="The rollout after the readings.")
-    action: Literal["hold", "advance", "complete", "rollback"]
+    action: Action
     reason: str
     breaches: list[str]
 
@@ -65,7 +64,7 @@ class RolloutStatus(Record):
     control: str | None
     step: int = Field(description="1-based step of the plan.")
     traffic: float
-    status: Literal["running", "completed", "rolled_back"]
+    status: RolloutState
     reason: str
     started_at: str
     step_started_at: str

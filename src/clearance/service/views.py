@@ -33,7 +33,10 @@ from clearance.service.records import (
     ModelRecord,
     PolicyRecord,
     RequestRecord,
+    RequestStatus,
+    RolloutState,
     StoredEvidence,
+    StoredOutcome,
     User,
     VersionRecord,
 )
@@ -57,18 +60,18 @@ class RequestRow(View):
     requester: str
     reason: str
     ticket: str
-    status: str
+    status: RequestStatus
     created_at: str
     updated_at: str
     decision: int | None = Field(description="Number of the latest decision.")
-    outcome: str | None
+    outcome: StoredOutcome | None
     summary: str | None
 
 
 class DecisionRef(View):
     id: int
     digest: str
-    outcome: str
+    outcome: StoredOutcome
     at: str
 
 
@@ -97,7 +100,7 @@ class EmergencyChange(View):
 class RunningRollout(View):
     id: int
     version: str
-    status: str
+    status: RolloutState
     traffic: float
 
 

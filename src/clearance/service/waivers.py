@@ -15,7 +15,7 @@ import datetime as dt
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import BeforeValidator, Field, TypeAdapter, ValidationError
 
@@ -30,8 +30,8 @@ from clearance.service.context import (
 )
 from clearance.service.ports import Clock, Store
 from clearance.service.records import Record, WaiverRecord
+from clearance.service.records import WaiverState as WaiverState  # contract.governance's name
 
-WaiverState = Literal["active", "expired", "revoked"]
 END_OF_DAY = dt.time(23, 59, 59)
 _DATE_OR_TIME: TypeAdapter[dt.datetime | dt.date] = TypeAdapter(dt.datetime | dt.date)
 

@@ -21,6 +21,7 @@ from clearance.core.approvals import Approval
 from clearance.core.audit import AuditEvent
 from clearance.core.hashing import canonical_json
 from clearance.errors import NotFound, StoreConflict
+from clearance.notify.outbox import DeliveryStatus
 from clearance.service.records import (
     CheckpointRecord,
     DecisionRecord,
@@ -78,7 +79,7 @@ class NotificationRow:
 class DeliveryRow:
     notification_id: str
     channel: str
-    status: str
+    status: DeliveryStatus
     next_attempt_at: dt.datetime | None
     body: str  # ``Delivery.model_dump_json()``
 

@@ -10,7 +10,7 @@ from typing import Any
 from clearance.core.hashing import canonical_json
 from clearance.errors import NotFound
 from clearance.notify.outbox import Delivery
-from clearance.service.records import KpiRecord, RolloutRecord, WaiverRecord
+from clearance.service.records import KpiRecord, RolloutRecord, RolloutState, WaiverRecord
 from clearance.testing.tables import (
     DeliveryRow,
     NotificationRow,
@@ -91,7 +91,7 @@ class GovernanceRepo(Repo):
         return out(row)
 
     def rollouts(
-        self, *, model_id: int | None = None, status: str | None = None
+        self, *, model_id: int | None = None, status: RolloutState | None = None
     ) -> list[RolloutRecord]:
         return outs(
             r

@@ -7,7 +7,14 @@ from collections.abc import Sequence
 from typing import Any
 
 from clearance.core.approvals import Approval
-from clearance.service.records import DecisionBrief, DecisionRecord, RequestRecord, ReviewRecord
+from clearance.service.records import (
+    DecisionBrief,
+    DecisionRecord,
+    RequestRecord,
+    RequestStatus,
+    ReviewRecord,
+    StoredOutcome,
+)
 from clearance.testing.tables import (
     ApprovalRow,
     Repo,
@@ -39,7 +46,9 @@ class RequestsRepo(Repo):
         row = self.t.requests.get(request_id)
         return None if row is None else out(row)
 
-    def set_request_status(self, request_id: int, status: str, at: dt.datetime) -> RequestRecord:
+    def set_request_status(
+        self, request_id: int, status: RequestStatus, at: dt.datetime
+    ) -> RequestRecord:
         row = one(self.t.requests, request_id, "requests")
         row = RequestRecord.model_validate(
             {**row.model_dump(), "status": status, "updated_at": utc(at)}
@@ -52,7 +61,7 @@ class RequestsRepo(Repo):
         *,
         model_id: int | None = None,
         version_id: int | None = None,
-        statuses: Sequence[str] = (),
+        statuses: Sequence[RequestStatus] = (),
     ) -> list[RequestRecord]:
         return outs(
             r
@@ -87,7 +96,7 @@ class RequestsRepo(Repo):
         request_id: int,
         policy_id: int,
         digest: str,
-        outcome: str,
+        outcome: StoredOutcome,
         inputs: dict[str, Any],
         result: dict[str, Any],
         at: dt.datetime,

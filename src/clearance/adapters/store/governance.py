@@ -25,7 +25,13 @@ from clearance.adapters.store.schema import (
 from clearance.core.hashing import canonical_json
 from clearance.errors import NotFound
 from clearance.notify.outbox import Delivery
-from clearance.service.records import KpiRecord, ReviewRecord, RolloutRecord, WaiverRecord
+from clearance.service.records import (
+    KpiRecord,
+    ReviewRecord,
+    RolloutRecord,
+    RolloutState,
+    WaiverRecord,
+)
 
 
 def _waiver(row: WaiverRow) -> WaiverRecord:
@@ -121,7 +127,7 @@ class GovernanceRepo:
         return RolloutRecord.model_validate(row, from_attributes=True)
 
     def rollouts(
-        self, *, model_id: int | None = None, status: str | None = None
+        self, *, model_id: int | None = None, status: RolloutState | None = None
     ) -> list[RolloutRecord]:
         stmt = select(RolloutRow).order_by(RolloutRow.id)
         if model_id is not None:

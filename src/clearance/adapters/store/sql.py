@@ -49,7 +49,9 @@ from clearance.service.records import (
     ModelRecord,
     PolicyRecord,
     RequestRecord,
+    RequestStatus,
     StoredEvidence,
+    StoredOutcome,
     User,
     VersionRecord,
 )
@@ -336,7 +338,9 @@ class SqlTx(GovernanceRepo, AccessRepo):
         row = self.s.get(RequestRow, request_id)
         return None if row is None else RequestRecord.model_validate(row, from_attributes=True)
 
-    def set_request_status(self, request_id: int, status: str, at: dt.datetime) -> RequestRecord:
+    def set_request_status(
+        self, request_id: int, status: RequestStatus, at: dt.datetime
+    ) -> RequestRecord:
         row = one(self.s, RequestRow, request_id)
         row.status, row.updated_at = status, at
         self.s.flush()
@@ -347,7 +351,7 @@ class SqlTx(GovernanceRepo, AccessRepo):
         *,
         model_id: int | None = None,
         version_id: int | None = None,
-        statuses: Sequence[str] = (),
+        statuses: Sequence[RequestStatus] = (),
     ) -> list[RequestRecord]:
         stmt = select(RequestRow).order_by(RequestRow.id)
         if model_id is not None:
@@ -397,7 +401,7 @@ class SqlTx(GovernanceRepo, AccessRepo):
         request_id: int,
         policy_id: int,
         digest: str,
-        outcome: str,
+        outcome: StoredOutcome,
         inputs: dict[str, Any],
         result: dict[str, Any],
         at: dt.datetime,
