@@ -64,13 +64,6 @@ def remote(as_user: str | None = None) -> Client | None:
     return Client()
 
 
-def actor(value: str | None) -> str:
-    name = value or os.environ.get("CLEARANCE_USER")
-    if not name:
-        raise InputError("who is acting? pass --as USER or set CLEARANCE_USER")
-    return name
-
-
 def workspace() -> Workspace:
     return find_workspace()
 
