@@ -14,9 +14,9 @@ from clearance.contract.schemas import ObserveBody, RevokeBody, RolloutBody, Wai
 from clearance.core.rollout import Verdict, reading_problem
 from clearance.errors import InputError
 from clearance.service.alerts import Alert
-from clearance.service.records import RolloutRecord, TickSummary, WaiverRecord
+from clearance.service.records import RolloutRecord, TickSummary, WaiverRecord, WaiverState
 from clearance.service.rollouts import KpiIn, ObserveOut, RolloutStatus, ServingAssignment
-from clearance.service.waivers import Until, WaiverBacklog, WaiverOut, WaiverState
+from clearance.service.waivers import Until, WaiverBacklog, WaiverOut
 
 ModelFilter = Annotated[str | None, Field(description="Only this model's.")]
 WaiverId = Annotated[str, Field(description="A waiver id: W-3 (or 3).")]

@@ -129,7 +129,9 @@ class CheckpointRecord(Record):
     key_id: str
 
 
-class WaiverRecord(Record):
+class WaiverFields(Record):
+    """A waiver as stored: what the record and the API's view (with its state) share."""
+
     id: int
     model: str
     version: str | None
@@ -147,6 +149,8 @@ class WaiverRecord(Record):
     def label(self) -> str:
         return f"W-{self.id}"
 
+
+class WaiverRecord(WaiverFields):
     def state(self, now: dt.datetime) -> WaiverState:
         if self.revoked_at is not None:
             return "revoked"

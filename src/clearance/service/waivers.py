@@ -29,8 +29,7 @@ from clearance.service.context import (
     require_version,
 )
 from clearance.service.ports import Clock, Store
-from clearance.service.records import Record, WaiverRecord
-from clearance.service.records import WaiverState as WaiverState  # contract.governance's name
+from clearance.service.records import Record, WaiverFields, WaiverRecord, WaiverState
 
 END_OF_DAY = dt.time(23, 59, 59)
 _DATE_OR_TIME: TypeAdapter[dt.datetime | dt.date] = TypeAdapter(dt.datetime | dt.date)
@@ -79,26 +78,10 @@ def expiry(until: Until | None, expires_in: str | None, now: dt.datetime) -> dt.
         raise InputError(f"until: {until.isoformat()} is out of range") from None
 
 
-class WaiverOut(Record):
+class WaiverOut(WaiverFields):
     """A waiver (the fields of a ``WaiverRecord``) with its state now."""
 
-    id: int
-    model: str
-    version: str | None
-    gate_id: str
-    expires_at: dt.datetime
-    justification: str
-    controls: list[str]
-    granted_by: str
-    granted_at: dt.datetime
-    revoked_at: dt.datetime | None = None
-    revoked_by: str | None = None
-    revoke_reason: str | None = None
     state: WaiverState
-
-    @property
-    def label(self) -> str:
-        return f"W-{self.id}"
 
     @classmethod
     def of(cls, waiver: WaiverRecord, now: dt.datetime) -> WaiverOut:

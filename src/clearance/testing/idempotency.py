@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from clearance.adapters.store.access import LEASE, StoredResponse
+from clearance.service.leases import claim_lapsed
 from clearance.service.ports import IdempotencyPort
 from clearance.testing.store import InMemoryStore
 from clearance.testing.tables import Tables, utc
@@ -78,7 +79,14 @@ class InMemoryIdempotency:
 
 
 def _lapsed(row: StoredResponse, fingerprint: str, at: dt.datetime, lease: dt.timedelta) -> bool:
-    return row.status is None and row.fingerprint == fingerprint and row.claimed_at + lease <= at
+    return claim_lapsed(
+        status=row.status,
+        stored_fingerprint=row.fingerprint,
+        fingerprint=fingerprint,
+        claimed_at=row.claimed_at,
+        at=at,
+        lease=lease,
+    )
 
 
 def _finish(

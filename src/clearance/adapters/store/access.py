@@ -22,6 +22,7 @@ from clearance.adapters.store.database import one
 from clearance.adapters.store.schema import IdempotencyRow, TokenRow, UserRow
 from clearance.adapters.store.sessions import holding, writing
 from clearance.errors import StoreConflict, StoreError
+from clearance.service.leases import claim_lapsed
 from clearance.service.records import TokenRecord
 
 
@@ -189,7 +190,14 @@ def _locked(s: Session, user: str, key: str) -> IdempotencyRow | None:
 
 
 def _lapsed(row: IdempotencyRow, fingerprint: str, at: dt.datetime, lease: dt.timedelta) -> bool:
-    return row.status is None and row.fingerprint == fingerprint and row.created_at + lease <= at
+    return claim_lapsed(
+        status=row.status,
+        stored_fingerprint=row.fingerprint,
+        fingerprint=fingerprint,
+        claimed_at=row.created_at,
+        at=at,
+        lease=lease,
+    )
 
 
 def _finish(
