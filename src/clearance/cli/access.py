@@ -8,7 +8,7 @@ only an ``admin`` manage other people's.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.table import Table
@@ -20,8 +20,10 @@ from clearance.cli.common import (
     console,
     print_json,
 )
-from clearance.service.records import TokenRecord, TokenState
 from clearance.terminal import SafeConsole
+
+if TYPE_CHECKING:
+    from clearance.service.records import TokenRecord, TokenState
 
 token_app = typer.Typer(
     help="API tokens for the server (stored hashed, shown once).", no_args_is_help=True

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import typer
 
 from clearance.cli.common import JSON, console, print_json, workspace
-from clearance.core.durations import parse_duration
 from clearance.errors import InputError
+
+if TYPE_CHECKING:
+    pass
 
 blobs_app = typer.Typer(help="The blob store (evidence and artifact files).", no_args_is_help=True)
 
@@ -21,6 +25,8 @@ def blobs_gc(
 ) -> None:
     """Remove blobs that no version or evidence references (left by refused or failed
     registrations). Local only: it acts on this workspace's blob store."""
+    from clearance.core.durations import parse_duration
+
     try:
         grace = parse_duration(older_than)
     except ValueError as exc:

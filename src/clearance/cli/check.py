@@ -6,24 +6,22 @@ import datetime as dt
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from clearance.adapters.clock import SystemClock
-from clearance.adapters.evidence import load_manifest
-from clearance.core.engine import Evaluation, evaluate, resolve_transition
-from clearance.core.loading import LoadedPolicy, load_policy
-from clearance.core.policy import Transition
-from clearance.core.selection import require_selected
 from clearance.errors import InputError
-from clearance.reporters import render_json, render_junit, render_markdown
-from clearance.reporters.table import render
 from clearance.terminal import SafeConsole
+
+if TYPE_CHECKING:
+    from clearance.core.loading import LoadedPolicy
+    from clearance.core.policy import Transition
 
 
 def parse_now(text: str | None) -> dt.datetime:
     """The clock: ``--now`` (ISO 8601; naive means UTC) or the current time."""
+    from clearance.adapters.clock import SystemClock
+
     if text is None:
         return SystemClock().now()
     try:
@@ -50,6 +48,8 @@ def reads_data(loaded: LoadedPolicy, transition: Transition) -> bool:
 @contextmanager
 def gate_progress(enabled: bool) -> Iterator[Callable[[int, int, str], None] | None]:
     """A Rich progress bar on stderr for the engine's ``progress`` callback (terminals only)."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
     console = SafeConsole(stderr=True)
     if not enabled or not console.is_terminal:
         yield None
@@ -87,6 +87,13 @@ def check(
     now: str | None = typer.Option(None, "--now", help="Evaluate as of this time (ISO 8601)."),
 ) -> None:
     """Evaluate a version against a policy transition: exit 0 allowed, 1 blocked, 2 bad input."""
+    from clearance.adapters.evidence import load_manifest
+    from clearance.core.engine import Evaluation, evaluate, resolve_transition
+    from clearance.core.loading import load_policy
+    from clearance.core.selection import require_selected
+    from clearance.reporters import render_json, render_junit, render_markdown
+    from clearance.reporters.table import render
+
     loaded = load_policy(policy)
     version, evidence = load_manifest(manifest)
     require_selected(loaded.policy, version.model)

@@ -15,11 +15,12 @@ import os
 from typing import TYPE_CHECKING, Any
 
 import typer
-from pydantic import BaseModel
 
 from clearance.errors import InputError
 from clearance.terminal import SafeConsole, json_for_terminal
-from clearance.workspace import Workspace, find_workspace
+
+if TYPE_CHECKING:
+    from clearance.workspace import Workspace
 
 AS_USER = typer.Option(None, "--as", help="Acting user (default: $CLEARANCE_USER).")
 JSON = typer.Option(False, "--json", help="Print JSON instead of a table.")
@@ -65,6 +66,8 @@ def remote(as_user: str | None = None) -> Client | None:
 
 
 def workspace() -> Workspace:
+    from clearance.workspace import find_workspace
+
     return find_workspace()
 
 
@@ -75,6 +78,8 @@ def print_json(data: Any) -> None:
 
 def _jsonable(value: Any) -> Any:
     """Records print as the API serves them (by alias: a request's ``from``)."""
+    from pydantic import BaseModel
+
     if isinstance(value, BaseModel):
         return value.model_dump(mode="json", by_alias=True)
     return str(value)

@@ -7,7 +7,6 @@ from rich.table import Table
 
 from clearance.cli.common import AS_USER, JSON, connect, console, print_json
 from clearance.errors import InputError
-from clearance.service.waivers import read_until
 
 waiver_app = typer.Typer(help="Time-bounded exceptions for one gate.", no_args_is_help=True)
 review_app = typer.Typer(help="Post-incident reviews of emergency changes.", no_args_is_help=True)
@@ -27,6 +26,8 @@ def waiver_grant(
     as_json: bool = JSON,
 ) -> None:
     """Grant a waiver (only the roles the policy names for waivers may)."""
+    from clearance.service.waivers import read_until
+
     w = connect(as_user).grant_waiver(
         model,
         gate,

@@ -10,8 +10,6 @@ import typer
 from rich.text import Text
 
 from clearance.cli.common import connect, console, print_json
-from clearance.core.loading import check_policy, read_policy_files
-from clearance.core.schema import policy_schema
 from clearance.errors import PolicyError, Problem
 from clearance.terminal import SafeConsole, printable
 
@@ -21,6 +19,8 @@ app = typer.Typer(help="Policy files: JSON Schema and lint.", no_args_is_help=Tr
 @app.command("schema")
 def schema() -> None:
     """Print the JSON Schema of policy files (for editor completion and validation)."""
+    from clearance.core.schema import policy_schema
+
     typer.echo(json.dumps(policy_schema(), indent=2))
 
 
@@ -37,6 +37,8 @@ def lint(
 
     Exit 0 when clean (warnings allowed), 1 when there are errors (or warnings with --strict).
     """
+    from clearance.core.loading import check_policy, read_policy_files
+
     day = _date(today)
     findings: list[Problem] = []
     for path in paths:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import typer
 
 from clearance.cli.common import AS_USER, JSON, connect, console, print_json
-from clearance.reporters.table import render
-from clearance.service.promotion import RequestResult
+
+if TYPE_CHECKING:
+    from clearance.service.promotion import RequestResult
 
 request_app = typer.Typer(help="Promotion requests.", no_args_is_help=True)
 REASON = typer.Option("", "--reason", help="Why (kept in the audit trail).")
@@ -14,6 +17,8 @@ TICKET = typer.Option("", "--ticket", help="Change ticket id, e.g. CHG-1234.")
 
 
 def _show(result: RequestResult, as_json: bool, *, exit_code: int | None = None) -> None:
+    from clearance.reporters.table import render
+
     r = result.request
     if as_json:  # not the API's record: these fields in this order, as scripts read them
         print_json(
@@ -119,6 +124,8 @@ def request_show(
     request_id: int = typer.Argument(..., metavar="REQUEST"), as_json: bool = JSON
 ) -> None:
     """Show a request with its approvals and latest decision."""
+    from clearance.reporters.table import render
+
     data = connect().request(request_id)
     if as_json:
         print_json(data)

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 import typer
-import yaml
 from rich.table import Table
 
-from clearance.adapters.store import migrate
 from clearance.cli.common import (
     AS_USER,
     JSON,
@@ -18,8 +16,9 @@ from clearance.cli.common import (
     print_json,
     workspace,
 )
-from clearance.core.version import EvidenceKind
-from clearance.workspace import init_workspace
+
+if TYPE_CHECKING:
+    from clearance.core.version import EvidenceKind
 
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 user_app = typer.Typer(help="Users and their roles.", no_args_is_help=True)
@@ -33,6 +32,8 @@ def init(
     db_url: str | None = typer.Option(None, "--db", help="Database URL (default: SQLite here)."),
 ) -> None:
     """Create a workspace (.clearance/ with database, blob store and signing key)."""
+    from clearance.workspace import init_workspace
+
     ws = init_workspace(directory, db_url=db_url)
     console.print(f"workspace ready at {ws.home} (database {ws.engine.url.render_as_string()})")
 
@@ -40,6 +41,8 @@ def init(
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Bring the database schema up to date (Alembic migrations)."""
+    from clearance.adapters.store import migrate
+
     ws = workspace()
     migrate.upgrade(ws.engine)
     console.print(f"schema at revision {migrate.current_revision(ws.engine)}")
@@ -48,6 +51,8 @@ def db_upgrade() -> None:
 @db_app.command("current")
 def db_current() -> None:
     """Show the database's schema revision and the needed one; exit 1 if they differ."""
+    from clearance.adapters.store import migrate
+
     ws = workspace()
     current, head = migrate.current_revision(ws.engine), migrate.head_revision()
     console.print(f"database: {current}; needed: {head}")
@@ -108,6 +113,8 @@ def register(
     as_json: bool = JSON,
 ) -> None:
     """Register a model version (and its model, if new) with its evidence and artifact."""
+    import yaml
+
     row = connect(as_user).register(manifest)  # the SDK validates it before it uploads
     name = str(yaml.safe_load(manifest.read_text(encoding="utf-8"))["model"]["name"])
     if as_json:
@@ -134,7 +141,7 @@ def evidence_attach(
     if kind not in ("document", "report", "dataset", "metrics", "other"):
         raise typer.BadParameter(f"unknown kind '{kind}'", param_hint="--kind")
     item = connect(as_user).attach(
-        model, version, name, file, uri=uri, sha256=sha256, kind=cast(EvidenceKind, kind)
+        model, version, name, file, uri=uri, sha256=sha256, kind=cast("EvidenceKind", kind)
     )
     if as_json:
         print_json(item)

@@ -18,10 +18,7 @@ from typing import Any
 
 import typer
 
-from clearance.adapters.store import migrate
-from clearance.api.logs import LOGGER, configure, log
 from clearance.errors import InputError, StoreError
-from clearance.workspace import find_workspace
 
 APP = "clearance.api.app:app_from_environment"
 LEVELS = ("critical", "error", "warning", "info", "debug")
@@ -83,6 +80,10 @@ def serve(
     migrates on its own.
     """
     import uvicorn
+
+    from clearance.adapters.store import migrate
+    from clearance.api.logs import LOGGER, configure, log
+    from clearance.workspace import find_workspace
 
     level = log_level.lower()
     if level not in LEVELS:

@@ -29,7 +29,7 @@ class Body(BaseModel):
     """A JSON request body: unknown fields are refused, and so are NUL characters (no
     database stores them in text)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     @model_validator(mode="before")
     @classmethod

@@ -9,14 +9,16 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping, Sequence
-from typing import Annotated, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Protocol
 
-from numpy.typing import NDArray
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 from pydantic_core import PydanticCustomError
 
 from clearance.core.columns import ColumnMapping
 from clearance.core.policy import RiskTier
+
+if TYPE_CHECKING:
+    from numpy.typing import NDArray
 
 SHA256 = r"^[0-9a-f]{64}$"
 EvidenceKind = Literal["document", "report", "dataset", "metrics", "other"]

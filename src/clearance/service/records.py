@@ -32,7 +32,7 @@ StoredOutcome = Annotated[OutcomeName, SkipValidation]
 
 
 class Record(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
 
 class User(Record):
