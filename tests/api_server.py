@@ -1,7 +1,12 @@
-"""A real server process for the API tests: uvicorn on a free loopback port.
+"""A real server for the API tests: uvicorn on a free loopback port.
+
+By default uvicorn serves the app from a thread of the test process: the same app factory,
+the same uvicorn, real HTTP over a socket, without paying a process start per test. A test
+that needs a process of its own (several workers, environment read at request time, signals,
+the server's log) asks for ``process=True`` or passes ``env``/``workers``.
 
 Tokens are minted through the service (as `clearance token create` does); every request in
-the tests then goes over HTTP to the subprocess.
+the tests then goes over HTTP to the server.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -18,6 +24,8 @@ from pathlib import Path
 import httpx
 
 from clearance.workspace import Workspace
+
+THREAD_START_TIMEOUT = 30
 
 
 def free_port() -> int:
@@ -28,9 +36,51 @@ def free_port() -> int:
 
 @contextmanager
 def running_server(
-    ws: Workspace, *, workers: int = 1, env: dict[str, str] | None = None
+    ws: Workspace,
+    *,
+    workers: int = 1,
+    env: dict[str, str] | None = None,
+    process: bool = False,
 ) -> Iterator[str]:
     """Start ``clearance serve``'s app over ``ws``; yields the base URL."""
+    if process or workers != 1 or env:
+        with _server_process(ws, workers=workers, env=env) as url:
+            yield url
+    else:
+        with _server_thread(ws) as url:
+            yield url
+
+
+@contextmanager
+def _server_thread(ws: Workspace) -> Iterator[str]:
+    """uvicorn in a thread over a workspace object of the server's own (as a process has)."""
+    import uvicorn
+
+    from clearance.api.app import Settings, create_app
+
+    served = Workspace(ws.root, ws.clock, url=ws.db_url, pooled=True)
+    app = create_app(served, Settings.from_environment(os.environ))
+    port = free_port()
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + THREAD_START_TIMEOUT
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError(f"in-thread server on port {port} did not start")
+        time.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)
+        if "engine" in vars(served):
+            served.engine.dispose()
+
+
+@contextmanager
+def _server_process(ws: Workspace, *, workers: int, env: dict[str, str] | None) -> Iterator[str]:
     port = free_port()
     cmd: Sequence[str] = [
         sys.executable,
