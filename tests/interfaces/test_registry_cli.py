@@ -8,40 +8,27 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-EXE = str(Path(sys.executable).parent / "clearance")
+from cli_runner import Cli as Command
+
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "credit-risk"
 
 
-class Cli:
-    def __init__(self, root: Path) -> None:
-        self.env = {**os.environ, "CLEARANCE_WORKSPACE": str(root), "COLUMNS": "200"}
-        self.env.pop("CLEARANCE_DB_URL", None)
-        self.env.pop("CLEARANCE_USER", None)
-
-    def __call__(self, *args: str | Path) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [EXE, *map(str, args)], capture_output=True, text=True, env=self.env, check=False
-        )
-
-    def ok(self, *args: str | Path) -> str:
-        result = self(*args)
-        assert result.returncode == 0, result.stdout + result.stderr
-        return result.stdout
-
+class Cli(Command):
     def events(self) -> int:
-        return json.loads(self.ok("audit", "verify", "--json"))["events"]
+        return int(json.loads(self.ok("audit", "verify", "--json"))["events"])
 
 
 @pytest.fixture(scope="module")
 def cli(tmp_path_factory: pytest.TempPathFactory) -> Cli:
     root = tmp_path_factory.mktemp("ws")
-    c = Cli(root)
+    env = {**os.environ, "CLEARANCE_WORKSPACE": str(root), "COLUMNS": "200"}
+    for name in ("CLEARANCE_DB_URL", "CLEARANCE_USER", "CLEARANCE_URL"):
+        env.pop(name, None)
+    c = Cli(env)
     c.ok("init", root)
     for name, roles in [
         ("alice", ["ml_engineer"]),
