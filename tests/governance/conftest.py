@@ -10,11 +10,9 @@ wall clock.
 from __future__ import annotations
 
 import copy
-import http.server
-import threading
 import uuid
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,11 +28,11 @@ from clearance.service.promotion import RequestResult
 from clearance.service.records import RequestRecord, VersionRecord
 from clearance.workspace import Workspace
 from contract import backends
-from local_smtp import (  # shared with the other notification tests  # noqa: F401
+from receivers import (  # shared with the other notification tests  # noqa: F401
+    HttpReceiver,
     Mail,
-    MailHandler,
     SmtpReceiver,
-    _PortZeroController,
+    http_receivers,
     smtp_receiver,
 )
 
@@ -298,79 +296,3 @@ def pg_url(pg_admin: str, pg_template: str) -> Iterator[str]:
     finally:
         with psycopg.connect(pg_admin, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-# --- a real local HTTP receiver (as in tests/notify) ------------------------------------
-
-
-@dataclass
-class Received:
-    path: str
-    headers: dict[str, str]
-    body: bytes
-
-
-@dataclass
-class HttpReceiver:
-    """Records every POST; answers from ``script`` (status codes, in order), then 200."""
-
-    base: str = ""
-    requests: list[Received] = field(default_factory=list)
-    script: list[int] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def answer(self, *codes: int) -> None:
-        with self.lock:
-            self.script.extend(codes)
-
-    def at(self, path: str) -> list[Received]:
-        with self.lock:
-            return [r for r in self.requests if r.path == path]
-
-    def _next_status(self) -> int:
-        with self.lock:
-            return self.script.pop(0) if self.script else 200
-
-
-def _handler(receiver: HttpReceiver) -> type[http.server.BaseHTTPRequestHandler]:
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-            headers = {k.lower(): v for k, v in self.headers.items()}
-            with receiver.lock:
-                receiver.requests.append(Received(self.path, headers, body))
-            status = receiver._next_status()
-            payload = b"ok" if status < 300 else f"status {status}".encode()
-            self.send_response(status)
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    return Handler
-
-
-@pytest.fixture
-def http_receivers() -> Iterator[Callable[[], HttpReceiver]]:
-    """A factory of receivers, each on its own port; all shut down after the test."""
-    servers: list[tuple[http.server.ThreadingHTTPServer, threading.Thread]] = []
-
-    def make() -> HttpReceiver:
-        receiver = HttpReceiver()
-        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _handler(receiver))
-        server.daemon_threads = True
-        thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
-        thread.start()
-        servers.append((server, thread))
-        receiver.base = f"http://127.0.0.1:{server.server_address[1]}"
-        return receiver
-
-    try:
-        yield make
-    finally:
-        for server, thread in servers:
-            server.shutdown()
-            server.server_close()
-            thread.join(5)

@@ -1,19 +1,13 @@
-"""Real local receivers for the notification tests: an HTTP server and an SMTP server.
-
-Both listen on 127.0.0.1 on a port the OS picks, run in a thread, and record what arrived,
-so the tests assert on the bytes a real receiver would see. No mocks.
-"""
+"""Fixtures for the notification tests: the real local receivers (tests/receivers.py), a TLS
+SMTP server, and notifications to send."""
 
 from __future__ import annotations
 
 import datetime as dt
-import http.server
 import ipaddress
 import ssl
-import threading
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,93 +21,21 @@ from cryptography.x509.oid import NameOID
 
 from clearance.adapters.clock import FixedClock
 from clearance.notify import Notification
-from local_smtp import (  # shared with the other notification tests  # noqa: F401
+from receivers import (  # shared with the other notification tests  # noqa: F401
+    HttpReceiver,
     Mail,
     MailHandler,
+    Received,
     SmtpReceiver,
     _PortZeroController,
+    http_receiver,
+    http_receivers,
     smtp_receiver,
 )
 
 START = dt.datetime(2026, 11, 22, 9, 0, tzinfo=dt.UTC)
 SHA_EVAL = "3f" * 32
 SHA_CARD = "a1" * 32
-
-
-# --- HTTP -------------------------------------------------------------------------------
-
-
-@dataclass
-class Received:
-    method: str
-    path: str
-    headers: dict[str, str]
-    body: bytes
-
-
-@dataclass
-class HttpReceiver:
-    """Records every request; answers from ``script`` (status codes, in order), then 200."""
-
-    url: str = ""
-    requests: list[Received] = field(default_factory=list)
-    script: list[int] = field(default_factory=list)
-    delay_s: float = 0.0
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def answer(self, *codes: int) -> None:
-        with self.lock:
-            self.script.extend(codes)
-
-    def _next_status(self) -> int:
-        with self.lock:
-            return self.script.pop(0) if self.script else 200
-
-
-def _handler(receiver: HttpReceiver) -> type[http.server.BaseHTTPRequestHandler]:
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-            with receiver.lock:
-                receiver.requests.append(
-                    Received(
-                        "POST", self.path, {k.lower(): v for k, v in self.headers.items()}, body
-                    )
-                )
-            if receiver.delay_s:
-                time.sleep(receiver.delay_s)
-            status = receiver._next_status()
-            payload = b"ok" if status < 300 else f"status {status}".encode()
-            try:
-                self.send_response(status)
-                if 300 <= status < 400:
-                    self.send_header("Location", "http://127.0.0.1:9/elsewhere")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-            except OSError:  # the client gave up (timeout tests)
-                pass
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    return Handler
-
-
-@pytest.fixture
-def http_receiver() -> Iterator[HttpReceiver]:
-    receiver = HttpReceiver()
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _handler(receiver))
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.start()
-    receiver.url = f"http://127.0.0.1:{server.server_address[1]}/hooks/clearance"
-    try:
-        yield receiver
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
 
 
 # --- SMTP -------------------------------------------------------------------------------
