@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,7 +16,10 @@ import psycopg
 import pytest
 
 from clearance.adapters.clock import FixedClock
+from clearance.adapters.store import migrate
+from clearance.adapters.store.database import make_engine
 from clearance.workspace import Workspace, init_workspace
+from databases import pg_database, sql_url
 
 PG_ADMIN = os.environ.get("CLEARANCE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 START = dt.datetime(2026, 11, 22, 9, 0, tzinfo=dt.UTC)
@@ -43,24 +45,34 @@ def pg_admin() -> str:
 
 @pytest.fixture
 def pg_url(pg_admin: str) -> Iterator[str]:
-    """A fresh, empty PostgreSQL database for one test; dropped afterwards."""
-    name = f"clearance_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(pg_admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    base = pg_admin.rsplit("/", 1)[0]
-    try:
-        yield f"{base}/{name}"
-    finally:
-        with psycopg.connect(pg_admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    """A fresh, empty PostgreSQL database for one test (migration tests start from nothing)."""
+    with pg_database(pg_admin) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def pg_template(pg_admin: str) -> Iterator[str]:
+    """A PostgreSQL database migrated once per test process, copied for each test."""
+    with pg_database(pg_admin) as url:
+        engine = make_engine(url)
+        try:
+            migrate.upgrade(engine)
+        finally:
+            engine.dispose()  # a template must have no open connections
+        yield url.rsplit("/", 1)[1]
+
+
+@pytest.fixture
+def pg_schema_url(pg_admin: str, pg_template: str) -> Iterator[str]:
+    """A fresh PostgreSQL database already at the current schema (a copy of the template)."""
+    with pg_database(pg_admin, template=pg_template) as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """Run the test once on SQLite and once on PostgreSQL."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'clearance.db'}"
-    return str(request.getfixturevalue("pg_url"))
+    return sql_url(request.param, request, tmp_path)
 
 
 @pytest.fixture

@@ -25,6 +25,7 @@ import pytest
 from clearance.adapters.clock import FixedClock
 from clearance.testing import MemoryWorkspace
 from clearance.workspace import Workspace, init_workspace
+from databases import sql_url
 
 MEMORY, SQLITE, POSTGRESQL = "memory", "sqlite", "postgresql"
 DEFAULT = (MEMORY,)
@@ -60,17 +61,14 @@ def workspace(
 
 @pytest.fixture
 def db_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A SQL database for the backend: PostgreSQL from ``pg_url``, or SQLite on a RAM disk
-    when there is one (the same engine and SQL, without a disk flush per commit)."""
-    if backend == POSTGRESQL:
-        yield str(request.getfixturevalue("pg_url"))
-        return
+    """A SQL database for the backend (``conftest.sql_url``); SQLite on a RAM disk when there
+    is one (the same engine and SQL, without a disk flush per commit)."""
     ram = Path("/dev/shm")
-    if not (ram.is_dir() and os.access(ram, os.W_OK)):
-        yield f"sqlite:///{tmp_path / 'clearance.db'}"
+    if backend != SQLITE or not (ram.is_dir() and os.access(ram, os.W_OK)):
+        yield sql_url(backend, request, tmp_path)
         return
     folder = Path(tempfile.mkdtemp(prefix="clearance-test-", dir=ram))
     try:
-        yield f"sqlite:///{folder / 'clearance.db'}"
+        yield sql_url(backend, request, folder)
     finally:
         shutil.rmtree(folder, ignore_errors=True)

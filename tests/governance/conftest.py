@@ -10,19 +10,14 @@ wall clock.
 from __future__ import annotations
 
 import copy
-import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 import yaml
 
 from clearance.adapters.clock import FixedClock
-from clearance.adapters.store import migrate
-from clearance.adapters.store.database import make_engine
 from clearance.core.audit import AuditEvent
 from clearance.service.promotion import RequestResult
 from clearance.service.records import RequestRecord, VersionRecord
@@ -265,34 +260,3 @@ def env(workspace: Workspace, clock: FixedClock, tmp_path: Path) -> Env:
     e = Env(workspace, clock, tmp_path)
     e.apply(policy_doc())
     return e
-
-
-@pytest.fixture(scope="session")
-def pg_template(pg_admin: str) -> Iterator[str]:
-    """A PostgreSQL database migrated once per session, copied for each test (fast)."""
-    name = f"clearance_gov_tmpl_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(pg_admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    engine = make_engine(f"{pg_admin.rsplit('/', 1)[0]}/{name}")
-    try:
-        migrate.upgrade(engine)
-    finally:
-        engine.dispose()  # a template must have no open connections
-    try:
-        yield name
-    finally:
-        with psycopg.connect(pg_admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-@pytest.fixture
-def pg_url(pg_admin: str, pg_template: str) -> Iterator[str]:
-    """As the shared fixture (a fresh database per test), copied from the migrated template."""
-    name = f"clearance_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(pg_admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{pg_template}"')
-    try:
-        yield f"{pg_admin.rsplit('/', 1)[0]}/{name}"
-    finally:
-        with psycopg.connect(pg_admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
