@@ -144,7 +144,7 @@ class Call:
 
 
 @dataclass
-class Env:
+class World:
     ws: Workspace
     url: str
     tmp: Path
@@ -283,7 +283,7 @@ class Env:
 
 # --- the matrix --------------------------------------------------------------------------
 
-Arrange = Callable[[Env, str | None], Call]  # (the state, the caller's user name) -> the call
+Arrange = Callable[[World, str | None], Call]  # (the state, the caller's user name) -> the call
 
 
 @dataclass(frozen=True)
@@ -295,7 +295,7 @@ class Case:
     name: str = ""
 
 
-def _register(env: Env, _caller: str | None) -> Call:
+def _register(env: World, _caller: str | None) -> Call:
     def parts() -> dict[str, Any]:
         manifest = env.credit_manifest("credit-register", env.unique("v"))
         files = [("manifest", ("manifest.yaml", manifest.read_bytes(), "application/yaml"))]
@@ -307,7 +307,7 @@ def _register(env: Env, _caller: str | None) -> Call:
     return Call("POST", "/v1/versions", parts, status=201)
 
 
-def _evidence(env: Env, _caller: str | None) -> Call:
+def _evidence(env: World, _caller: str | None) -> Call:
     env.once("credit-evidence", lambda: env.credit_version("credit-evidence"))
     [version] = env.stages("credit-evidence")
     return Call(
@@ -321,7 +321,7 @@ def _evidence(env: Env, _caller: str | None) -> Call:
     )
 
 
-def _policy(env: Env, _caller: str | None) -> Call:
+def _policy(env: World, _caller: str | None) -> Call:
     def files() -> dict[str, Any]:
         name = env.unique("matrix-policy")
         text = (
@@ -335,45 +335,45 @@ def _policy(env: Env, _caller: str | None) -> Call:
     return Call("POST", "/v1/policies", files, status=201)
 
 
-def _promote(env: Env, _caller: str | None) -> Call:
+def _promote(env: World, _caller: str | None) -> Call:
     version = env.credit_version("credit-promote", "staging")
     body = {"model": "credit-promote", "version": version, "to": "production"}
     return Call("POST", "/v1/requests", lambda: {"json": body}, status=201)
 
 
-def _approve(env: Env, _caller: str | None) -> Call:
+def _approve(env: World, _caller: str | None) -> Call:
     rid = env.open_request("credit-approve")
     return Call(
         "POST", f"/v1/requests/{rid}/approvals", lambda: {"json": {"reason": "ok"}}, status=201
     )
 
 
-def _approve_draft(env: Env, _caller: str | None) -> Call:
+def _approve_draft(env: World, _caller: str | None) -> Call:
     rid = env.draft_request("credit-approve-draft")
     return Call(
         "POST", f"/v1/requests/{rid}/approvals", lambda: {"json": {"reason": "ok"}}, status=201
     )
 
 
-def _approve_emergency(env: Env, _caller: str | None) -> Call:
+def _approve_emergency(env: World, _caller: str | None) -> Call:
     rid = env.emergency_request("credit-approve-emergency")
     return Call(
         "POST", f"/v1/requests/{rid}/approvals", lambda: {"json": {"reason": "ok"}}, status=201
     )
 
 
-def _reject(env: Env, _caller: str | None) -> Call:
+def _reject(env: World, _caller: str | None) -> Call:
     rid = env.open_request("credit-reject")
     body = {"reason": "the fairness report is missing"}
     return Call("POST", f"/v1/requests/{rid}/rejections", lambda: {"json": body}, status=201)
 
 
-def _reevaluate(env: Env, _caller: str | None) -> Call:
+def _reevaluate(env: World, _caller: str | None) -> Call:
     rid = env.open_request("credit-reevaluate")
     return Call("POST", f"/v1/requests/{rid}/reevaluate")
 
 
-def _rollback(env: Env, _caller: str | None) -> Call:
+def _rollback(env: World, _caller: str | None) -> Call:
     model = "credit-rollback"
     env.once(model, lambda: [env.credit_version(model, "production") for _ in range(2)])
     [target] = [v for v, s in env.stages(model).items() if s == "deprecated"]
@@ -381,7 +381,7 @@ def _rollback(env: Env, _caller: str | None) -> Call:
     return Call("POST", f"/v1/models/{model}/rollback", lambda: {"json": body})
 
 
-def _grant(env: Env, _caller: str | None) -> Call:
+def _grant(env: World, _caller: str | None) -> Call:
     env.once("credit-waivers", lambda: env.credit_version("credit-waivers"))
     body = {
         "model": "credit-waivers",
@@ -393,26 +393,26 @@ def _grant(env: Env, _caller: str | None) -> Call:
     return Call("POST", "/v1/waivers", lambda: {"json": body}, status=201)
 
 
-def _revoke_waiver(env: Env, _caller: str | None) -> Call:
+def _revoke_waiver(env: World, _caller: str | None) -> Call:
     env.once("credit-waivers", lambda: env.credit_version("credit-waivers"))
     wid = env.waiver("credit-waivers")
     return Call("POST", f"/v1/waivers/{wid}/revoke", lambda: {"json": {"reason": "done"}})
 
 
-def _review(env: Env, _caller: str | None) -> Call:
+def _review(env: World, _caller: str | None) -> Call:
     rid = env.emergency_executed("credit-emergency")
     body = {"summary": "hotfix for the outage", "actions": ["add an alert"]}
     return Call("POST", f"/v1/requests/{rid}/review", lambda: {"json": body}, status=201)
 
 
-def _start_rollout(env: Env, _caller: str | None) -> Call:
+def _start_rollout(env: World, _caller: str | None) -> Call:
     model, version = env.canary_approved()
     return Call(
         "POST", f"/v1/models/{model}/rollouts", lambda: {"json": {"version": version}}, status=201
     )
 
 
-def _observe(env: Env, _caller: str | None) -> Call:
+def _observe(env: World, _caller: str | None) -> Call:
     if "rollout-observe" not in env.made:
         env.made.add(f"rollout-observe={env.running_rollout()}")
         env.made.add("rollout-observe")
@@ -421,11 +421,11 @@ def _observe(env: Env, _caller: str | None) -> Call:
     return Call("POST", f"/v1/models/{model}/rollouts/observe", lambda: {"json": body})
 
 
-def _tick(env: Env, _caller: str | None) -> Call:
+def _tick(env: World, _caller: str | None) -> Call:
     return Call("POST", "/v1/tick", changes=None)
 
 
-def _add_user(env: Env, _caller: str | None) -> Call:
+def _add_user(env: World, _caller: str | None) -> Call:
     return Call(
         "POST",
         "/v1/users",
@@ -434,7 +434,7 @@ def _add_user(env: Env, _caller: str | None) -> Call:
     )
 
 
-def _set_roles(env: Env, _caller: str | None) -> Call:
+def _set_roles(env: World, _caller: str | None) -> Call:
     env.once(
         "user:target",
         lambda: env.ws.registry.add_user("target", ["ml_engineer"], actor="root", operator=True),
@@ -443,37 +443,37 @@ def _set_roles(env: Env, _caller: str | None) -> Call:
     return Call("PUT", "/v1/users/target/roles", lambda: {"json": body})
 
 
-def _disable_user(env: Env, _caller: str | None) -> Call:
+def _disable_user(env: World, _caller: str | None) -> Call:
     name = env.unique("leaver")
     env.ws.registry.add_user(name, ["ml_engineer"], actor="root", operator=True)
     env.spare_token(name)  # disabling revokes it: the call changes state
     return Call("PUT", f"/v1/users/{name}/disabled", lambda: {"json": {"disabled": True}})
 
 
-def _token_for_someone_else(env: Env, _caller: str | None) -> Call:
+def _token_for_someone_else(env: World, _caller: str | None) -> Call:
     return Call("POST", "/v1/tokens", lambda: {"json": {"user": "req", "name": "ci"}}, status=201)
 
 
-def _token_for_yourself(env: Env, _caller: str | None) -> Call:
+def _token_for_yourself(env: World, _caller: str | None) -> Call:
     return Call("POST", "/v1/tokens", lambda: {"json": {"name": "laptop"}}, status=201)
 
 
-def _revoke_someone_elses_token(env: Env, _caller: str | None) -> Call:
+def _revoke_someone_elses_token(env: World, _caller: str | None) -> Call:
     return Call("DELETE", f"/v1/tokens/{env.spare_token('req')}")
 
 
-def _revoke_your_own_token(env: Env, caller: str | None) -> Call:
+def _revoke_your_own_token(env: World, caller: str | None) -> Call:
     return Call("DELETE", f"/v1/tokens/{env.spare_token(caller or 'req')}")
 
 
-def _replay(env: Env, _caller: str | None) -> Call:
+def _replay(env: World, _caller: str | None) -> Call:
     env.once("replay", lambda: env.open_request("credit-replay"))
     with env.ws.store.reading() as tx:
         number = max(d.id for r in tx.list_requests() for d in tx.decisions_for(r.id))
     return Call("POST", f"/v1/decisions/{number}/replay", changes=False)
 
 
-def _checkpoint(env: Env, _caller: str | None) -> Call:
+def _checkpoint(env: World, _caller: str | None) -> Call:
     return Call("POST", "/v1/audit/checkpoints", status=201)
 
 
@@ -563,7 +563,7 @@ def test_every_mutating_route_is_in_the_matrix(tmp_path: Path) -> None:
 
 @dataclass
 class Matrix:
-    env: Env
+    env: World
     small: bool  # the PostgreSQL pass: fewer callers per endpoint
 
 
@@ -621,14 +621,14 @@ def matrix(
         ws.tokens.revoke(revoked.id, actor="operator", operator=True)
 
         with running_server(ws) as base, httpx.Client(base_url=base, timeout=60) as http:
-            env = Env(ws, base, tmp, tokens, rules, grantor, http)
+            env = World(ws, base, tmp, tokens, rules, grantor, http)
             yield Matrix(env, small=request.param != "sqlite")
         ws.engine.dispose()
     finally:
         dropped()
 
 
-def _send(env: Env, caller: str, call: Call) -> httpx.Response:
+def _send(env: World, caller: str, call: Call) -> httpx.Response:
     token = env.tokens.get(caller)
     headers = {} if caller == "no token" else {"Authorization": f"Bearer {token}"}
     return env.http.request(call.method, call.path, headers=headers, **call.kwargs())

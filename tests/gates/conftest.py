@@ -87,7 +87,7 @@ EVAL_COLUMNS = {
 }
 
 
-class Env:
+class DataGates:
     def __init__(self, root: Path, fmt: str, tables: dict[str, pa.Table]) -> None:
         self.fmt = fmt
         self.tables = tables
@@ -148,13 +148,13 @@ def tables() -> dict[str, pa.Table]:
 
 
 @pytest.fixture(params=FORMATS)
-def env(request: pytest.FixtureRequest, tmp_path: Path, tables: dict[str, pa.Table]) -> Env:
-    return Env(tmp_path, request.param, tables)
+def env(request: pytest.FixtureRequest, tmp_path: Path, tables: dict[str, pa.Table]) -> DataGates:
+    return DataGates(tmp_path, request.param, tables)
 
 
 @pytest.fixture
-def parquet_env(tmp_path: Path, tables: dict[str, pa.Table]) -> Env:
-    return Env(tmp_path, "parquet", tables)
+def parquet_env(tmp_path: Path, tables: dict[str, pa.Table]) -> DataGates:
+    return DataGates(tmp_path, "parquet", tables)
 
 
 @pytest.fixture(scope="session")

@@ -15,7 +15,7 @@ from sklearn.metrics import accuracy_score, brier_score_loss, roc_auc_score
 from clearance import kernels as k
 from clearance.core.results import GateResult, GateStatus
 
-from .conftest import Env
+from .conftest import DataGates
 
 
 def only(decision: Any) -> GateResult:
@@ -23,7 +23,7 @@ def only(decision: Any) -> GateResult:
     return decision.gates[0]
 
 
-def eval_arrays(env: Env) -> dict[str, np.ndarray]:
+def eval_arrays(env: DataGates) -> dict[str, np.ndarray]:
     t = env.tables["evaluation"]
     return {c: t.column(c).to_numpy(zero_copy_only=False) for c in t.column_names}
 
@@ -31,7 +31,7 @@ def eval_arrays(env: Env) -> dict[str, np.ndarray]:
 # ----------------------------------------------------------------------------- performance
 
 
-def test_performance_roc_auc_agrees_with_sklearn_and_delong(env: Env) -> None:
+def test_performance_roc_auc_agrees_with_sklearn_and_delong(env: DataGates) -> None:
     g = only(
         env.run(
             [
@@ -67,7 +67,7 @@ def test_performance_roc_auc_agrees_with_sklearn_and_delong(env: Env) -> None:
     ],
 )
 def test_performance_point_metrics_agree_with_sklearn(
-    parquet_env: Env, metric: str, reference: Any
+    parquet_env: DataGates, metric: str, reference: Any
 ) -> None:
     bound = {"min": 0.0} if metric == "accuracy" else {"max": 1.0}
     g = only(
@@ -80,7 +80,7 @@ def test_performance_point_metrics_agree_with_sklearn(
     assert g.details["interval"] is None
 
 
-def test_performance_bootstrap_interval_for_f1_and_brier(parquet_env: Env) -> None:
+def test_performance_bootstrap_interval_for_f1_and_brier(parquet_env: DataGates) -> None:
     d = parquet_env.run(
         [
             {
@@ -115,7 +115,7 @@ def test_performance_bootstrap_interval_for_f1_and_brier(parquet_env: Env) -> No
     assert brier.margin == pytest.approx(0.3 - hi)
 
 
-def test_a_missing_dataset_is_an_error_that_names_it(parquet_env: Env) -> None:
+def test_a_missing_dataset_is_an_error_that_names_it(parquet_env: DataGates) -> None:
     g = only(
         parquet_env.run(
             [
@@ -134,7 +134,7 @@ def test_a_missing_dataset_is_an_error_that_names_it(parquet_env: Env) -> None:
     assert g.details["missing"] == ["evidence.holdout"]
 
 
-def test_a_missing_column_is_an_error_that_names_it(env: Env) -> None:
+def test_a_missing_column_is_an_error_that_names_it(env: DataGates) -> None:
     g = only(
         env.run(
             [
@@ -153,7 +153,7 @@ def test_a_missing_column_is_an_error_that_names_it(env: Env) -> None:
     assert "'proba'" in g.message and "evaluation" in g.message
 
 
-def test_an_unmapped_role_is_an_error_that_names_the_role(parquet_env: Env) -> None:
+def test_an_unmapped_role_is_an_error_that_names_the_role(parquet_env: DataGates) -> None:
     parquet_env.columns["evaluation"] = None
     g = only(
         parquet_env.run(
@@ -172,7 +172,7 @@ def test_an_unmapped_role_is_an_error_that_names_the_role(parquet_env: Env) -> N
     assert "'label' column" in g.message
 
 
-def test_gate_columns_override_the_manifest_mapping(parquet_env: Env) -> None:
+def test_gate_columns_override_the_manifest_mapping(parquet_env: DataGates) -> None:
     g = only(
         parquet_env.run(
             [
@@ -194,7 +194,7 @@ def test_gate_columns_override_the_manifest_mapping(parquet_env: Env) -> None:
 # ----------------------------------------------------------------------------- champion
 
 
-def test_champion_non_inferiority_on_data_uses_delong_paired(env: Env) -> None:
+def test_champion_non_inferiority_on_data_uses_delong_paired(env: DataGates) -> None:
     g = only(
         env.run(
             [
@@ -221,7 +221,7 @@ def test_champion_non_inferiority_on_data_uses_delong_paired(env: Env) -> None:
     assert g.details["hypothesis"]["p_value"] == pytest.approx(expected_p, rel=1e-9)
 
 
-def test_champion_superiority_bootstrap_for_accuracy(parquet_env: Env) -> None:
+def test_champion_superiority_bootstrap_for_accuracy(parquet_env: DataGates) -> None:
     g = only(
         parquet_env.run(
             [
@@ -247,7 +247,7 @@ def test_champion_superiority_bootstrap_for_accuracy(parquet_env: Env) -> None:
     assert "superiority" in g.message
 
 
-def test_champion_scores_from_a_separate_dataset(parquet_env: Env, tmp_path: Any) -> None:
+def test_champion_scores_from_a_separate_dataset(parquet_env: DataGates, tmp_path: Any) -> None:
     import pyarrow as pa
 
     from .conftest import write
@@ -289,7 +289,7 @@ def test_champion_data_params_need_a_dataset() -> None:
 # ----------------------------------------------------------------------------- fairness
 
 
-def test_fairness_agrees_with_fairlearn(env: Env) -> None:
+def test_fairness_agrees_with_fairlearn(env: DataGates) -> None:
     d = env.run(
         [
             {
@@ -332,7 +332,7 @@ def test_fairness_agrees_with_fairlearn(env: Env) -> None:
     assert lo <= dpd.observed <= hi
 
 
-def test_fairness_streamed_in_small_batches_equals_one_read(parquet_env: Env) -> None:
+def test_fairness_streamed_in_small_batches_equals_one_read(parquet_env: DataGates) -> None:
     gate = {
         "id": "f",
         "type": "fairness",
@@ -346,7 +346,7 @@ def test_fairness_streamed_in_small_batches_equals_one_read(parquet_env: Env) ->
     assert batched.details["groups"] == whole.details["groups"]
 
 
-def test_fairness_small_groups_are_excluded_or_an_error(parquet_env: Env) -> None:
+def test_fairness_small_groups_are_excluded_or_an_error(parquet_env: DataGates) -> None:
     base = {
         "id": "f",
         "type": "fairness",
@@ -361,7 +361,7 @@ def test_fairness_small_groups_are_excluded_or_an_error(parquet_env: Env) -> Non
     assert err.status is GateStatus.ERROR and "d (" in err.message
 
 
-def test_fairness_missing_sensitive_column_is_named(parquet_env: Env) -> None:
+def test_fairness_missing_sensitive_column_is_named(parquet_env: DataGates) -> None:
     g = only(
         parquet_env.run(
             [
@@ -383,7 +383,7 @@ def test_fairness_missing_sensitive_column_is_named(parquet_env: Env) -> None:
 # ----------------------------------------------------------------------------- drift
 
 
-def test_drift_agrees_with_scipy_and_reports_worst_columns(env: Env) -> None:
+def test_drift_agrees_with_scipy_and_reports_worst_columns(env: DataGates) -> None:
     g = only(
         env.run(
             [
@@ -423,7 +423,7 @@ def test_drift_agrees_with_scipy_and_reports_worst_columns(env: Env) -> None:
     assert by["x1"]["nulls"][1] > 0
 
 
-def test_drift_share_passes_when_allowed(parquet_env: Env) -> None:
+def test_drift_share_passes_when_allowed(parquet_env: DataGates) -> None:
     g = only(
         parquet_env.run(
             [
@@ -443,7 +443,7 @@ def test_drift_share_passes_when_allowed(parquet_env: Env) -> None:
     assert g.margin == pytest.approx(0.4 - 1 / 3)
 
 
-def test_drift_missing_column_in_reference_is_named(parquet_env: Env) -> None:
+def test_drift_missing_column_in_reference_is_named(parquet_env: DataGates) -> None:
     g = only(
         parquet_env.run(
             [
@@ -479,7 +479,7 @@ QUALITY = {
 }
 
 
-def test_data_quality_passes_on_clean_data(env: Env) -> None:
+def test_data_quality_passes_on_clean_data(env: DataGates) -> None:
     g = only(env.run([QUALITY]))
     assert g.status is GateStatus.PASS, g.message
     checks = {(c["check"], c["column"]): c for c in g.details["checks"]}
@@ -489,7 +489,7 @@ def test_data_quality_passes_on_clean_data(env: Env) -> None:
     assert checks[("freshness", "ts")]["observed"] < 4 * 24
 
 
-def test_data_quality_failures_name_the_column(env: Env) -> None:
+def test_data_quality_failures_name_the_column(env: DataGates) -> None:
     bad = {
         **QUALITY,
         "max_null_fraction": {"x1": 0.001},
@@ -514,13 +514,13 @@ def test_data_quality_failures_name_the_column(env: Env) -> None:
     assert "x2" in names and "x1" in names
 
 
-def test_data_quality_streamed_equals_one_read(parquet_env: Env) -> None:
+def test_data_quality_streamed_equals_one_read(parquet_env: DataGates) -> None:
     whole = only(parquet_env.run([QUALITY]))
     batched = only(parquet_env.run([{**QUALITY, "batch_rows": 100}]))
     assert batched.details["checks"] == whole.details["checks"]
 
 
-def test_data_quality_schema_mismatch(parquet_env: Env) -> None:
+def test_data_quality_schema_mismatch(parquet_env: DataGates) -> None:
     g = only(
         parquet_env.run(
             [
@@ -540,7 +540,7 @@ def test_data_quality_schema_mismatch(parquet_env: Env) -> None:
     assert "label is int64, expected string" in problems
 
 
-def test_data_quality_missing_column_is_named(parquet_env: Env) -> None:
+def test_data_quality_missing_column_is_named(parquet_env: DataGates) -> None:
     g = only(
         parquet_env.run(
             [

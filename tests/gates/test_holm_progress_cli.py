@@ -25,14 +25,14 @@ from clearance.core.columns import Columns
 from clearance.core.results import GateStatus
 from clearance.core.version import Artifact, EvidenceItem, NoEvidence
 
-from .conftest import Env, run
+from .conftest import DataGates, run
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "credit-risk-data"
 CORE_CONFTEST = Path(__file__).resolve().parents[1] / "core" / "conftest.py"
 AUC = {"type": "performance", "dataset": "evaluation", "metric": "roc_auc", "confidence": 0.95}
 
 
-def test_holm_adjusts_the_transitions_tests_together(parquet_env: Env) -> None:
+def test_holm_adjusts_the_transitions_tests_together(parquet_env: DataGates) -> None:
     d = parquet_env.run(
         [
             {"id": "auc_a", **AUC, "min": 0.70},
@@ -68,7 +68,7 @@ def test_holm_adjusts_the_transitions_tests_together(parquet_env: Env) -> None:
     assert "holm_adjusted_p" not in d.gates[3].details
 
 
-def test_holm_can_turn_a_marginal_pass_into_a_fail(parquet_env: Env) -> None:
+def test_holm_can_turn_a_marginal_pass_into_a_fail(parquet_env: DataGates) -> None:
     single = parquet_env.run([{"id": "auc", **AUC, "min": 0.70}]).gates[0]
     auc = single.observed
     se = (single.details["interval"][1] - auc) / 1.959963984540054
@@ -84,7 +84,7 @@ def test_holm_can_turn_a_marginal_pass_into_a_fail(parquet_env: Env) -> None:
         assert g.margin is None
 
 
-def test_progress_callback_is_called_for_every_gate(parquet_env: Env) -> None:
+def test_progress_callback_is_called_for_every_gate(parquet_env: DataGates) -> None:
     calls: list[tuple[int, int, str]] = []
     parquet_env.run(
         [{"id": "a", **AUC, "min": 0.5}, {"id": "b", **AUC, "min": 0.6}],
@@ -96,7 +96,7 @@ def test_progress_callback_is_called_for_every_gate(parquet_env: Env) -> None:
 # ----------------------------------------------------------------------------- latency
 
 
-def test_latency_from_a_benchmark_file(parquet_env: Env, tmp_path: Path) -> None:
+def test_latency_from_a_benchmark_file(parquet_env: DataGates, tmp_path: Path) -> None:
     bench = tmp_path / "bench.json"
     bench.write_text(json.dumps({"p50_ms": 10, "p95_ms": 30, "p99_ms": 90, "mean_ms": 12}))
     item = EvidenceItem(
@@ -122,7 +122,7 @@ def test_latency_from_a_benchmark_file(parquet_env: Env, tmp_path: Path) -> None
 
 
 def test_latency_measure_needs_allow_measure_and_a_matching_digest(
-    parquet_env: Env, tmp_path: Path
+    parquet_env: DataGates, tmp_path: Path
 ) -> None:
     from sklearn.linear_model import LogisticRegression
 

@@ -10,7 +10,7 @@ from clearance.core.results import GateResult, GateStatus
 from clearance.reporters import render_junit, render_markdown
 from clearance.reporters.format import worst_items, worst_lines
 
-from .conftest import Env
+from .conftest import DataGates
 from .test_holm_progress_cli import check
 
 DRIFT = {
@@ -59,7 +59,7 @@ def test_check_writes_worst_columns_and_groups_into_both_reports(tmp_path: Path)
     assert cases["auc_floor"].find("system-out") is None  # no worst list: nothing added
 
 
-def test_reports_of_a_passing_and_a_waived_data_gate(parquet_env: Env) -> None:
+def test_reports_of_a_passing_and_a_waived_data_gate(parquet_env: DataGates) -> None:
     d = parquet_env.run([{**DRIFT, "max_drifted_share": 1.0}, FAIR])
     drift, parity = d.gates
     assert drift.status is GateStatus.PASS and worst_lines(drift)
@@ -78,7 +78,7 @@ def test_reports_of_a_passing_and_a_waived_data_gate(parquet_env: Env) -> None:
     assert f"  {worst_lines(drift)[0]}" in out.text.splitlines()
 
 
-def test_worst_items_ignore_malformed_entries_and_escape_markdown(parquet_env: Env) -> None:
+def test_worst_items_ignore_malformed_entries_and_escape_markdown(parquet_env: DataGates) -> None:
     g = GateResult(
         gate_id="q",
         type="data_quality",

@@ -18,9 +18,7 @@ import pytest
 import yaml
 
 from clearance.adapters.clock import FixedClock
-from clearance.core.audit import AuditEvent
 from clearance.service.promotion import RequestResult
-from clearance.service.records import RequestRecord, VersionRecord
 from clearance.workspace import Workspace
 from contract import backends
 from receivers import (  # shared with the other notification tests  # noqa: F401
@@ -30,6 +28,7 @@ from receivers import (  # shared with the other notification tests  # noqa: F40
     http_receivers,
     smtp_receiver,
 )
+from stories import Story
 
 # the store each test runs on: memory unless marked (tests/contract/backends.py)
 pytest_configure = backends.pytest_configure
@@ -158,12 +157,13 @@ def write_manifest(
 
 
 @dataclass
-class Env:
+class Env(Story):
     """A workspace with the team and the issue-5 policy, plus builders and readers."""
 
-    ws: Workspace
-    clock: FixedClock
-    tmp: Path
+    model: str = MODEL
+
+    def manifest(self, version: str, **kw: Any) -> Path:
+        return write_manifest(self.tmp / "manifests", version, **kw)
 
     def apply(self, doc: dict[str, Any]) -> None:
         folder = self.tmp / "policies"
@@ -171,16 +171,6 @@ class Env:
         path = folder / f"gov-{len(list(folder.iterdir()))}.yaml"
         path.write_text(yaml.safe_dump(copy.deepcopy(doc), sort_keys=False))
         self.ws.registry.apply_policy(path, actor="dave")
-
-    def register(self, version: str, **kw: Any) -> VersionRecord:
-        return self.ws.registry.register(
-            write_manifest(self.tmp / "manifests", version, **kw), actor="alice"
-        )
-
-    def to_staging(self, version: str, model: str = MODEL, **kw: Any) -> None:
-        self.register(version, model=model, **kw)
-        result = self.ws.promotions.promote(model, version, "staging", actor="alice")
-        assert result.executed, result.decision.summary
 
     def request_production(self, version: str, change_type: str = "standard") -> RequestResult:
         return self.ws.promotions.promote(
@@ -217,40 +207,6 @@ class Env:
         result = self.ws.promotions.approve(rid, actor="frank")
         assert result.executed, result.decision.summary
         return rid
-
-    # readers ---------------------------------------------------------------------------
-    def stage_of(self, version: str, model: str = MODEL) -> str:
-        with self.ws.store.reading() as tx:
-            m = tx.get_model(model)
-            assert m is not None
-            row = tx.get_version(m.id, version)
-            assert row is not None
-            return row.stage
-
-    def request(self, rid: int) -> RequestRecord:
-        with self.ws.store.reading() as tx:
-            r = tx.get_request(rid)
-            assert r is not None
-            return r
-
-    def alerts(self, event: str | None = None) -> list[dict[str, Any]]:
-        with self.ws.store.reading() as tx:
-            found = tx.notifications()
-        return [a for a in found if event is None or a["event"] == event]
-
-    def events(self, after: int = 0) -> list[AuditEvent]:
-        with self.ws.store.reading() as tx:
-            return [e for e in tx.events() if e.seq > after]
-
-    def event_count(self) -> int:
-        with self.ws.store.reading() as tx:
-            return tx.event_count()
-
-    def tick(self, times: int = 1) -> list[str]:
-        actions: list[str] = []
-        for _ in range(times):
-            actions += self.ws.governance.tick().actions
-        return actions
 
 
 @pytest.fixture

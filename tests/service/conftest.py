@@ -19,10 +19,10 @@ import yaml
 from sqlalchemy import text
 
 from clearance.adapters.clock import FixedClock
-from clearance.service.records import VersionRecord
 from clearance.testing import MemoryWorkspace
 from clearance.workspace import Workspace
 from contract import backends
+from stories import Story
 
 # the store each test runs on: memory unless marked (tests/contract/backends.py)
 pytest_configure = backends.pytest_configure
@@ -167,12 +167,9 @@ def write_manifest(
 
 
 @dataclass
-class Env:
+class Env(Story):
     """A workspace with the team added and the base policy applied, plus builders."""
 
-    ws: Workspace
-    clock: FixedClock
-    tmp: Path
     model: str = MODEL
 
     @staticmethod
@@ -186,19 +183,11 @@ class Env:
     def apply(self, doc: dict[str, Any], actor: str = "dave") -> Any:
         return self.ws.registry.apply_policy(write_policy(self.tmp / "policies", doc), actor=actor)
 
-    def register(self, version: str, **kw: Any) -> VersionRecord:
-        return self.ws.registry.register(self.manifest(version, **kw), actor="alice")
-
     def card(self, name: str, content: str) -> Path:
         path = self.tmp / "cards" / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(content)
         return path
-
-    def to_staging(self, version: str, **kw: Any) -> None:
-        self.register(version, **kw)
-        result = self.ws.promotions.promote(MODEL, version, "staging", actor="alice")
-        assert result.executed, result.decision.summary
 
     def to_production(self, version: str, **kw: Any) -> int:
         """Register, stage and fully approve a version into production; its request id."""
@@ -210,22 +199,6 @@ class Env:
         assert result.executed, result.decision.summary
         self.clock.advance(minutes=1)
         return req.id
-
-    def stage_of(self, version: str) -> str:
-        with self.ws.store.reading() as tx:
-            model = tx.get_model(MODEL)
-            assert model is not None
-            row = tx.get_version(model.id, version)
-            assert row is not None
-            return row.stage
-
-    def event_count(self) -> int:
-        with self.ws.store.reading() as tx:
-            return tx.event_count()
-
-    def actions(self, after: int = 0) -> list[str]:
-        with self.ws.store.reading() as tx:
-            return [e.action for e in tx.events() if e.seq > after]
 
     def state(self) -> object:
         """Every row of every table, to show that a refused use case changed nothing."""
