@@ -21,7 +21,7 @@ from clearance.core.gates.base import GateContext, Measurement, in_holm_family
 from clearance.core.gates.registry import GateRegistry, default_registry
 from clearance.core.hashing import canonical_json, digest
 from clearance.core.loading import LoadedPolicy
-from clearance.core.policy import ChangeType, GateSpec, Transition
+from clearance.core.policy import ChangeType, GateSpec, Policy, Transition
 from clearance.core.results import (
     ApprovalStatus,
     Decision,
@@ -60,6 +60,47 @@ def resolve_transition(loaded: LoadedPolicy, from_stage: str | None, to_stage: s
         )
     froms = ", ".join(t.from_ for t in candidates)
     raise InputError(f"several transitions lead to '{to_stage}' (from {froms}); give --from")
+
+
+_NOTHING = digest([])  # the digest of no approvals, or no waivers
+
+
+@dataclass(frozen=True)
+class _Gates:
+    """What the engine needs of a policy's gates, built once per policy object: by id (the
+    first of an id, as ``Policy.gate``, a linear search) and the fields every result copies."""
+
+    policy: Policy  # held, so that its id is not reused while this entry lives
+    specs: dict[str, GateSpec]
+    common: dict[str, dict[str, Any]]
+
+
+def _gates(policy: Policy) -> _Gates:
+    held = _by_policy.get(id(policy))
+    if held is None or held.policy is not policy:
+        specs: dict[str, GateSpec] = {}
+        for spec in policy.gates:
+            specs.setdefault(spec.id, spec)
+        common = {gid: _common(spec) for gid, spec in specs.items()}
+        if len(_by_policy) >= 64:
+            _by_policy.clear()
+        held = _by_policy[id(policy)] = _Gates(policy, specs, common)
+    return held
+
+
+_by_policy: dict[int, _Gates] = {}
+
+
+def _common(spec: GateSpec) -> dict[str, Any]:
+    return {
+        "gate_id": spec.id,
+        "type": spec.type,
+        "severity": spec.severity,
+        "remediation": spec.remediation,
+        "owner": spec.owner,
+        "rationale": spec.rationale,
+        "controls": spec.controls,
+    }
 
 
 def evidence_digest(version: ModelVersion) -> str:
@@ -110,20 +151,27 @@ def evaluate(
     )
     bypass = set(ctype.bypass) if ctype else set()
     reg = registry or default_registry()
+    gates = _gates(policy)
+    specs = gates.specs
     total = len(transition.gates)
     measured: dict[str, Measurement] = {}
     for i, gid in enumerate(transition.gates):
         if progress is not None:
             progress(i, total, gid)
         if gid not in bypass:
-            measured[gid] = _measure(loaded, policy.gate(gid), ctx, reg)
+            measured[gid] = _measure(loaded, specs[gid], ctx, reg)
     if progress is not None:
         progress(total, total, "")
-    family = {gid for gid in measured if _in_family(policy.gate(gid), reg)}
+    # only a measurement with a hypothesis record can join the family (``_holm``)
+    family = {
+        gid
+        for gid, m in measured.items()
+        if "hypothesis" in m.details and _in_family(specs[gid], reg)
+    }
     measured = _holm(measured, family)
     share = policy.settings.near_miss
     results = [
-        _gate(policy.gate(gid), ctx, request.waivers, bypass, share, measured.get(gid))
+        _gate(specs[gid], gates.common[gid], ctx, request.waivers, bypass, share, measured.get(gid))
         for gid in transition.gates
     ]
     requirements = (
@@ -195,8 +243,12 @@ def _inputs(request: Evaluation, results: list[GateResult], current: str) -> Dec
         # sorted to full content, so the order the inputs were given in never changes a digest
         approvals_digest=digest(
             sorted(request.approvals, key=lambda a: (a.at, a.approver, canonical_json(a)))
-        ),
-        waivers_digest=digest(sorted(request.waivers, key=lambda w: (w.id, canonical_json(w)))),
+        )
+        if request.approvals
+        else _NOTHING,
+        waivers_digest=digest(sorted(request.waivers, key=lambda w: (w.id, canonical_json(w))))
+        if request.waivers
+        else _NOTHING,
         now=request.now,
     )
 
@@ -271,21 +323,13 @@ def _holm(measured: dict[str, Measurement], declared: set[str]) -> dict[str, Mea
 
 def _gate(
     spec: GateSpec,
+    common: dict[str, Any],
     ctx: GateContext,
     waivers: Sequence[Waiver],
     bypass: set[str],
     share: float,
     measurement: Measurement | None,
 ) -> GateResult:
-    common = {
-        "gate_id": spec.id,
-        "type": spec.type,
-        "severity": spec.severity,
-        "remediation": spec.remediation,
-        "owner": spec.owner,
-        "rationale": spec.rationale,
-        "controls": spec.controls,
-    }
     if spec.id in bypass or measurement is None:
         return GateResult(
             status=GateStatus.SKIPPED,

@@ -48,6 +48,22 @@ def headings(text: str) -> set[str]:
     return found
 
 
+_outlines: dict[str, tuple[bool, frozenset[str]]] = {}
+
+
+def _outline(sha: str, data: bytes) -> tuple[bool, frozenset[str]]:
+    """Whether the document is blank, and its headings: parsed once per content digest
+    (a policy backtest reads the same documents for every decision)."""
+    found = _outlines.get(sha)
+    if found is None:
+        text = data.decode("utf-8", errors="replace")
+        found = (not text.strip(), frozenset(headings(text)))
+        if len(_outlines) >= 1024:
+            _outlines.clear()
+        _outlines[sha] = found
+    return found
+
+
 def _normal(title: str) -> str:
     return " ".join(title.split()).casefold()
 
@@ -102,12 +118,11 @@ class Documentation:
             return f"missing (evidence '{doc.name}' has no readable content)"
         except OSError as exc:
             return f"missing (cannot read: {exc.strerror or exc})"
-        digests[doc.name] = sha256_bytes(data)
-        text = data.decode("utf-8", errors="replace")
-        if not text.strip():
+        sha = digests[doc.name] = sha256_bytes(data)
+        empty, have = _outline(sha, data)
+        if empty:
             return "is empty"
         if doc.sections:
-            have = headings(text)
             absent = [s for s in doc.sections if _normal(s) not in have]
             if absent:
                 return "lacks section(s) " + ", ".join(repr(s) for s in absent)

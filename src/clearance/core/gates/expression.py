@@ -11,10 +11,23 @@ size is measured first (``max_elements``, ``max_string_length``), then the expre
 through a ``Runner`` with a deadline (``max_seconds``). By default that is a worker process
 the deadline kills (:mod:`clearance.kernels.sandbox`); tests may pass another runner. Passing
 a limit is an ``error`` result naming it, never an exception or a hang.
+
+Speed (issue 12.3): a round trip to the worker costs ~65 µs and CEL recompiles a regex for
+every ``matches`` call (~170 µs each), so the runner is given only the variables (and, for
+``version.x``-style access, the fields) the expression names (``narrow``), and the default
+runner remembers its answers (``_remembered``): CEL is side-effect free and has no clock, so
+the same program on the same input (and the same ``max_seconds``) answers the same. Only
+answers are remembered, never a timeout, crash or failure; the size limits are checked on
+the full input before, as always.
 """
 
 from __future__ import annotations
 
+import hashlib
+import pickle
+import re
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from functools import lru_cache
 from typing import Any, ClassVar
@@ -79,20 +92,122 @@ class ExpressionParams(GateParams):
 def activation(ctx: GateContext) -> dict[str, Any]:
     """The variables an expression sees: version, model, champion, evidence, transition, now."""
     v = ctx.version
-    version = v.model_dump(mode="json", exclude={"evidence", "champion", "model"})
+    version = v.model_dump(mode="json")  # once: its parts are the other variables
+    model, champion, evidence = (
+        version.pop("model"),
+        version.pop("champion"),
+        version.pop("evidence"),
+    )
     version.update(name=v.model.name, risk_tier=v.model.risk_tier)
     return {
         "version": version,
-        "model": v.model.model_dump(mode="json"),
-        "champion": v.champion.model_dump(mode="json") if v.champion else None,
-        "evidence": {k: e.model_dump(mode="json") for k, e in v.evidence.items()},
+        "model": model,
+        "champion": champion,
+        "evidence": evidence,
         "transition": {"from": ctx.from_stage, "to": ctx.to_stage, "change_type": ctx.change_type},
         "now": ctx.now,
     }
 
 
+def _fits(data: Any, *, max_elements: int, max_string_length: int) -> bool:
+    """Whether ``oversize`` would find nothing: its count (items of every list, entries of
+    every map, keys walked like values), without the paths it builds to name a problem, at a
+    fraction of its cost; only an input over a limit is walked again, by ``oversize``."""
+    stack, elements = [data], 0
+    while stack:
+        value = stack.pop()
+        if isinstance(value, str):
+            if len(value) > max_string_length:
+                return False
+        elif isinstance(value, (dict, list, tuple)):
+            elements += len(value)
+            if elements > max_elements:
+                return False
+            if isinstance(value, dict):
+                stack.extend(value)
+                stack.extend(value.values())
+            else:
+                stack.extend(value)
+    return True
+
+
+_WORD = "[A-Za-z0-9_]"
+_FIELD = re.compile(rf"\s*\.\s*([A-Za-z_]{_WORD}*)(?!{_WORD})(?!\s*\()")
+
+
+@lru_cache(maxsize=512)
+def _reads(source: str, names: tuple[str, ...]) -> dict[str, frozenset[str] | None]:
+    """What ``source`` can read of each variable in ``names``, found in its text.
+
+    Absent: the name never occurs, so the variable cannot be read. A set of fields: every
+    occurrence is ``name.field`` (not a macro call such as ``name.exists(...)``). None: any
+    other use (the whole value). Conservative: an occurrence inside a string literal, a
+    comment or after a dot also counts, which can only keep more.
+    """
+    out: dict[str, frozenset[str] | None] = {}
+    for name in names:
+        fields: set[str] | None = set()
+        for hit in re.finditer(f"(?<!{_WORD}){re.escape(name)}(?!{_WORD})", source):
+            field = _FIELD.match(source, hit.end())
+            if field is None:
+                fields = None
+                break
+            assert fields is not None
+            fields.add(field.group(1))
+        if fields is None or fields:
+            out[name] = None if fields is None else frozenset(fields)
+    return out
+
+
+def narrow(source: str, variables: dict[str, Any]) -> dict[str, Any]:
+    """The part of ``variables`` that ``source`` can read (``_reads``): the same answer, less
+    to send to the worker and a key under which equal inputs meet."""
+    out: dict[str, Any] = {}
+    for name, fields in _reads(source, tuple(variables)).items():
+        value = variables[name]
+        if fields is not None and isinstance(value, dict):
+            value = {k: v for k, v in value.items() if k in fields}
+        out[name] = value
+    return out
+
+
+class _Answers:
+    """A bounded, thread-safe LRU of answers by sha256 of the pickled request."""
+
+    def __init__(self, size: int) -> None:
+        self.size, self._lock = size, threading.Lock()
+        self._items: OrderedDict[bytes, bool | str] = OrderedDict()
+
+    def get(self, key: bytes) -> bool | str | None:
+        with self._lock:
+            found = self._items.get(key)
+            if found is not None:
+                self._items.move_to_end(key)
+            return found
+
+    def put(self, key: bytes, answer: bool | str) -> None:
+        with self._lock:
+            self._items[key] = answer
+            if len(self._items) > self.size:
+                self._items.popitem(last=False)
+
+
+_answers = _Answers(65_536)
+
+
 def _bounded(source: str, variables: dict[str, Any], seconds: float) -> bool | str:
     return sandbox.evaluate_bounded(source, variables, timeout=seconds)
+
+
+def _remembered(source: str, variables: dict[str, Any], seconds: float) -> bool | str:
+    """``_bounded``, answering a request it has answered before from memory."""
+    request = pickle.dumps((source, variables, seconds), protocol=pickle.HIGHEST_PROTOCOL)
+    key = hashlib.sha256(request).digest()
+    found = _answers.get(key)
+    if found is None:
+        found = _bounded(source, variables, seconds)
+        _answers.put(key, found)
+    return found
 
 
 class Expression:
@@ -101,19 +216,19 @@ class Expression:
     Params: ClassVar[type[GateParams]] = ExpressionParams
 
     def __init__(self, runner: Runner | None = None) -> None:
-        self.runner: Runner = runner or _bounded
+        self.runner: Runner = runner or _remembered
 
     def evaluate(self, params: ExpressionParams, ctx: GateContext) -> Measurement:
         variables = activation(ctx)
-        too_large = oversize(
-            variables,
-            max_elements=params.max_elements,
-            max_string_length=params.max_string_length,
-        )
+        limits = {
+            "max_elements": params.max_elements,
+            "max_string_length": params.max_string_length,
+        }
+        too_large = None if _fits(variables, **limits) else oversize(variables, **limits)
         if too_large is not None:
             return _too_large(too_large)
         try:
-            value = self.runner(params.expr, variables, params.max_seconds)
+            value = self.runner(params.expr, narrow(params.expr, variables), params.max_seconds)
         except KeyError as exc:
             return Measurement.error(
                 f"expression needs {exc.args[0]!r}, which this version does not have",
