@@ -83,7 +83,12 @@ class SafeConsole(Console):
     def __init__(self, **options: Any) -> None:
         for name in ("markup", "emoji", "highlight"):
             options.setdefault(name, False)
+        sized = "width" in options or "height" in options
         super().__init__(**options)
+        if not sized:
+            # Rich fixes COLUMNS/LINES at construction; these consoles are made at import and
+            # live as long as the process, so they read the size when they print instead.
+            self._width = self._height = None
 
     def render_str(self, text: str, **options: Any) -> Text:
         return super().render_str(printable(text), **options)

@@ -1,4 +1,4 @@
-"""The CLI in remote mode (CLEARANCE_URL + CLEARANCE_TOKEN) drives a real server process.
+"""The CLI in remote mode (CLEARANCE_URL + CLEARANCE_TOKEN) drives a real server over HTTP.
 
 The commands run from an empty folder with no workspace, so everything they show came
 through the API; where the CLI prints JSON, it must equal what the local CLI prints.
@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,8 +15,8 @@ import pytest
 
 from api_server import running_server, token_for
 from clearance.workspace import Workspace, init_workspace
+from cli_runner import Ran, run_cli
 
-EXE = str(Path(sys.executable).parent / "clearance")
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "credit-risk"
 
 
@@ -26,18 +24,11 @@ class Remote:
     def __init__(self, url: str, folder: Path) -> None:
         self.url, self.folder = url, folder
 
-    def run(self, token: str, *args: str | Path) -> subprocess.CompletedProcess[str]:
+    def run(self, token: str, *args: str | Path) -> Ran:
         env = {**os.environ, "CLEARANCE_URL": self.url, "CLEARANCE_TOKEN": token, "COLUMNS": "200"}
         for name in ("CLEARANCE_WORKSPACE", "CLEARANCE_DB_URL", "CLEARANCE_USER"):
             env.pop(name, None)
-        return subprocess.run(
-            [EXE, *map(str, args)],
-            capture_output=True,
-            text=True,
-            env=env,
-            cwd=self.folder,
-            check=False,
-        )
+        return run_cli(*args, env=env, cwd=self.folder)
 
     def ok(self, token: str, *args: str | Path) -> str:
         result = self.run(token, *args)

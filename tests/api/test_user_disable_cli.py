@@ -1,27 +1,23 @@
-"""`clearance user disable/enable` and the token-lifetime rule through the console script:
-locally (the operator) and remotely (CLEARANCE_URL + CLEARANCE_TOKEN) against a real server."""
+"""`clearance user disable/enable` and the token-lifetime rule as users run them
+(``cli_runner``): locally (the operator) and remotely (CLEARANCE_URL + CLEARANCE_TOKEN)
+against a real server."""
 
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 from api_server import running_server, token_for
 from clearance.workspace import init_workspace
+from cli_runner import Ran, run_cli
 
-EXE = str(Path(sys.executable).parent / "clearance")
 
-
-def _run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+def _run(env: dict[str, str], *args: str) -> Ran:
     full = {**os.environ, "COLUMNS": "200", **env}
     for name in ("CLEARANCE_USER", "CLEARANCE_DB_URL"):
         if name not in env:
             full.pop(name, None)
-    return subprocess.run(
-        [EXE, *args], capture_output=True, text=True, env=full, check=False, timeout=120
-    )
+    return run_cli(*args, env=full)
 
 
 def test_disable_and_enable_locally_and_remotely(tmp_path: Path) -> None:

@@ -1,22 +1,19 @@
-"""The governance commands through the real console script (SQLite, the system clock)."""
+"""The governance commands as users run them (``cli_runner``; SQLite, the system clock)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import yaml
 
 from clearance.adapters.clock import SystemClock
 from clearance.workspace import init_workspace
+from cli_runner import Cli
 
 from .conftest import MODEL, TEAM, policy_doc, write_manifest
-
-EXE = str(Path(sys.executable).parent / "clearance")
 
 
 def test_waivers_rollouts_serving_tick_and_alerts_from_the_cli(tmp_path: Path) -> None:
@@ -25,24 +22,10 @@ def test_waivers_rollouts_serving_tick_and_alerts_from_the_cli(tmp_path: Path) -
     for var in ("CLEARANCE_DB_URL", "CLEARANCE_USER"):
         env.pop(var, None)
 
-    def start(*args: str | Path) -> subprocess.Popen[str]:
-        return subprocess.Popen(
-            [EXE, *map(str, args)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=env,
-        )
+    cli = Cli(env)
+    ok = cli.ok
 
-    def done(process: subprocess.Popen[str], code: int = 0) -> str:
-        out, err = process.communicate(timeout=120)
-        assert process.returncode == code, out + err
-        return out
-
-    def ok(*args: str | Path) -> str:
-        return done(start(*args))
-
-    # the setup goes through the API (each console-script start costs seconds)
+    # the setup goes through the API
     ws = init_workspace(root, clock=SystemClock())
     for name, roles in TEAM.items():
         ws.registry.add_user(name, roles, actor="admin", operator=True)
@@ -63,25 +46,23 @@ def test_waivers_rollouts_serving_tick_and_alerts_from_the_cli(tmp_path: Path) -
     # the waiver lets the request through to approval; approved, it waits for its canary
     assert ws.promotions.reevaluate(rid, actor="alice").request.status == "pending"
     assert ws.promotions.approve(rid, actor="carol").request.status == "approved"
-    listing = start("waiver", "list", "--expiring-within", "7d", "--json")  # meanwhile
+    backlog = json.loads(ok("waiver", "list", "--expiring-within", "7d", "--json"))
     assert "serves 10% of traffic" in ok("rollout", "start", MODEL, "1", "--as", "frank")
-    backlog = json.loads(done(listing))
     assert [(w["id"], w["state"]) for w in backlog["waivers"]] == [("W-1", "active")]
 
-    breach = start("rollout", "observe", MODEL, "--kpi", "error_rate=0.02", "--kpi", "ctr=0.05",
-                   "--control", "ctr=0.05", "--as", "frank")  # fmt: skip
-    out = done(breach, code=1)
+    kpis = ("--kpi", "error_rate=0.02", "--kpi", "ctr=0.05", "--control", "ctr=0.05")
+    out = cli.fails(1, "rollout", "observe", MODEL, *kpis, "--as", "frank").stdout
     assert "rollback" in out and "error_rate" in out
-    serving = start("serving", MODEL, "--json")  # beside the first tick
+    serving = ok("serving", MODEL, "--json")
     first = ok("tick")
-    assert json.loads(done(serving)) == {
+    assert json.loads(serving) == {
         "model": MODEL, "champion": None, "canary": None, "canary_weight": 0.0, "rollout": None
     }  # fmt: skip
     assert ws.rollouts.status(MODEL).status == "rolled_back"
     assert "waiver W-1: expiring notice" in first and "tick: 1 action(s)" in first
-    listing = start("alerts", "list", "--json")  # beside the second tick
+    listing = ok("alerts", "list", "--json")
     assert "tick: 0 action(s)" in ok("tick")
-    alerts = json.loads(done(listing))
+    alerts = json.loads(listing)
     events = [a["event"] for a in alerts]
     assert events.count("rolled_back") == 1 and events.count("waiver_expiring") == 1
     assert all(a["deliveries"] == [] for a in alerts)  # no channels configured

@@ -3,7 +3,8 @@
 ``race_workspace`` builds a workspace (SQLite or PostgreSQL) with a small policy, users and
 several versions of one model already in staging. The tests then run the real
 ``clearance`` executable in separate OS processes against it, the way a team's CI jobs and
-people at their terminals would.
+people at their terminals would; what they check afterwards runs in this process
+(``cli_runner``).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import pytest
 
 from clearance.adapters.clock import SystemClock
 from clearance.workspace import Workspace, init_workspace
+from cli_runner import Ran, run_cli
 from race_policies import FREE_POLICY, gated_policy
 
 EXE = str(Path(sys.executable).parent / "clearance")
@@ -56,16 +58,9 @@ class RaceSetup:
             text=True,
         )
 
-    def run(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [EXE, *args],
-            env=self.env,
-            cwd=self.root,
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=120,
-        )
+    def run(self, *args: str) -> Ran:
+        """One command after the processes are done (in this process: no race left to run)."""
+        return run_cli(*args, env=self.env, cwd=self.root)
 
     def stages(self, model: str = MODEL) -> dict[str, str]:
         [status] = self.ws.views.status(model)

@@ -7,7 +7,6 @@ produce exactly the tables, columns, types, constraints and indexes the code que
 from __future__ import annotations
 
 import os
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -24,8 +23,7 @@ from clearance.adapters.store.schema import AuditHeadRow, Base
 from clearance.adapters.store.sql import SqlStore
 from clearance.errors import StoreError
 from clearance.workspace import init_workspace
-
-from .conftest import EXE
+from cli_runner import Ran, run_cli
 
 TABLES = set(Base.metadata.tables)
 
@@ -43,11 +41,9 @@ def _downgrade(engine: Engine, revision: str = "base") -> None:
         command.downgrade(config, revision)
 
 
-def _cli(root: Path, db_url: str, *args: str) -> subprocess.CompletedProcess[str]:
+def _cli(root: Path, db_url: str, *args: str) -> Ran:
     env = {**os.environ, "CLEARANCE_WORKSPACE": str(root), "CLEARANCE_DB_URL": db_url}
-    return subprocess.run(
-        [EXE, *args], env=env, cwd=root, capture_output=True, text=True, check=False, timeout=60
-    )
+    return run_cli(*args, env=env, cwd=root)
 
 
 def test_migrations_have_a_single_head() -> None:

@@ -1,4 +1,4 @@
-"""``clearance audit verify`` through the real console script: the state comparison, --blobs
+"""``clearance audit verify`` as users run it (``cli_runner``): the state comparison, --blobs
 and the advice to verify with a public key kept outside the workspace; the checkpoint and the
 public key it is verified with, as JSON too."""
 
@@ -6,24 +6,19 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 from sqlalchemy import text
 
 from clearance.workspace import init_workspace
+from cli_runner import Ran, run_cli
 
-EXE = str(Path(sys.executable).parent / "clearance")
 
-
-def _run(root: Path, *args: str, command: str = "verify") -> subprocess.CompletedProcess[str]:
+def _run(root: Path, *args: str, command: str = "verify") -> Ran:
     env = {**os.environ, "CLEARANCE_WORKSPACE": str(root), "COLUMNS": "250"}
     env.pop("CLEARANCE_DB_URL", None)
     env.pop("CLEARANCE_URL", None)
-    return subprocess.run(
-        [EXE, "audit", command, *args], capture_output=True, text=True, env=env, check=False
-    )
+    return run_cli("audit", command, *args, env=env)
 
 
 def test_verify_reports_state_blobs_and_recommends_an_outside_key(tmp_path: Path) -> None:

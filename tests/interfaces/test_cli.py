@@ -1,10 +1,13 @@
-"""The real ``clearance`` console script: exit codes, reports, errors without tracebacks."""
+"""The ``clearance`` command as users run it: exit codes, reports, errors without tracebacks.
+
+The commands run in this process through the console script's entry point
+(``tests/cli_runner.py``); one malformed-policy case runs the installed console script, for
+the exit code and the one-line error a real process shows.
+"""
 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -12,21 +15,23 @@ import jsonschema
 import pytest
 import yaml
 
+from cli_runner import Ran, run_cli
+
 ROOT = Path(__file__).resolve().parents[2]
-EXE = str(Path(sys.executable).parent / "clearance")
 POLICY = ROOT / "examples" / "credit-risk" / "policy"
 PASSING = ROOT / "examples" / "credit-risk" / "v7-pass" / "manifest.yaml"
 NOW = ["--now", "2026-11-22T12:00:00"]
 
 
-def run(*args: str | Path, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [EXE, *map(str, args)], capture_output=True, text=True, cwd=cwd, check=False
-    )
+def run(*args: str | Path, cwd: Path = ROOT, process: bool = False) -> Ran:
+    return run_cli(*args, cwd=cwd, process=process)
 
 
-def check(*extra: str | Path, manifest: Path = PASSING, policy: Path = POLICY):
-    return run("check", "-p", policy, "-m", manifest, "--to", "production", *NOW, *extra)
+def check(
+    *extra: str | Path, manifest: Path = PASSING, policy: Path = POLICY, process: bool = False
+) -> Ran:
+    args = ("check", "-p", policy, "-m", manifest, "--to", "production", *NOW, *extra)
+    return run(*args, process=process)
 
 
 def test_passing_version_exits_0_with_approvals_pending() -> None:
@@ -98,11 +103,12 @@ def test_bad_manifest_exits_2_with_location(tmp_path: Path, edit: str, expected:
     assert "Traceback" not in result.stderr
 
 
-def test_malformed_policy_exits_2_naming_file_line_and_field(tmp_path: Path) -> None:
+@pytest.mark.parametrize("process", [False, True], ids=["in-process", "console-script"])
+def test_malformed_policy_exits_2_naming_file_line_and_field(tmp_path: Path, process: bool) -> None:
     policy = tmp_path / "policy.yaml"
     text = (POLICY / "workflow.yaml").read_text().replace("version: 1.2.0", "version: one")
     policy.write_text(text)
-    result = check(policy=policy)
+    result = check(policy=policy, process=process)
     assert result.returncode == 2
     assert f"{policy}:6:12: error: metadata.version: 'one' is not a semantic version" in (
         result.stderr.replace("\n", "")

@@ -1,9 +1,10 @@
 """The examples under ``examples/`` behave as ``examples/README.md`` says.
 
-Each case runs the real ``clearance`` console script (the one users and CI run) with a fixed
-clock and ``--json``, and checks the exit code, the outcome, the status of every gate of the
-transition, the near misses and the pending approver roles. The processes are started all at
-once in one session fixture, so the whole file takes about as long as its slowest few runs.
+Each case runs ``clearance check`` as users and CI run it (``cli_runner``: the console
+script's entry point, in this process) with a fixed clock and ``--json``, and checks the exit
+code, the outcome, the status of every gate of the transition, the near misses and the pending
+approver roles. One case (``PROCESS_CASE``) runs the installed console script, so the exit
+code CI reads is the process's own. All runs happen once, in one session fixture.
 """
 
 from __future__ import annotations
@@ -13,14 +14,14 @@ import json
 import re
 import shlex
 import shutil
-import subprocess
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from cli_runner import Ran, run_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
@@ -32,14 +33,6 @@ POLICIES = {
     "medical-triage": "examples/medical-triage/policy.yaml",
     "ride-eta": "examples/ride-eta/policy.yaml",
 }
-
-
-def _script() -> str:
-    beside = Path(sys.executable).parent / "clearance"
-    found = str(beside) if beside.is_file() else shutil.which("clearance")
-    if found is None:
-        pytest.fail("the clearance console script is not installed (pip install -e .)")
-    return found
 
 
 @dataclass(frozen=True)
@@ -254,6 +247,7 @@ VARIANTS = [
     ),
 ]
 
+PROCESS_CASE = "credit-v8-production"  # a deny: exit 1 from the installed console script
 LINT_ARGS = ["policy", "lint", "--strict", "--json", "--today", TODAY, *POLICIES.values()]
 
 
@@ -277,36 +271,21 @@ def _variant_manifest(case: Case, base: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, subprocess.CompletedProcess[str]]:
-    """Run every case and the lint concurrently; results by case id (and ``"lint"``)."""
-    script = _script()
+def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Ran]:
+    """Run every case and the lint, one after another; results by case id (and ``"lint"``)."""
     base = tmp_path_factory.mktemp("variants")
     commands: dict[str, list[str]] = {"lint": LINT_ARGS}
     for case in CASES:
         commands[case.id] = _check_args(case, ROOT / case.key[0])
     for case in VARIANTS:
         commands[case.id] = _check_args(case, _variant_manifest(case, base))
-    started = {
-        name: (
-            args,
-            subprocess.Popen(
-                [script, *args],
-                cwd=ROOT,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-            ),
-        )
+    return {
+        name: run_cli(*args, cwd=ROOT, process=name == PROCESS_CASE)
         for name, args in commands.items()
     }
-    done: dict[str, subprocess.CompletedProcess[str]] = {}
-    for name, (args, proc) in started.items():
-        out, err = proc.communicate(timeout=120)
-        done[name] = subprocess.CompletedProcess(args, proc.returncode, out, err)
-    return done
 
 
-def _decision(run: subprocess.CompletedProcess[str]) -> dict[str, Any]:
+def _decision(run: Ran) -> dict[str, Any]:
     try:
         data: dict[str, Any] = json.loads(run.stdout)
     except json.JSONDecodeError:
@@ -315,7 +294,7 @@ def _decision(run: subprocess.CompletedProcess[str]) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("case", CASES + VARIANTS, ids=lambda c: c.id)
-def test_example_decision(case: Case, runs: dict[str, subprocess.CompletedProcess[str]]) -> None:
+def test_example_decision(case: Case, runs: dict[str, Ran]) -> None:
     run = runs[case.id]
     decision = _decision(run)
     assert run.returncode == case.exit_code, run.stdout + run.stderr
@@ -340,7 +319,7 @@ def _gate(case_id: str, gate_id: str, runs: dict[str, Any]) -> dict[str, Any]:
     return gates[gate_id]
 
 
-def test_credit_v8_names_each_fault(runs: dict[str, subprocess.CompletedProcess[str]]) -> None:
+def test_credit_v8_names_each_fault(runs: dict[str, Ran]) -> None:
     card = _gate("credit-v8-production", "model_card", runs)
     assert "'Limitations'" in card["message"] and "'Fairness'" in card["message"]
     auc = _gate("credit-v8-production", "auc_vs_champion", runs)
@@ -351,7 +330,7 @@ def test_credit_v8_names_each_fault(runs: dict[str, subprocess.CompletedProcess[
 
 
 def test_warn_gate_records_what_it_would_have_been(
-    runs: dict[str, subprocess.CompletedProcess[str]],
+    runs: dict[str, Ran],
 ) -> None:
     coverage = _gate("recs-v13-production", "catalog_coverage", runs)
     assert coverage["severity"] == "warn"
@@ -361,7 +340,7 @@ def test_warn_gate_records_what_it_would_have_been(
 
 
 def test_missing_rollback_plan_is_an_error_naming_the_evidence(
-    runs: dict[str, subprocess.CompletedProcess[str]],
+    runs: dict[str, Ran],
 ) -> None:
     gate = _gate("eta-v22-production", "rollback_plan", runs)
     assert gate["status"] == "error"
@@ -375,7 +354,7 @@ def test_missing_rollback_plan_is_an_error_naming_the_evidence(
 
 
 def test_every_example_policy_lints_clean(
-    runs: dict[str, subprocess.CompletedProcess[str]],
+    runs: dict[str, Ran],
 ) -> None:
     lint = runs["lint"]
     assert lint.returncode == 0, lint.stdout + lint.stderr

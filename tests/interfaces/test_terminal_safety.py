@@ -4,7 +4,7 @@ A model name, reason, remediation or message carrying Rich markup (``[bold green
 an ANSI colour, an OSC 8 hyperlink or a newline reaches the operator's terminal as visible
 text on one line: no ESC byte, no markup effect, one line per request. The Markdown and JUnit
 reports escape what their own formats obey. Renders are checked exactly on a fixed-width
-in-memory console (as rich's own tests do), then through the real console script.
+in-memory console (as rich's own tests do), then through the command (``cli_runner``).
 """
 
 from __future__ import annotations
@@ -16,8 +16,6 @@ import json
 import logging
 import os
 import re
-import subprocess
-import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -35,10 +33,10 @@ from clearance.core.results import Decision, GateStatus
 from clearance.reporters import render_json, render_junit, render_markdown
 from clearance.reporters.table import render
 from clearance.terminal import SafeConsole, json_for_terminal, printable
+from cli_runner import Cli
 
 ROOT = Path(__file__).resolve().parents[2]
 SRC = ROOT / "src" / "clearance"
-EXE = str(Path(sys.executable).parent / "clearance")
 EXAMPLE = ROOT / "examples" / "credit-risk"
 MARKUP = "[bold green]ALLOW[/]"
 RED = "\x1b[31m"
@@ -217,7 +215,7 @@ def test_no_module_makes_a_console_of_its_own() -> None:
                     assert not (kw.arg == "markup" and literal), f"{path.name}:{node.lineno}"
 
 
-# -- through the real console script --------------------------------------------------------
+# -- through the command as users run it ----------------------------------------------------
 
 MODEL = "credit-default"
 
@@ -283,17 +281,12 @@ def test_cli_output_is_inert_everywhere(tmp_path: Path) -> None:
     for var in ("CLEARANCE_DB_URL", "CLEARANCE_USER", "CLEARANCE_URL"):
         env.pop(var, None)
 
-    def start(*args: str | Path) -> subprocess.Popen[str]:
-        return subprocess.Popen(
-            [EXE, *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-            env=env, cwd=tmp_path,
-        )  # fmt: skip
+    cli = Cli(env, cwd=tmp_path)
 
-    def done(process: subprocess.Popen[str], code: int = 0) -> tuple[str, str]:
-        out, err = process.communicate(timeout=120)
-        assert process.returncode == code, out + err
-        assert "Traceback" not in err
-        return out, err
+    def done(code: int, *args: str | Path) -> tuple[str, str]:
+        ran = cli.fails(code, *args)
+        assert "Traceback" not in ran.stderr
+        return ran.stdout, ran.stderr
 
     # the setup goes through the API, with clean names; then the rows are edited
     ws = init_workspace(root, clock=SystemClock())
@@ -314,17 +307,15 @@ def test_cli_output_is_inert_everywhere(tmp_path: Path) -> None:
     checked = _policy(tmp_path / "c", remediation=f"retrain {MARKUP}{LINK}now\n{FORGED}")
     low = _manifest(tmp_path / "c", auc=0.5)
     md, junit = tmp_path / "report.md", tmp_path / "junit.xml"
-    runs = {
-        "list": start("request", "list"),
-        "status": start("status"),
-        "history": start("history", HOSTILE),
-        "show": start("request", "show", str(second.id)),
-        "check": start("check", "-p", checked, "-m", low, "--to", "production",
-                       "--markdown", md, "--junit", junit),
-        "error": start("history", f"nope{RED}\nerror: forged"),
+    out = {
+        "list": done(0, "request", "list"),
+        "status": done(0, "status"),
+        "history": done(0, "history", HOSTILE),
+        "show": done(0, "request", "show", str(second.id)),
+        "check": done(1, "check", "-p", checked, "-m", low, "--to", "production",
+                      "--markdown", md, "--junit", junit),
+        "error": done(2, "history", f"nope{RED}\nerror: forged"),
     }  # fmt: skip
-    codes = {"check": 1, "error": 2}
-    out = {name: done(p, codes.get(name, 0)) for name, p in runs.items()}
 
     for name in ("list", "status", "history", "show", "check"):
         inert(out[name][0])

@@ -10,24 +10,13 @@ from __future__ import annotations
 
 import os
 import stat
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from sqlalchemy import text
 
 from clearance.adapters.store.database import make_engine
-
-# The console script's entry point, in a process where umask is 0 and chmod does nothing.
-NO_CHMOD = """
-import os, sys
-os.umask(0)
-os.chmod = lambda *args, **kwargs: None
-from clearance.cli.app import main
-sys.argv = ["clearance", *sys.argv[1:]]
-main()
-"""
+from cli_runner import run_cli
 
 
 def _mode(path: Path) -> int:
@@ -35,14 +24,15 @@ def _mode(path: Path) -> int:
 
 
 def _init(*args: str) -> None:
+    """The console script's entry point, while umask is 0 and chmod does nothing."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("CLEARANCE_")}
-    done = subprocess.run(
-        [sys.executable, "-c", NO_CHMOD, "init", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
-    )
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(os, "chmod", lambda *args, **kwargs: None)
+        old = os.umask(0)
+        try:
+            done = run_cli("init", *args, env=env)
+        finally:
+            os.umask(old)
     assert done.returncode == 0, done.stderr
 
 
