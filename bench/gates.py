@@ -567,6 +567,16 @@ def run_gates(paths: dict[str, Path]) -> dict[str, float]:
     return times
 
 
+def pandas_load(paths: dict[str, Path]) -> float:
+    """Seconds for the baselines' users to load both files: ``pandas.read_parquet`` each."""
+    import pandas as pd
+
+    t0 = time.perf_counter()
+    for path in paths.values():
+        pd.read_parquet(path)
+    return time.perf_counter() - t0
+
+
 # ----------------------------------------------------------------------------- floor
 
 
@@ -704,10 +714,16 @@ def run_n(n: int, budget: float, with_peers: bool, lines: list[str]) -> None:
         t0 = time.perf_counter()
         per_gate = run_gates(paths)
         e2e = time.perf_counter() - t0
+        users_load = pandas_load(paths)
         say(
             f"as gates through the engine, reading the Parquet files: {fmt_s(e2e)} in all ("
             + ", ".join(f"{g} {fmt_s(v)}" for g, v in per_gate.items())
             + ")"
+        )
+        say(
+            f"end to end from Parquet: W1-W4 as gates {fmt_s(e2e)} vs pandas.read_parquet of "
+            f"both files ({fmt_s(users_load)}) + scipy + sklearn ({fmt_s(total_base)}): "
+            f"{(users_load + total_base) / e2e:.0f}x"
         )
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         say(f"process peak RSS so far (data, baselines and all): {rss:.0f} MiB")

@@ -27,9 +27,10 @@ HEAVY = (
 
 PROBE = """
 import json, sys
-from clearance.cli.app import app
+from clearance.cli.app import main
 try:
-    app(args=sys.argv[1:], prog_name="clearance")
+    sys.argv = ["clearance", *sys.argv[1:]]
+    main()
 except (SystemExit, Exception):  # an error still leaves what it loaded
     pass
 print(json.dumps(sorted({m.split(".")[0] for m in sys.modules})), file=sys.stderr)

@@ -318,15 +318,42 @@ def _slices(batch: pa.RecordBatch, rows: int) -> Iterator[pa.RecordBatch]:
         yield batch.slice(start, rows)
 
 
+def _is_text(t: pa.DataType) -> bool:
+    return bool(pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_binary(t))
+
+
+def _dictionary_codes(arr: pa.ChunkedArray | pa.Array) -> tuple[NDArray[np.int64], list[Any]]:
+    """A dictionary column's codes into its sorted distinct used values, from the file's own
+    encoding: the (small) dictionary is sorted and the indices remapped in one numpy gather,
+    so no string is materialised per row (decoding and re-encoding cost 3-8x as much)."""
+    chunks = arr.unify_dictionaries().chunks if isinstance(arr, pa.ChunkedArray) else [arr]
+    if not chunks:
+        return np.empty(0, np.int64), []
+    values = chunks[0].dictionary.to_pylist()
+    indices = pa.chunked_array([c.indices for c in chunks]).combine_chunks().fill_null(-1)
+    shifted = np.add(indices.to_numpy(zero_copy_only=False), 1, dtype=np.int64)  # 0: null
+    used = np.bincount(shifted, minlength=len(values) + 1)[1:] > 0
+    cats = sorted({v for v, u in zip(values, used, strict=True) if u and v is not None})
+    rank = {v: i for i, v in enumerate(cats)}
+    table = np.array([-1] + [-1 if v is None else rank.get(v, -1) for v in values], np.int64)
+    return table[shifted], cats
+
+
 def _convert(
     arr: pa.ChunkedArray | pa.Array,
 ) -> tuple[NDArray[Any], NDArray[np.bool_] | None, list[Any] | None]:
     """One Arrow column as (values, null mask or None, categories or None)."""
     t = arr.type
     if pa.types.is_dictionary(t):
+        if _is_text(t.value_type):
+            try:
+                codes, cats = _dictionary_codes(arr)
+                return codes, None, cats
+            except pa.ArrowInvalid:  # "cannot yet unify dictionaries with nulls": decode
+                pass
         arr = arr.cast(t.value_type)
         t = arr.type
-    if pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_binary(t):
+    if _is_text(t):
         encoded = pc.dictionary_encode(arr)
         if isinstance(encoded, pa.ChunkedArray):
             encoded = (

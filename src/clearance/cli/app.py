@@ -89,6 +89,9 @@ def version() -> None:
 
 def main() -> None:
     """Console-script entry point; Click handles usage errors (exit 2) and ``Exit`` itself."""
+    from clearance.adapters.numba_cache import announce_compilation
+
+    announce_compilation()  # a cold kernel cache costs seconds: say so instead of hanging
     try:
         app()
     except ClearanceError as exc:

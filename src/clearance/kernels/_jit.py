@@ -7,7 +7,7 @@ per machine and then loaded from numba's on-disk cache) and ``nogil=True`` (the 
 blocks on several threads).
 
 numba has no type stubs: the decorated functions are plain, annotated Python functions wrapped
-with ``numba.njit(...)`` (not decorator syntax), and the callers go through the typed wrappers
+with ``_numba.njit(...)`` (not decorator syntax), and the callers go through the typed wrappers
 at the end of this module so that typed code stays typed.
 """
 
@@ -15,11 +15,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import numba
 import numpy as np
 from numpy.typing import NDArray
 
-_jit: Any = numba.njit(cache=True, nogil=True)
+from clearance.kernels._numba import njit
+
+_jit: Any = njit(nogil=True)
 
 # --------------------------------------------------------------------------- drift
 

