@@ -26,7 +26,7 @@ from pydantic import (
     model_validator,
 )
 
-from clearance.core.columns import ColumnMapping
+from clearance.core.column_roles import ColumnMapping
 from clearance.core.loading import pydantic_problems
 from clearance.core.names import Name
 from clearance.core.policy import RiskTier

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, Protocol
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 from pydantic_core import PydanticCustomError
 
-from clearance.core.columns import ColumnMapping
+from clearance.core.column_roles import ColumnMapping
 from clearance.core.policy import RiskTier
 
 if TYPE_CHECKING:

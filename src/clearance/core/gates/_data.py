@@ -18,7 +18,8 @@ import numpy as np
 from numpy.typing import NDArray
 from pydantic import Field
 
-from clearance.core.columns import ColumnMapping, categories_of, null_mask_of
+from clearance.core.column_roles import ColumnMapping
+from clearance.core.columns import categories_of, null_mask_of
 from clearance.core.gates.base import GateContext, GateParams, GateProblem
 
 ColumnsField = Field(

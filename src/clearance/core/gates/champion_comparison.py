@@ -21,7 +21,7 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 from pydantic import Field, model_validator
 
-from clearance.core.columns import ColumnMapping
+from clearance.core.column_roles import ColumnMapping
 from clearance.core.gates import _metrics as pm
 from clearance.core.gates._data import (
     ColumnsField,

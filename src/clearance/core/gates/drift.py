@@ -17,7 +17,8 @@ import numpy as np
 from pydantic import Field
 
 from clearance import kernels as k
-from clearance.core.columns import ColumnMapping, categories_of, decoded
+from clearance.core.column_roles import ColumnMapping
+from clearance.core.columns import categories_of, decoded
 from clearance.core.gates._data import (
     ColumnsField,
     digests,

@@ -32,7 +32,7 @@ import numpy as np
 from numpy.typing import NDArray
 from pydantic import Field, model_validator
 
-from clearance.core.columns import ColumnMapping
+from clearance.core.column_roles import ColumnMapping
 from clearance.core.gates._data import ColumnsField, digests, fmt, mapping, read, role
 from clearance.core.gates.base import (
     GateContext,
