@@ -13,10 +13,14 @@ instant hashes the same whatever timezone it was given in.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
+import re
 from collections import deque
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from json.encoder import encode_basestring
+from typing import Annotated, Any, NamedTuple, Protocol
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
@@ -94,6 +98,81 @@ def event_hash(
     )
 
 
+class StoredEvent(NamedTuple):
+    """An event as the store keeps it: ``time`` as its stored UTC ISO text and ``payload``
+    as the canonical JSON text the hash covers, so verifying need not parse either."""
+
+    seq: int
+    time: str
+    actor: str
+    action: str
+    subject: str
+    payload: str
+    prev_hash: str
+    hash: str
+
+
+# What ``_render_time`` gives, or what ``isoformat()`` gave for a whole second: anything
+# else is parsed and rendered again (``hashed_time``).
+_UTC_TEXT = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{6})?\+00:00"
+)
+_quote = encode_basestring  # a str exactly as canonical_json (ensure_ascii=False) has it
+
+
+def hashed_time(text: str) -> str:
+    """The stored time as the hash renders it (UTC, microseconds), without parsing it
+    when it is already in that form."""
+    if _UTC_TEXT.fullmatch(text) is None:
+        return _render_time(dt.datetime.fromisoformat(text))
+    return text if len(text) == 32 else text[:19] + ".000000+00:00"
+
+
+def hashed_bytes(row: StoredEvent, time: str) -> bytes:
+    """The bytes ``event_hash`` covers, laid out from the stored payload text instead of
+    re-serialising the payload: sorted keys and no spaces, as ``canonical_json`` has them,
+    so for a payload stored as its canonical JSON they are the same bytes. Every field but
+    the payload delimits itself, so equal bytes mean equal fields."""
+    return (
+        f'{{"action":{_quote(row.action)},"actor":{_quote(row.actor)},'
+        f'"payload":{row.payload},"prev_hash":{_quote(row.prev_hash)},"seq":{int(row.seq)},'
+        f'"subject":{_quote(row.subject)},"time":"{time}"}}'
+    ).encode()
+
+
+def stored_hash(row: StoredEvent, time: str) -> str:
+    """sha256 of ``hashed_bytes``: the stored event's hash when its row is intact."""
+    return hashlib.sha256(hashed_bytes(row, time)).hexdigest()
+
+
+def stored(event: AuditEvent) -> StoredEvent:
+    """An event in the form the store keeps it (its payload as canonical JSON)."""
+    return StoredEvent(
+        event.seq,
+        _render_time(event.time),
+        event.actor,
+        event.action,
+        event.subject,
+        canonical_json(event.payload),
+        event.prev_hash,
+        event.hash,
+    )
+
+
+def parsed(row: StoredEvent) -> AuditEvent:
+    """A stored event with its time and payload parsed: what the fault tracing reads."""
+    return AuditEvent(
+        seq=row.seq,
+        time=dt.datetime.fromisoformat(row.time),
+        actor=row.actor,
+        action=row.action,
+        subject=row.subject,
+        payload=json.loads(row.payload),
+        prev_hash=row.prev_hash,
+        hash=row.hash,
+    )
+
+
 def _recomputed(event: AuditEvent) -> str:
     return event_hash(
         seq=event.seq,
@@ -106,8 +185,18 @@ def _recomputed(event: AuditEvent) -> str:
     )
 
 
+class Link(Protocol):
+    """What the next event needs of the one before: a stored event, or the chain's head."""
+
+    @property
+    def seq(self) -> int: ...
+
+    @property
+    def hash(self) -> str: ...
+
+
 def next_event(
-    prev: AuditEvent | None,
+    prev: Link | None,
     *,
     time: dt.datetime,
     actor: str,
@@ -115,7 +204,10 @@ def next_event(
     subject: str,
     payload: Mapping[str, Any],
 ) -> AuditEvent:
-    """The event that follows ``prev`` (or starts the chain): the only way to extend it."""
+    """The event that follows ``prev`` (or starts the chain): the only way to extend it.
+
+    ``prev`` may be the last event or the store's head record (seq 0 and GENESIS when empty).
+    """
     seq = 1 if prev is None else prev.seq + 1
     prev_hash = GENESIS if prev is None else prev.hash
     fields: dict[str, Any] = {
@@ -317,7 +409,7 @@ def _at(position: int, event: AuditEvent) -> str:
     return f"the event at seq {position} (stored seq {event.seq})"
 
 
-def _label(event: AuditEvent) -> str:
+def _label(event: AuditEvent | StoredEvent) -> str:
     text = f"{event.action} on {event.subject}"
     return text if len(text) <= 80 else text[:77] + "..."
 
@@ -326,23 +418,16 @@ RECENT = 10_000  # how far back an inserted block can be traced to the first for
 
 
 class _Recent:
-    """The last ``RECENT`` events' hashes (and what they were), to trace an insertion back
-    to its first forged event: the row after a forged block still names, in its prev_hash,
-    the last genuine event before the block."""
+    """The last ``RECENT`` good events' hashes (and what they were), to trace an insertion
+    back to its first forged event: the row after a forged block still names, in its
+    prev_hash, the last genuine event before the block. Built only when a fault is found."""
 
-    def __init__(self) -> None:
+    def __init__(self, window: Iterable[StoredEvent] = ()) -> None:
         self.seq_of: dict[str, int] = {}
         self.label_of: dict[int, str] = {}
-        self._order: deque[tuple[str, int]] = deque()
-
-    def add(self, event: AuditEvent) -> None:
-        self.seq_of[event.hash] = event.seq
-        self.label_of[event.seq] = _label(event)
-        self._order.append((event.hash, event.seq))
-        if len(self._order) > RECENT:
-            old_hash, old_seq = self._order.popleft()
-            self.seq_of.pop(old_hash, None)
-            self.label_of.pop(old_seq, None)
+        for row in window:
+            self.seq_of[row.hash] = row.seq
+            self.label_of[row.seq] = _label(row)
 
 
 def _inserted(event: AuditEvent, position: int, recent: _Recent) -> ChainFault | None:
@@ -457,14 +542,13 @@ def _key_fault(cp: Checkpoint, given: str) -> ChainFault:
 
 
 def _checkpoint_fault(
-    cp: Checkpoint, head: AuditEvent | None, hashes: Mapping[int, str], public_key: bytes
+    cp: Checkpoint, head_seq: int, hashes: Mapping[int, str], public_key: bytes
 ) -> ChainFault | None:
     if not verify_checkpoint(cp, public_key):
         if cp.key_id != key_id(public_key):
             return _key_fault(cp, key_id(public_key))
         why = "its signature does not verify (the checkpoint was altered)"
         return ChainFault(cp.seq, "bad_checkpoint", f"the checkpoint for seq {cp.seq}: {why}")
-    head_seq = 0 if head is None else head.seq
     if cp.seq > head_seq:
         return ChainFault(
             head_seq + 1,
@@ -511,54 +595,91 @@ def verify_chain(
     checkpoints: Sequence[Checkpoint] = (),
     public_key: bytes | None = None,
 ) -> VerifyReport:
-    """Walk the events in the order given (the store's seq order) and name the first fault.
+    """Walk the events in the order given (the store's seq order) and name the first fault."""
+    return verify_stored(map(stored, events), checkpoints, public_key)
 
-    Streams: memory holds one event, the hashes at checkpointed seqs and a bounded window of
-    recent hashes (to name the first of a block of inserted events). The chain is checked
+
+def _slow_fault(
+    row: StoredEvent, head: StoredEvent | None, window: Iterable[StoredEvent]
+) -> ChainFault | None:
+    """The hash definition applied to the parsed row (a payload stored as other JSON than
+    the canonical still verifies), and on a fault the tracing of what happened."""
+    event = parsed(row)
+    prev = None if head is None else parsed(head)
+    position = 1 if head is None else head.seq + 1
+    expected_prev = GENESIS if head is None else head.hash
+    linked = event.seq == position and event.prev_hash == expected_prev
+    if linked and _recomputed(event) == event.hash:
+        return None
+    return _link_fault(prev, event, _Recent(window))
+
+
+def verify_stored(
+    rows: Iterable[StoredEvent],
+    checkpoints: Sequence[Checkpoint] = (),
+    public_key: bytes | None = None,
+    *,
+    fold: Callable[[StoredEvent, str], None] | None = None,
+) -> VerifyReport:
+    """Walk the stored rows in seq order and name the first fault; ``fold`` sees each good
+    row with its time as hashed.
+
+    Streams: memory holds the row before, the hashes at checkpointed seqs and a bounded
+    window of recent rows (to name the first of a block of inserted events). Each row is
+    checked on its stored bytes first; only a row failing that is parsed and checked by
+    the definition (``event_hash``), which also names the fault. The chain is checked
     first, then each checkpoint in seq order: signature, then coverage.
     """
     wanted = {cp.seq for cp in checkpoints}
     hashes: dict[int, str] = {}
-    recent = _Recent()
-    head: AuditEvent | None = None
-    count = 0
+    window: deque[StoredEvent] = deque(maxlen=RECENT)
+    head: StoredEvent | None = None
+    head_seq, head_hash = 0, GENESIS
     warnings = () if public_key is None else key_warnings(checkpoints, public_key)
     used_key = None if public_key is None else key_id(public_key)
 
     def report(fault: ChainFault | None, verified_checkpoints: int = 0) -> VerifyReport:
-        head_seq = 0 if head is None else head.seq
-        head_hash = GENESIS if head is None else head.hash
-        events = count
+        events, seq, last = head_seq, head_seq, head_hash
         if fault is not None and fault.kind == "inserted" and fault.seq is not None:
             # the good prefix ends right before the first forged event
-            events = head_seq = fault.seq - 1
-            head_hash = next((h for h, s in recent.seq_of.items() if s == head_seq), head_hash)
+            events = seq = fault.seq - 1
+            last = next((r.hash for r in window if r.seq == seq), last)
         return VerifyReport(
             ok=fault is None,
             events=events,
-            head_seq=head_seq,
-            head_hash=head_hash,
+            head_seq=seq,
+            head_hash=last,
             checkpoints=verified_checkpoints,
             fault=fault,
             warnings=warnings,
             key_id=used_key,
         )
 
-    for event in events:
-        fault = _link_fault(head, event, recent)
-        if fault is not None:
-            return report(fault)
-        head, count = event, count + 1
-        recent.add(event)
-        if event.seq in wanted:
-            hashes[event.seq] = event.hash
+    sha256 = hashlib.sha256
+    for row in rows:
+        time = hashed_time(row.time)
+        intact = (  # the fast check: it follows the head and its stored bytes hash right
+            row.seq == head_seq + 1
+            and row.prev_hash == head_hash
+            and sha256(hashed_bytes(row, time)).hexdigest() == row.hash
+        )
+        if not intact:
+            fault = _slow_fault(row, head, window)
+            if fault is not None:
+                return report(fault)
+        head, head_seq, head_hash = row, head_seq + 1, row.hash
+        window.append(row)
+        if fold is not None:
+            fold(row, time)
+        if head_seq in wanted:
+            hashes[head_seq] = row.hash
     if not checkpoints:
         return report(None)
     if public_key is None:
         missing_key = "checkpoints were given without the public key to verify them"
         return report(ChainFault(None, "bad_checkpoint", missing_key))
     for done, cp in enumerate(sorted(checkpoints, key=lambda c: (c.seq, c.time))):
-        fault = _checkpoint_fault(cp, head, hashes, public_key)
+        fault = _checkpoint_fault(cp, head_seq, hashes, public_key)
         if fault is not None:
             return report(fault, done)
     return report(None, len(checkpoints))

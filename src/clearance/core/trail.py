@@ -15,11 +15,13 @@ never guessed.
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import json
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import Any, NamedTuple, Protocol
 
 from clearance.core import subjects
-from clearance.core.audit import AuditEvent, StateDifference
+from clearance.core.audit import AuditEvent, StateDifference, StoredEvent
 
 Rows = dict[str, dict[str, dict[str, Any]]]
 STATE_TABLES = (
@@ -37,8 +39,20 @@ STATE_TABLES = (
 _REGISTERED_ONLY = ("stage", "evidence")  # in version.registered's payload, not its record
 
 
+# Parsed subjects are frozen: one parse per subject however many events name it.
+_subject = functools.lru_cache(maxsize=8192)(subjects.parse)
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
 def plain(value: Any) -> Any:
     """One comparable form per value: instants as UTC ISO text, tuples as lists."""
+    kind = type(value)
+    if kind in _SCALARS:  # most values: checked first, as verify folds every event
+        return value
+    if kind is dict:
+        return {str(k): plain(v) for k, v in value.items()}
+    if kind is list:
+        return [plain(v) for v in value]
     if isinstance(value, dt.datetime):
         when = value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
         return when.astimezone(dt.UTC).isoformat(timespec="microseconds")
@@ -59,44 +73,73 @@ def _instant(text: Any) -> Any:
         return text
 
 
+class _Event(Protocol):
+    """What the fold reads of an event: an ``AuditEvent``, or a stored row parsed (``_Fact``)."""
+
+    @property
+    def seq(self) -> int: ...
+    @property
+    def time(self) -> dt.datetime | str: ...
+    @property
+    def actor(self) -> str: ...
+    @property
+    def action(self) -> str: ...
+    @property
+    def subject(self) -> str: ...
+    @property
+    def payload(self) -> Mapping[str, Any]: ...
+
+
+class _Fact(NamedTuple):
+    """A stored event with its payload parsed and its time as hashed (``plain``'s form)."""
+
+    seq: int
+    time: str
+    actor: str
+    action: str
+    subject: str
+    payload: dict[str, Any]
+
+
 class _Fold:
     """The rows so far, and for each field the seq of the event that set it."""
 
     def __init__(self) -> None:
+        self.verbatim = False  # the values come from parsed JSON: already ``plain``
         self.rows: Rows = {t: {} for t in STATE_TABLES}
-        self.seqs: dict[tuple[str, str, str], int] = {}
+        self.seqs: dict[tuple[str, str], dict[str, int]] = {}  # (table, key) -> field -> seq
         self.rollouts: dict[str, str] = {}  # rollout subject -> request subject
         self.approvals: dict[str, int] = {}  # request subject -> approvals so far
 
     def set(self, table: str, key: str, seq: int, **fields: Any) -> None:
         row = self.rows[table].setdefault(key, {})
-        for name, value in fields.items():
-            row[name] = plain(value)
-            self.seqs[(table, key, name)] = seq
+        row.update(fields if self.verbatim else {k: plain(v) for k, v in fields.items()})
+        self.seqs.setdefault((table, key), {}).update(dict.fromkeys(fields, seq))
 
     def forget(self, table: str, key: str, name: str) -> None:
         self.rows[table].get(key, {}).pop(name, None)
 
     def seq(self, table: str, key: str, name: str) -> int | None:
-        return self.seqs.get((table, key, name)) or self.seqs.get((table, key, "(row)"))
+        fields = self.seqs.get((table, key), {})
+        return fields.get(name) or fields.get("(row)")
 
 
-def _user_added(f: _Fold, e: AuditEvent) -> None:
+def _user_added(f: _Fold, e: _Event) -> None:
     f.set("users", e.subject, e.seq, **{"(row)": True})
     f.set("users", e.subject, e.seq, roles=sorted(e.payload.get("roles", [])), disabled=False)
 
 
-def _user_roles(f: _Fold, e: AuditEvent) -> None:
+def _user_roles(f: _Fold, e: _Event) -> None:
     f.set("users", e.subject, e.seq, roles=sorted(e.payload.get("roles", [])))
 
 
-def _user_disabled(f: _Fold, e: AuditEvent) -> None:
+def _user_disabled(f: _Fold, e: _Event) -> None:
     f.set("users", e.subject, e.seq, disabled=e.action == "user.disabled")
     for token in e.payload.get("revoked_tokens", []):  # disabling revokes every live token
         f.set("tokens", subjects.token(token), e.seq, revoked=True)
 
 
-def _model_registered(f: _Fold, e: AuditEvent) -> None:
+def _model_registered(f: _Fold, e: _Event) -> None:
     p = e.payload
     f.set("models", e.subject, e.seq, **{"(row)": True})
     f.set(
@@ -107,7 +150,7 @@ def _model_registered(f: _Fold, e: AuditEvent) -> None:
     )
 
 
-def _version_registered(f: _Fold, e: AuditEvent) -> None:
+def _version_registered(f: _Fold, e: _Event) -> None:
     p = e.payload
     record = {k: v for k, v in p.items() if k not in _REGISTERED_ONLY}
     f.set("versions", e.subject, e.seq, **{"(row)": True})
@@ -123,16 +166,16 @@ def _version_registered(f: _Fold, e: AuditEvent) -> None:
         stage_changed_at=e.time,
     )
     for name, sha in sorted((p.get("evidence") or {}).items()):
-        f.set("evidence", subjects.parse(e.subject).child("evidence", name), e.seq, sha256=[sha])
+        f.set("evidence", _subject(e.subject).child("evidence", name), e.seq, sha256=[sha])
 
 
-def _evidence_attached(f: _Fold, e: AuditEvent) -> None:
-    key = subjects.parse(e.subject).child("evidence", e.payload.get("name"))
+def _evidence_attached(f: _Fold, e: _Event) -> None:
+    key = _subject(e.subject).child("evidence", e.payload.get("name"))
     earlier = f.rows["evidence"].get(key, {}).get("sha256", [])
     f.set("evidence", key, e.seq, sha256=[*earlier, e.payload.get("sha256")])
 
 
-def _stage_changed(f: _Fold, e: AuditEvent) -> None:
+def _stage_changed(f: _Fold, e: _Event) -> None:
     p = e.payload
     f.set("versions", e.subject, e.seq, stage=p.get("to"), stage_changed_at=e.time)
     if "slot" in p:
@@ -140,17 +183,17 @@ def _stage_changed(f: _Fold, e: AuditEvent) -> None:
     else:  # recorded before the slot was in the payload: unknown from here on
         f.forget("versions", e.subject, "production_slot")
     if p.get("replaced_by") is not None:
-        replaced = subjects.parse(e.subject)
+        replaced = _subject(e.subject)
         successor = subjects.version(replaced.key_of("model"), p["replaced_by"])
         f.set("versions", successor, e.seq, previous_production=replaced.key)
 
 
-def _policy_applied(f: _Fold, e: AuditEvent) -> None:
+def _policy_applied(f: _Fold, e: _Event) -> None:
     digest = e.payload.get("content_hash")
     f.set("policies", e.subject, e.seq, content_hash=digest, source_hash=digest)
 
 
-def _request_opened(f: _Fold, e: AuditEvent) -> None:
+def _request_opened(f: _Fold, e: _Event) -> None:
     p = e.payload
     f.set("requests", e.subject, e.seq, **{"(row)": True})
     f.set(
@@ -166,16 +209,16 @@ def _request_opened(f: _Fold, e: AuditEvent) -> None:
     )
 
 
-def _request_status(f: _Fold, e: AuditEvent) -> None:
+def _request_status(f: _Fold, e: _Event) -> None:
     f.set("requests", e.subject, e.seq, status=e.payload.get("status"))
 
 
-def _signed(f: _Fold, e: AuditEvent) -> None:
+def _signed(f: _Fold, e: _Event) -> None:
     n = f.approvals[e.subject] = f.approvals.get(e.subject, 0) + 1
     p = e.payload
     f.set(
         "approvals",
-        subjects.parse(e.subject).child("approval", n),
+        _subject(e.subject).child("approval", n),
         e.seq,
         approver=e.actor,
         verdict="approve" if e.action == "request.approved" else "reject",
@@ -187,7 +230,7 @@ def _signed(f: _Fold, e: AuditEvent) -> None:
     )
 
 
-def _decision(f: _Fold, e: AuditEvent) -> None:
+def _decision(f: _Fold, e: _Event) -> None:
     p = e.payload
     f.set("decisions", e.subject, e.seq, **{"(row)": True})
     f.set(
@@ -204,7 +247,7 @@ def _decision(f: _Fold, e: AuditEvent) -> None:
     )
 
 
-def _rollout(f: _Fold, e: AuditEvent) -> None:
+def _rollout(f: _Fold, e: _Event) -> None:
     if e.action == "rollout.started":
         f.rollouts[e.subject] = subjects.request(str(e.payload.get("request")))
     status = {
@@ -217,7 +260,7 @@ def _rollout(f: _Fold, e: AuditEvent) -> None:
         f.set("requests", request, e.seq, status=status)
 
 
-def _waiver_granted(f: _Fold, e: AuditEvent) -> None:
+def _waiver_granted(f: _Fold, e: _Event) -> None:
     p = e.payload
     f.set("waivers", e.subject, e.seq, **{"(row)": True})
     f.set(
@@ -239,30 +282,30 @@ def _waiver_granted(f: _Fold, e: AuditEvent) -> None:
         f.set("waivers", e.subject, e.seq, model=p["model"])
 
 
-def _waiver_revoked(f: _Fold, e: AuditEvent) -> None:
+def _waiver_revoked(f: _Fold, e: _Event) -> None:
     reason = e.payload.get("reason")
     f.set("waivers", e.subject, e.seq, revoked_at=e.time, revoked_by=e.actor, revoke_reason=reason)
 
 
-def _token_created(f: _Fold, e: AuditEvent) -> None:
+def _token_created(f: _Fold, e: _Event) -> None:
     key = subjects.token(str(e.payload.get("token")))
     f.set("tokens", key, e.seq, **{"(row)": True})
     f.set(
         "tokens",
         key,
         e.seq,
-        user=subjects.parse(e.subject).key_of("user"),
+        user=_subject(e.subject).key_of("user"),
         prefix=e.payload.get("prefix"),
         expires_at=_instant(e.payload.get("expires_at")),
         revoked=False,
     )
 
 
-def _token_revoked(f: _Fold, e: AuditEvent) -> None:
+def _token_revoked(f: _Fold, e: _Event) -> None:
     f.set("tokens", subjects.token(str(e.payload.get("token"))), e.seq, revoked=True)
 
 
-_HANDLERS: dict[str, Callable[[_Fold, AuditEvent], None]] = {
+_HANDLERS: dict[str, Callable[[_Fold, _Event], None]] = {
     "user.added": _user_added,
     "user.roles_changed": _user_roles,
     "user.disabled": _user_disabled,
@@ -307,7 +350,17 @@ class Folder:
     def add(self, event: AuditEvent) -> None:
         handler = _HANDLERS.get(event.action)
         if handler is not None:
+            self._fold.verbatim = False
             handler(self._fold, event)
+
+    def add_stored(self, row: StoredEvent, time: str) -> None:
+        """Fold a stored row (``time`` as hashed); its payload is parsed only when its
+        action changes state."""
+        handler = _HANDLERS.get(row.action)
+        if handler is not None:
+            fact = _Fact(row.seq, time, row.actor, row.action, row.subject, json.loads(row.payload))
+            self._fold.verbatim = True  # JSON values, the time as ``plain`` renders it
+            handler(self._fold, fact)
 
     @property
     def state(self) -> ImpliedState:

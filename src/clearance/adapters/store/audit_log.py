@@ -1,6 +1,9 @@
 """Repository operations for the audit log: the hash chain and its signed checkpoints.
 
 Mixed into ``SqlTx`` so an event commits with the state change it records (invariant 1).
+An event links to the ``audit_head`` row the transaction locked (it holds the last seq and
+hash), and is inserted with the transaction's other rows at its flush. Verification reads
+plain rows (``stored_events``): no ORM objects, no parsing of what the hash covers.
 """
 
 from __future__ import annotations
@@ -14,10 +17,15 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from clearance.adapters.store.schema import AuditEventRow, AuditHeadRow, CheckpointRow
-from clearance.core.audit import AuditEvent, next_event
+from clearance.core.audit import AuditEvent, StoredEvent, next_event
 from clearance.core.hashing import canonical_json
 from clearance.errors import StoreError
 from clearance.service.records import CheckpointRecord
+
+_STORED = (  # integers only are formatted in: the driver's parameter style differs
+    "SELECT seq, time, actor, action, subject, payload, prev_hash, hash FROM audit_events "
+    "WHERE seq > {after} ORDER BY seq LIMIT {batch}"
+)
 
 
 class AuditLogRepo:
@@ -34,11 +42,11 @@ class AuditLogRepo:
         model: str | None,
         payload: dict[str, Any],
     ) -> AuditEvent:
-        if self._head is None:
+        head = self._head
+        if head is None:
             raise StoreError("audit events are written only inside a transaction")
-        prev = self._last_event()
         event = next_event(
-            prev, time=time, actor=actor, action=action, subject=subject, payload=payload
+            head, time=time, actor=actor, action=action, subject=subject, payload=payload
         )
         self.s.add(
             AuditEventRow(
@@ -53,8 +61,7 @@ class AuditLogRepo:
                 hash=event.hash,
             )
         )
-        self._head.seq, self._head.hash = event.seq, event.hash
-        self.s.flush()
+        head.seq, head.hash = event.seq, event.hash  # written with the event at the flush
         return event
 
     def _last_event(self) -> AuditEvent | None:
@@ -85,6 +92,22 @@ class AuditLogRepo:
             if len(rows) < batch:
                 return
             last = rows[-1].seq
+
+    def stored_events(self, *, batch: int = 20_000) -> Iterator[StoredEvent]:
+        """Every event in seq order as the table holds it, in keyset batches of plain rows
+        straight from the driver's cursor (no ORM objects, no result rows to build)."""
+        cursor = self.s.connection().connection.cursor()
+        try:
+            last = 0
+            while True:
+                cursor.execute(_STORED.format(after=int(last), batch=int(batch)))
+                rows = cursor.fetchall()
+                yield from map(StoredEvent._make, rows)
+                if len(rows) < batch:
+                    return
+                last = rows[-1][0]
+        finally:
+            cursor.close()
 
     def event_count(self) -> int:
         return int(self.s.scalar(select(func.count()).select_from(AuditEventRow)) or 0)
