@@ -805,3 +805,108 @@ def test_the_contract_calls_every_port_method() -> None:
     source = Path(__file__).read_text()
     methods = {name for name in dir(Tx) if not name.startswith("_")}
     assert methods and not {m for m in methods if f"tx.{m}(" not in source}
+
+
+# --- pages: the set-based reads behind the registry's lists -----------------------------
+def _registry(tx: Tx) -> tuple[list[ModelRecord], list[VersionRecord], list[RequestRecord]]:
+    """Three models (one on another team), versions spread over two, requests of each kind."""
+    policy = add_policy(tx)
+    models = [add_model(tx, "zeta"), add_model(tx, "alpha")]
+    models.append(
+        tx.add_model(name="zz-other", risk_tier="low", owner="o", team="growth", tags={}, at=T0)
+    )
+    versions = [
+        add_version(tx, models[0].id, "1"),
+        add_version(tx, models[1].id, "1"),
+        add_version(tx, models[0].id, "2"),
+    ]
+    fields = {"policy_id": policy.id}
+    requests = [
+        add_request(tx, model_id=models[0].id, version_id=versions[0].id, **fields),
+        add_request(
+            tx, model_id=models[1].id, version_id=versions[1].id, status="executed", **fields
+        ),
+        add_request(
+            tx, model_id=models[0].id, version_id=versions[2].id, status="blocked", **fields
+        ),
+        add_request(
+            tx, model_id=models[0].id, version_id=versions[0].id, status="rejected", **fields
+        ),
+    ]
+    return models, versions, requests
+
+
+def test_a_page_of_models_is_chosen_in_name_order_with_the_total(store: Store) -> None:
+    with store.transaction() as tx:
+        (zeta, alpha, other), _, _ = _registry(tx)
+    with store.reading() as tx:
+        assert tx.model_page() == ([alpha, zeta, other], 3)
+        assert tx.model_page(limit=1, offset=1) == ([zeta], 3)
+        assert tx.model_page(limit=2, offset=5) == ([], 3)
+        assert tx.model_page(team="risk") == ([alpha, zeta], 2)
+        assert tx.model_page(risk_tier="low", team="growth") == ([other], 1)
+        assert tx.model_page(risk_tier="none") == ([], 0)
+        assert tx.models_by_ids([other.id, zeta.id, 99]) == {other.id: other, zeta.id: zeta}
+        assert tx.models_by_ids([]) == {}
+
+
+def test_versions_of_several_models_oldest_first(store: Store) -> None:
+    with store.transaction() as tx:
+        (zeta, alpha, other), (z1, a1, z2), _ = _registry(tx)
+    with store.reading() as tx:
+        assert tx.versions_of([zeta.id, alpha.id, other.id, 99]) == {
+            zeta.id: [z1, z2],
+            alpha.id: [a1],
+            other.id: [],
+            99: [],
+        }
+        assert tx.versions_of([]) == {}
+        assert tx.versions_of([zeta.id])[zeta.id] == tx.list_versions(zeta.id)
+
+
+def test_a_page_of_requests_is_chosen_in_id_order_with_the_total(store: Store) -> None:
+    with store.transaction() as tx:
+        (zeta, alpha, _), _, (pending, executed, blocked, rejected) = _registry(tx)
+    with store.reading() as tx:
+        assert tx.request_page() == ([pending, executed, blocked, rejected], 4)
+        assert tx.request_page(limit=2, offset=1) == ([executed, blocked], 4)
+        assert tx.request_page(statuses=("pending", "blocked")) == ([pending, blocked], 2)
+        assert tx.request_page(model_id=zeta.id, limit=1) == ([pending], 3)
+        assert tx.request_page(model_id=alpha.id, statuses=("pending",)) == ([], 0)
+        assert tx.requests_of([zeta.id, alpha.id], statuses=("pending", "executed")) == [
+            pending,
+            executed,
+        ]
+        assert tx.requests_of([zeta.id], statuses=("blocked", "rejected")) == [blocked, rejected]
+        assert tx.requests_of([alpha.id], statuses=("executed",), change_type="standard") == [
+            executed
+        ]
+        assert tx.requests_of([alpha.id], statuses=("executed",), change_type="emergency") == []
+        assert tx.requests_of([], statuses=("pending",)) == []
+        assert tx.requests_of([zeta.id], statuses=()) == []
+
+
+def test_reviews_and_running_rollouts_of_several(store: Store) -> None:
+    s = seeded(store)
+    review = ReviewRecord(
+        request_id=s.request.id,
+        summary="s",
+        actions=["a"],
+        recorded_by="frank",
+        recorded_at=at(1).astimezone(PLUS2),
+    )
+    with store.transaction() as tx:
+        other = add_request(tx, s)
+        tx.add_review(review)
+        first = _rollout(tx, s, s.request.id)
+        second = _rollout(tx, s, other.id, status="rolled_back")
+        elsewhere = add_model(tx, "elsewhere")
+    with store.reading() as tx:
+        assert tx.reviews_for([s.request.id, other.id, 99]) == {
+            s.request.id: review.model_copy(update={"recorded_at": at(1)})
+        }
+        assert tx.reviews_for([]) == {}
+        assert tx.rollouts_of([s.model.id, elsewhere.id], status="running") == [first]
+        assert tx.rollouts_of([s.model.id], status="rolled_back") == [second]
+        assert tx.rollouts_of([elsewhere.id], status="running") == []
+        assert tx.rollouts_of([], status="running") == []

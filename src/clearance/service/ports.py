@@ -218,6 +218,45 @@ class GovernancePort(Protocol):
     def latest_readings(self, rollout_id: int) -> dict[str, KpiRecord]: ...
 
 
+class PagesPort(Protocol):
+    """Set-based reads for the registry's list pages: a page and its total in SQL, and what
+    a page's models need in one query per kind (not one per model), whatever the page size.
+
+    ``model_ids`` / ``request_ids`` are at most a page (a few hundred ids); lists come in id
+    order (models by name), as the per-model methods return them.
+    """
+
+    def model_page(
+        self,
+        *,
+        risk_tier: str | None = None,
+        team: str | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> tuple[list[ModelRecord], int]: ...
+    def models_by_ids(self, model_ids: Sequence[int]) -> dict[int, ModelRecord]: ...
+    def versions_of(self, model_ids: Sequence[int]) -> dict[int, list[VersionRecord]]: ...
+    def request_page(
+        self,
+        *,
+        model_id: int | None = None,
+        statuses: Sequence[RequestStatus] = (),
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> tuple[list[RequestRecord], int]: ...
+    def requests_of(
+        self,
+        model_ids: Sequence[int],
+        *,
+        statuses: Sequence[RequestStatus],
+        change_type: str | None = None,
+    ) -> list[RequestRecord]: ...
+    def reviews_for(self, request_ids: Sequence[int]) -> dict[int, ReviewRecord]: ...
+    def rollouts_of(
+        self, model_ids: Sequence[int], *, status: RolloutState
+    ) -> list[RolloutRecord]: ...
+
+
 class AuditLogPort(Protocol):
     """The audit trail: a hash chain only ever appended to, and its signed checkpoints."""
 
@@ -268,6 +307,7 @@ class Tx(
     PoliciesPort,
     RequestsPort,
     GovernancePort,
+    PagesPort,
     AuditLogPort,
     OutboxPort,
     Protocol,

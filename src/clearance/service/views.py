@@ -9,14 +9,14 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Generic, Literal, TypeVar
+from typing import Any, Generic, Literal, TypeVar, cast
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from clearance.core.approvals import Approval
 from clearance.core.audit import AuditEvent
 from clearance.core.results import Decision
-from clearance.errors import ClearanceError, NotFound
+from clearance.errors import ClearanceError, InputError, NotFound
 from clearance.service.context import (
     close_names,
     governing_policy,
@@ -25,7 +25,7 @@ from clearance.service.context import (
     require_user,
     require_version,
 )
-from clearance.service.governance import compliance_issues
+from clearance.service.governance import review_deadline
 from clearance.service.ports import Clock, Store, Tx
 from clearance.service.records import (
     OPEN_STATUSES,
@@ -34,6 +34,7 @@ from clearance.service.records import (
     PolicyRecord,
     RequestRecord,
     RequestStatus,
+    RolloutRecord,
     RolloutState,
     StoredEvidence,
     StoredOutcome,
@@ -135,8 +136,13 @@ class Views:
 
     def status(self, model: str | None = None) -> list[ModelStatus]:
         with self.store.reading() as tx:
-            models = [require_model(tx, model)] if model else tx.list_models()
-            return [_model_status(tx, m, self.clock.now()) for m in models]
+            now = self.clock.now()
+            if model:
+                return _statuses(tx, [require_model(tx, model)], now)
+            out: list[ModelStatus] = []
+            while chunk := tx.model_page(limit=STATUS_CHUNK, offset=len(out))[0]:
+                out += _statuses(tx, chunk, now)
+            return out
 
     def model_status(self, model: str) -> ModelStatus:
         return self.status(model)[0]
@@ -149,18 +155,14 @@ class Views:
         limit: int | None = None,
         offset: int = 0,
     ) -> Listing[ModelStatus]:
-        """The models' status (optionally filtered); only the asked-for page is built."""
+        """The models' status (optionally filtered): the page is chosen in SQL and built with
+        a fixed number of queries, whatever its size."""
+        offset = _offset(offset)
         with self.store.reading() as tx:
-            models = [
-                m
-                for m in tx.list_models()
-                if (risk_tier is None or m.risk_tier == risk_tier)
-                and (team is None or m.team == team)
-            ]
-            now = self.clock.now()
-            end = None if limit is None else offset + limit
-            chosen = models[offset:end]
-            return Listing([_model_status(tx, m, now) for m in chosen], len(models))
+            chosen, total = tx.model_page(
+                risk_tier=risk_tier, team=team, limit=limit, offset=offset
+            )
+            return Listing(_statuses(tx, chosen, self.clock.now()), total)
 
     def versions(self, model: str, *, stage: str | None = None) -> list[VersionRecord]:
         """The model's versions, oldest first (only those in ``stage``, when given)."""
@@ -215,21 +217,91 @@ class Views:
     ) -> Listing[RequestRow]:
         """Requests, oldest first, and their total (``open``: pending or blocked only); only
         the page's rows are built."""
+        offset = _offset(offset)
         with self.store.reading() as tx:
             model_id = require_model(tx, model).id if model else None
             statuses = OPEN_STATUSES if status == "open" else ()
-            records = tx.list_requests(model_id=model_id, statuses=statuses)
-            end = None if limit is None else offset + limit
-            return Listing(_request_rows(tx, records[offset:end]), len(records))
+            records, total = tx.request_page(
+                model_id=model_id, statuses=statuses, limit=limit, offset=offset
+            )
+            return Listing(_request_rows(tx, records), total)
 
     def request(self, request_id: int) -> RequestDetail:
         with self.store.reading() as tx:
             return _request(tx, require_request(tx, request_id))
 
 
-def _model_status(tx: Tx, model: ModelRecord, now: dt.datetime) -> ModelStatus:
+STATUS_CHUNK = 500  # models per batch of set-based queries when every model's status is asked
+
+
+class _PageReads:
+    """What a page of models shows, read with one query per kind (not one per model). As a
+    ``Tx`` it answers the policy reads of ``governing_policy`` and ``review_deadline`` from
+    memory too; every other read goes through to the transaction."""
+
+    def __init__(self, tx: Tx, models: Sequence[ModelRecord]) -> None:
+        self.tx = tx
+        ids = [m.id for m in models]
+        self.policies = tx.list_policies()
+        self.versions = tx.versions_of(ids)
+        self.version = {v.id: v for vs in self.versions.values() for v in vs}
+        self.open = _by_model(ids, tx.requests_of(ids, statuses=OPEN_STATUSES))
+        emergencies = tx.requests_of(ids, statuses=("executed",), change_type="emergency")
+        self.emergencies = _by_model(ids, emergencies)
+        self.reviews = tx.reviews_for([r.id for r in emergencies])
+        self.rollouts: dict[int, list[RolloutRecord]] = {i: [] for i in ids}
+        for rollout in tx.rollouts_of(ids, status="running"):
+            self.rollouts[rollout.model_id].append(rollout)
+        self.latest = tx.latest_decisions([r.id for rs in self.open.values() for r in rs])
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.tx, name)
+
+    def list_policies(self) -> list[PolicyRecord]:
+        return list(self.policies)
+
+    def policy_by_id(self, policy_id: int) -> PolicyRecord:
+        found = [p for p in self.policies if p.id == policy_id]
+        return found[0] if found else self.tx.policy_by_id(policy_id)
+
+    def version_by_id(self, version_id: int) -> VersionRecord:
+        found = self.version.get(version_id)
+        return found if found is not None else self.tx.version_by_id(version_id)
+
+    def as_tx(self) -> Tx:
+        return cast(Tx, self)
+
+    def overdue(self, model_id: int, now: dt.datetime) -> list[str]:
+        """``governance.compliance_issues`` over the page's reads: only executed emergency
+        changes owe a review (a test holds the two to the same answer)."""
+        issues = []
+        for r in self.emergencies[model_id]:
+            deadline = review_deadline(self.as_tx(), r)
+            if deadline is not None and now > deadline and r.id not in self.reviews:
+                issues.append(
+                    f"emergency request {r.id}: post-incident review overdue since "
+                    f"{deadline:%Y-%m-%d %H:%M} UTC"
+                )
+        return issues
+
+
+def _by_model(
+    ids: Sequence[int], records: Sequence[RequestRecord]
+) -> dict[int, list[RequestRecord]]:
+    grouped: dict[int, list[RequestRecord]] = {i: [] for i in ids}
+    for r in records:
+        grouped[r.model_id].append(r)
+    return grouped
+
+
+def _statuses(tx: Tx, models: Sequence[ModelRecord], now: dt.datetime) -> list[ModelStatus]:
+    page = _PageReads(tx, models)
+    return [_model_status(page, m, now) for m in models]
+
+
+def _model_status(page: _PageReads, model: ModelRecord, now: dt.datetime) -> ModelStatus:
     try:
-        record, _ = governing_policy(tx, model)
+        record, _ = governing_policy(page.as_tx(), model)
         policy = f"{record.name}@{record.version}"
     except ClearanceError as exc:
         policy = f"none: {exc}"
@@ -240,9 +312,12 @@ def _model_status(tx: Tx, model: ModelRecord, now: dt.datetime) -> ModelStatus:
             since=v.stage_changed_at.isoformat(),
             registered_by=v.registered_by,
         )
-        for v in tx.list_versions(model.id)
+        for v in page.versions[model.id]
     ]
-    open_requests = _request_rows(tx, tx.list_requests(model_id=model.id, statuses=OPEN_STATUSES))
+    open_requests = [
+        _row(r, model.name, page.version_by_id(r.version_id), page.latest.get(r.id))
+        for r in page.open[model.id]
+    ]
     return ModelStatus(
         model=model.name,
         risk_tier=model.risk_tier,
@@ -255,37 +330,33 @@ def _model_status(tx: Tx, model: ModelRecord, now: dt.datetime) -> ModelStatus:
         emergency_changes=[
             EmergencyChange(
                 request=r.id,
-                version=tx.version_by_id(r.version_id).version,
+                version=page.version_by_id(r.version_id).version,
                 executed_at=r.updated_at.isoformat(),
-                review=tx.get_review(r.id) is not None,
+                review=r.id in page.reviews,
             )
-            for r in tx.list_requests(model_id=model.id, statuses=("executed",))
-            if r.change_type == "emergency"
+            for r in page.emergencies[model.id]
         ],
-        non_compliant=compliance_issues(tx, model.id, now),
+        non_compliant=page.overdue(model.id, now),
         rollouts=[
             RunningRollout(
                 id=r.id,
-                version=tx.version_by_id(r.version_id).version,
+                version=page.version_by_id(r.version_id).version,
                 status=r.status,
                 traffic=r.traffic,
             )
-            for r in tx.rollouts(model_id=model.id, status="running")
+            for r in page.rollouts[model.id]
         ],
     )
 
 
 def _request_rows(tx: Tx, records: Sequence[RequestRecord]) -> list[RequestRow]:
-    """List rows: versions and latest decisions in one query each, each model once."""
+    """List rows: models, versions and latest decisions in one query each."""
     latest = tx.latest_decisions([r.id for r in records])
     versions = tx.versions_by_ids([r.version_id for r in records])
-    names: dict[int, str] = {}
-    rows = []
-    for r in records:
-        if r.model_id not in names:
-            names[r.model_id] = tx.model_by_id(r.model_id).name
-        rows.append(_row(r, names[r.model_id], versions[r.version_id], latest.get(r.id)))
-    return rows
+    models = tx.models_by_ids([r.model_id for r in records])
+    return [
+        _row(r, models[r.model_id].name, versions[r.version_id], latest.get(r.id)) for r in records
+    ]
 
 
 def _row_fields(
@@ -341,3 +412,14 @@ def _request(tx: Tx, r: RequestRecord) -> RequestDetail:
             "latest_decision": None if latest is None else Decision.model_validate(latest.result),
         }
     )
+
+
+MAX_OFFSET = 2**63 - 1  # SQL's OFFSET is a 64-bit integer on SQLite and PostgreSQL
+
+
+def _offset(offset: int) -> int:
+    """A page's offset as the databases take it: past every row is an empty page, past a
+    64-bit integer is bad input (not a database error)."""
+    if not 0 <= offset <= MAX_OFFSET:
+        raise InputError(f"offset must be between 0 and {MAX_OFFSET}, not {offset}")
+    return offset

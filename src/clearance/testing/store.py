@@ -26,10 +26,11 @@ from clearance.testing.tx_access import AccessRepo
 from clearance.testing.tx_audit import AuditRepo
 from clearance.testing.tx_governance import GovernanceRepo
 from clearance.testing.tx_models import ModelsRepo
+from clearance.testing.tx_pages import PagesRepo
 from clearance.testing.tx_requests import RequestsRepo
 
 
-class MemoryTx(AccessRepo, ModelsRepo, RequestsRepo, GovernanceRepo, AuditRepo):
+class MemoryTx(AccessRepo, ModelsRepo, RequestsRepo, GovernanceRepo, PagesRepo, AuditRepo):
     """The whole ``Tx`` over one transaction's tables; returns copies, never stored rows."""
 
     def __init__(self, tables: Tables, *, writing: bool) -> None:

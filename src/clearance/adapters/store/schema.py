@@ -15,6 +15,7 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     String,
@@ -68,6 +69,10 @@ class UserRow(Base):
 
 class ModelRow(Base):
     __tablename__ = "models"
+    __table_args__ = (  # pages of a team's or a tier's models, in name order (migration 0007)
+        Index("ix_models_team_name", "team", "name"),
+        Index("ix_models_risk_tier_name", "risk_tier", "name"),
+    )
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     name: Mapped[str] = mapped_column(String(200), unique=True)
     risk_tier: Mapped[str] = mapped_column(String(20))
@@ -125,6 +130,10 @@ class PolicyRow(Base):
 
 class RequestRow(Base):
     __tablename__ = "requests"
+    __table_args__ = (  # the queue (open requests, by id) and a page's models' requests (0007)
+        Index("ix_requests_status_id", "status", "id"),
+        Index("ix_requests_model_id_status", "model_id", "status"),
+    )
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     model_id: Mapped[int] = mapped_column(ForeignKey("models.id"), index=True)
     version_id: Mapped[int] = mapped_column(ForeignKey("versions.id"), index=True)

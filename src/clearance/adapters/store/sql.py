@@ -15,7 +15,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, Select, func, select
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -32,6 +32,8 @@ from clearance.adapters.store.schema import (
     ModelRow,
     PolicyRow,
     RequestRow,
+    ReviewRow,
+    RolloutRow,
     UserRow,
     VersionRow,
 )
@@ -47,6 +49,9 @@ from clearance.service.records import (
     PolicyRecord,
     RequestRecord,
     RequestStatus,
+    ReviewRecord,
+    RolloutRecord,
+    RolloutState,
     StoredEvidence,
     StoredOutcome,
     User,
@@ -452,6 +457,116 @@ class SqlTx(GovernanceRepo, AccessRepo, AuditLogRepo):
             summary = json.loads(row.result).get("summary")
             out[row.request_id] = DecisionBrief(id=row.id, outcome=row.outcome, summary=summary)
         return out
+
+    # pages: set-based reads for the registry's lists -------------------------------------
+    def model_page(
+        self,
+        *,
+        risk_tier: str | None = None,
+        team: str | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> tuple[list[ModelRecord], int]:
+        """One page of models by name and how many match: the paging happens in SQL."""
+        stmt = select(ModelRow)
+        if risk_tier is not None:
+            stmt = stmt.where(ModelRow.risk_tier == risk_tier)
+        if team is not None:
+            stmt = stmt.where(ModelRow.team == team)
+        rows = self.s.scalars(_paged(stmt.order_by(ModelRow.name), limit, offset))
+        return [_model(r) for r in rows], self._count(stmt)
+
+    def models_by_ids(self, model_ids: Sequence[int]) -> dict[int, ModelRecord]:
+        if not model_ids:
+            return {}
+        stmt = select(ModelRow).where(ModelRow.id.in_(set(model_ids)))
+        return {row.id: _model(row) for row in self.s.scalars(stmt)}
+
+    def versions_of(self, model_ids: Sequence[int]) -> dict[int, list[VersionRecord]]:
+        """Each model's versions, oldest first, in one query (every asked-for id is a key);
+        plain rows, not ORM objects: a page of models can hold thousands of versions."""
+        out: dict[int, list[VersionRecord]] = {i: [] for i in model_ids}
+        if not model_ids:
+            return out
+        table = VersionRow.__table__
+        stmt = select(table).where(table.c.model_id.in_(set(model_ids)))
+        for row in self.s.execute(stmt.order_by(table.c.model_id, table.c.id)):
+            out[row.model_id].append(_version(row))  # type: ignore[arg-type]
+        return out
+
+    def request_page(
+        self,
+        *,
+        model_id: int | None = None,
+        statuses: Sequence[RequestStatus] = (),
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> tuple[list[RequestRecord], int]:
+        """One page of requests by id and how many match: the paging happens in SQL."""
+        table = RequestRow.__table__
+        stmt = select(table)
+        if model_id is not None:
+            stmt = stmt.where(table.c.model_id == model_id)
+        if statuses:
+            stmt = stmt.where(table.c.status.in_(statuses))
+        rows = self.s.execute(_paged(stmt.order_by(table.c.id), limit, offset))
+        return [_request(r) for r in rows], self._count(stmt)
+
+    def requests_of(
+        self,
+        model_ids: Sequence[int],
+        *,
+        statuses: Sequence[RequestStatus],
+        change_type: str | None = None,
+    ) -> list[RequestRecord]:
+        if not model_ids or not statuses:
+            return []
+        table = RequestRow.__table__
+        stmt = select(table).where(
+            table.c.model_id.in_(set(model_ids)), table.c.status.in_(statuses)
+        )
+        if change_type is not None:
+            stmt = stmt.where(table.c.change_type == change_type)
+        return [_request(r) for r in self.s.execute(stmt.order_by(table.c.id))]
+
+    def reviews_for(self, request_ids: Sequence[int]) -> dict[int, ReviewRecord]:
+        if not request_ids:
+            return {}
+        stmt = select(ReviewRow).where(ReviewRow.request_id.in_(set(request_ids)))
+        return {
+            row.request_id: ReviewRecord(
+                request_id=row.request_id,
+                summary=row.summary,
+                actions=json.loads(row.actions),
+                recorded_by=row.recorded_by,
+                recorded_at=row.recorded_at,
+            )
+            for row in self.s.scalars(stmt)
+        }
+
+    def rollouts_of(self, model_ids: Sequence[int], *, status: RolloutState) -> list[RolloutRecord]:
+        if not model_ids:
+            return []
+        stmt = select(RolloutRow).where(
+            RolloutRow.model_id.in_(set(model_ids)), RolloutRow.status == status
+        )
+        return [
+            RolloutRecord.model_validate(r, from_attributes=True)
+            for r in self.s.scalars(stmt.order_by(RolloutRow.id))
+        ]
+
+    def _count(self, stmt: Select[Any]) -> int:
+        counted = stmt.with_only_columns(func.count(), maintain_column_froms=True).order_by(None)
+        return int(self.s.scalar(counted) or 0)
+
+
+def _paged(stmt: Select[Any], limit: int | None, offset: int) -> Select[Any]:
+    return stmt.offset(offset or None).limit(limit)
+
+
+def _request(row: Any) -> RequestRecord:
+    """A request from its ORM object or its plain row."""
+    return RequestRecord.model_validate(row, from_attributes=True)
 
 
 def _user(row: UserRow) -> User:
