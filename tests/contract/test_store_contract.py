@@ -17,7 +17,14 @@ from typing import Any
 import pytest
 
 from clearance.core.approvals import Approval
-from clearance.core.audit import Checkpoint, generate_key, public_key_raw, sign_checkpoint
+from clearance.core.audit import (
+    Checkpoint,
+    generate_key,
+    public_key_raw,
+    sign_checkpoint,
+    stored,
+    verify_stored,
+)
 from clearance.core.audit import verify_chain as verify
 from clearance.core.version import EvidenceItem
 from clearance.errors import NotFound, StoreConflict, StoreError
@@ -720,6 +727,15 @@ def test_events_chain_page_and_filter(store: Store) -> None:
         report = verify(tx.events())
     assert report.ok and (report.events, report.head_seq) == (8, 8)
     assert report.head_hash == appended.hash
+    with store.reading() as tx:
+        rows = list(tx.stored_events(batch=3))  # what verifying hashes: the same chain
+        # the same events; the time as each store writes it (a SQL row keeps its own text)
+        assert [r._replace(time="") for r in rows] == [
+            stored(e)._replace(time="") for e in everything
+        ]
+        assert [dt.datetime.fromisoformat(r.time) for r in rows] == [e.time for e in everything]
+        fast = verify_stored(iter(rows), [], None)
+    assert fast.ok and (fast.events, fast.head_hash) == (8, appended.hash)
 
 
 def test_checkpoints_round_trip_and_verify_with_the_chain(store: Store) -> None:

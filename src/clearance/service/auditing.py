@@ -17,7 +17,6 @@ import itertools
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -27,12 +26,10 @@ from clearance.core.audit import (
     AuditEvent,
     BlobFault,
     Checkpoint,
-    StoredEvent,
     VerifyReport,
     key_id,
     public_key_raw,
     sign_checkpoint,
-    stored,
     verify_stored,
 )
 from clearance.core.hashing import canonical_json
@@ -162,7 +159,7 @@ class Auditing:
             checkpoints = [Checkpoint(**c.model_dump()) for c in tx.checkpoints()]
             key = public_key if public_key is not None else self.public_key()
             folder = Folder()
-            report = verify_stored(_stored_events(tx), checkpoints, key, fold=folder.add_stored)
+            report = verify_stored(tx.stored_events(), checkpoints, key, fold=folder.add_stored)
             steady = _head(tx) == before
         if report.fault is not None:  # events that do not verify say nothing about state
             return report, True
@@ -284,17 +281,3 @@ def _csv_row(values: list[str]) -> str:
 def _head(tx: Tx) -> tuple[int, str] | None:
     head = tx.head_event()
     return None if head is None else (head.seq, head.hash)
-
-
-@runtime_checkable
-class StoredRows(Protocol):
-    """A store that can hand over events as stored rows (the SQL store): verifying then
-    hashes the stored bytes instead of parsing and re-serialising every event."""
-
-    def stored_events(self) -> Iterator[StoredEvent]: ...
-
-
-def _stored_events(tx: Tx) -> Iterator[StoredEvent]:
-    if isinstance(tx, StoredRows):
-        return tx.stored_events()
-    return map(stored, tx.events())

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from clearance.core.approvals import Approval
-from clearance.core.audit import AuditEvent
+from clearance.core.audit import AuditEvent, StoredEvent
 from clearance.core.version import EvidenceItem
 from clearance.service.records import (
     CheckpointRecord,
@@ -278,6 +278,11 @@ class AuditLogPort(Protocol):
         after: int = 0,
         batch: int = 1000,
     ) -> Iterator[AuditEvent]: ...
+    def stored_events(self, *, batch: int = 20_000) -> Iterator[StoredEvent]:
+        """Every event in seq order as stored (payload as its canonical JSON text): what
+        verifying hashes, without parsing and re-serialising each event."""
+        ...
+
     def event_count(self) -> int: ...
     def head_event(self) -> AuditEvent | None: ...
     def add_checkpoint(self, cp: CheckpointRecord) -> None: ...

@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Iterator
 from typing import Any
 
-from clearance.core.audit import AuditEvent, next_event
+from clearance.core.audit import AuditEvent, StoredEvent, next_event, stored
 from clearance.errors import StoreError
 from clearance.service.records import CheckpointRecord
 from clearance.testing.tables import EventRow, Repo, as_json, out, outs, utc
@@ -34,6 +34,10 @@ class AuditRepo(Repo):
 
     def _last(self) -> AuditEvent | None:
         return self.t.events[-1].event if self.t.events else None
+
+    def stored_events(self, *, batch: int = 20_000) -> Iterator[StoredEvent]:
+        """The events as a SQL store keeps them (``batch`` is how SQL pages; unused)."""
+        return map(stored, (row.event for row in self.t.events))
 
     def events(
         self,
