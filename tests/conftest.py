@@ -84,3 +84,17 @@ def clock() -> FixedClock:
 def workspace(tmp_path: Path, db_url: str, clock: FixedClock) -> Workspace:
     """An initialised workspace on the parametrised database, with a fixed clock."""
     return init_workspace(tmp_path / "ws", db_url=db_url, clock=clock)
+
+
+SLOW_ENV = "CLEARANCE_TEST_SLOW"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """``slow`` cases (load, races between processes, the 10,000-document fuzz) run in CI,
+    which sets ``CLEARANCE_TEST_SLOW=1`` (.ci/run); locally they are skipped, saying how."""
+    if os.environ.get(SLOW_ENV) == "1":
+        return
+    skip = pytest.mark.skip(reason=f"slow: run with {SLOW_ENV}=1 (CI does)")
+    for item in items:
+        if item.get_closest_marker("slow"):
+            item.add_marker(skip)
