@@ -8,7 +8,7 @@ call it every minute and each alert fires, and each automatic rollback happens, 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Container, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -355,12 +355,25 @@ def review_deadline(tx: Tx, request: RequestRecord) -> dt.datetime | None:
 
 def compliance_issues(tx: Tx, model_id: int, now: dt.datetime) -> list[str]:
     """Why a model is non-compliant right now (empty when it is compliant)."""
+    executed = tx.list_requests(model_id=model_id, statuses=("executed",))
+    reviewed = {r.id for r in executed if tx.get_review(r.id) is not None}
+    return overdue_reviews(executed, reviewed, lambda r: review_deadline(tx, r), now)
+
+
+def overdue_reviews(
+    executed: Iterable[RequestRecord],
+    reviewed: Container[int],
+    deadline: Callable[[RequestRecord], dt.datetime | None],
+    now: dt.datetime,
+) -> list[str]:
+    """The rule behind non-compliance, over reads the caller made (one model, or a page):
+    an executed change whose post-incident review is past its deadline and not recorded."""
     issues = []
-    for r in tx.list_requests(model_id=model_id, statuses=("executed",)):
-        deadline = review_deadline(tx, r)
-        if deadline is not None and now > deadline and tx.get_review(r.id) is None:
+    for r in executed:
+        due = deadline(r)
+        if due is not None and now > due and r.id not in reviewed:
             issues.append(
                 f"emergency request {r.id}: post-incident review overdue since "
-                f"{deadline:%Y-%m-%d %H:%M} UTC"
+                f"{due:%Y-%m-%d %H:%M} UTC"
             )
     return issues

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Generic, Literal, TypeVar, cast
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -25,7 +26,7 @@ from clearance.service.context import (
     require_user,
     require_version,
 )
-from clearance.service.governance import review_deadline
+from clearance.service.governance import overdue_reviews, review_deadline
 from clearance.service.ports import Clock, Store, Tx
 from clearance.service.records import (
     OPEN_STATUSES,
@@ -272,17 +273,11 @@ class _PageReads:
         return cast(Tx, self)
 
     def overdue(self, model_id: int, now: dt.datetime) -> list[str]:
-        """``governance.compliance_issues`` over the page's reads: only executed emergency
-        changes owe a review (a test holds the two to the same answer)."""
-        issues = []
-        for r in self.emergencies[model_id]:
-            deadline = review_deadline(self.as_tx(), r)
-            if deadline is not None and now > deadline and r.id not in self.reviews:
-                issues.append(
-                    f"emergency request {r.id}: post-incident review overdue since "
-                    f"{deadline:%Y-%m-%d %H:%M} UTC"
-                )
-        return issues
+        """``governance.compliance_issues`` over the page's reads (only executed emergency
+        changes owe a review)."""
+        tx = self.as_tx()
+        deadline = partial(review_deadline, tx)
+        return overdue_reviews(self.emergencies[model_id], self.reviews, deadline, now)
 
 
 def _by_model(
