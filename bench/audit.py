@@ -41,13 +41,12 @@ import os
 import resource
 import tempfile
 import time
-import uuid
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import psycopg
+from _pg import pg_database  # bench/ is on sys.path when a bench runs
 from sqlalchemy import Engine, Table, insert, update
 
 from clearance.adapters.store import migrate
@@ -71,7 +70,6 @@ from clearance.core.hashing import canonical_json
 from clearance.core.trail import Folder
 from clearance.service.auditing import Auditing
 
-ADMIN = os.environ.get("CLEARANCE_BENCH_PG", "postgresql://root@127.0.0.1:5432/postgres")
 T0 = dt.datetime(2026, 3, 1, 12, tzinfo=dt.UTC)
 SUBJECTS = 2000
 BATCH = 10_000
@@ -376,18 +374,6 @@ def bench_appends(
     print(f"  the chain after the appends: {report.events:,} events, one chain, verifies")
 
 
-@contextmanager
-def pg_database() -> Iterator[str]:
-    name = f"clearance_bench_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(ADMIN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield "postgresql+psycopg://" + ADMIN.split("://", 1)[1].rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        with psycopg.connect(ADMIN, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("-n", type=int, default=200_000, help="events to fill (default 200k)")
@@ -409,7 +395,7 @@ def main() -> None:
             print(f"\nsqlite: filled {args.n:,} events in {fill_s:.1f} s")
             bench_verify("sqlite", SqlStore(engine), args.n, args.rounds, not args.no_previous)
     if args.only != "sqlite":
-        with pg_database() as url:
+        with pg_database("clearance_bench_audit") as url:
             engine = make_engine(url, pooled=True)
             _, fill_s, _ = timed(lambda: fill(engine, url, args.n))
             print(f"\npostgresql: filled {args.n:,} events in {fill_s:.1f} s")

@@ -33,7 +33,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -42,16 +41,15 @@ from pathlib import Path
 
 import httpx
 import numpy as np
-import psycopg
 from sqlalchemy import insert, select
 
 from clearance.adapters.store.database import make_engine
 from clearance.adapters.store.schema import ModelRow, PolicyRow, RequestRow, VersionRow
 
 sys.path.insert(0, str(Path(__file__).parent))
+from _pg import pg_database  # bench/ is on sys.path when a bench runs
 from server import free_port, prepare, server  # bench/server.py's helpers
 
-PG_ADMIN = os.environ.get("CLEARANCE_BENCH_PG", "postgresql://root@127.0.0.1:5432/postgres")
 MLFLOW_VENV = Path.home() / ".cache" / "clearance-bench" / "mlflow-venv"
 T0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 PAGE = 50
@@ -147,14 +145,8 @@ def database(kind: str, path: Path) -> Iterator[str]:
     if kind == "sqlite":
         yield f"sqlite:///{path}"
         return
-    name = f"bench_registry_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"{PG_ADMIN.rsplit('/', 1)[0]}/{name}"
-    finally:
-        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with pg_database("bench_registry") as url:
+        yield url
 
 
 # --- MLflow ------------------------------------------------------------------------------

@@ -38,7 +38,6 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, redirect_stdout
@@ -48,8 +47,8 @@ from typing import Any
 
 import httpx
 import numpy as np
-import psycopg
 import yaml
+from _pg import pg_database  # bench/ is on sys.path when a bench runs
 
 from clearance.adapters.clock import SystemClock
 from clearance.workspace import Workspace, init_workspace
@@ -57,7 +56,6 @@ from clearance.workspace import Workspace, init_workspace
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "credit-risk"
 EXE = str(Path(sys.executable).parent / "clearance")
-PG_ADMIN = os.environ.get("CLEARANCE_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 FILES = ["model.bin", "model_card.md", "monitoring_plan.md", "rollback_plan.md"]
 FILES += ["sbom.json", "license_scan.json"]
 TEAM = {"eng": ["ml_engineer"], "lead": ["tech_lead"], "root": ["admin"]}
@@ -116,14 +114,8 @@ def database(kind: str, tmp: Path) -> Iterator[str]:
     if kind == "sqlite":
         yield f"sqlite:///{tmp / 'ws' / '.clearance' / 'clearance.db'}"
         return
-    name = f"clearance_bench_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"{PG_ADMIN.rsplit('/', 1)[0]}/{name}"
-    finally:
-        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with pg_database("clearance_bench") as url:
+        yield url
 
 
 def prepare(tmp: Path, url: str) -> tuple[Workspace, dict[str, str]]:
