@@ -767,7 +767,11 @@ def jensen_shannon(p: ArrayLike, q: ArrayLike, *, base: float | None = None) -> 
     pa = pa / pa.sum()
     qa = qa / qa.sum()
     m = (pa + qa) / 2.0
-    js = float(np.sum(sps.rel_entr(pa, m) + sps.rel_entr(qa, m))) / 2.0
+    terms = sps.rel_entr(pa, m) + sps.rel_entr(qa, m)
+    # The smallest subnormal masses halve to 0 in m; their true term is mass * log 2, not inf.
+    lost = m == 0.0
+    terms[lost] = (pa[lost] + qa[lost]) * math.log(2.0)
+    js = float(np.sum(terms)) / 2.0
     if base is not None:
         js /= math.log(base)
     js = max(js, 0.0)
