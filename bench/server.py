@@ -70,6 +70,7 @@ class Book:
 
     times: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     failures: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    first_failure: dict[str, str] = field(default_factory=dict)  # op -> status and body
     lock: threading.Lock = field(default_factory=threading.Lock)
     order: list[str] = field(default_factory=list)  # operations in the order first timed
 
@@ -85,6 +86,7 @@ class Book:
             self.times[op].append(elapsed)
             if r.status_code != ok:
                 self.failures[op] += 1
+                self.first_failure.setdefault(op, f"{r.status_code} {r.text[:300]}")
         return r
 
 
@@ -103,6 +105,8 @@ def table(book: Book, wall: float) -> list[str]:
             f"| {op} | {len(values)} | {len(values) / wall:.1f} | {p50:.1f} | {p99:.1f} | "
             f"{mean:.1f} | {book.failures.get(op, 0)} |"
         )
+    for op, failure in book.first_failure.items():  # say why, not only how many
+        lines.append(f"\nfirst failure of {op}: {failure}")
     return lines
 
 

@@ -43,3 +43,39 @@ def test_a_copy_keeps_the_types_not_yet_loaded() -> None:
     copied = registry.copy()
     assert copied.names() == registry.names()
     assert copied.get("drift").name == "drift"
+
+
+def test_threads_naming_a_type_while_it_loads_all_get_it() -> None:
+    """The server's threads share one registry; one of them loading a type hides it from none."""
+    import threading
+    import time
+
+    from clearance.core.gates.metric_threshold import MetricThreshold
+
+    loads = 0
+
+    def slow_load() -> type[MetricThreshold]:
+        nonlocal loads
+        loads += 1
+        time.sleep(0.05)  # an import that releases the GIL, as a module's first import does
+        return MetricThreshold
+
+    registry = GateRegistry()
+    registry._pending["metric_threshold"] = ("clearance.core.gates.metric_threshold", slow_load)
+    found: list[str] = []
+    failed: list[BaseException] = []
+
+    def name_it() -> None:
+        try:
+            found.append(registry.get("metric_threshold").name)
+        except BaseException as exc:  # collected: a thread's failure fails the test
+            failed.append(exc)
+
+    threads = [threading.Thread(target=name_it) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert failed == []
+    assert found == ["metric_threshold"] * 8
+    assert loads == 1

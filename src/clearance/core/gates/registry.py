@@ -8,6 +8,7 @@ statistics stack of gates the policy does not use.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from functools import lru_cache
 from importlib.metadata import entry_points
@@ -23,6 +24,9 @@ class GateRegistry:
     def __init__(self, types: dict[str, GateType] | None = None) -> None:
         self._types: dict[str, GateType] = dict(types or {})
         self._pending: dict[str, tuple[str, Callable[[], Any]]] = {}  # name -> (target, load)
+        # The server's threads share one registry: a type stays pending until it is
+        # registered, and one thread loads it while the others wait for it.
+        self._loading = threading.Lock()
 
     @classmethod
     def from_entry_points(cls) -> GateRegistry:
@@ -44,8 +48,11 @@ class GateRegistry:
 
     def get(self, name: str) -> GateType:
         if name not in self._types and name in self._pending:
-            _, load = self._pending.pop(name)
-            self.register(load(), name=name)
+            with self._loading:
+                pending = self._pending.get(name)
+                if pending is not None:
+                    self.register(pending[1](), name=name)
+                    del self._pending[name]
         try:
             return self._types[name]
         except KeyError:
