@@ -19,7 +19,7 @@ import string
 from collections.abc import Iterable
 from typing import Any
 
-from rich.console import Console, ConsoleOptions, RenderableType
+from rich.console import Console, ConsoleDimensions, ConsoleOptions, RenderableType
 from rich.markup import escape as escape_markup
 from rich.segment import Segment
 from rich.text import Text
@@ -47,6 +47,7 @@ _UNSAFE = [
 ]
 _ESCAPES = {code: _visible(code) for code in _UNSAFE if code != 0x09}  # a tab only indents
 _ESCAPES_KEEP_LINES = {code: text for code, text in _ESCAPES.items() if code != 0x0A}
+PIPED_WIDTH = 400  # columns when the output is not a terminal and COLUMNS is not set
 
 
 def printable(text: object) -> str:
@@ -89,6 +90,19 @@ class SafeConsole(Console):
             # Rich fixes COLUMNS/LINES at construction; these consoles are made at import and
             # live as long as the process, so they read the size when they print instead.
             self._width = self._height = None
+
+    @property
+    def size(self) -> ConsoleDimensions:
+        """Rich's size, except that output to a pipe or a file is not cut to 80 columns:
+        `clearance user list | grep` must see whole names, as `kubectl get` output does."""
+        size = super().size
+        if self._width is None and "COLUMNS" not in self._environ and not self.is_terminal:
+            return ConsoleDimensions(PIPED_WIDTH, size.height)
+        return size
+
+    @size.setter
+    def size(self, new_size: tuple[int, int]) -> None:
+        self._width, self._height = new_size
 
     def render_str(self, text: str, **options: Any) -> Text:
         return super().render_str(printable(text), **options)

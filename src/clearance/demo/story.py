@@ -49,7 +49,8 @@ class Story:
 
     def chapter(self, title: str) -> None:
         self.out.print()
-        self.out.print(Rule(Text(title, style="bold"), align="left"))
+        rule = Rule(Text(title, style="bold"), align="left")
+        self.out.print(rule, width=min(self.out.width, 100))  # a pipe is 400 columns wide
 
     def say(self, text: str) -> None:
         """The story's own narration (markup and line breaks are its own)."""
