@@ -14,8 +14,11 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 from fastapi import FastAPI, Request, Response
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from clearance import __version__
@@ -30,6 +33,12 @@ from clearance.errors import InputError
 from clearance.workspace import Workspace
 
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+SWAGGER_UI = Path(__file__).resolve().parent / "static" / "swagger-ui"  # vendored, see VERSION
+# /docs loads only what this server serves (the page's own start-up script is inline).
+DOCS_POLICY = (
+    "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'"
+)
 
 
 @dataclass(frozen=True)
@@ -64,6 +73,8 @@ def create_app(ws: Workspace, settings: Settings | None = None) -> FastAPI:
             "`Authorization: Bearer <token>` (`clearance token create`); errors are "
             "RFC 9457 problem+json."
         ),
+        docs_url=None,  # served below from the package: the page must work offline
+        redoc_url=None,
     )
     app.state.workspace = ws
     app.state.settings = settings or Settings()
@@ -109,6 +120,20 @@ def create_app(ws: Workspace, settings: Settings | None = None) -> FastAPI:
     def metrics(user: UserDep, request: Request) -> Response:
         data = generate_latest(request.app.state.metrics.registry)
         return Response(data, media_type=CONTENT_TYPE_LATEST)
+
+    app.mount("/static/swagger-ui", StaticFiles(directory=SWAGGER_UI), name="swagger-ui")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> Response:
+        page = get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title="clearance API",
+            swagger_js_url="/static/swagger-ui/swagger-ui-bundle.js",
+            swagger_css_url="/static/swagger-ui/swagger-ui.css",
+            swagger_favicon_url="/static/swagger-ui/favicon-32x32.png",
+        )
+        page.headers["Content-Security-Policy"] = DOCS_POLICY
+        return page
 
     for module in (registry, access, audit):
         app.include_router(module.router, prefix="/v1")
