@@ -7,13 +7,24 @@ LOCK := requirements/lock.txt
 
 .PHONY: demo test lint typecheck docs clean lock
 
-$(STAMP): pyproject.toml $(LOCK)
+DEMO_STAMP := $(VENV)/.installed-demo
+
+# `make demo` installs what the demo needs; `make test` adds the test tools to the same venv.
+$(DEMO_STAMP): pyproject.toml $(LOCK)
+	@echo "make demo: creating $(VENV) and installing clearance with the demo extra (about a minute on a fresh machine)"
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c $(LOCK) -e '.[test]'
-	touch $(STAMP)
+	$(BIN)/python -m pip install --quiet --progress-bar off -c $(LOCK) -e '.[demo]'
+	touch $(DEMO_STAMP)
 
-demo: $(STAMP)
+$(STAMP): pyproject.toml $(LOCK)
+	@echo "installing clearance and the test tools into $(VENV) (about a minute on a fresh machine)"
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet --progress-bar off -c $(LOCK) -e '.[test]'
+	touch $(STAMP) $(DEMO_STAMP)
+
+demo: $(DEMO_STAMP)
 	$(BIN)/clearance demo
 
 lint: $(STAMP)
