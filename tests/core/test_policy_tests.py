@@ -131,7 +131,8 @@ def test_discovery_finds_test_files_beside_the_policy(tree: Path) -> None:
     (tree / "policy" / "gates.test.yaml").write_text("x")
     (tree / "policy" / "sub").mkdir()
     (tree / "policy" / "sub" / "more.test.yml").write_text("x")
-    assert [p.name for p in discover(tree / "policy")] == ["gates.test.yaml", "more.test.yml"]
+    found = [p.name for p in discover(tree / "policy")]
+    assert found == ["credit-risk.test.yaml", "gates.test.yaml", "more.test.yml"]
     single = tree / "one.yaml"
     single.write_text("x")
     assert [p.name for p in discover(single)] == ["credit.test.yaml"]

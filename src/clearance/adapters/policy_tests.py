@@ -17,7 +17,7 @@ from pydantic import ValidationError
 
 from clearance.adapters.evidence import load_manifest
 from clearance.core.hashing import sha256_bytes
-from clearance.core.loading import LoadedPolicy, pydantic_problems
+from clearance.core.loading import LoadedPolicy, is_policy_test_file, pydantic_problems
 from clearance.core.policy_tests import (
     Case,
     CaseResult,
@@ -31,19 +31,14 @@ from clearance.core.version import EvidenceReader, ModelVersion, NoEvidence
 from clearance.core.yamlsource import YamlProblems, parse_yaml
 from clearance.errors import Location, ManifestError, PolicyError, Problem
 
-TEST_SUFFIXES = (".test.yaml", ".test.yml")
 MAX_TEST_FILE_BYTES = 4 << 20
-
-
-def is_test_file(path: Path) -> bool:
-    return path.name.endswith(TEST_SUFFIXES)
 
 
 def discover(policy: Path) -> list[Path]:
     """The test files of a policy folder (recursively), or beside a one-file policy."""
     folder = policy if policy.is_dir() else policy.parent
     pattern = "**/*" if policy.is_dir() else "*"
-    return sorted(p for p in folder.glob(pattern) if p.is_file() and is_test_file(p))
+    return sorted(p for p in folder.glob(pattern) if p.is_file() and is_policy_test_file(p))
 
 
 def read_test_file(path: Path) -> PolicyTestFile:

@@ -1,19 +1,26 @@
-"""``clearance policy``: publish the schema and lint policy files."""
+"""``clearance policy``: publish the schema, lint, test and diff policy files."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.text import Text
 
 from clearance.cli.common import connect, console, print_json
-from clearance.errors import PolicyError, Problem
+from clearance.errors import InputError, PolicyError, Problem
 from clearance.terminal import SafeConsole, printable
 
-app = typer.Typer(help="Policy files: JSON Schema and lint.", no_args_is_help=True)
+if TYPE_CHECKING:
+    from clearance.core.policy_diff import PolicyDiff
+    from clearance.core.policy_tests import TestRun
+
+app = typer.Typer(
+    help="Policy files: JSON Schema, lint, unit tests and semantic diff.", no_args_is_help=True
+)
 
 
 @app.command("schema")
@@ -50,6 +57,94 @@ def lint(
     _report(findings, as_json, len(paths))
     failing = [p for p in findings if p.severity == "error" or strict]
     raise typer.Exit(1 if failing else 0)
+
+
+@app.command("test")
+def test(
+    policy: Path = typer.Argument(..., exists=True, help="Policy file or directory."),
+    tests: list[Path] = typer.Option(
+        [], "--tests", "-t", exists=True, help="Test files (default: *.test.yaml beside it)."
+    ),
+    now: str | None = typer.Option(None, "--now", help="Default clock for cases (ISO 8601)."),
+    as_json: bool = typer.Option(False, "--json", help="Print results and coverage as JSON."),
+) -> None:
+    """Run the policy's unit tests: exit 0 all pass, 1 a case fails, 2 bad input.
+
+    Each case gives facts (a manifest, inline version fields or documents) and the outcome
+    each gate and the decision must have; coverage says which transitions, gates and
+    change types no case exercised.
+    """
+    from clearance.adapters.policy_tests import discover, run_tests
+    from clearance.cli.check import parse_now
+    from clearance.core.loading import load_policy
+
+    loaded = load_policy(policy)
+    files = list(tests) or discover(policy)
+    if not files:
+        raise InputError(f"no *.test.yaml files beside {policy}; write one or give --tests")
+    run = run_tests(loaded, files, parse_now(now), label=f"{loaded.name}@{loaded.version}")
+    if as_json:
+        typer.echo(json.dumps(run.to_dict(), indent=2))
+    else:
+        _print_tests(run)
+    raise typer.Exit(1 if run.failed else 0)
+
+
+def _print_tests(run: TestRun) -> None:
+    out = SafeConsole(soft_wrap=True)
+    for r in run.results:
+        mark = ("PASS", "green") if r.passed else ("FAIL", "red")
+        out.print(Text.assemble(mark, " ", printable(f"{r.name} ({r.transition})")))
+        for line in ([r.error] if r.error else []) + list(r.mismatches):
+            out.print(Text.assemble("    ", printable(line)))
+    failed = len(run.failed)
+    out.print(f"{len(run.results) - failed}/{len(run.results)} case(s) passed: {run.policy}")
+    cov = run.coverage.to_dict()
+    for label, key in (
+        ("transitions", "transitions"),
+        ("gates evaluated", "gates"),
+        ("gates seen passing and failing", "gates_pass_and_fail"),
+        ("change types", "change_types"),
+    ):
+        out.print(f"coverage: {label} {cov[key]['covered']}/{cov[key]['total']}")
+    for what, names in run.coverage.missing().items():
+        if names:
+            out.print(Text.assemble("  not covered, ", what, ": ", printable(", ".join(names))))
+
+
+@app.command("diff")
+def diff(
+    old: Path = typer.Argument(..., exists=True, help="The policy as it is (file or directory)."),
+    new: Path = typer.Argument(..., exists=True, help="The policy as proposed."),
+    as_json: bool = typer.Option(False, "--json", help="Print the changes as JSON."),
+) -> None:
+    """What a policy change does: gates, thresholds, approvals, paths and selectors tightened
+    or loosened. Exit 0 when nothing is loosened, 1 when something is, 2 bad input."""
+    from clearance.core.loading import load_policy
+    from clearance.core.policy_diff import diff_policies
+
+    found = diff_policies(load_policy(old), load_policy(new))
+    if as_json:
+        typer.echo(json.dumps(found.to_dict(), indent=2))
+    else:
+        _print_diff(found)
+    raise typer.Exit(1 if found.loosenings else 0)
+
+
+_STYLE = {"loosened": "red", "removed": "red", "tightened": "green", "added": "green"}
+
+
+def _print_diff(found: PolicyDiff) -> None:
+    out = SafeConsole(soft_wrap=True)
+    out.print(printable(f"{found.old} -> {found.new}"))
+    for c in found.changes:
+        kind = (
+            "LOOSENED" if c.loosens else c.kind,
+            "bold red" if c.loosens else _STYLE.get(c.kind, ""),
+        )
+        where = f"  ({c.location})" if c.location else ""
+        out.print(Text.assemble("  ", kind, " ", printable(f"{c.note}{where}")))
+    out.print(f"{len(found.changes)} change(s), {len(found.loosenings)} loosening(s)")
 
 
 @app.command("show")

@@ -22,7 +22,7 @@ from clearance.core.gates.base import GateParams
 from clearance.core.gates.registry import GateRegistry, default_registry
 from clearance.core.hashing import digest
 from clearance.core.lint import expiry_problems, semantic_problems
-from clearance.core.policy import Policy
+from clearance.core.policy import Policy, Selector
 from clearance.core.yamlsource import Positions, YamlProblems, format_path, parse_yaml
 from clearance.errors import Location, PolicyError, Problem
 
@@ -50,10 +50,23 @@ class LoadedPolicy:
         return self.policy.metadata.version
 
 
+POLICY_TEST_SUFFIXES = (".test.yaml", ".test.yml")
+
+
+def is_policy_test_file(path: Path) -> bool:
+    """``*.test.yaml`` beside a policy holds its unit tests (``clearance policy test``), not
+    a fragment of the policy."""
+    return path.name.endswith(POLICY_TEST_SUFFIXES)
+
+
 def read_policy_files(path: Path) -> list[tuple[str, str]]:
     """(display name, text) for a policy file, or every ``*.yaml``/``*.yml`` under a folder."""
     if path.is_dir():
-        files = sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
+        files = sorted(
+            p
+            for p in path.rglob("*")
+            if p.suffix in (".yaml", ".yml") and p.is_file() and not is_policy_test_file(p)
+        )
         if not files:
             raise PolicyError([Problem(Location(str(path)), "", "no *.yaml or *.yml files here")])
     elif path.is_file():
@@ -115,6 +128,22 @@ def check_policy(
     content_hash = policy_hash(policy, params)
     sources = tuple(name for name, _ in documents)
     return LoadedPolicy(policy, content_hash, sources, params, positions), problems
+
+
+def parse_selector(documents: Sequence[tuple[str, str]]) -> Selector:
+    """Which models a policy governs, read without the rest of it.
+
+    Choosing among applied policies needs only their selectors, and checking the whole of
+    each would import every gate type they name, with its libraries (a CEL runtime, numpy).
+    Problems raise ``PolicyError`` as ``parse_policy`` reports them.
+    """
+    data, positions, problems = _merge(documents)
+    if errors := [p for p in problems if p.severity == "error"]:
+        raise PolicyError(errors)
+    try:
+        return Selector.model_validate(data.get("selector", {}))
+    except ValidationError as exc:
+        raise PolicyError(pydantic_problems(exc, positions, ("selector",))) from None
 
 
 def policy_hash(policy: Policy, params: Mapping[str, GateParams]) -> str:
