@@ -10,13 +10,14 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from clearance.contract import Clearance, Operation
 from clearance.contract.operations import IDEMPOTENCY_ARGUMENT
 from clearance.errors import InputError
-from clearance.service.views import Listing
-from clearance.workspace import Workspace
+
+if TYPE_CHECKING:
+    from clearance.workspace import Workspace
 
 
 class LocalClearance(Clearance):
@@ -30,6 +31,10 @@ class LocalClearance(Clearance):
 
     def _run(self, op: Operation, arguments: dict[str, Any]) -> Any:
         result = self.call(op, arguments)
+        if not op.paged:
+            return result
+        from clearance.service.views import Listing  # loaded already: views build pages
+
         return result.items if isinstance(result, Listing) else result
 
     def call(

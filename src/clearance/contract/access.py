@@ -4,14 +4,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from pydantic import Field
 
 from clearance.contract.operations import Contract, operation
-from clearance.contract.schemas import DisabledBody, RolesBody, UserBody
 from clearance.contract.types import RecordId
-from clearance.service.records import TokenRecord, User
+
+if TYPE_CHECKING:  # imported when a transport reads the declarations (operations.py says why)
+    from clearance.contract.schemas import DisabledBody, RolesBody, UserBody  # noqa: F401 (body=)
+    from clearance.service.records import TokenRecord, User
 
 
 class AccessOps(Contract):
@@ -30,7 +32,7 @@ class AccessOps(Contract):
         service="registry",
         tags=("users",),
         errors=(403, 409),
-        body=UserBody,
+        body="UserBody",
         actor=True,
     )
     def add_user(self, name: str, roles: list[str]) -> User:
@@ -42,7 +44,7 @@ class AccessOps(Contract):
         service="registry",
         tags=("users",),
         errors=(403, 404, 409),
-        body=RolesBody,
+        body="RolesBody",
         actor=True,
     )
     def set_roles(self, name: str, roles: list[str]) -> User:
@@ -54,7 +56,7 @@ class AccessOps(Contract):
         service="users",
         tags=("users",),
         errors=(403, 404),
-        body=DisabledBody,
+        body="DisabledBody",
         actor=True,
     )
     def set_disabled(self, name: str, disabled: bool) -> User:

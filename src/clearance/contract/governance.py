@@ -5,18 +5,25 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from pydantic import Field
 
 from clearance.contract.operations import Contract, operation
-from clearance.contract.schemas import ObserveBody, RevokeBody, RolloutBody, WaiverBody
-from clearance.core.rollout import Verdict, reading_problem
 from clearance.errors import InputError
-from clearance.service.alerts import Alert
-from clearance.service.records import RolloutRecord, TickSummary, WaiverRecord, WaiverState
-from clearance.service.rollouts import KpiIn, ObserveOut, RolloutStatus, ServingAssignment
-from clearance.service.waivers import Until, WaiverBacklog, WaiverOut
+
+if TYPE_CHECKING:  # imported when a transport reads the declarations (operations.py says why)
+    from clearance.contract.schemas import (  # noqa: F401 (named by body=)
+        ObserveBody,
+        RevokeBody,
+        RolloutBody,
+        WaiverBody,
+    )
+    from clearance.core.rollout import Verdict
+    from clearance.service.alerts import Alert
+    from clearance.service.records import RolloutRecord, TickSummary, WaiverRecord, WaiverState
+    from clearance.service.rollouts import KpiIn, ObserveOut, RolloutStatus, ServingAssignment
+    from clearance.service.waivers import Until, WaiverBacklog, WaiverOut
 
 ModelFilter = Annotated[str | None, Field(description="Only this model's.")]
 WaiverId = Annotated[str, Field(description="A waiver id: W-3 (or 3).")]
@@ -65,7 +72,7 @@ class GovernanceOps(Contract):
         handler="grant",
         tags=("waivers",),
         errors=(403, 404, 409),
-        body=WaiverBody,
+        body="WaiverBody",
         actor=True,
     )
     def grant_waiver(
@@ -93,7 +100,7 @@ class GovernanceOps(Contract):
         tags=("waivers",),
         errors=(403, 404, 409),
         status=200,
-        body=RevokeBody,
+        body="RevokeBody",
         actor=True,
         route="revoke_waiver",
     )
@@ -112,7 +119,7 @@ class GovernanceOps(Contract):
         handler="start",
         tags=("rollouts",),
         errors=(403, 404, 409),
-        body=RolloutBody,
+        body="RolloutBody",
         actor=True,
     )
     def start_rollout(self, model: str, version: str) -> RolloutRecord:
@@ -126,7 +133,7 @@ class GovernanceOps(Contract):
         tags=("rollouts",),
         errors=(403, 404, 409),
         status=200,
-        body=ObserveBody,
+        body="ObserveBody",
         actor=True,
         route="observe_rollout",
     )
@@ -140,6 +147,9 @@ class GovernanceOps(Contract):
 
         The rollout advances, completes or rolls back; returns it with the verdict.
         """
+        from clearance.core.rollout import Verdict, reading_problem
+        from clearance.service.rollouts import KpiIn
+
         kpis: dict[str, KpiIn] = {}
         for name, value in readings.items():
             canary, control = value if isinstance(value, tuple) else (value, None)

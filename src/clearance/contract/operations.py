@@ -10,18 +10,28 @@ declaration of a use case. From it:
 - the SDK (``clearance.Client``) sends the request and parses the result into the same type.
 
 So a read added here with its service method shows up in service, API, SDK and CLI at once.
+
+The classes a declaration names (its result, its arguments' types, its ``body``) are imported
+by its module under ``if TYPE_CHECKING:`` only, and ``body`` is given by name: every command
+of the CLI loads the contract, and the records live beside the use cases, with the engine,
+the store and their libraries behind them. A transport that reads a declaration's types (the
+API, the SDK) resolves them through :func:`deferred_names`, which runs those imports then.
 """
 
 from __future__ import annotations
 
+import ast
 import functools
+import importlib
 import inspect
+import sys
 import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
-from pydantic import BaseModel
+if TYPE_CHECKING:
+    from pydantic import BaseModel
 
 Method = Literal["GET", "POST", "PUT", "DELETE"]
 F = TypeVar("F", bound=Callable[..., Any])
@@ -44,7 +54,7 @@ class Operation:
     errors: tuple[int, ...]  # documented problem statuses beyond the common ones
     status: int  # the success status
     paged: bool  # the API answers one Page at a time; the SDK and local return every item
-    body: type[BaseModel] | None  # the JSON body model (its fields are arguments)
+    body_name: str | None  # the JSON body model's name in the declaring module (see ``body``)
     actor: bool  # the use case takes the acting user (``actor=``)
     route: str  # the API endpoint's function name (its OpenAPI operationId stem)
     function: Callable[..., Any] = field(repr=False)
@@ -62,7 +72,16 @@ class Operation:
     @functools.cached_property
     def hints(self) -> dict[str, Any]:
         """The declaration's resolved annotations (with ``Annotated`` metadata)."""
-        return typing.get_type_hints(self.function, include_extras=True)
+        names = deferred_names(self.function.__module__)
+        return typing.get_type_hints(self.function, localns=names, include_extras=True)
+
+    @functools.cached_property
+    def body(self) -> type[BaseModel] | None:
+        """The JSON body model (its fields are arguments), if the use case takes one."""
+        if self.body_name is None:
+            return None
+        found: type[BaseModel] = deferred_names(self.function.__module__)[self.body_name]
+        return found
 
     @functools.cached_property
     def parameters(self) -> list[inspect.Parameter]:
@@ -103,13 +122,16 @@ def operation(
     errors: tuple[int, ...] = (),
     status: int | None = None,
     paged: bool = False,
-    body: type[BaseModel] | None = None,
+    body: str | None = None,
     actor: bool = False,
     route: str | None = None,
     idempotent: bool = False,
     custom: bool = False,
 ) -> Callable[[F], F]:
-    """Declare a use case; the decorated method sends it through its object's transport."""
+    """Declare a use case; the decorated method sends it through its object's transport.
+
+    ``body`` names the JSON body model, imported by the declaring module for type checking.
+    """
 
     def declare(function: F) -> F:
         op = Operation(
@@ -122,7 +144,7 @@ def operation(
             errors=errors,
             status=status or (201 if method == "POST" and body is not None else 200),
             paged=paged,
-            body=body,
+            body_name=body,
             actor=actor,
             route=route or function.__name__,
             function=function,
@@ -156,3 +178,26 @@ def operations_of(cls: type) -> dict[str, Operation]:
             if isinstance(op, Operation):
                 found[op.name] = op
     return found
+
+
+@functools.cache
+def deferred_names(module: str) -> dict[str, Any]:
+    """The names ``module`` imports (``from ... import ...``) under ``if TYPE_CHECKING:``,
+    imported now.
+
+    Read from the module's source, so a declaration's types are listed once, where a type
+    checker sees them too; the names the module imports at run time are its globals already.
+    """
+    tree = ast.parse(inspect.getsource(sys.modules[module]))
+    names: dict[str, Any] = {}
+    for node in tree.body:
+        if isinstance(node, ast.If) and ast.unparse(node.test) in _TYPE_CHECKING:
+            for statement in node.body:
+                if isinstance(statement, ast.ImportFrom) and statement.module:
+                    source = importlib.import_module(statement.module)
+                    for alias in statement.names:
+                        names[alias.asname or alias.name] = getattr(source, alias.name)
+    return names
+
+
+_TYPE_CHECKING = {"TYPE_CHECKING", "typing.TYPE_CHECKING"}

@@ -5,16 +5,27 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import Field
 
 from clearance.contract.operations import Contract, operation
-from clearance.contract.schemas import PromoteBody, ReviewBody, RollbackBody, SignBody
 from clearance.contract.types import RecordId
-from clearance.service.promotion import RequestResult, RollbackOut
-from clearance.service.records import ReviewRecord
-from clearance.service.views import RequestDetail, RequestRow
+from clearance.service.paging import MAX_PAGE, every
+
+if TYPE_CHECKING:  # imported when a transport reads the declarations (operations.py says why)
+    from clearance.contract.schemas import (  # noqa: F401 (named by body=)
+        Cursor,
+        Limit,
+        Offset,
+        PromoteBody,
+        ReviewBody,
+        RollbackBody,
+        SignBody,
+    )
+    from clearance.service.promotion import RequestResult, RollbackOut
+    from clearance.service.records import ReviewRecord
+    from clearance.service.views import CursorPage, RequestDetail, RequestRow
 
 
 class PromotionOps(Contract):
@@ -25,7 +36,7 @@ class PromotionOps(Contract):
         service="promotions",
         tags=("requests",),
         errors=(403, 404, 409),
-        body=PromoteBody,
+        body="PromoteBody",
         actor=True,
         idempotent=True,
     )
@@ -53,18 +64,30 @@ class PromotionOps(Contract):
         handler="requests",
         tags=("requests",),
         errors=(404,),
-        paged=True,
         route="list_requests",
     )
-    def request_list(
+    def request_page(
         self,
         *,
         model: str | None = None,
         status: Annotated[
             Literal["open"] | None, Field(description="open: pending or blocked only.")
         ] = None,
-    ) -> list[RequestRow]:
+        limit: Limit = 50,
+        offset: Offset = 0,
+        cursor: Cursor = None,
+    ) -> CursorPage[RequestRow]:
         """Promotion requests, oldest first; filter by model and status."""
+
+    def request_list(
+        self, *, model: str | None = None, status: Literal["open"] | None = None
+    ) -> list[RequestRow]:
+        """Every promotion request (of ``model``; ``open``: pending or blocked), oldest first."""
+        return every(
+            lambda cursor: self.request_page(
+                model=model, status=status, limit=MAX_PAGE, cursor=cursor
+            )
+        )
 
     def requests(self, *, model: str | None = None, open_only: bool = False) -> list[RequestRow]:
         """Promotion requests (only pending and blocked ones with ``open_only``)."""
@@ -88,7 +111,7 @@ class PromotionOps(Contract):
         service="promotions",
         tags=("requests",),
         errors=(403, 404, 409),
-        body=SignBody,
+        body="SignBody",
         actor=True,
     )
     def approve(self, request_id: RecordId, *, reason: str = "", ticket: str = "") -> RequestResult:
@@ -100,7 +123,7 @@ class PromotionOps(Contract):
         service="promotions",
         tags=("requests",),
         errors=(403, 404, 409),
-        body=SignBody,
+        body="SignBody",
         actor=True,
     )
     def reject(self, request_id: RecordId, *, reason: str, ticket: str = "") -> RequestResult:
@@ -124,7 +147,7 @@ class PromotionOps(Contract):
         handler="record_review",
         tags=("requests",),
         errors=(403, 404, 409),
-        body=ReviewBody,
+        body="ReviewBody",
         actor=True,
         route="record_review",
     )
@@ -141,7 +164,7 @@ class PromotionOps(Contract):
         tags=("requests",),
         errors=(403, 404, 409),
         status=200,
-        body=RollbackBody,
+        body="RollbackBody",
         actor=True,
     )
     def rollback(self, model: str, *, reason: str, to_version: str | None = None) -> RollbackOut:

@@ -13,15 +13,15 @@ import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
-
-import yaml
+from typing import TYPE_CHECKING, Any
 
 from clearance.errors import Location, Problem
 
+if TYPE_CHECKING:
+    import yaml
+
 Path = tuple[str | int, ...]
 
-_Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _PLAIN_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*$")
 MAX_NODES = 200_000  # far above any real policy; stops alias "billion laughs" expansion
 MAX_DEPTH = 64  # real policies nest under 10 levels; bounds the parser's recursion
@@ -200,7 +200,7 @@ def _reason(node: yaml.Node, exc: Exception) -> str:
 def _check_shape(text: str, file: str) -> None:
     """Count events and depth before composing: a huge or deep document is refused while
     streaming, before PyYAML builds (and recurses over) a node for each value."""
-    loader = _Loader(text)
+    loader = _loader()(text)
     count = depth = 0
     try:
         while loader.check_event():
@@ -245,11 +245,22 @@ def _offset(file: str, text: str, exc: yaml.reader.ReaderError) -> Location:
     return Location(file, line, pos - (text.rfind("\n", 0, pos) + 1) + 1)
 
 
+def _loader() -> type[yaml.SafeLoader]:
+    """PyYAML's fastest safe loader. PyYAML is imported by the first parse: the modules that
+    import this one for ``Positions`` and ``format_path`` (a store read does) need none of it."""
+    global yaml
+    import yaml
+
+    found: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    return found
+
+
 def parse_yaml(text: str, file: str) -> tuple[Any, Positions]:
     """Parse one YAML document; raise ``YamlProblems`` with located problems on any fault."""
+    loader = _loader()
     try:
         _check_shape(text, file)
-        node = yaml.compose(text, Loader=_Loader)
+        node = yaml.compose(text, Loader=loader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         loc = _loc(file, mark) if mark is not None else Location(file)

@@ -11,9 +11,9 @@ from collections.abc import Iterable
 from functools import lru_cache
 from typing import Protocol
 
-from clearance.core.loading import LoadedPolicy, parse_policy
-from clearance.core.policy import SEMVER
-from clearance.core.selection import governing
+from clearance.core.loading import LoadedPolicy, parse_policy, parse_selector
+from clearance.core.policy import SEMVER, Selector
+from clearance.core.selection import governing, mismatches
 from clearance.core.version import Champion, EvidenceReader, ModelInfo, ModelVersion
 from clearance.errors import InputError, NotFound
 from clearance.service.ports import Tx
@@ -101,9 +101,18 @@ def _parse(sources: tuple[tuple[str, str], ...]) -> LoadedPolicy:
     return parse_policy(list(sources))
 
 
+@lru_cache(maxsize=256)
+def _selector(sources: tuple[tuple[str, str], ...]) -> Selector:
+    return parse_selector(list(sources))
+
+
+def _sources(record: PolicyRecord) -> tuple[tuple[str, str], ...]:
+    return tuple((f, t) for f, t in record.sources)
+
+
 def load_recorded(record: PolicyRecord) -> LoadedPolicy:
     """The policy as it was applied (its stored source text), parsed once per process."""
-    return _parse(tuple((f, t) for f, t in record.sources))
+    return _parse(_sources(record))
 
 
 def active_policies(tx: Tx) -> list[PolicyRecord]:
@@ -115,12 +124,23 @@ def active_policies(tx: Tx) -> list[PolicyRecord]:
     return [best[name] for name in sorted(best)]
 
 
-def governing_policy(tx: Tx, model: ModelRecord) -> tuple[PolicyRecord, LoadedPolicy]:
+def governing_record(tx: Tx, model: ModelRecord) -> PolicyRecord:
+    """The applied policy that governs ``model``, chosen by the policies' selectors alone:
+    a read that only names the policy parses none of them in full."""
     records = active_policies(tx)
-    loaded = {r.id: load_recorded(r) for r in records}
-    chosen = governing([loaded[r.id].policy for r in records], model_info(model))
-    record = next(r for r in records if loaded[r.id].policy is chosen)
-    return record, loaded[record.id]
+    info = model_info(model)
+    matching = [r for r in records if not mismatches(_selector(_sources(r)), info)]
+    if len(matching) == 1:
+        return matching[0]
+    # none or several: ``governing`` words that error, over the policies in full
+    chosen = governing([load_recorded(r).policy for r in records], info)
+    return next(r for r in records if load_recorded(r).policy is chosen)
+
+
+def governing_policy(tx: Tx, model: ModelRecord) -> tuple[PolicyRecord, LoadedPolicy]:
+    """The governing policy's record and the policy, parsed (only that one is)."""
+    record = governing_record(tx, model)
+    return record, load_recorded(record)
 
 
 def snapshot(

@@ -51,8 +51,16 @@ def head_revision() -> str:
 
 
 def _assignments(path: Path, names: tuple[str, ...]) -> dict[str, str | None]:
+    """The module-level ``names = literal`` assignments of a migration. Only the lines that
+    start with one of the names are parsed (the rest of the file is the migration's code),
+    unless a value runs over several lines."""
+    text = path.read_text(encoding="utf-8")
+    try:
+        tree = ast.parse("\n".join(line for line in text.splitlines() if line.startswith(names)))
+    except SyntaxError:
+        tree = ast.parse(text)
     found: dict[str, str | None] = {}
-    for node in ast.parse(path.read_text(encoding="utf-8")).body:
+    for node in tree.body:
         if isinstance(node, ast.Assign | ast.AnnAssign):
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
             for target in targets:
