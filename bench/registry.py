@@ -1,23 +1,33 @@
-"""Issue 12's registry benchmark: the four list reads over HTTP, clearance beside MLflow.
+"""Issue 12's registry benchmark: the list reads over HTTP, clearance beside MLflow.
 
     .venv/bin/python bench/registry.py                       # --scale 0.02: 200 models, SQLite
     .venv/bin/python bench/registry.py --scale 1 --db both   # 10k models / 100k versions
     .venv/bin/python bench/registry.py --no-mlflow           # clearance alone
 
 At ``--scale S`` it builds 10k*S models, 100k*S versions (10 per model) and 100k*S promotion
-requests (one per version; 1 in 10 open, some emergencies) in a fresh clearance workspace,
+requests (one per version; 2 in 10 open, some emergencies) in a fresh clearance workspace,
 inserted in bulk through the store's schema (SQLAlchemy Core ``insert`` of many rows per
 statement, not one use case per row: the reads are what is timed, and no audit events are
 written for these rows). Then it starts the real ``clearance serve`` and times, per page of 50
-at random offsets: list models (``GET /v1/models``), search models by team, list a model's
-versions, one model's status and the open request queue.
+at a random position: list models (``GET /v1/models``, from a cursor; and by offset, the old
+way), search models by team, list a model's versions, one model's status and the open
+request queue (from a cursor); and ``GET /v1/me``, the floor every signed-in call pays
+(HTTP, middleware, the token's sign-in) before its own read. A cursor at a random position
+is what a client walking the list holds there; the bench makes it with the server's own
+encoder.
 
 MLflow (``--mlflow``, the default) is installed in its own venv
-(~/.cache/clearance-bench/mlflow-venv), ``mlflow server`` runs on its own database of the same
-kind, and the same counts are loaded through its REST API (``registered-models/create``,
-``model-versions/create``, 8 client threads; MLflow has no bulk import). Its reads
-(``registered-models/search``, ``model-versions/search`` by name, ``registered-models/get``)
-alternate with clearance's, one request of each in turn, so both see the same load.
+(~/.cache/clearance-bench/mlflow-venv) and ``mlflow server`` runs on its own database of the
+same kind (it creates its schema with its own migrations). MLflow has no bulk import and its
+REST API takes a call per row, about 0.3 s each here (loading 100k versions that way, 8
+threads, did not finish in 900 s), so the load goes through both of MLflow's doors: the first
+model, its team tag and its 10 versions through the REST API (``registered-models/create``,
+``model-versions/create``), then every other model copied from those rows into MLflow's
+tables (``registered_models``, ``registered_model_tags``, ``model_versions``; read back by
+reflection, name, tag value and timestamps changed), in batches, and ANALYZE, as for
+clearance. Its reads (``registered-models/search`` from an offset page token, by team tag,
+``model-versions/search`` by name, ``registered-models/get``) alternate with clearance's, one
+request of each in turn, so both see the same load.
 """
 
 from __future__ import annotations
@@ -35,16 +45,17 @@ import tempfile
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
-from sqlalchemy import insert, select
+from sqlalchemy import MetaData, create_engine, insert, select
 
 from clearance.adapters.store.database import make_engine
 from clearance.adapters.store.schema import ModelRow, PolicyRow, RequestRow, VersionRow
+from clearance.service import paging
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _pg import pg_database  # bench/ is on sys.path when a bench runs
@@ -69,7 +80,7 @@ def bulk_load(url: str, models: int, per_model: int) -> float:
     with engine.begin() as conn:
         policy = conn.execute(select(PolicyRow.id).order_by(PolicyRow.id)).scalars().first()
         assert policy is not None, "apply a policy first"
-        rows = [
+        rows: list[dict[str, Any]] = [
             {
                 "name": f"model-{i:05d}",
                 "risk_tier": ("high", "medium", "low")[i % 3],
@@ -87,7 +98,7 @@ def bulk_load(url: str, models: int, per_model: int) -> float:
             conn.execute(select(VersionRow.id).order_by(VersionRow.id.desc())).scalars().first()
             or 0
         ) + 1
-        versions = []
+        versions: list[dict[str, Any]] = []
         for m in model_ids:
             for v in range(per_model):
                 prod = v == per_model - 1
@@ -105,11 +116,11 @@ def bulk_load(url: str, models: int, per_model: int) -> float:
                 )
         _insert(conn, VersionRow, versions)
         requests = []
-        for n, v in enumerate(versions):
+        for n, row in enumerate(versions):
             status = STATUSES[n % len(STATUSES)]
             requests.append(
                 {
-                    "model_id": v["model_id"],
+                    "model_id": row["model_id"],
                     "version_id": first_version + n,
                     "policy_id": policy,
                     "from_stage": "staging",
@@ -119,8 +130,8 @@ def bulk_load(url: str, models: int, per_model: int) -> float:
                     "reason": "bench",
                     "ticket": f"T-{n}",
                     "status": status,
-                    "created_at": v["created_at"],
-                    "updated_at": v["created_at"],
+                    "created_at": row["created_at"],
+                    "updated_at": row["created_at"],
                 }
             )
         _insert(conn, RequestRow, requests)
@@ -129,7 +140,7 @@ def bulk_load(url: str, models: int, per_model: int) -> float:
     return time.perf_counter() - started
 
 
-def _insert(conn: object, table: object, rows: list[dict[str, object]]) -> None:
+def _insert(conn: object, table: object, rows: list[dict[str, Any]]) -> None:
     for i in range(0, len(rows), CHUNK):
         conn.execute(insert(table), rows[i : i + CHUNK])  # type: ignore[attr-defined,arg-type]
 
@@ -155,7 +166,8 @@ def database(kind: str, path: Path) -> Iterator[str]:
 def mlflow_exe() -> Path:
     exe = MLFLOW_VENV / "bin" / "mlflow"
     if not exe.exists():
-        subprocess.run([sys.executable.replace("/.venv/", "/"), "-m", "venv", str(MLFLOW_VENV)])
+        base = getattr(sys, "_base_executable", sys.executable)  # not this project's venv
+        subprocess.run([base, "-m", "venv", str(MLFLOW_VENV)], check=True)
         pip = MLFLOW_VENV / "bin" / "pip"
         subprocess.run([str(pip), "install", "-q", "mlflow", "psycopg2-binary"], check=True)
     return exe
@@ -189,23 +201,49 @@ def mlflow_server(url: str, folder: Path) -> Iterator[str]:
         proc.wait(timeout=30)
 
 
-def mlflow_load(base: str, models: int, per_model: int) -> float:
-    """The same counts through MLflow's REST API (8 threads); returns the seconds it took."""
+def mlflow_load(base: str, url: str, models: int, per_model: int) -> tuple[float, float]:
+    """The same counts in MLflow's database: model 0 through its REST API, the rest copied
+    from its rows in bulk (see the module's docstring); the seconds each part took."""
     started = time.perf_counter()
     api = f"{base}/api/2.0/mlflow"
+    first = "model-00000"
+    with httpx.Client(timeout=60) as c:
+        tags = [{"key": "team", "value": "team-0"}]
+        c.post(f"{api}/registered-models/create", json={"name": first, "tags": tags})
+        for v in range(per_model):
+            body = {"name": first, "source": f"s3://bench/{first}/{v}", "description": "bench"}
+            c.post(f"{api}/model-versions/create", json=body).raise_for_status()
+    rest = time.perf_counter() - started
+    engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://"))
+    meta = MetaData()
+    names = ["registered_models", "registered_model_tags", "model_versions"]
+    meta.reflect(engine, only=names)
+    with engine.begin() as conn:
+        for name in names:
+            table = meta.tables[name]
+            template = [dict(r._mapping) for r in conn.execute(select(table))]
+            rows = [_copy(row, first, i) for i in range(1, models) for row in template]
+            for start in range(0, len(rows), CHUNK):
+                conn.execute(insert(table), rows[start : start + CHUNK])
+    _analyze(engine)
+    engine.dispose()
+    return rest, time.perf_counter() - started - rest
 
-    def one_model(i: int) -> None:
-        with httpx.Client(timeout=60) as c:
-            name = f"model-{i:05d}"
-            tags = [{"key": "team", "value": f"team-{i % TEAMS}"}]
-            c.post(f"{api}/registered-models/create", json={"name": name, "tags": tags})
-            for v in range(per_model):
-                body = {"name": name, "source": f"s3://bench/{name}/{v}", "description": "bench"}
-                c.post(f"{api}/model-versions/create", json=body).raise_for_status()
 
-    with ThreadPoolExecutor(8) as pool:
-        list(pool.map(one_model, range(models)))
-    return time.perf_counter() - started
+def _copy(row: dict[str, object], first: str, i: int) -> dict[str, object]:
+    """MLflow's row of model 0 as model ``i``'s: its name in every text column, its team tag,
+    timestamps a millisecond per model later."""
+    name = f"model-{i:05d}"
+    out: dict[str, object] = {}
+    for column, value in row.items():
+        if isinstance(value, str):
+            value = value.replace(first, name)
+        elif column.endswith("_time") and isinstance(value, int):
+            value += i
+        out[column] = value
+    if out.get("key") == "team":
+        out["value"] = f"team-{i % TEAMS}"
+    return out
 
 
 # --- the timed reads ---------------------------------------------------------------------
@@ -228,29 +266,45 @@ def reads(
         return rnd.randrange(max(total - PAGE, 1))
 
     team_size = models // TEAMS
-    open_requests = models * 10 * 2 // 10  # versions, one request each, 2 in 10 open
+
+    def after_model(team: str | None) -> str:
+        """The cursor a client walking the list holds at a random model (of ``team``)."""
+        if team is None:
+            i = rnd.randrange(models - PAGE)
+        else:  # a full page of the team's models follows
+            i = int(team.split("-")[1]) + TEAMS * rnd.randrange(max(team_size - PAGE, 1))
+        return paging.encode("models", {"risk_tier": None, "team": team}, f"model-{i:05d}")
+
+    def after_request() -> str:
+        last = rnd.randrange(1, models * 10 - PAGE * 5)
+        return paging.encode("requests", {"model": None, "status": "open"}, last)
+
+    def team_page(c: httpx.Client) -> httpx.Response:
+        team = f"team-{rnd.randrange(TEAMS)}"
+        params: dict[str, Any] = {"team": team, "limit": PAGE, "cursor": after_model(team)}
+        return c.get(f"{base}/v1/models", params=params, headers=headers)
+
     return {
         "list models": lambda c: c.get(
-            f"{base}/v1/models", params={"limit": PAGE, "offset": offset(models)}, headers=headers
-        ),
-        "search models (team)": lambda c: c.get(
             f"{base}/v1/models",
-            params={
-                "team": f"team-{rnd.randrange(TEAMS)}",
-                "limit": PAGE,
-                "offset": offset(team_size),
-            },
+            params={"limit": PAGE, "cursor": after_model(None)},
             headers=headers,
         ),
+        "list models (offset)": lambda c: c.get(
+            f"{base}/v1/models", params={"limit": PAGE, "offset": offset(models)}, headers=headers
+        ),
+        "search models (team)": team_page,
         "list versions": lambda c: c.get(
             f"{base}/v1/models/{name()}/versions", params={"limit": PAGE}, headers=headers
         ),
         "model status": lambda c: c.get(f"{base}/v1/models/{name()}", headers=headers),
         "request queue": lambda c: c.get(
             f"{base}/v1/requests",
-            params={"status": "open", "limit": PAGE, "offset": offset(open_requests)},
+            params={"status": "open", "limit": PAGE, "cursor": after_request()},
             headers=headers,
         ),
+        # what every authenticated call costs before its read: sign-in, middleware, HTTP
+        "(floor: GET /v1/me)": lambda c: c.get(f"{base}/v1/me", headers=headers),
     }
 
 
@@ -261,12 +315,16 @@ def mlflow_reads(models: int, base: str) -> dict[str, Callable[[httpx.Client], h
     def name() -> str:
         return f"model-{rnd.randrange(models):05d}"
 
-    def page(total: int) -> dict[str, object]:
+    def page(total: int) -> dict[str, Any]:
         start = rnd.randrange(max(total - PAGE, 1))
         return {"max_results": PAGE, **({"page_token": token(start)} if start else {})}
 
+    def listing(c: httpx.Client) -> httpx.Response:
+        return c.get(f"{api}/registered-models/search", params=page(models))
+
     return {
-        "list models": lambda c: c.get(f"{api}/registered-models/search", params=page(models)),
+        "list models": listing,
+        "list models (offset)": listing,  # MLflow pages by offset only
         "search models (team)": lambda c: c.get(
             f"{api}/registered-models/search",
             params={
@@ -305,21 +363,24 @@ def timed(
 def report(times: dict[str, dict[str, list[float]]]) -> None:
     print(
         "| read (page of 50) | system | p50 ms | p99 ms | p99 < 50 ms "
-        "| p50 ratio MLflow/clearance |"
+        "| MLflow/clearance p50 | p99 |"
     )
-    print("| --- | --- | ---: | ---: | --- | ---: |")
+    print("| --- | --- | ---: | ---: | --- | ---: | ---: |")
     ours = times["clearance"]
     for op, values in ours.items():
+        mine = np.asarray(values) * 1000
         for system in times:
             if op not in times[system]:
                 continue
             a = np.asarray(times[system][op]) * 1000
             p50, p99 = np.percentile(a, 50), np.percentile(a, 99)
-            ratio = ""
+            ratios = " | "
             if system != "clearance":
-                ratio = f"{p50 / (np.percentile(np.asarray(values) * 1000, 50)):.2f}"
+                ratios = (
+                    f"{p50 / np.percentile(mine, 50):.2f} | {p99 / np.percentile(mine, 99):.2f}"
+                )
             ok = "yes" if p99 < 50 else "NO"
-            print(f"| {op} | {system} | {p50:.1f} | {p99:.1f} | {ok} | {ratio} |")
+            print(f"| {op} | {system} | {p50:.1f} | {p99:.1f} | {ok} | {ratios} |")
 
 
 def bench(kind: str, args: argparse.Namespace) -> None:
@@ -351,8 +412,11 @@ def bench(kind: str, args: argparse.Namespace) -> None:
                     database(kind, folder / "mlflow" / "mlflow.db") as murl,
                     mlflow_server(murl, folder / "mlflow") as mbase,
                 ):
-                    seconds = mlflow_load(mbase, models, per_model)
-                    print(f"MLflow load through its REST API: {seconds:.1f} s")
+                    rest, copied = mlflow_load(mbase, murl, models, per_model)
+                    print(
+                        f"MLflow load: model 0 through its REST API ({1 + per_model} calls) "
+                        f"{rest:.2f} s; the other {models - 1} models copied in SQL {copied:.1f} s"
+                    )
                     calls["MLflow"] = mlflow_reads(models, mbase)
                     cpu = resource.getrusage(resource.RUSAGE_SELF).ru_utime
                     report(timed(calls, args.rounds))

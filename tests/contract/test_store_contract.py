@@ -30,7 +30,7 @@ from clearance.core.version import EvidenceItem
 from clearance.errors import NotFound, StoreConflict, StoreError
 from clearance.notify.events import Notification
 from clearance.notify.outbox import Delivery
-from clearance.service.ports import Store, Tx
+from clearance.service.ports import ModelTally, Store, Tx
 from clearance.service.records import (
     CheckpointRecord,
     DecisionBrief,
@@ -862,8 +862,13 @@ def test_a_page_of_models_is_chosen_in_name_order_with_the_total(store: Store) -
         assert tx.model_page(team="risk") == ([alpha, zeta], 2)
         assert tx.model_page(risk_tier="low", team="growth") == ([other], 1)
         assert tx.model_page(risk_tier="none") == ([], 0)
-        assert tx.models_by_ids([other.id, zeta.id, 99]) == {other.id: other, zeta.id: zeta}
-        assert tx.models_by_ids([]) == {}
+        # keyset: the rows after a name (one there or not), then the offset; the same total
+        assert tx.model_page(after="alpha") == ([zeta, other], 3)
+        assert tx.model_page(after="b", limit=1) == ([zeta], 3)
+        assert tx.model_page(after="zeta", offset=1) == ([], 3)
+        assert tx.model_page(team="risk", after="alpha") == ([zeta], 2)
+        assert tx.model_page(after="zz-other") == ([], 3)
+        assert tx.model_page(after="alpha", limit=1, count=False) == ([zeta], None)
 
 
 def test_versions_of_several_models_oldest_first(store: Store) -> None:
@@ -880,6 +885,30 @@ def test_versions_of_several_models_oldest_first(store: Store) -> None:
         assert tx.versions_of([zeta.id])[zeta.id] == tx.list_versions(zeta.id)
 
 
+def test_a_page_of_a_models_versions_by_id_and_their_tallies(store: Store) -> None:
+    with store.transaction() as tx:
+        (zeta, alpha, other), (z1, a1, z2), _ = _registry(tx)
+        z3 = add_version(tx, zeta.id, "3")
+        z2 = tx.set_stage(z2.id, "production", slot=0, at=T0)
+        z3 = tx.set_stage(z3.id, "live", slot=1, at=T0)  # a slot, whatever the stage's name
+    with store.reading() as tx:
+        assert tx.version_page(zeta.id) == ([z1, z2, z3], 3)
+        assert tx.version_page(zeta.id, after=z1.id, limit=1) == ([z2], 3)
+        assert tx.version_page(zeta.id, after=z1.id, offset=1) == ([z3], 3)
+        assert tx.version_page(zeta.id, stage="draft") == ([z1], 1)
+        assert tx.version_page(zeta.id, stage="draft", after=z1.id) == ([], 1)
+        assert tx.version_page(other.id) == ([], 0)
+        assert tx.version_page(zeta.id, after=z2.id, count=False) == ([z3], None)
+        assert tx.model_tallies([zeta.id, alpha.id, other.id, 99], statuses=["draft"]) == {
+            zeta.id: ModelTally(versions=3, latest="3", production=("2", "3"), requests=0),
+            alpha.id: ModelTally(versions=1, latest="1", production=(), requests=0),
+            other.id: ModelTally(versions=0, latest=None, production=(), requests=0),
+        }
+        assert tx.model_tallies([], statuses=["pending"]) == {}
+        assert tx.version_names([z3.id, a1.id, 99]) == {z3.id: ("zeta", "3"), a1.id: ("alpha", "1")}
+        assert tx.version_names([]) == {}
+
+
 def test_a_page_of_requests_is_chosen_in_id_order_with_the_total(store: Store) -> None:
     with store.transaction() as tx:
         (zeta, alpha, _), _, (pending, executed, blocked, rejected) = _registry(tx)
@@ -889,6 +918,29 @@ def test_a_page_of_requests_is_chosen_in_id_order_with_the_total(store: Store) -
         assert tx.request_page(statuses=("pending", "blocked")) == ([pending, blocked], 2)
         assert tx.request_page(model_id=zeta.id, limit=1) == ([pending], 3)
         assert tx.request_page(model_id=alpha.id, statuses=("pending",)) == ([], 0)
+        # keyset, with one status or several (SQL reads each status's index range)
+        open_ = ("pending", "blocked")
+        assert tx.request_page(after=pending.id) == ([executed, blocked, rejected], 4)
+        assert tx.request_page(statuses=open_, after=pending.id) == ([blocked], 2)
+        assert tx.request_page(statuses=open_, limit=1, offset=1) == ([blocked], 2)
+        assert tx.request_page(statuses=("blocked", "rejected", "pending"), limit=2) == (
+            [pending, blocked],
+            3,
+        )
+        assert tx.request_page(
+            model_id=zeta.id, statuses=("rejected", "pending"), after=pending.id, limit=5
+        ) == ([rejected], 2)
+        assert tx.request_page(statuses=open_, limit=1, offset=2**63 - 1) == ([], 2)
+        assert tx.request_page(statuses=open_, limit=1, count=False) == ([pending], None)
+        assert tx.request_page(model_id=zeta.id, after=blocked.id, count=False) == (
+            [rejected],
+            None,
+        )
+        counted = tx.model_tallies([zeta.id, alpha.id, 99], statuses=open_)
+        assert {m: t.requests for m, t in counted.items()} == {zeta.id: 2, alpha.id: 0}
+        done = tx.model_tallies([zeta.id, alpha.id], statuses=("executed", "rejected"))
+        assert {m: t.requests for m, t in done.items()} == {zeta.id: 1, alpha.id: 1}
+        assert tx.model_tallies([zeta.id], statuses=())[zeta.id].requests == 0
         assert tx.requests_of([zeta.id, alpha.id], statuses=("pending", "executed")) == [
             pending,
             executed,

@@ -145,3 +145,13 @@ def test_policy_show_prints_the_applied_version_and_its_files(cli: Cli) -> None:
     assert all(f"--- {file}" in text for file, _ in shown["sources"])
     missing = cli("policy", "show", "credit-risk", "9.9.9")
     assert missing.returncode == 2 and "no policy credit-risk version '9.9.9'" in missing.stderr
+
+
+def test_status_of_an_empty_workspace_says_what_to_do(tmp_path: Path) -> None:
+    env = {**os.environ, "CLEARANCE_WORKSPACE": str(tmp_path)}
+    for name in ("CLEARANCE_DB_URL", "CLEARANCE_USER", "CLEARANCE_URL"):
+        env.pop(name, None)
+    empty = Cli(env)
+    empty.ok("init", tmp_path)
+    assert "no models yet: register a version with `clearance register" in empty.ok("status")
+    assert json.loads(empty.ok("status", "--json")) == []

@@ -16,6 +16,7 @@ from clearance.errors import InputError
 if TYPE_CHECKING:
     from clearance.contract import Clearance
     from clearance.core.audit import VerifyReport
+    from clearance.service.views import ModelSummary
 
 audit_app = typer.Typer(help="The tamper-evident audit trail.", no_args_is_help=True)
 
@@ -226,9 +227,13 @@ def replay(
 
 
 def status(model: str | None = typer.Argument(None), as_json: bool = JSON) -> None:
-    """Where every model's versions stand, with open requests."""
+    """Every model in a line (production, latest, counts); a MODEL's versions, policy and
+    open requests."""
     api = connect()
-    rows = [api.model(model)] if model else api.models()
+    if model is None:
+        _summaries(api.models(), as_json)
+        return
+    rows = [api.model(model)]
     if as_json:
         print_json(rows)
         return
@@ -258,6 +263,28 @@ def status(model: str | None = typer.Argument(None), as_json: bool = JSON) -> No
                 f"  request {q.id}: {q.version} {q.from_stage} → {q.to} {q.status}: {q.summary}",
                 markup=False,
             )
+
+
+def _summaries(rows: list[ModelSummary], as_json: bool) -> None:
+    """The registry's list as one table (the list API's rows: read set-based, any size)."""
+    if as_json:
+        print_json(rows)
+        return
+    if not rows:
+        console.print("no models yet: register a version with `clearance register MANIFEST`")
+        return
+    table = Table("model", "risk tier", "team", "production", "latest", "versions", "open")
+    for m in rows:
+        table.add_row(
+            m.model,
+            m.risk_tier,
+            m.team,
+            ", ".join(m.production) or "-",
+            m.latest or "-",
+            str(m.versions),
+            str(m.open_requests),
+        )
+    console.print(table)
 
 
 def history(model: str = typer.Argument(...), as_json: bool = JSON) -> None:

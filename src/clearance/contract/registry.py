@@ -4,13 +4,19 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from clearance.contract.operations import Contract, operation
-from clearance.core.audit import AuditEvent
-from clearance.core.version import EvidenceItem, EvidenceKind
-from clearance.service.records import PolicyRecord, StoredEvidence, VersionRecord
-from clearance.service.views import ModelStatus
+from clearance.service.paging import MAX_PAGE, every
+
+if TYPE_CHECKING:  # imported when a transport reads the declarations (operations.py says why)
+    from pathlib import Path
+
+    from clearance.contract.schemas import Cursor, Limit, Offset
+    from clearance.core.audit import AuditEvent
+    from clearance.core.version import EvidenceItem, EvidenceKind
+    from clearance.service.records import PolicyRecord, StoredEvidence, VersionRecord
+    from clearance.service.views import CursorPage, ModelStatus, ModelSummary
 
 
 class RegistryOps(Contract):
@@ -66,9 +72,33 @@ class RegistryOps(Contract):
         whether it is new (False: that exact version was applied already)."""
 
     # models, versions, evidence, policies --------------------------------------------------
-    @operation("GET", "/models", service="views", tags=("models",), paged=True, route="list_models")
-    def models(self, *, risk_tier: str | None = None, team: str | None = None) -> list[ModelStatus]:
-        """Models with their versions' stages and governing policy."""
+    @operation(
+        "GET", "/models", service="views", handler="models", tags=("models",), route="list_models"
+    )
+    def model_page(
+        self,
+        *,
+        risk_tier: str | None = None,
+        team: str | None = None,
+        limit: Limit = 50,
+        offset: Offset = 0,
+        cursor: Cursor = None,
+    ) -> CursorPage[ModelSummary]:
+        """Models by name, each with its production and latest versions and counts.
+
+        A page of summaries, read set-based; a model's full status is ``GET /models/{model}``.
+        Follow ``next`` (as ``cursor``) for the page after.
+        """
+
+    def models(
+        self, *, risk_tier: str | None = None, team: str | None = None
+    ) -> list[ModelSummary]:
+        """Every model (of ``risk_tier`` / ``team``, when given) by name, summarised."""
+        return every(
+            lambda cursor: self.model_page(
+                risk_tier=risk_tier, team=team, limit=MAX_PAGE, cursor=cursor
+            )
+        )
 
     @operation(
         "GET",
@@ -97,13 +127,27 @@ class RegistryOps(Contract):
         "GET",
         "/models/{model}/versions",
         service="views",
+        handler="versions",
         tags=("models",),
         errors=(404,),
-        paged=True,
         route="list_versions",
     )
-    def versions(self, model: str, *, stage: str | None = None) -> list[VersionRecord]:
+    def version_page(
+        self,
+        model: str,
+        *,
+        stage: str | None = None,
+        limit: Limit = 50,
+        offset: Offset = 0,
+        cursor: Cursor = None,
+    ) -> CursorPage[VersionRecord]:
         """The model's versions, oldest first."""
+
+    def versions(self, model: str, *, stage: str | None = None) -> list[VersionRecord]:
+        """Every version of the model (in ``stage``, when given), oldest first."""
+        return every(
+            lambda cursor: self.version_page(model, stage=stage, limit=MAX_PAGE, cursor=cursor)
+        )
 
     @operation(
         "GET",

@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from clearance.core.durations import Duration
 from clearance.core.names import Name
+from clearance.service.paging import CURSOR_PATTERN, MAX_CURSOR, MAX_PAGE
 from clearance.service.records import TokenRecord
 from clearance.service.rollouts import KpiIn
 from clearance.service.waivers import Until
@@ -56,6 +57,22 @@ def page(items: list[T], limit: int, offset: int) -> dict[str, Any]:
 def paged(items: list[T], total: int, limit: int, offset: int) -> dict[str, Any]:
     """A page the service already cut (for the lists that cost per row)."""
     return {"items": items, "total": total, "limit": limit, "offset": offset}
+
+
+# The arguments of the lists paged by keyset (models, versions, requests): each answers a
+# ``CursorPage`` whose ``next`` is the cursor of the page after it.
+Limit = Annotated[int, Field(ge=1, le=MAX_PAGE, description="At most this many items.")]
+Offset = Annotated[
+    int, Field(ge=0, description="Skip this many items (after the cursor, when one is given).")
+]
+Cursor = Annotated[
+    str | None,
+    Field(
+        max_length=MAX_CURSOR,
+        pattern=CURSOR_PATTERN,
+        description="Continue after the page whose `next` this is (opaque; from the server).",
+    ),
+]
 
 
 class PromoteBody(Body):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -218,10 +219,26 @@ class GovernancePort(Protocol):
     def latest_readings(self, rollout_id: int) -> dict[str, KpiRecord]: ...
 
 
+@dataclass(frozen=True)
+class ModelTally:
+    """What a list row says of a model beyond its own fields: how many versions, the latest
+    registered, those holding a production slot (whatever the policy calls that stage),
+    oldest first, and how many of its requests are in the statuses asked about."""
+
+    versions: int
+    latest: str | None
+    production: tuple[str, ...]
+    requests: int
+
+
 class PagesPort(Protocol):
     """Set-based reads for the registry's list pages: a page and its total in SQL, and what
     a page's models need in one query per kind (not one per model), whatever the page size.
 
+    A page is chosen by keyset: ``after`` is the last key of the page before (a model's
+    name, a version's or a request's id), so a deep page costs what the first one does;
+    ``offset`` skips rows after that. The total counts every row the filters match (None
+    with ``count=False``: a client walking by cursor had it with the first page).
     ``model_ids`` / ``request_ids`` are at most a page (a few hundred ids); lists come in id
     order (models by name), as the per-model methods return them.
     """
@@ -231,19 +248,43 @@ class PagesPort(Protocol):
         *,
         risk_tier: str | None = None,
         team: str | None = None,
+        after: str | None = None,
         limit: int | None = None,
         offset: int = 0,
-    ) -> tuple[list[ModelRecord], int]: ...
-    def models_by_ids(self, model_ids: Sequence[int]) -> dict[int, ModelRecord]: ...
+        count: bool = True,
+    ) -> tuple[list[ModelRecord], int | None]: ...
     def versions_of(self, model_ids: Sequence[int]) -> dict[int, list[VersionRecord]]: ...
+    def version_page(
+        self,
+        model_id: int,
+        *,
+        stage: str | None = None,
+        after: int | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+        count: bool = True,
+    ) -> tuple[list[VersionRecord], int | None]: ...
+    def model_tallies(
+        self, model_ids: Sequence[int], *, statuses: Sequence[RequestStatus]
+    ) -> dict[int, ModelTally]:
+        """Each known model's tally (requests counted in ``statuses``), in two queries."""
+        ...
+
+    def version_names(self, version_ids: Sequence[int]) -> dict[int, tuple[str, str]]:
+        """Each version's (model name, version): what a list row shows of it, without its
+        registration record."""
+        ...
+
     def request_page(
         self,
         *,
         model_id: int | None = None,
         statuses: Sequence[RequestStatus] = (),
+        after: int | None = None,
         limit: int | None = None,
         offset: int = 0,
-    ) -> tuple[list[RequestRecord], int]: ...
+        count: bool = True,
+    ) -> tuple[list[RequestRecord], int | None]: ...
     def requests_of(
         self,
         model_ids: Sequence[int],

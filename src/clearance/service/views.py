@@ -17,17 +17,19 @@ from pydantic import BaseModel, ConfigDict, Field
 from clearance.core.approvals import Approval
 from clearance.core.audit import AuditEvent
 from clearance.core.results import Decision
-from clearance.errors import ClearanceError, InputError, NotFound
+from clearance.errors import ClearanceError, NotFound
+from clearance.service import paging
 from clearance.service.context import (
     close_names,
-    governing_policy,
+    governing_record,
     require_model,
     require_request,
     require_user,
     require_version,
 )
 from clearance.service.governance import overdue_reviews, review_deadline
-from clearance.service.ports import Clock, Store, Tx
+from clearance.service.paging import check_page
+from clearance.service.ports import Clock, ModelTally, Store, Tx
 from clearance.service.records import (
     OPEN_STATUSES,
     DecisionBrief,
@@ -122,9 +124,49 @@ class ModelStatus(View):
     rollouts: list[RunningRollout]
 
 
+class ModelSummary(View):
+    """A model as a list shows it: who owns it, which versions serve and which came last,
+    and counts, read set-based for the whole page. Its full status (every version's stage,
+    open requests, emergency changes, compliance) is the model's own read."""
+
+    model: str
+    risk_tier: str
+    owner: str
+    team: str
+    tags: dict[str, str]
+    production: list[str] = Field(description="Versions holding a production slot, oldest first.")
+    latest: str | None = Field(description="The version registered last (null: none yet).")
+    versions: int = Field(description="How many versions are registered.")
+    open_requests: int = Field(description="Promotion requests pending or blocked.")
+
+
+class CursorPage(View, Generic[T]):
+    """One page of a list in key order. Ask for the following one with ``cursor`` set to
+    ``next`` (null on the last page): each page then costs the same however deep it is.
+    ``offset`` still skips rows (after the cursor, when one is given), at the cost of reading
+    them."""
+
+    items: list[T]
+    total: int | None = Field(
+        description="How many rows match the filters, in all; null on a page asked for by "
+        "cursor (the first page counted them: a deep page does not read every row again)."
+    )
+    limit: int
+    offset: int
+    next: str | None = Field(description="The cursor of the following page; null on the last.")
+
+
+# The lists' pages, made once: pydantic holds parametrised models weakly, and building one
+# again (its schema and validator) would cost a page more than its queries do.
+ModelPage = CursorPage[ModelSummary]
+VersionPage = CursorPage[VersionRecord]
+RequestPage = CursorPage[RequestRow]
+
+
 @dataclass(frozen=True)
 class Listing(Generic[T]):
-    """Some of a list and how long the whole list is (for the API's pages)."""
+    """Some of a list and how long the whole list is (kept for the transports' paged
+    operations; the registry's lists answer a ``CursorPage``)."""
 
     items: list[T]
     total: int
@@ -136,13 +178,16 @@ class Views:
     clock: Clock
 
     def status(self, model: str | None = None) -> list[ModelStatus]:
+        """One model's full status, or every model's (read in chunks, by keyset)."""
         with self.store.reading() as tx:
             now = self.clock.now()
             if model:
                 return _statuses(tx, [require_model(tx, model)], now)
             out: list[ModelStatus] = []
-            while chunk := tx.model_page(limit=STATUS_CHUNK, offset=len(out))[0]:
+            after = None
+            while chunk := tx.model_page(after=after, limit=STATUS_CHUNK, count=False)[0]:
                 out += _statuses(tx, chunk, now)
+                after = chunk[-1].name
             return out
 
     def model_status(self, model: str) -> ModelStatus:
@@ -153,23 +198,67 @@ class Views:
         *,
         risk_tier: str | None = None,
         team: str | None = None,
-        limit: int | None = None,
+        limit: int = 50,
         offset: int = 0,
-    ) -> Listing[ModelStatus]:
-        """The models' status (optionally filtered): the page is chosen in SQL and built with
-        a fixed number of queries, whatever its size."""
-        offset = _offset(offset)
+        cursor: str | None = None,
+    ) -> ModelPage:
+        """A page of models by name (optionally filtered), each summarised: the page, its
+        tallies and (on the first page) its total take four queries, whatever its size or depth."""
+        check_page(limit, offset)
+        filters = {"risk_tier": risk_tier, "team": team}
+        after = paging.decode(cursor, "models", filters, str)
         with self.store.reading() as tx:
             chosen, total = tx.model_page(
-                risk_tier=risk_tier, team=team, limit=limit, offset=offset
+                risk_tier=risk_tier,
+                team=team,
+                after=after,
+                limit=limit + 1,
+                offset=offset,
+                count=cursor is None,
             )
-            return Listing(_statuses(tx, chosen, self.clock.now()), total)
+            shown = chosen[:limit]
+            ids = [m.id for m in shown]
+            tallies = tx.model_tallies(ids, statuses=OPEN_STATUSES)
+        return ModelPage(
+            items=[_summary(m, tallies[m.id]) for m in shown],
+            total=total,
+            limit=limit,
+            offset=offset,
+            next=_next("models", filters, shown[-1].name if len(chosen) > limit else None),
+        )
 
-    def versions(self, model: str, *, stage: str | None = None) -> list[VersionRecord]:
-        """The model's versions, oldest first (only those in ``stage``, when given)."""
+    def versions(
+        self,
+        model: str,
+        *,
+        stage: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+        cursor: str | None = None,
+    ) -> VersionPage:
+        """A page of the model's versions, oldest first (only those in ``stage``, when
+        given)."""
+        check_page(limit, offset)
+        filters = {"model": model, "stage": stage}
+        after = paging.decode(cursor, "versions", filters, int)
         with self.store.reading() as tx:
-            rows = tx.list_versions(require_model(tx, model).id)
-        return [v for v in rows if stage is None or v.stage == stage]
+            found = require_model(tx, model)
+            chosen, total = tx.version_page(
+                found.id,
+                stage=stage,
+                after=after,
+                limit=limit + 1,
+                offset=offset,
+                count=cursor is None,
+            )
+        shown = chosen[:limit]
+        return VersionPage(
+            items=shown,
+            total=total,
+            limit=limit,
+            offset=offset,
+            next=_next("versions", filters, shown[-1].id if len(chosen) > limit else None),
+        )
 
     def version(self, model: str, version: str) -> VersionRecord:
         with self.store.reading() as tx:
@@ -213,19 +302,35 @@ class Views:
         *,
         model: str | None = None,
         status: Literal["open"] | None = None,
-        limit: int | None = None,
+        limit: int = 50,
         offset: int = 0,
-    ) -> Listing[RequestRow]:
-        """Requests, oldest first, and their total (``open``: pending or blocked only); only
-        the page's rows are built."""
-        offset = _offset(offset)
+        cursor: str | None = None,
+    ) -> RequestPage:
+        """A page of requests, oldest first, and their total (``open``: pending or blocked
+        only); only the page's rows are built."""
+        check_page(limit, offset)
+        filters = {"model": model, "status": status}
+        after = paging.decode(cursor, "requests", filters, int)
         with self.store.reading() as tx:
             model_id = require_model(tx, model).id if model else None
             statuses = OPEN_STATUSES if status == "open" else ()
-            records, total = tx.request_page(
-                model_id=model_id, statuses=statuses, limit=limit, offset=offset
+            chosen, total = tx.request_page(
+                model_id=model_id,
+                statuses=statuses,
+                after=after,
+                limit=limit + 1,
+                offset=offset,
+                count=cursor is None,
             )
-            return Listing(_request_rows(tx, records), total)
+            shown = chosen[:limit]
+            rows = _request_rows(tx, shown)
+        return RequestPage(
+            items=rows,
+            total=total,
+            limit=limit,
+            offset=offset,
+            next=_next("requests", filters, shown[-1].id if len(chosen) > limit else None),
+        )
 
     def request(self, request_id: int) -> RequestDetail:
         with self.store.reading() as tx:
@@ -289,6 +394,27 @@ def _by_model(
     return grouped
 
 
+def _summary(model: ModelRecord, tally: ModelTally) -> ModelSummary:
+    return ModelSummary(
+        model=model.name,
+        risk_tier=model.risk_tier,
+        owner=model.owner,
+        team=model.team,
+        tags=model.tags,
+        production=list(tally.production),
+        latest=tally.latest,
+        versions=tally.versions,
+        open_requests=tally.requests,
+    )
+
+
+def _next(
+    name: paging.ListName, filters: dict[str, str | None], last: paging.Key | None
+) -> str | None:
+    """The cursor after the page's last row, when more rows follow."""
+    return None if last is None else paging.encode(name, filters, last)
+
+
 def _statuses(tx: Tx, models: Sequence[ModelRecord], now: dt.datetime) -> list[ModelStatus]:
     page = _PageReads(tx, models)
     return [_model_status(page, m, now) for m in models]
@@ -296,7 +422,7 @@ def _statuses(tx: Tx, models: Sequence[ModelRecord], now: dt.datetime) -> list[M
 
 def _model_status(page: _PageReads, model: ModelRecord, now: dt.datetime) -> ModelStatus:
     try:
-        record, _ = governing_policy(page.as_tx(), model)
+        record = governing_record(page.as_tx(), model)  # chosen by selector: no full parse
         policy = f"{record.name}@{record.version}"
     except ClearanceError as exc:
         policy = f"none: {exc}"
@@ -310,7 +436,7 @@ def _model_status(page: _PageReads, model: ModelRecord, now: dt.datetime) -> Mod
         for v in page.versions[model.id]
     ]
     open_requests = [
-        _row(r, model.name, page.version_by_id(r.version_id), page.latest.get(r.id))
+        _row(r, model.name, page.version_by_id(r.version_id).version, page.latest.get(r.id))
         for r in page.open[model.id]
     ]
     return ModelStatus(
@@ -345,22 +471,20 @@ def _model_status(page: _PageReads, model: ModelRecord, now: dt.datetime) -> Mod
 
 
 def _request_rows(tx: Tx, records: Sequence[RequestRecord]) -> list[RequestRow]:
-    """List rows: models, versions and latest decisions in one query each."""
+    """List rows: the versions' and models' names, and the latest decisions, in one query
+    each (no version's registration record is read)."""
     latest = tx.latest_decisions([r.id for r in records])
-    versions = tx.versions_by_ids([r.version_id for r in records])
-    models = tx.models_by_ids([r.model_id for r in records])
-    return [
-        _row(r, models[r.model_id].name, versions[r.version_id], latest.get(r.id)) for r in records
-    ]
+    names = tx.version_names([r.version_id for r in records])
+    return [_row(r, *names[r.version_id], latest.get(r.id)) for r in records]
 
 
 def _row_fields(
-    r: RequestRecord, model: str, version: VersionRecord, latest: DecisionBrief | None
+    r: RequestRecord, model: str, version: str, latest: DecisionBrief | None
 ) -> dict[str, object]:
     return {
         "id": r.id,
         "model": model,
-        "version": version.version,
+        "version": version,
         "from_stage": r.from_stage,
         "to": r.to_stage,
         "change_type": r.change_type,
@@ -376,9 +500,7 @@ def _row_fields(
     }
 
 
-def _row(
-    r: RequestRecord, model: str, version: VersionRecord, latest: DecisionBrief | None
-) -> RequestRow:
+def _row(r: RequestRecord, model: str, version: str, latest: DecisionBrief | None) -> RequestRow:
     return RequestRow.model_validate(_row_fields(r, model, version, latest))
 
 
@@ -393,7 +515,8 @@ def _request(tx: Tx, r: RequestRecord) -> RequestDetail:
             id=latest.id, outcome=latest.outcome, summary=latest.result.get("summary")
         )
     )
-    fields = _row_fields(r, tx.model_by_id(r.model_id).name, tx.version_by_id(r.version_id), brief)
+    version = tx.version_by_id(r.version_id).version
+    fields = _row_fields(r, tx.model_by_id(r.model_id).name, version, brief)
     return RequestDetail.model_validate(
         {
             **fields,
@@ -407,14 +530,3 @@ def _request(tx: Tx, r: RequestRecord) -> RequestDetail:
             "latest_decision": None if latest is None else Decision.model_validate(latest.result),
         }
     )
-
-
-MAX_OFFSET = 2**63 - 1  # SQL's OFFSET is a 64-bit integer on SQLite and PostgreSQL
-
-
-def _offset(offset: int) -> int:
-    """A page's offset as the databases take it: past every row is an empty page, past a
-    64-bit integer is bad input (not a database error)."""
-    if not 0 <= offset <= MAX_OFFSET:
-        raise InputError(f"offset must be between 0 and {MAX_OFFSET}, not {offset}")
-    return offset

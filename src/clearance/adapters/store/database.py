@@ -16,7 +16,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import Session
-from sqlalchemy.pool import NullPool
+from sqlalchemy.pool import NullPool, QueuePool
 
 from clearance.adapters.private import create_private
 from clearance.errors import NotFound, StoreError
@@ -50,10 +50,10 @@ def make_engine(url: str, *, pooled: bool | None = None) -> Engine:
             f"the database URL's port {parsed.port} is not a number from 1 to 65535; "
             "fix CLEARANCE_DB_URL or the workspace's config.json"
         )
+    keep = (not _one_shot()) if pooled is None else pooled
     if parsed.get_backend_name() == "sqlite":
-        return _sqlite(url)
+        return _sqlite(url, keep)
     if parsed.get_backend_name() == "postgresql":
-        keep = (not _one_shot()) if pooled is None else pooled
         return create_engine(url, pool_pre_ping=True, poolclass=None if keep else NullPool)
     raise StoreError(
         f"unsupported database '{parsed.get_backend_name()}'; use SQLite or PostgreSQL"
@@ -70,9 +70,16 @@ def _one_shot() -> bool:
     return os.environ.get("CLEARANCE_POOL", "") != "1"
 
 
-def _sqlite(url: str) -> Engine:
+def _sqlite(url: str, keep: bool) -> Engine:
+    """A server keeps its connections (``keep``): opening one and setting it up costs about
+    a millisecond, as much as a page's queries. A pooled connection serves one thread at a
+    time, so SQLite's same-thread check is off; each transaction still begins its own."""
     _private_file(make_url(url).database)
-    engine = create_engine(url, connect_args={"timeout": 60}, poolclass=NullPool)
+    engine = create_engine(
+        url,
+        connect_args={"timeout": 60, "check_same_thread": not keep},
+        poolclass=QueuePool if keep else NullPool,
+    )
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:

@@ -87,6 +87,7 @@ class VersionRow(Base):
     __table_args__ = (
         UniqueConstraint("model_id", "version", name="uq_versions_model_version"),
         UniqueConstraint("model_id", "production_slot", name="uq_versions_production_slot"),
+        Index("ix_versions_model_id_id", "model_id", "id"),  # a model's versions by id (0008)
     )
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     model_id: Mapped[int] = mapped_column(ForeignKey("models.id"))
@@ -133,9 +134,10 @@ class RequestRow(Base):
     __table_args__ = (  # the queue (open requests, by id) and a page's models' requests (0007)
         Index("ix_requests_status_id", "status", "id"),
         Index("ix_requests_model_id_status", "model_id", "status"),
+        Index("ix_requests_model_id_id", "model_id", "id"),  # a model's requests by id (0008)
     )
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    model_id: Mapped[int] = mapped_column(ForeignKey("models.id"), index=True)
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id"))
     version_id: Mapped[int] = mapped_column(ForeignKey("versions.id"), index=True)
     policy_id: Mapped[int] = mapped_column(ForeignKey("policies.id"))
     from_stage: Mapped[str] = mapped_column(String(100))

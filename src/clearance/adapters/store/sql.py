@@ -8,6 +8,7 @@ row, so writers take turns appending to the hash chain and never fork it.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import os
 import time
@@ -15,7 +16,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Engine, Select, func, select
+from sqlalchemy import Engine, Select, bindparam, func, select, union_all
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -42,6 +43,7 @@ from clearance.core.approvals import Approval
 from clearance.core.hashing import canonical_json
 from clearance.core.version import EvidenceItem
 from clearance.errors import InputError, StoreConflict, StoreError
+from clearance.service.ports import ModelTally
 from clearance.service.records import (
     DecisionBrief,
     DecisionRecord,
@@ -59,6 +61,7 @@ from clearance.service.records import (
 )
 
 MAX_ROW_ID = 2**31 - 1  # ids are INTEGER columns: 32-bit on PostgreSQL
+MAX_OFFSET = 2**63 - 1  # SQL's LIMIT and OFFSET are 64-bit integers
 FAULT_ENV = "CLEARANCE_TEST_SLEEP_BEFORE_COMMIT"  # crash tests kill the process in this window
 
 
@@ -464,23 +467,24 @@ class SqlTx(GovernanceRepo, AccessRepo, AuditLogRepo):
         *,
         risk_tier: str | None = None,
         team: str | None = None,
+        after: str | None = None,
         limit: int | None = None,
         offset: int = 0,
-    ) -> tuple[list[ModelRecord], int]:
-        """One page of models by name and how many match: the paging happens in SQL."""
-        stmt = select(ModelRow)
+        count: bool = True,
+    ) -> tuple[list[ModelRecord], int | None]:
+        """One page of models by name after ``after`` and how many match: paged in SQL, by
+        keyset on the name's unique index (or on a team's or tier's name index)."""
+        table = ModelRow.__table__
+        stmt = select(table)
         if risk_tier is not None:
-            stmt = stmt.where(ModelRow.risk_tier == risk_tier)
+            stmt = stmt.where(table.c.risk_tier == risk_tier)
         if team is not None:
-            stmt = stmt.where(ModelRow.team == team)
-        rows = self.s.scalars(_paged(stmt.order_by(ModelRow.name), limit, offset))
-        return [_model(r) for r in rows], self._count(stmt)
-
-    def models_by_ids(self, model_ids: Sequence[int]) -> dict[int, ModelRecord]:
-        if not model_ids:
-            return {}
-        stmt = select(ModelRow).where(ModelRow.id.in_(set(model_ids)))
-        return {row.id: _model(row) for row in self.s.scalars(stmt)}
+            stmt = stmt.where(table.c.team == team)
+        total = self._count(stmt) if count else None
+        if after is not None:
+            stmt = stmt.where(table.c.name > after)
+        rows = self.s.execute(_paged(stmt.order_by(table.c.name), limit, offset))
+        return [_model(r) for r in rows], total  # type: ignore[arg-type]
 
     def versions_of(self, model_ids: Sequence[int]) -> dict[int, list[VersionRecord]]:
         """Each model's versions, oldest first, in one query (every asked-for id is a key);
@@ -494,23 +498,106 @@ class SqlTx(GovernanceRepo, AccessRepo, AuditLogRepo):
             out[row.model_id].append(_version(row))  # type: ignore[arg-type]
         return out
 
+    def version_page(
+        self,
+        model_id: int,
+        *,
+        stage: str | None = None,
+        after: int | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+        count: bool = True,
+    ) -> tuple[list[VersionRecord], int | None]:
+        """One page of a model's versions, oldest first, after the id ``after``."""
+        table = VersionRow.__table__
+        stmt = select(table).where(table.c.model_id == model_id)
+        if stage is not None:
+            stmt = stmt.where(table.c.stage == stage)
+        total = self._count(stmt) if count else None
+        if after is not None:
+            stmt = stmt.where(table.c.id > after)
+        rows = self.s.execute(_paged(stmt.order_by(table.c.id), limit, offset))
+        return [_version(r) for r in rows], total  # type: ignore[arg-type]
+
+    def model_tallies(
+        self, model_ids: Sequence[int], *, statuses: Sequence[RequestStatus]
+    ) -> dict[int, ModelTally]:
+        """One row per model with three correlated counts and lookups, each an index probe
+        ((model_id, id) of the versions, (model_id, status) of the requests), then the
+        production versions from the production slot's unique index: two queries a page."""
+        if not model_ids:
+            return {}
+        m, v, r = ModelRow.__table__.c, VersionRow.__table__.c, RequestRow.__table__.c
+        versions = select(func.count()).where(v.model_id == m.id).scalar_subquery()
+        latest = (
+            select(v.version).where(v.model_id == m.id).order_by(v.id.desc()).limit(1)
+        ).scalar_subquery()
+        waiting = (
+            select(func.count()).where(r.model_id == m.id, r.status.in_(list(statuses)))
+        ).scalar_subquery()
+        ids = set(model_ids)
+        rows = self.s.execute(select(m.id, versions, latest, waiting).where(m.id.in_(ids)))
+        production: dict[int, list[str]] = {}
+        serving = select(v.model_id, v.version).where(
+            v.model_id.in_(ids), v.production_slot.is_not(None)
+        )
+        for row in self.s.execute(serving.order_by(v.model_id, v.id)):
+            production.setdefault(row[0], []).append(row[1])
+        return {
+            row[0]: ModelTally(
+                versions=row[1],
+                latest=row[2],
+                production=tuple(production.get(row[0], ())),
+                requests=row[3],
+            )
+            for row in sorted(rows)
+        }
+
+    def version_names(self, version_ids: Sequence[int]) -> dict[int, tuple[str, str]]:
+        if not version_ids:
+            return {}
+        v, m = VersionRow.__table__.c, ModelRow.__table__.c
+        stmt = (
+            select(v.id, m.name, v.version)
+            .join_from(VersionRow.__table__, ModelRow.__table__, m.id == v.model_id)
+            .where(v.id.in_(set(version_ids)))
+        )
+        return {row[0]: (row[1], row[2]) for row in self.s.execute(stmt)}
+
     def request_page(
         self,
         *,
         model_id: int | None = None,
         statuses: Sequence[RequestStatus] = (),
+        after: int | None = None,
         limit: int | None = None,
         offset: int = 0,
-    ) -> tuple[list[RequestRecord], int]:
-        """One page of requests by id and how many match: the paging happens in SQL."""
+        count: bool = True,
+    ) -> tuple[list[RequestRecord], int | None]:
+        """One page of requests by id after ``after`` and how many match, paged in SQL.
+
+        With several statuses (the queue: pending or blocked) each status is its own leg of
+        a UNION ALL, read in id order from the (status, id) index and cut to the page: an
+        ``IN`` over both would make the database sort every open request for each page."""
         table = RequestRow.__table__
-        stmt = select(table)
-        if model_id is not None:
-            stmt = stmt.where(table.c.model_id == model_id)
-        if statuses:
-            stmt = stmt.where(table.c.status.in_(statuses))
-        rows = self.s.execute(_paged(stmt.order_by(table.c.id), limit, offset))
-        return [_request(r) for r in rows], self._count(stmt)
+        where = [] if model_id is None else [table.c.model_id == model_id]
+        chosen = [table.c.status.in_(statuses)] if statuses else []
+        total = self._count(select(table).where(*where, *chosen)) if count else None
+        legs = sorted(set(statuses))
+        if len(legs) > 1 and limit is not None:
+            stmt = _legs(len(legs), model_id is not None, after is not None)
+            params = {f"status_{i}": s for i, s in enumerate(legs)} | {
+                "model_id": model_id,
+                "after": after,
+                "reach": min(offset + limit, MAX_OFFSET),
+                "limit": limit,
+                "offset": offset,
+            }
+            return [_request(r) for r in self.s.execute(stmt, params)], total
+        if after is not None:
+            where.append(table.c.id > after)
+        stmt = _paged(select(table).where(*where, *chosen).order_by(table.c.id), limit, offset)
+        return [_request(r) for r in self.s.execute(stmt)], total
 
     def requests_of(
         self,
@@ -562,6 +649,27 @@ class SqlTx(GovernanceRepo, AccessRepo, AuditLogRepo):
 
 def _paged(stmt: Select[Any], limit: int | None, offset: int) -> Select[Any]:
     return stmt.offset(offset or None).limit(limit)
+
+
+@functools.cache
+def _legs(statuses: int, by_model: bool, after: bool) -> Select[Any]:
+    """A page of requests in id order whose status is one of ``statuses`` (bound as
+    ``status_0``...): the first ``reach`` (offset + limit) rows of each status, an index range
+    each, merged and cut. Built once per shape: making the union costs more than running it."""
+    table = RequestRow.__table__
+    where = [] if not by_model else [table.c.model_id == bindparam("model_id")]
+    if after:
+        where.append(table.c.id > bindparam("after"))
+    legs = [
+        select(table)
+        .where(*where, table.c.status == bindparam(f"status_{i}"))
+        .order_by(table.c.id)
+        .limit(bindparam("reach"))
+        for i in range(statuses)
+    ]
+    merged = union_all(*(select(leg.subquery()) for leg in legs)).subquery()
+    page = select(merged).order_by(merged.c.id)
+    return page.limit(bindparam("limit")).offset(bindparam("offset"))
 
 
 def _request(row: Any) -> RequestRecord:
