@@ -4,18 +4,24 @@ checked against scipy / scikit-learn / fairlearn and the kernels."""
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any
 
 import fairlearn.metrics as flm
 import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 import scipy.stats as st
 from sklearn.metrics import accuracy_score, brier_score_loss, roc_auc_score
 
 from clearance import kernels as k
+from clearance.adapters.evidence import FileEvidence
 from clearance.core.results import GateResult, GateStatus
+from clearance.core.version import EvidenceItem, ModelVersion
 
 from .conftest import DataGates
+from .conftest import run as run_gates
 
 
 def only(decision: Any) -> GateResult:
@@ -459,6 +465,28 @@ def test_drift_missing_column_in_reference_is_named(parquet_env: DataGates) -> N
     )
     assert g.status is GateStatus.ERROR
     assert "'score'" in g.message and "reference" in g.message
+
+
+def test_drift_of_categories_the_samples_do_not_share(tmp_path: Path) -> None:
+    """Codes of two files index different category lists: counted per code, then re-indexed
+    into one vocabulary, they give the chi-square and Jensen-Shannon of the labels."""
+    rng = np.random.default_rng(12)
+    ref = rng.choice(np.array(["a", "b", "c", None], dtype=object), 5000, p=[0.3, 0.3, 0.3, 0.1])
+    cur = rng.choice(np.array(["b", "c", "d", None], dtype=object), 4000, p=[0.4, 0.3, 0.2, 0.1])
+    paths = {"reference": tmp_path / "r.parquet", "evaluation": tmp_path / "c.parquet"}
+    pq.write_table(pa.table({"seg": pa.array(ref, pa.string())}), paths["reference"])
+    pq.write_table(pa.table({"seg": pa.array(cur, pa.string())}), paths["evaluation"])
+    items = {n: EvidenceItem(name=n, kind="dataset", uri=str(p)) for n, p in paths.items()}
+    version = ModelVersion.model_validate(
+        {"model": {"name": "m"}, "version": "1", "evidence": items}
+    )
+    gate = {"id": "d", "type": "drift", "reference": "reference", "current": "evaluation",
+            "features": ["seg"], "js_max": 0.1, "max_drifted_share": 1.0}  # fmt: skip
+    row = run_gates([gate], version, FileEvidence(paths, None)).gates[0].details["columns"][0]
+    want = k.categorical_drift(ref, cur)
+    assert row["p_value"] == want.chi_square.pvalue and row["chi2"] == want.chi_square.statistic
+    assert row["js"] == want.jensen_shannon.distance
+    assert (row["categories"], row["nulls"]) == (4, [want.null_reference, want.null_current])
 
 
 # ----------------------------------------------------------------------------- quality

@@ -186,3 +186,20 @@ def test_confusion_at_thresholds_matches_sklearn(c: dict[str, np.ndarray]) -> No
     for k, t in enumerate(thresholds):
         tn, fp, fn, tp = skm.confusion_matrix(y, s >= t, labels=[0, 1], sample_weight=w).ravel()
         assert (cc.tp[k], cc.fp[k], cc.tn[k], cc.fn[k]) == pytest.approx((tp, fp, tn, fn), **TOL)
+
+
+@pytest.mark.parametrize("kind", ["continuous", "ties", "three-values", "signed-zeros"])
+def test_roc_auc_of_many_rows_by_radix_ranks_equals_the_sorted_sums(kind: str) -> None:
+    """From 65,536 unweighted rows AUC comes from the radix ranking's integer pair counts:
+    the same float as the weighted sums over ``argsort`` (unit weights), ties included."""
+    rng = np.random.default_rng(11)
+    n = 100_000
+    y = rng.random(n) < 0.3
+    s = {
+        "continuous": rng.random(n),
+        "ties": np.round(rng.random(n), 2),
+        "three-values": rng.integers(0, 3, n).astype(np.float64),
+        "signed-zeros": np.where(rng.random(n) < 0.5, -0.0, 0.0) + (rng.random(n) < 0.2),
+    }[kind]
+    assert roc_auc(y, s) == roc_auc(y, s, np.ones(n))
+    assert roc_auc(y, s) == pytest.approx(skm.roc_auc_score(y, s), **TOL)

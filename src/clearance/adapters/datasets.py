@@ -13,9 +13,10 @@ bytes in memory, and used by every reader (manifest files, the blob store, test 
 * **Larger than memory**: a gate holds only its columns in memory (e.g. three numeric columns
   of a 200-column table). The statistics that are sums over rows are additionally computed
   batch by batch (:meth:`DatasetReader.read_batches`: Parquet row groups / ``iter_batches``,
-  CSV blocks, IPC record batches), so their memory is one batch: the ``data_quality`` gate
-  (row count, nulls, ranges, allowed sets, freshness; *not* ``unique``, which needs the
-  whole key column) and the ``fairness`` gate (group confusion counts). ``drift`` (exact KS
+  CSV blocks, IPC record batches) when the dataset is longer than one batch, so their memory
+  is one batch: the ``data_quality`` gate (row count, nulls, ranges, allowed sets, freshness;
+  *not* ``unique``, which needs the whole key column) and the ``fairness`` gate (group
+  confusion counts). ``drift`` (exact KS
   sorts each column), ``performance`` and ``champion_comparison`` (AUC ranks all scores) and
   ``latency`` read their columns whole; ADR 0009 describes pushing those down to an engine.
 * **Size limits** (:class:`DatasetLimits`): a dataset over ``CLEARANCE_MAX_DATASET_ROWS``
@@ -24,6 +25,14 @@ bytes in memory, and used by every reader (manifest files, the blob store, test 
   before any column is read, from the Parquet footer or the IPC file's batches (a 384 KB
   Parquet file of 20M repeated values once took 2.4 GB). CSV files and IPC streams have no
   row count up front: their size is checked first and their rows are counted as they stream.
+  Fixed-width and dictionary columns are decoded a million rows at a time (their size is
+  known from the footer), text and other variable-width ones 65,536 rows at a time.
+* **Decoded once per evaluation** (:class:`ColumnCache`): a reader keeps the columns it has
+  decoded, so the gates of one evaluation that read the same dataset (drift, data quality,
+  fairness, performance on one evaluation table) decode each column once. Record batches
+  slice the columns the cache holds and decode only the others; a dataset that fits in one
+  batch is read whole through the cache. The cache holds at most the per-dataset byte limit
+  in all, the least recently used out first.
 * **Conversion** (see :mod:`clearance.core.columns`): floats keep NaN for null; other
   primitive columns get a null mask; strings and dictionaries become ``int64`` codes (``-1``
   null) into a sorted category list; timestamps become ``datetime64`` (UTC).
@@ -32,7 +41,8 @@ bytes in memory, and used by every reader (manifest files, the blob store, test 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections import OrderedDict
+from collections.abc import Hashable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -121,6 +131,16 @@ def _width(t: pa.DataType) -> int:
         return 8
 
 
+def _fixed_width(t: pa.DataType) -> bool:
+    """Whether a column's decoded size is its rows times a width (a dictionary: its codes)."""
+    if pa.types.is_dictionary(t):
+        return True
+    try:
+        return int(t.bit_width) > 0
+    except ValueError:
+        return False
+
+
 def detect_format(head: bytes, hint: str = "") -> str:
     """``parquet``, ``ipc``, ``ipc_stream`` or ``csv`` from the first bytes and a name."""
     if head[:4] == b"PAR1":
@@ -174,10 +194,12 @@ class _Opened:
     def __init__(self, source: Source, hint: str) -> None:
         self.source = source
         self.format = detect_format(_head(source), hint)
+        self._parquet: pq.ParquetFile | None = None
+        self.rows: int | None = None  # after :meth:`limit`: the rows (CSV: at least them)
 
     def schema(self) -> pa.Schema:
         if self.format == "parquet":
-            return pq.read_schema(_input(self.source))
+            return self.parquet().schema_arrow
         if self.format == "ipc":
             return paipc.open_file(_input(self.source)).schema
         if self.format == "ipc_stream":
@@ -195,20 +217,23 @@ class _Opened:
             )
         return schema
 
-    def limit(self, columns: Sequence[str], limits: DatasetLimits, name: str) -> None:
-        """Refuse a dataset over ``limits`` from metadata alone, before any column is read."""
+    def limit(self, columns: Sequence[str], limits: DatasetLimits, name: str) -> int | None:
+        """Refuse a dataset over ``limits`` from metadata alone, before any column is read;
+        returns the estimated decoded size of ``columns`` (None for an IPC stream) and keeps
+        the row count in ``rows``."""
         size = len(self.source) if isinstance(self.source, bytes) else self.source.stat().st_size
         rows = self.num_rows()
         if self.format == "csv":
             rows = _line_breaks(self.source)  # at least the rows: the header, quoted newlines
+        self.rows = rows
         if rows is None:  # an IPC stream: its rows are counted as it is read
             limits.check_bytes(size, name, "is")
-            return
+            return None
         limits.check_rows(rows, name)
         schema, cols = self.schema(), list(dict.fromkeys(columns))
         decoded = rows * sum(_width(schema.field(c).type) for c in cols)
         if self.format == "parquet":
-            meta = pq.ParquetFile(_input(self.source)).metadata
+            meta = self.parquet().metadata
             wanted = [i for i in range(meta.num_columns) if meta.schema.column(i).name in cols]
             decoded = max(
                 decoded,
@@ -221,6 +246,13 @@ class _Opened:
         elif self.format == "csv":
             decoded = max(decoded, size)
         limits.check_bytes(decoded, name, "decodes to about")
+        return int(decoded)
+
+    def parquet(self) -> pq.ParquetFile:
+        """The Parquet file, its footer read once."""
+        if self._parquet is None:
+            self._parquet = pq.ParquetFile(_input(self.source))
+        return self._parquet
 
     def table(self, columns: Sequence[str], limits: DatasetLimits, name: str) -> pa.Table:
         """The columns, decoded a batch at a time and refused as soon as what has been decoded
@@ -228,9 +260,12 @@ class _Opened:
         of one repeated value is a few KB in the file and gigabytes decoded)."""
         cols = list(dict.fromkeys(columns))
         if self.format == "parquet":
-            parquet = pq.ParquetFile(_input(self.source))
-            batches = parquet.iter_batches(batch_size=_DECODE_ROWS, columns=cols)
+            parquet = self.parquet()
             schema = parquet.schema_arrow
+            fixed = all(_fixed_width(schema.field(c).type) for c in cols)
+            batches = parquet.iter_batches(
+                batch_size=_DECODE_FIXED_ROWS if fixed else _DECODE_ROWS, columns=cols
+            )
         elif self.format == "ipc":
             reader = paipc.open_file(_input(self.source))
             batches = (reader.get_batch(i) for i in range(reader.num_record_batches))
@@ -255,9 +290,7 @@ class _Opened:
     def batches(self, columns: Sequence[str], batch_rows: int) -> Iterator[pa.RecordBatch]:
         cols = list(dict.fromkeys(columns))
         if self.format == "parquet":
-            yield from pq.ParquetFile(_input(self.source)).iter_batches(
-                batch_size=batch_rows, columns=cols
-            )
+            yield from self.parquet().iter_batches(batch_size=batch_rows, columns=cols)
         elif self.format == "ipc":
             reader = paipc.open_file(_input(self.source))
             for i in range(reader.num_record_batches):
@@ -279,7 +312,7 @@ class _Opened:
 
     def num_rows(self) -> int | None:
         if self.format == "parquet":
-            rows: int = pq.ParquetFile(_input(self.source)).metadata.num_rows
+            rows: int = self.parquet().metadata.num_rows
             return int(rows)
         if self.format == "ipc":
             reader = paipc.open_file(_input(self.source))
@@ -297,7 +330,8 @@ def _line_breaks(source: Source) -> int:
     return count
 
 
-_DECODE_ROWS = 1 << 16  # rows decoded at a time when reading a whole column
+_DECODE_ROWS = 1 << 16  # rows decoded at a time when reading a whole text column
+_DECODE_FIXED_ROWS = 1 << 20  # ... and fixed-width ones: their decoded size is in the footer
 
 
 def _counted(
@@ -387,24 +421,136 @@ def _convert(
 
 def to_columns(data: pa.Table | pa.RecordBatch, schema: pa.Schema | None = None) -> Columns:
     """An Arrow table or batch as :class:`Columns`."""
-    out: dict[str, NDArray[Any]] = {}
-    nulls: dict[str, NDArray[np.bool_]] = {}
-    cats: dict[str, list[Any]] = {}
-    for name in data.column_names:
-        values, mask, categories = _convert(data.column(name))
-        out[name] = values
-        if mask is not None:
-            nulls[name] = mask
-        if categories is not None:
-            cats[name] = categories
-    full = schema if schema is not None else data.schema
+    converted = {name: _convert(data.column(name)) for name in data.column_names}
+    return _columns(converted, schema if schema is not None else data.schema, data.num_rows)
+
+
+Converted = tuple[NDArray[Any], NDArray[np.bool_] | None, list[Any] | None]
+
+
+def _columns(converted: Mapping[str, Converted], schema: pa.Schema, rows: int) -> Columns:
     return Columns(
-        out,
-        nulls=nulls,
-        categories=cats,
-        schema={f.name: arrow_type_name(f.type) for f in full},
-        num_rows=data.num_rows,
+        {c: v for c, (v, _, _) in converted.items()},
+        nulls={c: m for c, (_, m, _) in converted.items() if m is not None},
+        categories={c: cats for c, (_, _, cats) in converted.items() if cats is not None},
+        schema={f.name: arrow_type_name(f.type) for f in schema},
+        num_rows=rows,
     )
+
+
+def _nbytes(c: Converted) -> int:
+    return int(c[0].nbytes) + (0 if c[1] is None else int(c[1].nbytes)) + 8 * len(c[2] or ())
+
+
+class ColumnCache:
+    """The columns one reader has decoded, kept for the other gates of its evaluation.
+
+    A reader serves one evaluation, whose gates often read the same dataset (drift, data
+    quality, fairness and performance all read the evaluation table): each column is decoded
+    and converted once. Keyed by the dataset's identity (:func:`source_key`) and the column;
+    at most ``max_bytes`` of arrays in all, the least recently used dropped first. The arrays
+    are shared between the gates: a gate must not write into what it reads.
+    """
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self.size = 0
+        self._columns: OrderedDict[tuple[Hashable, str], Converted] = OrderedDict()
+        self._rows: dict[Hashable, int] = {}
+
+    def get(self, key: Hashable, column: str) -> Converted | None:
+        found = self._columns.get((key, column))
+        if found is not None:
+            self._columns.move_to_end((key, column))
+        return found
+
+    def put(self, key: Hashable, column: str, converted: Converted, rows: int) -> None:
+        size = _nbytes(converted)
+        if size > self.max_bytes:
+            return
+        while self.size + size > self.max_bytes:
+            _, dropped = self._columns.popitem(last=False)
+            self.size -= _nbytes(dropped)
+        self._columns[(key, column)] = converted
+        self._rows[key] = rows
+        self.size += size
+
+    def rows(self, key: Hashable) -> int | None:
+        return self._rows.get(key)
+
+
+def source_key(source: Source, name: str) -> Hashable:
+    """A dataset's identity for :class:`ColumnCache`: a file's path, size, modification time
+    and inode (a file replaced on disk is read again); bytes by their reader's name for them
+    and their length (a reader's names map to fixed content)."""
+    if isinstance(source, bytes):
+        return ("bytes", name, len(source))
+    st = source.stat()
+    return (str(source), st.st_size, st.st_mtime_ns, st.st_ino)
+
+
+def _decode(
+    opened: _Opened,
+    columns: Sequence[str],
+    schema: pa.Schema,
+    limits: DatasetLimits,
+    name: str,
+    cache: ColumnCache | None,
+) -> Columns:
+    """``columns`` converted, each taken from ``cache`` or decoded (and then kept there)."""
+    cols = list(dict.fromkeys(columns))
+    if cache is None:
+        return to_columns(opened.table(cols, limits, name), schema)
+    key = source_key(opened.source, name)
+    have = {c: cache.get(key, c) for c in cols}
+    missing = [c for c, v in have.items() if v is None]
+    rows = cache.rows(key)
+    if missing or rows is None:
+        table = opened.table(missing, limits, name)
+        rows = table.num_rows
+        for c in missing:
+            have[c] = converted = _convert(table.column(c))
+            cache.put(key, c, converted, rows)
+    return _columns({c: v for c, v in have.items() if v is not None}, schema, rows)
+
+
+def _streamed(
+    opened: _Opened,
+    columns: Sequence[str],
+    batch_rows: int,
+    schema: pa.Schema,
+    limits: DatasetLimits,
+    name: str,
+    cache: ColumnCache | None,
+) -> Iterator[Columns]:
+    """Record batches of ``columns``: the columns ``cache`` holds sliced from it, the others
+    decoded from the file a batch at a time (the batches' rows give the slices)."""
+    cols = list(dict.fromkeys(columns))
+    key = None if cache is None else source_key(opened.source, name)
+    held = {} if cache is None or key is None else {c: cache.get(key, c) for c in cols}
+    kept = {c: v for c, v in held.items() if v is not None}
+    rows = None if cache is None or key is None else cache.rows(key)
+    if not kept or rows is None:
+        for batch in _counted(opened.batches(cols, batch_rows), limits, name):
+            yield to_columns(batch, schema)
+        return
+    missing = [c for c in cols if c not in kept]
+    if missing:
+        decoded = _counted(opened.batches(missing, batch_rows), limits, name)
+        sizes = ((batch, batch.num_rows) for batch in decoded)
+    else:
+        sizes = ((None, min(batch_rows, rows - s)) for s in range(0, rows, batch_rows))
+    start = 0
+    for batch, n in sizes:
+        cut = slice(start, start + n)
+        start += n
+        fresh = {} if batch is None else {c: _convert(batch.column(c)) for c in missing}
+        part = {c: fresh[c] if c in fresh else _sliced(kept[c], cut) for c in cols}
+        yield _columns(part, schema, n)
+
+
+def _sliced(c: Converted, cut: slice) -> Converted:
+    return c[0][cut], None if c[1] is None else c[1][cut], c[2]
 
 
 def read_columns(
@@ -414,16 +560,18 @@ def read_columns(
     name: str,
     hint: str = "",
     limits: DatasetLimits | None = None,
+    cache: ColumnCache | None = None,
 ) -> Columns:
     """Only ``columns`` of the dataset at ``source`` (a path, or its bytes with a name hint).
 
-    ``limits`` default to the environment's (:meth:`DatasetLimits.from_env`).
+    ``limits`` default to the environment's (:meth:`DatasetLimits.from_env`). Columns found
+    in ``cache`` are not decoded again; those decoded are kept there.
     """
     limits = limits or DatasetLimits.from_env()
     opened = _Opened(source, hint or ("" if isinstance(source, bytes) else str(source)))
     schema = opened.check(columns, name)
     opened.limit(columns, limits, name)
-    return to_columns(opened.table(columns, limits, name), schema)
+    return _decode(opened, columns, schema, limits, name, cache)
 
 
 def read_batches(
@@ -434,17 +582,27 @@ def read_batches(
     name: str,
     hint: str = "",
     limits: DatasetLimits | None = None,
+    cache: ColumnCache | None = None,
 ) -> Iterator[Columns]:
     """``columns`` of the dataset in record batches of at most ``batch_rows`` rows (CSV: blocks).
 
-    Category codes are per batch: compare categories by label, not by code, across batches.
+    With a ``cache``: when one batch holds the whole dataset, its columns are read whole
+    through the cache (the same memory as that one batch); otherwise the columns the cache
+    holds are sliced from it and only the others are decoded, a batch at a time, so a reader
+    of the first batch only (a sample) decodes no more than that. Category codes may differ
+    between batches: compare categories by label, not by code, across batches.
     """
     limits = limits or DatasetLimits.from_env()
     opened = _Opened(source, hint or ("" if isinstance(source, bytes) else str(source)))
     schema = opened.check(columns, name)
-    opened.limit(columns, limits, name)
-    for batch in _counted(opened.batches(columns, batch_rows), limits, name):
-        yield to_columns(batch, schema)
+    decoded = opened.limit(columns, limits, name)
+    whole = opened.rows is not None and opened.rows <= batch_rows
+    if cache is not None and whole and decoded is not None and decoded <= cache.max_bytes:
+        columns_read = _decode(opened, columns, schema, limits, name, cache)
+        if columns_read.num_rows:
+            yield columns_read
+        return
+    yield from _streamed(opened, columns, batch_rows, schema, limits, name, cache)
 
 
 def dataset_rows(source: Source, hint: str = "") -> int | None:
@@ -459,18 +617,25 @@ class DatasetReader:
     absent) and a name hint for the format.
     """
 
+    _column_cache: ColumnCache | None = None
+
     def _dataset_source(self, name: str) -> tuple[Source, str]:
         raise KeyError(name)
 
+    def _cache(self) -> ColumnCache:
+        if self._column_cache is None:
+            self._column_cache = ColumnCache(DatasetLimits.from_env().max_bytes)
+        return self._column_cache
+
     def read_columns(self, name: str, columns: Sequence[str]) -> Mapping[str, NDArray[Any]]:
         source, hint = self._dataset_source(name)
-        return read_columns(source, columns, name=name, hint=hint)
+        return read_columns(source, columns, name=name, hint=hint, cache=self._cache())
 
     def read_batches(
         self, name: str, columns: Sequence[str], batch_rows: int
     ) -> Iterator[Mapping[str, NDArray[Any]]]:
         source, hint = self._dataset_source(name)
-        return read_batches(source, columns, batch_rows, name=name, hint=hint)
+        return read_batches(source, columns, batch_rows, name=name, hint=hint, cache=self._cache())
 
     def dataset_rows(self, name: str) -> int | None:
         source, hint = self._dataset_source(name)

@@ -5,7 +5,9 @@ reader that may run the artifact (the ``latency`` gate's measure mode). ``BlobEv
 reads a registered version's evidence from the content-addressed blob store (the registry
 and the server), and never unpickles an artifact. Datasets are read column by column
 (``read_columns``) or in record batches (``read_batches``) by :mod:`clearance.adapters.datasets`;
-pyarrow is imported on first use.
+pyarrow is imported on first use. A reader serves one evaluation and keeps the columns it has
+decoded (:class:`~clearance.adapters.datasets.ColumnCache`, bounded by the per-dataset byte
+limit), so gates reading the same dataset decode it once.
 """
 
 from __future__ import annotations
@@ -23,7 +25,14 @@ from clearance.core.version import ModelVersion
 from clearance.manifest import file_sha256, read_manifest
 
 if TYPE_CHECKING:  # `import clearance` loads this module: keep the service out of it
+    from clearance.adapters.datasets import ColumnCache
     from clearance.service.ports import BlobStore
+
+
+def _new_cache() -> ColumnCache:
+    from clearance.adapters.datasets import ColumnCache, DatasetLimits
+
+    return ColumnCache(DatasetLimits.from_env().max_bytes)
 
 
 class FileEvidence:
@@ -33,6 +42,12 @@ class FileEvidence:
         self._files = files
         self._artifact = artifact
         self._artifact_sha: str | None = None
+        self._columns: ColumnCache | None = None
+
+    def _cache(self) -> ColumnCache:
+        if self._columns is None:
+            self._columns = _new_cache()
+        return self._columns
 
     @property
     def paths(self) -> dict[str, Path]:
@@ -50,19 +65,27 @@ class FileEvidence:
         from clearance.adapters.datasets import read_columns
 
         path = self._files[name]
-        return read_columns(path, columns, name=name)
+        return read_columns(path, columns, name=name, cache=self._cache())
 
     def read_batches(
         self, name: str, columns: Sequence[str], batch_rows: int
     ) -> Iterator[Mapping[str, NDArray[Any]]]:
         from clearance.adapters.datasets import read_batches
 
-        return read_batches(self._files[name], columns, batch_rows, name=name)
+        return read_batches(self._files[name], columns, batch_rows, name=name, cache=self._cache())
 
     def dataset_rows(self, name: str) -> int | None:
         from clearance.adapters.datasets import dataset_rows
 
         return dataset_rows(self._files[name])
+
+    def read_artifact(self, max_bytes: int) -> bytes:
+        """The artifact file's first ``max_bytes + 1`` bytes at most (``KeyError`` without
+        one); read, never loaded."""
+        if self._artifact is None:
+            raise KeyError("artifact")
+        with self._artifact.open("rb") as f:
+            return f.read(max_bytes + 1)
 
     def artifact_sha256(self) -> str | None:
         if self._artifact is None:
@@ -111,6 +134,12 @@ class BlobEvidence:
         self._digests = dict(digests)
         self._artifact_blob = artifact_blob
         self._verified: set[str] = set()
+        self._columns: ColumnCache | None = None
+
+    def _cache(self) -> ColumnCache:
+        if self._columns is None:
+            self._columns = _new_cache()
+        return self._columns
 
     @classmethod
     def of(cls, blobs: BlobStore, version: ModelVersion, artifact_blob: str | None) -> BlobEvidence:
@@ -127,10 +156,27 @@ class BlobEvidence:
             return None
         return sha256_bytes(self._blobs.read(self._artifact_blob))
 
+    def read_artifact(self, max_bytes: int) -> bytes:
+        """The artifact blob's first ``max_bytes + 1`` bytes at most (``KeyError`` when it is
+        not stored); read, never unpickled."""
+        sha = self._artifact_blob
+        if sha is None or not self._blobs.has(sha):
+            raise KeyError("artifact")
+        source = self._located(sha)
+        if isinstance(source, bytes):
+            return source[: max_bytes + 1]
+        with source.open("rb") as f:
+            return f.read(max_bytes + 1)
+
     def _dataset(self, name: str) -> Path | bytes:
         sha = self._digests[name]
         if sha is None or not self._blobs.has(sha):
             raise KeyError(name)
+        return self._located(sha)
+
+    def _located(self, sha: str) -> Path | bytes:
+        """A stored blob as its file (verified once per reader) when the store has files,
+        else its bytes."""
         locate = getattr(self._blobs, "path", None)
         verify = getattr(self._blobs, "verify", None)
         if locate is None or verify is None:
@@ -144,14 +190,16 @@ class BlobEvidence:
     def read_columns(self, name: str, columns: Sequence[str]) -> Mapping[str, NDArray[Any]]:
         from clearance.adapters.datasets import read_columns
 
-        return read_columns(self._dataset(name), columns, name=name)
+        return read_columns(self._dataset(name), columns, name=name, cache=self._cache())
 
     def read_batches(
         self, name: str, columns: Sequence[str], batch_rows: int
     ) -> Iterator[Mapping[str, NDArray[Any]]]:
         from clearance.adapters.datasets import read_batches
 
-        return read_batches(self._dataset(name), columns, batch_rows, name=name)
+        return read_batches(
+            self._dataset(name), columns, batch_rows, name=name, cache=self._cache()
+        )
 
     def dataset_rows(self, name: str) -> int | None:
         from clearance.adapters.datasets import dataset_rows

@@ -44,10 +44,12 @@ _WHERE = {
     "brier": "clearance.kernels.performance",
     "calibration_error": "clearance.kernels.performance",
     "categorical_drift": "clearance.kernels.drift",
+    "categorical_drift_counts": "clearance.kernels.drift",
     "category_counts": "clearance.kernels.drift",
     "chi_square": "clearance.kernels.drift",
     "chi_square_counts": "clearance.kernels.drift",
     "column_drift": "clearance.kernels.drift",
+    "column_drifts": "clearance.kernels.drift",
     "confusion_at_thresholds": "clearance.kernels.performance",
     "delong_auc": "clearance.kernels.uncertainty",
     "delong_paired": "clearance.kernels.uncertainty",
@@ -119,6 +121,9 @@ if TYPE_CHECKING:
         categorical_drift as categorical_drift,
     )
     from clearance.kernels.drift import (
+        categorical_drift_counts as categorical_drift_counts,
+    )
+    from clearance.kernels.drift import (
         category_counts as category_counts,
     )
     from clearance.kernels.drift import (
@@ -129,6 +134,9 @@ if TYPE_CHECKING:
     )
     from clearance.kernels.drift import (
         column_drift as column_drift,
+    )
+    from clearance.kernels.drift import (
+        column_drifts as column_drifts,
     )
     from clearance.kernels.drift import (
         jensen_shannon as jensen_shannon,

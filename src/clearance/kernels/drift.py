@@ -80,7 +80,9 @@ from __future__ import annotations
 
 import math
 import os
+import threading
 import warnings
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -102,10 +104,12 @@ __all__ = [
     "PSIResult",
     "SortedColumn",
     "categorical_drift",
+    "categorical_drift_counts",
     "category_counts",
     "chi_square",
     "chi_square_counts",
     "column_drift",
+    "column_drifts",
     "jensen_shannon",
     "kolmogorov_sf",
     "ks_2samp",
@@ -164,24 +168,33 @@ def sort_column(
 
 
 def _columns(
-    reference: ArrayLike | SortedColumn, current: ArrayLike | SortedColumn, assume_sorted: bool
+    reference: ArrayLike | SortedColumn,
+    current: ArrayLike | SortedColumn,
+    assume_sorted: bool,
+    n_threads: int | None = None,
 ) -> tuple[SortedColumn, SortedColumn]:
     """Both samples sorted. Two large unsorted samples are sorted side by side, one thread
     each: the same CPU time as one after the other on all threads, without the radix sort's
-    hand-offs between threads at every pass (which wait on a busy core)."""
+    hand-offs between threads at every pass (which wait on a busy core). With
+    ``n_threads=1`` both are sorted on this thread, one after the other."""
     unsorted = not (
         assume_sorted or isinstance(reference, SortedColumn) or isinstance(current, SortedColumn)
     )
     large = min(np.size(reference), np.size(current)) >= _PAIR_FROM  # type: ignore[arg-type]
-    if unsorted and large and (os.cpu_count() or 1) > 1:
+    threads = n_threads if n_threads is not None else (os.cpu_count() or 1)
+    if unsorted and large and threads > 1:
         with ThreadPoolExecutor(max_workers=2) as pool:
             ref = pool.submit(sort_column, reference, n_threads=1)
             cur = pool.submit(sort_column, current, n_threads=1)
             return _nonempty(ref.result(), "reference"), _nonempty(cur.result(), "current")
     return (
-        _column(reference, assume_sorted, "reference"),
-        _column(current, assume_sorted, "current"),
+        _column(reference, assume_sorted, "reference", n_threads),
+        _column(current, assume_sorted, "current", n_threads),
     )
+
+
+def _size(x: ArrayLike | SortedColumn) -> int:
+    return x.n + x.null_count if isinstance(x, SortedColumn) else int(np.size(x))
 
 
 def _nonempty(col: SortedColumn, name: str) -> SortedColumn:
@@ -190,11 +203,10 @@ def _nonempty(col: SortedColumn, name: str) -> SortedColumn:
     return col
 
 
-def _column(x: ArrayLike | SortedColumn, assume_sorted: bool, name: str) -> SortedColumn:
-    col = sort_column(x, assume_sorted=assume_sorted)
-    if col.n == 0:
-        raise ValueError(f"{name} has no non-null values")
-    return col
+def _column(
+    x: ArrayLike | SortedColumn, assume_sorted: bool, name: str, n_threads: int | None = None
+) -> SortedColumn:
+    return _nonempty(sort_column(x, assume_sorted=assume_sorted, n_threads=n_threads), name)
 
 
 # --------------------------------------------------------------------------- KS statistic
@@ -673,13 +685,26 @@ def column_drift(
     epsilon: float = PSI_EPSILON,
     assume_sorted: bool = False,
     method: Literal["auto", "exact", "asymp"] = "auto",
+    n_threads: int | None = None,
 ) -> ColumnDrift:
     """All numeric drift statistics of a column; sorts each sample at most once.
 
     Pass :class:`SortedColumn` (from :func:`sort_column`) or ``assume_sorted=True`` to reuse
-    sorts made elsewhere (e.g. for data-quality range checks).
+    sorts made elsewhere (e.g. for data-quality range checks). ``n_threads=1`` keeps all the
+    work on this thread (what :func:`column_drifts` does per column); the results do not
+    depend on it.
     """
-    ref, cur = _columns(reference, current, assume_sorted)
+    ref, cur = _columns(reference, current, assume_sorted, n_threads)
+    return _drift_of(ref, cur, bins, epsilon, method)
+
+
+def _drift_of(
+    ref: SortedColumn,
+    cur: SortedColumn,
+    bins: int,
+    epsilon: float,
+    method: Literal["auto", "exact", "asymp"],
+) -> ColumnDrift:
     stat, wd = _ks_wasserstein_walk(ref.values, cur.values)
     return ColumnDrift(
         ks=_ks_from_sorted(ref, cur, method, stat),
@@ -688,6 +713,65 @@ def column_drift(
         null_reference=ref.null_count,
         null_current=cur.null_count,
     )
+
+
+def column_drifts(
+    pairs: Sequence[tuple[ArrayLike | SortedColumn, ArrayLike | SortedColumn]],
+    *,
+    bins: int = 10,
+    epsilon: float = PSI_EPSILON,
+    method: Literal["auto", "exact", "asymp"] = "auto",
+    n_threads: int | None = None,
+) -> list[ColumnDrift | ValueError]:
+    """:func:`column_drift` of each (reference, current) pair, the columns spread over
+    ``n_threads`` threads (default: all CPUs).
+
+    Each column's two sorts and merge walk run on one thread, so no thread waits on another
+    inside a column and one column's walk overlaps the others' sorts (sorting each pair side
+    by side leaves the walks on one core). Each thread sorts all its columns into the same
+    three buffers, not fresh memory per sort: a column's results keep nothing of its sorts. A
+    pair whose statistics are undefined (a sample with no non-null value) gets its
+    ``ValueError`` in its place: the caller reports the first in its own order. The results
+    are :func:`column_drift`'s, whatever the threads.
+    """
+    threads = n_threads if n_threads is not None else (os.cpu_count() or 1)
+    if len(pairs) == 1:  # one column: its two sorts side by side
+        try:
+            return [column_drift(*pairs[0], bins=bins, epsilon=epsilon, method=method,
+                                 n_threads=threads)]  # fmt: skip
+        except ValueError as exc:
+            return [exc]
+    largest = max((max(_size(a), _size(b)) for a, b in pairs), default=0)
+    local = threading.local()
+
+    def one(pair: tuple[ArrayLike | SortedColumn, ArrayLike | SortedColumn]) -> Any:
+        scratch = getattr(local, "scratch", None)
+        if scratch is None:
+            scratch = local.scratch = [np.empty(largest, np.uint64) for _ in range(3)]
+        a, b, c = scratch
+        try:
+            ref = _nonempty(_sort_into(pair[0], a, b), "reference")
+            free = a if np.may_share_memory(ref.values, b) else b  # ref's sort ended in a or b
+            cur = _nonempty(_sort_into(pair[1], free, c), "current")
+            return _drift_of(ref, cur, bins, epsilon, method)
+        except ValueError as exc:
+            return exc
+
+    rows = sum(_size(a) + _size(b) for a, b in pairs)
+    if threads <= 1 or rows < _PAIR_FROM:
+        return [one(p) for p in pairs]
+    with ThreadPoolExecutor(max_workers=min(threads, len(pairs))) as pool:
+        return list(pool.map(one, pairs))
+
+
+def _sort_into(
+    x: ArrayLike | SortedColumn, keys: NDArray[np.uint64], tmp: NDArray[np.uint64]
+) -> SortedColumn:
+    """:func:`sort_column` on this thread, into the scratch ``keys`` and ``tmp``."""
+    if isinstance(x, SortedColumn):
+        return x
+    values, nulls = _radix.sort_values_one(as_float(x, "column", allow_nan=True), keys, tmp)
+    return SortedColumn(values=values, null_count=nulls)
 
 
 # --------------------------------------------------------------------------- categorical
@@ -840,14 +924,35 @@ def categorical_drift(
 ) -> CategoricalDrift:
     """Chi-square and Jensen-Shannon for a categorical column from a single count."""
     cats, rc, cc, rn, cn = category_counts(reference, current, n_categories=n_categories)
+    return categorical_drift_counts(
+        rc, cc, null_reference=rn, null_current=cn, categories=cats, correction=correction,
+        base=base,
+    )  # fmt: skip
+
+
+def categorical_drift_counts(
+    reference_counts: ArrayLike,
+    current_counts: ArrayLike,
+    *,
+    null_reference: int = 0,
+    null_current: int = 0,
+    categories: ArrayLike | None = None,
+    correction: bool = True,
+    base: float | None = None,
+) -> CategoricalDrift:
+    """:func:`categorical_drift` from counts already made (per category, the same categories
+    in both; ``categories`` default to their positions): what a caller holding category codes
+    gets from one ``bincount`` per sample."""
+    rc = np.asarray(reference_counts, dtype=np.int64)
+    cc = np.asarray(current_counts, dtype=np.int64)
     if rc.sum() == 0 or cc.sum() == 0:
         raise ValueError("both samples need at least one non-null value")
     return CategoricalDrift(
-        categories=cats,
+        categories=np.arange(rc.shape[0]) if categories is None else np.asarray(categories),
         reference_counts=rc,
         current_counts=cc,
         chi_square=chi_square_counts(rc, cc, correction=correction),
         jensen_shannon=jensen_shannon(rc, cc, base=base),
-        null_reference=rn,
-        null_current=cn,
+        null_reference=int(null_reference),
+        null_current=int(null_current),
     )

@@ -9,10 +9,12 @@ named in its docstring to floating-point rounding.
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple
 
 import numpy as np
-from numpy.typing import ArrayLike
+from numpy.typing import ArrayLike, NDArray
 
 from clearance.kernels._arrays import (
     FloatArray,
@@ -129,7 +131,19 @@ def roc_auc(y: ArrayLike, score: ArrayLike, sample_weight: ArrayLike | None = No
     AUC = Σ_{i pos} w_i·(W⁻(s < s_i) + ½·W⁻(s = s_i)) / (W⁺·W⁻), from one sort of the scores
     (Hanley & McNeil 1982). Reference: ``sklearn.metrics.roc_auc_score`` (binary).
     Raises ValueError when ``y`` holds a single class.
+
+    Without weights, from :data:`_RANK_FROM` rows, the sort is the radix sort of
+    ``_ranks.rank_scores`` (a third of ``argsort``'s time) and the pair counts are integers:
+    the same number, since both sums are exact below 2**52 pairs.
     """
+    if sample_weight is None and np.size(score) >= _RANK_FROM:
+        yt = as_binary(y, "y")
+        s = as_float(score, "score")
+        check_same_length(y=yt, score=s)
+        n_pos = int(np.count_nonzero(yt))
+        n_neg = yt.shape[0] - n_pos
+        if 0 < n_pos * n_neg < 2**52:
+            return _unit_auc(yt, s, n_pos, n_neg)
     yt, s, w = _binary_scores(y, score, sample_weight)
     order = np.argsort(s, kind="stable")
     ss = s[order]
@@ -147,6 +161,23 @@ def roc_auc(y: ArrayLike, score: ArrayLike, sample_weight: ArrayLike | None = No
         )
     below = np.cumsum(ng) - ng
     return float(np.dot(pg, below + 0.5 * ng) / (wpos * wneg))
+
+
+_RANK_FROM = 1 << 16
+
+
+def _unit_auc(yt: NDArray[np.bool_], s: FloatArray, n_pos: int, n_neg: int) -> float:
+    """Unweighted AUC from the radix ranking of the scores (on all CPUs)."""
+    from clearance.kernels import _ranks
+
+    threads = os.cpu_count() or 1
+    pool = ThreadPoolExecutor(max_workers=threads) if threads > 1 else None
+    try:
+        ranked = _ranks.rank_scores(yt, s, pool, threads)
+    finally:
+        if pool is not None:
+            pool.shutdown()
+    return ranked.unit_auc(n_pos, n_neg)
 
 
 def pr_auc(y: ArrayLike, score: ArrayLike, sample_weight: ArrayLike | None = None) -> float:

@@ -1,7 +1,8 @@
 """``drift``: the current dataset's feature distributions against the reference (training) one.
 
-Per numeric column (one sort of each sample, the kernels' ``column_drift``): exact two-sample
-KS statistic and p-value, PSI on reference-quantile bins, Wasserstein-1. Per categorical
+Per numeric column (one sort of each sample, the kernels' ``column_drifts``, the columns
+spread over the CPUs): exact two-sample KS statistic and p-value, PSI on reference-quantile
+bins, Wasserstein-1. Per categorical
 column (text/dictionary columns, or those listed in ``categorical``; ``categorical_drift``):
 Pearson chi-square p-value and Jensen-Shannon distance. A column is *drifted* when any
 configured statistic crosses its threshold; the gate fails when the share of drifted columns
@@ -98,9 +99,10 @@ class Drift:
         feats = _features(params, ctx)
         ref = read(ctx, params.reference, feats)
         cur = read(ctx, params.current, feats)
-        rows: list[dict[str, Any]] = []
-        for col in feats:
-            rows.append(self._column(col, ref, cur, params))
+        numeric_drift = _numeric_drifts(
+            [c for c in feats if not _categorical(c, ref, cur, params)], ref, cur, params
+        )
+        rows = [self._column(col, ref, cur, numeric_drift.get(col)) for col in feats]
         if params.p_adjust == "holm":
             ps = np.array([r["p_value"] if r["p_value"] is not None else 1.0 for r in rows])
             for r, adj in zip(rows, k.holm(ps), strict=True):
@@ -145,56 +147,92 @@ class Drift:
             evidence=digests(ctx, params.reference, params.current),
         )
 
-    def _column(self, col: str, ref: Any, cur: Any, params: DriftParams) -> dict[str, Any]:
-        categorical = col in params.categorical or (
-            categories_of(ref, col) is not None or categories_of(cur, col) is not None
-        )
-        out: dict[str, Any] = {"column": col, "kind": "categorical" if categorical else "numeric"}
+    def _column(
+        self,
+        col: str,
+        ref: Any,
+        cur: Any,
+        computed: k.ColumnDrift | ValueError | GateProblem | None,
+    ) -> dict[str, Any]:
+        """One column's row: a numeric column's drift as computed (or its problem raised),
+        a categorical column's (``computed`` None) counted here."""
+        if isinstance(computed, GateProblem):
+            raise computed
+        if isinstance(computed, ValueError):
+            raise GateProblem(f"drift of column '{col}': {computed}") from None
+        if computed is not None:
+            return {
+                "column": col,
+                "kind": "numeric",
+                "p_value": plain(computed.ks.pvalue),
+                "ks": plain(computed.ks.statistic),
+                "ks_method": computed.ks.method,
+                "psi": plain(computed.psi.value),
+                "wasserstein": plain(computed.wasserstein),
+                "nulls": [computed.null_reference, computed.null_current],
+            }
         try:
-            if categorical:
-                joint = _joint_codes(ref, cur, col)
-                if joint is not None:
-                    cd = k.categorical_drift(joint[0], joint[1], n_categories=joint[2])
-                else:
-                    cd = k.categorical_drift(_labels(ref, col), _labels(cur, col))
-                out.update(
-                    p_value=plain(cd.chi_square.pvalue),
-                    chi2=plain(cd.chi_square.statistic),
-                    js=plain(cd.jensen_shannon.distance),
-                    categories=len(cd.categories),
-                    nulls=[cd.null_reference, cd.null_current],
+            joint = _joint_counts(ref, cur, col)
+            if joint is not None:
+                cd = k.categorical_drift_counts(
+                    joint[0], joint[1], null_reference=joint[2], null_current=joint[3]
                 )
             else:
-                nd = k.column_drift(
-                    numeric(ref, col, params.reference),
-                    numeric(cur, col, params.current),
-                    bins=params.bins,
-                )
-                out.update(
-                    p_value=plain(nd.ks.pvalue),
-                    ks=plain(nd.ks.statistic),
-                    ks_method=nd.ks.method,
-                    psi=plain(nd.psi.value),
-                    wasserstein=plain(nd.wasserstein),
-                    nulls=[nd.null_reference, nd.null_current],
-                )
+                cd = k.categorical_drift(_labels(ref, col), _labels(cur, col))
         except ValueError as exc:
             raise GateProblem(f"drift of column '{col}': {exc}") from None
-        return out
+        return {
+            "column": col,
+            "kind": "categorical",
+            "p_value": plain(cd.chi_square.pvalue),
+            "chi2": plain(cd.chi_square.statistic),
+            "js": plain(cd.jensen_shannon.distance),
+            "categories": len(cd.categories),
+            "nulls": [cd.null_reference, cd.null_current],
+        }
 
 
-def _joint_codes(ref: Any, cur: Any, col: str) -> tuple[Any, Any, int] | None:
-    """Both samples' category codes re-coded into one shared vocabulary (-1 = null)."""
+def _categorical(col: str, ref: Any, cur: Any, params: DriftParams) -> bool:
+    return col in params.categorical or (
+        categories_of(ref, col) is not None or categories_of(cur, col) is not None
+    )
+
+
+def _numeric_drifts(
+    cols: list[str], ref: Any, cur: Any, params: DriftParams
+) -> dict[str, k.ColumnDrift | ValueError | GateProblem]:
+    """Each numeric column's drift, computed together (``column_drifts``: the columns spread
+    over the CPUs); a column that cannot be compared maps to its problem, which the gate
+    raises when it reaches that column, so the first in feature order is the one reported."""
+    out: dict[str, k.ColumnDrift | ValueError | GateProblem] = {}
+    pairs, names = [], []
+    for col in cols:
+        try:
+            pairs.append((numeric(ref, col, params.reference), numeric(cur, col, params.current)))
+            names.append(col)
+        except GateProblem as exc:
+            out[col] = exc
+    out.update(zip(names, k.column_drifts(pairs, bins=params.bins), strict=True))
+    return out
+
+
+def _joint_counts(ref: Any, cur: Any, col: str) -> tuple[Any, Any, int, int] | None:
+    """Both samples' category counts over one shared vocabulary, and their null counts: one
+    ``bincount`` of each sample's codes (-1 = null), re-indexed by category, not per row."""
     rc, cc = categories_of(ref, col), categories_of(cur, col)
     if rc is None or cc is None:
         return None
     vocab = sorted(set(rc) | set(cc), key=str)
     index = {v: i for i, v in enumerate(vocab)}
-    rmap = np.array([index[v] for v in rc] + [-1], dtype=np.int64)
-    cmap = np.array([index[v] for v in cc] + [-1], dtype=np.int64)
-    r = rmap[np.where(ref[col] < 0, len(rc), ref[col])]
-    c = cmap[np.where(cur[col] < 0, len(cc), cur[col])]
-    return r, c, len(vocab)
+
+    def counts(codes: Any, cats: list[Any]) -> tuple[Any, int]:
+        per_code = np.bincount(np.asarray(codes) + 1, minlength=len(cats) + 1)
+        joint = np.zeros(len(vocab), np.int64)
+        joint[[index[v] for v in cats]] = per_code[1:]
+        return joint, int(per_code[0])
+
+    (r, rn), (c, cn) = counts(ref[col], rc), counts(cur[col], cc)
+    return r, c, rn, cn
 
 
 def _labels(cols: Any, col: str) -> Any:
