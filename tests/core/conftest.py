@@ -55,6 +55,9 @@ class FakeEvidence:
     def artifact_sha256(self) -> str | None:
         return self.artifact_sha
 
+    def read_artifact(self, max_bytes: int) -> bytes:
+        raise KeyError("artifact")  # these tests' versions have no artifact bytes to read
+
     def read_columns(self, name: str, columns: Sequence[str]) -> Mapping[str, Any]:
         """Datasets held as bytes (Parquet, CSV, Arrow IPC), read like a real reader does."""
         from clearance.adapters.datasets import read_columns

@@ -41,6 +41,11 @@ NEEDS_INPUT: dict[str, dict[str, Any]] = {
     "drift": {"reference": "reference", "current": "evaluation", "psi_max": 0.2},
     "data_quality": {"dataset": "evaluation", "min_rows": 1},
     "latency": {"benchmark": "bench", "max_p95_ms": 50},
+    "unsafe_serialization": {},
+    "artifact_integrity": {},
+    "pii": {"datasets": ["evaluation"]},
+    "vulnerabilities": {"report": "pip_audit"},
+    "licenses": {"sbom": "sbom", "allow": ["MIT"]},
 }
 
 

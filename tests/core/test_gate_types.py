@@ -525,6 +525,7 @@ def test_expression_syntax_errors_are_rejected_with_a_column(expr: str) -> None:
 def test_registry_has_the_built_in_types_through_entry_points() -> None:
     registry = GateRegistry.from_entry_points()
     assert registry.names() == [
+        "artifact_integrity",
         "champion_comparison",
         "data_quality",
         "documentation",
@@ -532,9 +533,13 @@ def test_registry_has_the_built_in_types_through_entry_points() -> None:
         "expression",
         "fairness",
         "latency",
+        "licenses",
         "metric_threshold",
         "performance",
+        "pii",
         "reproducibility",
+        "unsafe_serialization",
+        "vulnerabilities",
     ]
     for name, gate_type in registry:
         assert gate_type.name == name
@@ -542,7 +547,7 @@ def test_registry_has_the_built_in_types_through_entry_points() -> None:
 
 
 def test_registry_unknown_type_lists_the_known_ones() -> None:
-    with pytest.raises(NotFound, match="unknown gate type 'nope'; known types: champion_comp"):
+    with pytest.raises(NotFound, match="unknown gate type 'nope'; known types: artifact_integrity, champion_comp"):
         default_registry().get("nope")
 
 

@@ -42,8 +42,9 @@ gates:
 """
 
 KNOWN_TYPES = (
-    "champion_comparison, data_quality, documentation, drift, expression, fairness, latency, "
-    "metric_threshold, performance, reproducibility"
+    "artifact_integrity, champion_comparison, data_quality, documentation, drift, expression, "
+    "fairness, latency, licenses, metric_threshold, performance, pii, reproducibility, "
+    "unsafe_serialization, vulnerabilities"
 )
 
 

@@ -144,6 +144,12 @@ class EvidenceReader(Protocol):
         """sha256 of the artifact's actual bytes, or ``None`` when it cannot be read here."""
         ...
 
+    def read_artifact(self, max_bytes: int) -> bytes:
+        """The artifact's first ``max_bytes + 1`` bytes at most (so a longer result says the
+        artifact is larger than ``max_bytes``); ``KeyError`` when it has no content here,
+        ``OSError`` if unreadable. Never loads or runs it."""
+        ...
+
     def read_columns(self, name: str, columns: Sequence[str]) -> Mapping[str, NDArray[Any]]:
         """Only ``columns`` of dataset ``name`` (Parquet, CSV or Arrow IPC) as 1-D arrays.
 
@@ -162,6 +168,9 @@ class NoEvidence:
 
     def artifact_sha256(self) -> str | None:
         return None
+
+    def read_artifact(self, max_bytes: int) -> bytes:
+        raise KeyError("artifact")
 
     def read_columns(self, name: str, columns: Sequence[str]) -> Mapping[str, NDArray[Any]]:
         raise KeyError(name)
