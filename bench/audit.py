@@ -3,6 +3,7 @@
     .venv/bin/python bench/audit.py                      # 200k events, SQLite and PostgreSQL
     .venv/bin/python bench/audit.py -n 1000000           # 1M events
     .venv/bin/python bench/audit.py --writers 1,4,8 --per-tx 1,10 --seconds 5
+    .venv/bin/python bench/audit.py -n 200000 --tables 10000 --writers 1 --per-tx 10
 
 Each database (a SQLite file in a temporary directory, a PostgreSQL database of its own,
 dropped afterwards) is filled with N events through a bulk path: the rows are built with
@@ -17,11 +18,15 @@ Verify, timed side by side, alternating rounds:
 * ``chain``: ``verify_stored(tx.stored_events(), fold=Folder().add_stored)``, the call
   ``Auditing.verify`` makes: the above, and every event folded into the implied state;
 * ``audit verify``: the whole use case (``Auditing.verify()``: the chain, checkpoints, the
-  tables read and compared); the tables are empty here, so it reports the rows the events
-  imply as missing: it must find no fault in the chain;
+  tables read and compared); the tables are empty here (or, with ``--tables``, hold rows the
+  events did not make), so it reports rows as differing: it must find no fault in the chain;
 * ``floor``: ``hashlib.sha256`` over exactly the bytes the chain hashes, already in memory;
 * ``previous path`` (once): ORM rows parsed into ``AuditEvent`` and re-serialised, what
-  ``audit verify`` did before.
+  ``audit verify`` did before;
+* ``read tables`` (with ``--tables K``): ``read_state``, the governed tables as ``audit
+  verify`` reads them to compare, over K requests (one version each, one evidence item,
+  two approvals and a decision per request, ten versions a model) inserted in bulk; it does
+  not grow with the events but with the rows, so it is timed beside them, not per event.
 
 Appends (PostgreSQL): K writer processes, each appending events in its own transactions
 (``SqlStore.transaction`` + ``append_event``, E events a transaction) for S seconds; then
@@ -48,10 +53,21 @@ from typing import Any
 import psycopg
 from _pg import pg_database  # bench/ is on sys.path when a bench runs
 from sqlalchemy import Engine, Table, insert, update
+from sqlalchemy import event as sa_event
 
 from clearance.adapters.store import migrate
 from clearance.adapters.store.database import make_engine
-from clearance.adapters.store.schema import AuditEventRow, AuditHeadRow
+from clearance.adapters.store.schema import (
+    ApprovalRow,
+    AuditEventRow,
+    AuditHeadRow,
+    DecisionRow,
+    EvidenceRow,
+    ModelRow,
+    PolicyRow,
+    RequestRow,
+    VersionRow,
+)
 from clearance.adapters.store.sql import SqlStore
 from clearance.core import subjects
 from clearance.core.audit import (
@@ -69,6 +85,7 @@ from clearance.core.audit import (
 from clearance.core.hashing import canonical_json
 from clearance.core.trail import Folder
 from clearance.service.auditing import Auditing
+from clearance.service.state import read_state
 
 T0 = dt.datetime(2026, 3, 1, 12, tzinfo=dt.UTC)
 SUBJECTS = 2000
@@ -173,6 +190,85 @@ def fill(engine: Engine, url: str, n: int) -> None:
     with engine.begin() as conn:
         head = update(HEAD).where(HEAD.c.id == 1)
         conn.execute(head.values(seq=last["seq"], hash=last["hash"]))
+
+
+def fill_tables(engine: Engine, k: int) -> None:
+    """K requests' worth of governed rows, in bulk: what ``read_state`` reads."""
+    tables = {r.__tablename__: r.__table__ for r in (PolicyRow, ModelRow, VersionRow)}
+    tables |= {r.__tablename__: r.__table__ for r in (EvidenceRow, RequestRow)}
+    tables |= {r.__tablename__: r.__table__ for r in (ApprovalRow, DecisionRow)}
+    source = [["p.yaml", "apiVersion: clearance/v1\n"]]
+    result = canonical_json({"decision_id": H, "outcome": "allow", "gates": [], "summary": "ok"})
+    rows: dict[str, list[dict[str, Any]]] = {
+        "policies": [
+            {"id": 1, "name": "p", "version": "1.0.0", "content_hash": H}
+            | {"sources": canonical_json(source), "applied_by": "op", "applied_at": T0}
+        ],
+        "models": [
+            {"id": m + 1, "name": f"m{m}", "risk_tier": "high", "owner": "o", "team": "t"}
+            | {"tags": "{}", "created_at": T0}
+            for m in range(max(1, k // 10))
+        ],
+    }
+    rows["versions"] = [
+        {"id": i + 1, "model_id": i % len(rows["models"]) + 1, "version": str(i)}
+        | {"stage": "staging", "production_slot": None, "previous_production_id": None}
+        | {"record": "{}", "registered_by": "ana", "created_at": T0, "stage_changed_at": T0}
+        for i in range(k)
+    ]
+    rows["evidence"] = [
+        {"version_id": i + 1, "name": "card", "kind": "document", "uri": "u", "sha256": H}
+        | {"size": 1, "stored": 0, "attached_by": "ana", "attached_at": T0}
+        for i in range(k)
+    ]
+    rows["requests"] = [
+        {"id": i + 1, "model_id": v["model_id"], "version_id": i + 1, "policy_id": 1}
+        | {"from_stage": "staging", "to_stage": "production", "change_type": "standard"}
+        | {"requester": "ana", "reason": "r", "ticket": "t", "status": "executed"}
+        | {"created_at": T0, "updated_at": T0}
+        for i, v in enumerate(rows["versions"])
+    ]
+    rows["approvals"] = [
+        {"request_id": i // 2 + 1, "approver": f"a{i % 2}", "roles": '["model_owner"]'}
+        | {"verdict": "approve", "reason": "ok", "ticket": "t", "evidence_digest": H, "at": T0}
+        for i in range(2 * k)
+    ]
+    rows["decisions"] = [
+        {"request_id": i + 1, "policy_id": 1, "digest": H, "outcome": "allow", "inputs": "{}"}
+        | {"result": result, "created_at": T0}
+        for i in range(k)
+    ]
+    with engine.begin() as conn:
+        for name, values in rows.items():
+            for start in range(0, len(values), BATCH):
+                conn.execute(insert(tables[name]), values[start : start + BATCH])
+
+
+def bench_tables(name: str, store: SqlStore, k: int, rounds: int) -> None:
+    """``read_state`` over the filled tables: its statements and its time."""
+    statements = [0]
+
+    def count(*_: Any) -> None:
+        statements[0] += 1
+
+    sa_event.listen(store.engine, "before_cursor_execute", count)
+
+    def read() -> Any:
+        with store.reading() as tx:
+            return read_state(tx)
+
+    best = (float("inf"), float("inf"))
+    for _ in range(rounds):
+        statements[0] = 0
+        wall, cpus, out = timed(read)
+        best = (min(best[0], wall), min(best[1], cpus))
+    sa_event.remove(store.engine, "before_cursor_execute", count)
+    held = sum(len(v) for v in out.values())
+    print(
+        f"  read tables    wall {best[0]:7.2f} s  cpu {best[1]:7.2f} s  {held:,} rows "
+        f"({k:,} requests), {statements[0]:,} statements, "
+        f"{best[1] / held * 1e6:.1f} µs/row (cpu)   [{name}, load {_load()}]"
+    )
 
 
 def chain_bytes(store: SqlStore) -> list[bytes]:
@@ -383,6 +479,7 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=5.0)
     ap.add_argument("--no-previous", action="store_true", help="skip the previous verify path")
     ap.add_argument("--only", choices=["sqlite", "postgresql"])
+    ap.add_argument("--tables", type=int, default=0, help="requests' worth of table rows")
     args = ap.parse_args()
     writers = [int(x) for x in args.writers.split(",")]
     per_tx = [int(x) for x in args.per_tx.split(",")]
@@ -393,14 +490,23 @@ def main() -> None:
             engine = make_engine(url)
             _, fill_s, _ = timed(lambda: fill(engine, url, args.n))
             print(f"\nsqlite: filled {args.n:,} events in {fill_s:.1f} s")
-            bench_verify("sqlite", SqlStore(engine), args.n, args.rounds, not args.no_previous)
+            if args.tables:
+                fill_tables(engine, args.tables)
+            store = SqlStore(engine)
+            bench_verify("sqlite", store, args.n, args.rounds, not args.no_previous)
+            if args.tables:
+                bench_tables("sqlite", store, args.tables, args.rounds)
     if args.only != "sqlite":
         with pg_database("clearance_bench_audit") as url:
             engine = make_engine(url, pooled=True)
             _, fill_s, _ = timed(lambda: fill(engine, url, args.n))
             print(f"\npostgresql: filled {args.n:,} events in {fill_s:.1f} s")
+            if args.tables:
+                fill_tables(engine, args.tables)
             store = SqlStore(engine)
             bench_verify("postgresql", store, args.n, args.rounds, not args.no_previous)
+            if args.tables:
+                bench_tables("postgresql", store, args.tables, args.rounds)
             bench_appends(store, url, writers, per_tx, args.seconds)
             engine.dispose()
 

@@ -6,10 +6,12 @@ from __future__ import annotations
 import datetime as dt
 import json
 from typing import Any
+from unittest import mock
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from clearance.core import audit
 from clearance.core.audit import (
     GENESIS,
     AuditEvent,
@@ -136,7 +138,12 @@ def test_the_fold_sees_each_good_row_once_and_not_the_faulty_one() -> None:
     good = rows(5)
     seen: list[tuple[int, str]] = []
     broken = [*good[:3], good[3]._replace(actor="mallory"), good[4]]
-    report = verify_stored(broken, fold=lambda row, time: seen.append((row.seq, time)))
+    report = verify_stored(
+        broken,
+        fold=lambda batch, times: seen.extend(
+            (r.seq, t) for r, t in zip(batch, times, strict=True)
+        ),
+    )
     assert report.fault is not None and report.fault.seq == 4
     assert seen == [(r.seq, hashed_time(r.time)) for r in good[:3]]
 
@@ -149,3 +156,14 @@ def test_folding_stored_rows_gives_the_state_folding_events_gives() -> None:
     assert folder.state.rows == from_events.rows
     assert compare(folder.state, {"users": {"user:ann": {"roles": ["auditor"]}}}) == []
     assert folder.state.seq("users", "user:ann", "roles") == 5
+
+
+def test_rows_past_the_head_read_end_the_walk_wherever_a_batch_ends() -> None:
+    """``upto``: rows appended after the caller read the head are left to the next run."""
+    good = rows(6)
+    for size in (1, 2, 4, 4096):
+        with mock.patch.object(audit, "BATCH", size):
+            report = verify_stored(good, upto=4)
+        assert (report.ok, report.events, report.head_hash) == (True, 4, good[3].hash)
+    assert verify_stored(good, upto=0).events == 0
+    assert verify_stored(good, upto=9).events == 6

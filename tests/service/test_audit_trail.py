@@ -10,6 +10,8 @@ import csv
 import datetime as dt
 import io
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -17,6 +19,7 @@ from sqlalchemy import text
 
 from clearance.core.audit import AuditEvent, Checkpoint, event_hash, public_key_raw, verify_chain
 from clearance.errors import InputError
+from clearance.service import auditing, state
 from clearance.service.auditing import EXPORT_FIELDS
 
 if TYPE_CHECKING:
@@ -318,3 +321,91 @@ def test_export_csv_carries_the_same_events(two_models: Env) -> None:
         assert dt.datetime.fromisoformat(row["time"]) == event.time
     with pytest.raises(InputError, match="jsonl or csv"):
         list(env.ws.auditing.export("xml"))
+
+
+# --- verifying while others write --------------------------------------------------------
+
+
+def _append_one(env: Env) -> None:
+    """What another writer commits meanwhile: an event that changes no table."""
+    with env.ws.store.transaction() as tx:
+        tx.append_event(
+            time=env.clock.now(),
+            actor="op",
+            action="review.noted",
+            subject=f"model:{env.model}",
+            model=env.model,
+            payload={},
+        )
+
+
+@pytest.mark.backends("memory", "sqlite", "postgresql")
+def test_events_appended_while_the_chain_is_walked_are_left_to_the_next_run(
+    flowed: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One walk, up to the head the tables were read at: writers going on meanwhile do not
+    make verify walk the chain again, nor their events count as state it did not read."""
+    count = flowed.event_count()
+    reading, walks = flowed.ws.store.reading, []
+
+    @contextmanager
+    def appending() -> Iterator[Any]:
+        with reading() as tx:
+            stored_events = tx.stored_events
+
+            def walk(**kw: Any) -> Iterator[Any]:
+                walks.append(1)
+                rows = stored_events(batch=4)  # later pages are read after the append
+                yield next(rows)
+                _append_one(flowed)
+                yield from rows
+
+            monkeypatch.setattr(tx, "stored_events", walk)
+            yield tx
+
+    monkeypatch.setattr(flowed.ws.store, "reading", appending)
+    report = flowed.ws.auditing.verify()
+    assert (report.ok, report.state_checked, report.warnings) == (True, True, ())
+    assert (report.events, len(walks)) == (count, 1)
+    monkeypatch.undo()
+    assert flowed.ws.auditing.verify().events == flowed.event_count() == count + 1
+
+
+@pytest.mark.backends("memory", "sqlite", "postgresql")
+def test_a_change_committed_while_the_tables_are_read_reads_them_again(
+    flowed: Env, monkeypatch: pytest.MonkeyPatch, backend: str
+) -> None:
+    """PostgreSQL reads each statement as of its start: a change that lands between the
+    statements shows as a moved head, and the tables are read again. The memory store and
+    SQLite read in one snapshot, so the change is not seen at all."""
+    count, reads = flowed.event_count(), []
+
+    def read_state(tx: Any, *args: Any) -> Any:
+        reads.append(1)
+        found = state.read_state(tx, *args)
+        if len(reads) == 1:
+            _append_one(flowed)
+        return found
+
+    monkeypatch.setattr(auditing, "read_state", read_state)
+    report = flowed.ws.auditing.verify()
+    assert (report.ok, report.warnings) == (True, ())
+    seen = (count + 1, 2) if backend == "postgresql" else (count, 1)
+    assert (report.events, len(reads)) == seen
+
+
+@pytest.mark.backends("postgresql")  # the others read in one snapshot
+def test_tables_that_keep_changing_are_compared_as_last_read_and_said_so(
+    flowed: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def read_state(tx: Any, *args: Any) -> Any:
+        found = state.read_state(tx, *args)
+        _append_one(flowed)
+        return found
+
+    monkeypatch.setattr(auditing, "read_state", read_state)
+    report = flowed.ws.auditing.verify()
+    assert report.ok and report.state_checked
+    assert report.warnings == (
+        "the tables kept changing while they were read; compared as last read",
+    )

@@ -12,12 +12,15 @@ instant hashes the same whatever timezone it was given in.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import gc
 import hashlib
+import itertools
 import json
 import re
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from json.encoder import encode_basestring
 from typing import Annotated, Any, NamedTuple, Protocol
@@ -30,6 +33,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 )
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from clearance.core.audit_batch import batch_check
 from clearance.core.hashing import canonical_json, digest, sha256_bytes
 from clearance.errors import AuditChainBroken, InputError
 
@@ -600,10 +604,11 @@ def verify_chain(
 
 
 def _slow_fault(
-    row: StoredEvent, head: StoredEvent | None, window: Iterable[StoredEvent]
+    row: StoredEvent, head: StoredEvent | None, window: Callable[[], Iterable[StoredEvent]]
 ) -> ChainFault | None:
     """The hash definition applied to the parsed row (a payload stored as other JSON than
-    the canonical still verifies), and on a fault the tracing of what happened."""
+    the canonical still verifies), and on a fault the tracing of what happened (over the
+    rows before it, ``window()``)."""
     event = parsed(row)
     prev = None if head is None else parsed(head)
     position = 1 if head is None else head.seq + 1
@@ -611,7 +616,14 @@ def _slow_fault(
     linked = event.seq == position and event.prev_hash == expected_prev
     if linked and _recomputed(event) == event.hash:
         return None
-    return _link_fault(prev, event, _Recent(window))
+    return _link_fault(prev, event, _Recent(window()))
+
+
+BATCH = 4096  # rows checked together: long enough to leave the per-row work to C
+
+
+Fold = Callable[[Sequence[StoredEvent], Sequence[str]], None]
+"""Takes verified rows, in seq order, with their times as hashed."""
 
 
 def verify_stored(
@@ -619,31 +631,38 @@ def verify_stored(
     checkpoints: Sequence[Checkpoint] = (),
     public_key: bytes | None = None,
     *,
-    fold: Callable[[StoredEvent, str], None] | None = None,
+    fold: Fold | None = None,
+    upto: int | None = None,
 ) -> VerifyReport:
-    """Walk the stored rows in seq order and name the first fault; ``fold`` sees each good
-    row with its time as hashed.
+    """Walk the stored rows in seq order and name the first fault; ``fold`` sees the good
+    rows, batch by batch, with their times as hashed. With ``upto`` (the head seq the caller
+    read), the first row past it ends the walk: rows appended since are left to the next.
 
-    Streams: memory holds the row before, the hashes at checkpointed seqs and a bounded
-    window of recent rows (to name the first of a block of inserted events). Each row is
-    checked on its stored bytes first; only a row failing that is parsed and checked by
-    the definition (``event_hash``), which also names the fault. The chain is checked
-    first, then each checkpoint in seq order: signature, then coverage.
+    Streams: memory holds a batch, the hashes at checkpointed seqs and the last ``RECENT``
+    good rows (to name the first of a block of inserted events). A batch is checked as
+    columns (``audit_batch.batch_check``); a batch it does not vouch for is checked row by
+    row on its stored bytes, and a row failing that is parsed and checked by the definition
+    (``event_hash``), which also names the fault: the same report either way. The chain is
+    checked first, then each checkpoint in seq order: signature, then coverage.
     """
-    wanted = {cp.seq for cp in checkpoints}
+    pending = sorted({cp.seq for cp in checkpoints}, reverse=True)
     hashes: dict[int, str] = {}
-    window: deque[StoredEvent] = deque(maxlen=RECENT)
-    head: StoredEvent | None = None
+    recent: deque[Sequence[StoredEvent]] = deque()
+    kept = 0  # rows in ``recent``
     head_seq, head_hash = 0, GENESIS
     warnings = () if public_key is None else key_warnings(checkpoints, public_key)
     used_key = None if public_key is None else key_id(public_key)
+    fault: ChainFault | None = None
+
+    def window() -> list[StoredEvent]:
+        return [_as_stored(r) for b in recent for r in b][-RECENT:]
 
     def report(fault: ChainFault | None, verified_checkpoints: int = 0) -> VerifyReport:
         events, seq, last = head_seq, head_seq, head_hash
         if fault is not None and fault.kind == "inserted" and fault.seq is not None:
             # the good prefix ends right before the first forged event
             events = seq = fault.seq - 1
-            last = next((r.hash for r in window if r.seq == seq), last)
+            last = next((r.hash for r in window() if r.seq == seq), last)
         return VerifyReport(
             ok=fault is None,
             events=events,
@@ -655,24 +674,31 @@ def verify_stored(
             key_id=used_key,
         )
 
-    sha256 = hashlib.sha256
-    for row in rows:
-        time = hashed_time(row.time)
-        intact = (  # the fast check: it follows the head and its stored bytes hash right
-            row.seq == head_seq + 1
-            and row.prev_hash == head_hash
-            and sha256(hashed_bytes(row, time)).hexdigest() == row.hash
-        )
-        if not intact:
-            fault = _slow_fault(row, head, window)
+    source = iter(rows)
+    with _collector_paused():
+        while batch := list(itertools.islice(source, BATCH)):
+            if upto is not None and _past(batch[-1], upto):  # appended rows come last
+                batch = list(itertools.takewhile(lambda row: not _past(row, upto), batch))
+                source = iter(())
+                if not batch:
+                    break
+            times: Sequence[str] | None = batch_check(batch, head_seq, head_hash)
+            if times is None:
+                batch, times, fault = _row_by_row(batch, recent, head_seq, head_hash)
+            if batch:
+                first, head_seq, head_hash = head_seq + 1, head_seq + len(batch), batch[-1][7]
+                while pending and pending[-1] <= head_seq:
+                    seq = pending.pop()
+                    if seq >= first:
+                        hashes[seq] = batch[seq - first][7]
+                recent.append(batch)
+                kept += len(batch)
+                while kept - len(recent[0]) >= RECENT:
+                    kept -= len(recent.popleft())
+                if fold is not None:
+                    fold(batch, times)
             if fault is not None:
                 return report(fault)
-        head, head_seq, head_hash = row, head_seq + 1, row.hash
-        window.append(row)
-        if fold is not None:
-            fold(row, time)
-        if head_seq in wanted:
-            hashes[head_seq] = row.hash
     if not checkpoints:
         return report(None)
     if public_key is None:
@@ -683,3 +709,56 @@ def verify_stored(
         if fault is not None:
             return report(fault, done)
     return report(None, len(checkpoints))
+
+
+def _past(row: Sequence[Any], upto: int) -> bool:
+    seq = row[0]
+    return isinstance(seq, int) and seq > upto
+
+
+def _as_stored(row: Sequence[Any]) -> StoredEvent:
+    return row if isinstance(row, StoredEvent) else StoredEvent._make(row)
+
+
+def _row_by_row(
+    batch: Sequence[StoredEvent],
+    recent: Sequence[Sequence[StoredEvent]],
+    head_seq: int,
+    head_hash: str,
+) -> tuple[list[StoredEvent], list[str], ChainFault | None]:
+    """Each row on its stored bytes, then (if that fails) by the definition: the good
+    prefix of the batch, its times as hashed, and the first fault."""
+    good: list[StoredEvent] = []
+    times: list[str] = []
+    head = _as_stored(recent[-1][-1]) if recent else None
+
+    def window() -> list[StoredEvent]:
+        return [*(_as_stored(r) for b in recent for r in b), *good][-RECENT:]
+
+    for row in map(_as_stored, batch):
+        time = hashed_time(row.time)
+        intact = (  # it follows the head and its stored bytes hash right
+            row.seq == head_seq + 1
+            and row.prev_hash == head_hash
+            and hashlib.sha256(hashed_bytes(row, time)).hexdigest() == row.hash
+        )
+        if not intact and (fault := _slow_fault(row, head, window)) is not None:
+            return good, times, fault
+        head, head_seq, head_hash = row, head_seq + 1, row.hash
+        good.append(row)
+        times.append(time)
+    return good, times, None
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Verifying allocates millions of short-lived objects beside the fold's long-lived
+    state: the cyclic collector would rescan that state again and again (none of it is
+    garbage), so it is paused for the walk and restored after."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()

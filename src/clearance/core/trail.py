@@ -16,9 +16,12 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import itertools
 import json
-from collections.abc import Callable, Iterable, Mapping
-from typing import Any, NamedTuple, Protocol
+import json.scanner
+import operator
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 from clearance.core import subjects
 from clearance.core.audit import AuditEvent, StateDifference, StoredEvent
@@ -73,239 +76,271 @@ def _instant(text: Any) -> Any:
         return text
 
 
-class _Event(Protocol):
-    """What the fold reads of an event: an ``AuditEvent``, or a stored row parsed (``_Fact``)."""
-
-    @property
-    def seq(self) -> int: ...
-    @property
-    def time(self) -> dt.datetime | str: ...
-    @property
-    def actor(self) -> str: ...
-    @property
-    def action(self) -> str: ...
-    @property
-    def subject(self) -> str: ...
-    @property
-    def payload(self) -> Mapping[str, Any]: ...
-
-
-class _Fact(NamedTuple):
-    """A stored event with its payload parsed and its time as hashed (``plain``'s form)."""
-
-    seq: int
-    time: str
-    actor: str
-    action: str
-    subject: str
-    payload: dict[str, Any]
+Handler = Callable[["_Fold", int, str, str, str, str, dict[str, Any]], None]
+"""One per action that changes state: (fold, seq, time, actor, action, subject, payload),
+with the time as ``plain`` renders it and the payload's values in ``plain`` form."""
 
 
 class _Fold:
     """The rows so far, and for each field the seq of the event that set it."""
 
     def __init__(self) -> None:
-        self.verbatim = False  # the values come from parsed JSON: already ``plain``
         self.rows: Rows = {t: {} for t in STATE_TABLES}
-        self.seqs: dict[tuple[str, str], dict[str, int]] = {}  # (table, key) -> field -> seq
+        self.seqs: dict[str, dict[str, dict[str, int]]] = {t: {} for t in STATE_TABLES}
         self.rollouts: dict[str, str] = {}  # rollout subject -> request subject
         self.approvals: dict[str, int] = {}  # request subject -> approvals so far
 
-    def set(self, table: str, key: str, seq: int, **fields: Any) -> None:
-        row = self.rows[table].setdefault(key, {})
-        row.update(fields if self.verbatim else {k: plain(v) for k, v in fields.items()})
-        self.seqs.setdefault((table, key), {}).update(dict.fromkeys(fields, seq))
+    def set(self, table: str, key: str, seq: int, fields: dict[str, Any]) -> None:
+        """Set ``fields`` (a dict the caller hands over) on the row, noting ``seq``."""
+        rows = self.rows[table]
+        row = rows.get(key)
+        if row is None:
+            rows[key] = fields
+            self.seqs[table][key] = dict.fromkeys(fields, seq)
+        else:
+            row.update(fields)
+            self.seqs[table][key].update(dict.fromkeys(fields, seq))
 
     def forget(self, table: str, key: str, name: str) -> None:
         self.rows[table].get(key, {}).pop(name, None)
 
     def seq(self, table: str, key: str, name: str) -> int | None:
-        fields = self.seqs.get((table, key), {})
+        fields = self.seqs.get(table, {}).get(key, {})
         return fields.get(name) or fields.get("(row)")
 
 
-def _user_added(f: _Fold, e: _Event) -> None:
-    f.set("users", e.subject, e.seq, **{"(row)": True})
-    f.set("users", e.subject, e.seq, roles=sorted(e.payload.get("roles", [])), disabled=False)
+_PARENTS = frozenset(k for k in subjects.PARENT.values() if k is not None)
 
 
-def _user_roles(f: _Fold, e: _Event) -> None:
-    f.set("users", e.subject, e.seq, roles=sorted(e.payload.get("roles", [])))
+def _child(subject: str, kind: subjects.Kind, key: object) -> str:
+    """``subjects.parse(subject).child(kind, key)``: for a kind nothing lives under, in
+    ``Subject.__str__``'s spelling without building the subject again (a fold names an
+    approval or an evidence item per event); otherwise, and for anything it would refuse,
+    by ``subjects`` itself."""
+    parent, text = _subject(subject), str(key)
+    if text and kind not in _PARENTS and subjects.PARENT[kind] == parent.kind:
+        return f"{subject}/{kind}:{text}"
+    return parent.child(kind, key)
 
 
-def _user_disabled(f: _Fold, e: _Event) -> None:
-    f.set("users", e.subject, e.seq, disabled=e.action == "user.disabled")
-    for token in e.payload.get("revoked_tokens", []):  # disabling revokes every live token
-        f.set("tokens", subjects.token(token), e.seq, revoked=True)
+def _user_added(
+    f: _Fold, seq: int, time: str, actor: str, action: str, subject: str, p: dict[str, Any]
+) -> None:
+    roles = sorted(p.get("roles", []))
+    f.set("users", subject, seq, {"(row)": True, "roles": roles, "disabled": False})
 
 
-def _model_registered(f: _Fold, e: _Event) -> None:
-    p = e.payload
-    f.set("models", e.subject, e.seq, **{"(row)": True})
-    f.set(
-        "models",
-        e.subject,
-        e.seq,
-        **{k: p[k] for k in ("risk_tier", "owner", "team", "tags") if k in p},
-    )
+def _user_roles(
+    f: _Fold, seq: int, time: str, actor: str, action: str, subject: str, p: dict[str, Any]
+) -> None:
+    f.set("users", subject, seq, {"roles": sorted(p.get("roles", []))})
 
 
-def _version_registered(f: _Fold, e: _Event) -> None:
-    p = e.payload
+def _user_disabled(
+    f: _Fold, seq: int, time: str, actor: str, action: str, subject: str, p: dict[str, Any]
+) -> None:
+    f.set("users", subject, seq, {"disabled": action == "user.disabled"})
+    for token in p.get("revoked_tokens", []):  # disabling revokes every live token
+        f.set("tokens", subjects.token(token), seq, {"revoked": True})
+
+
+def _model_registered(
+    f: _Fold, seq: int, time: str, actor: str, action: str, subject: str, p: dict[str, Any]
+) -> None:
+    fields: dict[str, Any] = {k: p[k] for k in ("risk_tier", "owner", "team", "tags") if k in p}
+    f.set("models", subject, seq, {"(row)": True, **fields})
+
+
+def _version_registered(
+    f: _Fold, seq: int, time: str, actor: str, action: str, subject: str, p: dict[str, Any]
+) -> None:
     record = {k: v for k, v in p.items() if k not in _REGISTERED_ONLY}
-    f.set("versions", e.subject, e.seq, **{"(row)": True})
     f.set(
         "versions",
-        e.subject,
-        e.seq,
-        stage=p.get("stage"),
-        production_slot=None,
-        previous_production=None,
-        record=record,
-        registered_by=e.actor,
-        stage_changed_at=e.time,
+        subject,
+        seq,
+        {
+            "(row)": True,
+            "stage": p.get("stage"),
+            "production_slot": None,
+            "previous_production": None,
+            "record": record,
+            "registered_by": actor,
+            "stage_changed_at": time,
+        },
     )
     for name, sha in sorted((p.get("evidence") or {}).items()):
-        f.set("evidence", _subject(e.subject).child("evidence", name), e.seq, sha256=[sha])
+        f.set("evidence", _child(subject, "evidence", name), seq, {"sha256": [sha]})
 
 
-def _evidence_attached(f: _Fold, e: _Event) -> None:
-    key = _subject(e.subject).child("evidence", e.payload.get("name"))
+def _evidence_attached(
+    f: _Fold, seq: int, time: str, actor: str, action: str, subject: str, p: dict[str, Any]
+) -> None:
+    key = _child(subject, "evidence", p.get("name"))
     earlier = f.rows["evidence"].get(key, {}).get("sha256", [])
-    f.set("evidence", key, e.seq, sha256=[*earlier, e.payload.get("sha256")])
+    f.set("evidence", key, seq, {"sha256": [*earlier, p.get("sha256")]})
 
 
-def _stage_changed(f: _Fold, e: _Event) -> None:
-    p = e.payload
-    f.set("versions", e.subject, e.seq, stage=p.get("to"), stage_changed_at=e.time)
+def _stage_changed(
+    f: _Fold, seq: int, time: str, actor: str, action: str, subject: str, p: dict[str, Any]
+) -> None:
+    f.set("versions", subject, seq, {"stage": p.get("to"), "stage_changed_at": time})
     if "slot" in p:
-        f.set("versions", e.subject, e.seq, production_slot=p["slot"])
+        f.set("versions", subject, seq, {"production_slot": p["slot"]})
     else:  # recorded before the slot was in the payload: unknown from here on
-        f.forget("versions", e.subject, "production_slot")
+        f.forget("versions", subject, "production_slot")
     if p.get("replaced_by") is not None:
-        replaced = _subject(e.subject)
+        replaced = _subject(subject)
         successor = subjects.version(replaced.key_of("model"), p["replaced_by"])
-        f.set("versions", successor, e.seq, previous_production=replaced.key)
+        f.set("versions", successor, seq, {"previous_production": replaced.key})
 
 
-def _policy_applied(f: _Fold, e: _Event) -> None:
-    digest = e.payload.get("content_hash")
-    f.set("policies", e.subject, e.seq, content_hash=digest, source_hash=digest)
+def _policy_applied(
+    f: _Fold, seq: int, time: str, actor: str, action: str, subject: str, p: dict[str, Any]
+) -> None:
+    digest = p.get("content_hash")
+    f.set("policies", subject, seq, {"content_hash": digest, "source_hash": digest})
 
 
-def _request_opened(f: _Fold, e: _Event) -> None:
-    p = e.payload
-    f.set("requests", e.subject, e.seq, **{"(row)": True})
+def _request_opened(
+    f: _Fold, seq: int, time: str, actor: str, action: str, subject: str, p: dict[str, Any]
+) -> None:
     f.set(
         "requests",
-        e.subject,
-        e.seq,
-        status="pending",
-        requester=e.actor,
-        version=p.get("version"),
-        from_stage=p.get("from"),
-        to_stage=p.get("to"),
-        change_type=p.get("change_type"),
+        subject,
+        seq,
+        {
+            "(row)": True,
+            "status": "pending",
+            "requester": actor,
+            "version": p.get("version"),
+            "from_stage": p.get("from"),
+            "to_stage": p.get("to"),
+            "change_type": p.get("change_type"),
+        },
     )
 
 
-def _request_status(f: _Fold, e: _Event) -> None:
-    f.set("requests", e.subject, e.seq, status=e.payload.get("status"))
+def _request_status(
+    f: _Fold, seq: int, time: str, actor: str, action: str, subject: str, p: dict[str, Any]
+) -> None:
+    f.set("requests", subject, seq, {"status": p.get("status")})
 
 
-def _signed(f: _Fold, e: _Event) -> None:
-    n = f.approvals[e.subject] = f.approvals.get(e.subject, 0) + 1
-    p = e.payload
+def _signed(
+    f: _Fold, seq: int, time: str, actor: str, action: str, subject: str, p: dict[str, Any]
+) -> None:
+    n = f.approvals[subject] = f.approvals.get(subject, 0) + 1
     f.set(
         "approvals",
-        _subject(e.subject).child("approval", n),
-        e.seq,
-        approver=e.actor,
-        verdict="approve" if e.action == "request.approved" else "reject",
-        roles=list(p.get("roles", [])),
-        reason=p.get("reason", ""),
-        ticket=p.get("ticket", ""),
-        evidence_digest=p.get("evidence_digest"),
-        at=e.time,
+        _child(subject, "approval", n),
+        seq,
+        {
+            "approver": actor,
+            "verdict": "approve" if action == "request.approved" else "reject",
+            "roles": list(p.get("roles", [])),
+            "reason": p.get("reason", ""),
+            "ticket": p.get("ticket", ""),
+            "evidence_digest": p.get("evidence_digest"),
+            "at": time,
+        },
     )
 
 
-def _decision(f: _Fold, e: _Event) -> None:
-    p = e.payload
-    f.set("decisions", e.subject, e.seq, **{"(row)": True})
+def _decision(
+    f: _Fold, seq: int, time: str, actor: str, action: str, subject: str, p: dict[str, Any]
+) -> None:
     f.set(
         "decisions",
-        e.subject,
-        e.seq,
-        request=p.get("request"),
-        digest=p.get("decision_id"),
-        outcome=p.get("outcome"),
-        **{"result.decision_id": p.get("decision_id"), "result.outcome": p.get("outcome")},
-        policy_hash=p.get("policy_hash"),
-        summary=p.get("summary"),
-        gates=p.get("gates"),
+        subject,
+        seq,
+        {
+            "(row)": True,
+            "request": p.get("request"),
+            "digest": p.get("decision_id"),
+            "outcome": p.get("outcome"),
+            "result.decision_id": p.get("decision_id"),
+            "result.outcome": p.get("outcome"),
+            "policy_hash": p.get("policy_hash"),
+            "summary": p.get("summary"),
+            "gates": p.get("gates"),
+        },
     )
 
 
-def _rollout(f: _Fold, e: _Event) -> None:
-    if e.action == "rollout.started":
-        f.rollouts[e.subject] = subjects.request(str(e.payload.get("request")))
-    status = {
-        "rollout.started": "rolling_out",
-        "rollout.completed": "executed",
-        "rollout.rolled_back": "rolled_back",
-    }[e.action]
-    request = f.rollouts.get(e.subject)
+_ROLLOUT_STATUS = {
+    "rollout.started": "rolling_out",
+    "rollout.completed": "executed",
+    "rollout.rolled_back": "rolled_back",
+}
+
+
+def _rollout(
+    f: _Fold, seq: int, time: str, actor: str, action: str, subject: str, p: dict[str, Any]
+) -> None:
+    if action == "rollout.started":
+        f.rollouts[subject] = subjects.request(str(p.get("request")))
+    request = f.rollouts.get(subject)
     if request is not None:
-        f.set("requests", request, e.seq, status=status)
+        f.set("requests", request, seq, {"status": _ROLLOUT_STATUS[action]})
 
 
-def _waiver_granted(f: _Fold, e: _Event) -> None:
-    p = e.payload
-    f.set("waivers", e.subject, e.seq, **{"(row)": True})
+def _waiver_granted(
+    f: _Fold, seq: int, time: str, actor: str, action: str, subject: str, p: dict[str, Any]
+) -> None:
     f.set(
         "waivers",
-        e.subject,
-        e.seq,
-        version=p.get("version"),
-        gate_id=p.get("gate"),
-        expires_at=_instant(p.get("expires_at")),
-        justification=p.get("justification"),
-        controls=list(p.get("controls", [])),
-        granted_by=e.actor,
-        granted_at=e.time,
-        revoked_at=None,
-        revoked_by=None,
-        revoke_reason=None,
+        subject,
+        seq,
+        {
+            "(row)": True,
+            "version": p.get("version"),
+            "gate_id": p.get("gate"),
+            "expires_at": _instant(p.get("expires_at")),
+            "justification": p.get("justification"),
+            "controls": list(p.get("controls", [])),
+            "granted_by": actor,
+            "granted_at": time,
+            "revoked_at": None,
+            "revoked_by": None,
+            "revoke_reason": None,
+        },
     )
     if "model" in p:
-        f.set("waivers", e.subject, e.seq, model=p["model"])
+        f.set("waivers", subject, seq, {"model": p["model"]})
 
 
-def _waiver_revoked(f: _Fold, e: _Event) -> None:
-    reason = e.payload.get("reason")
-    f.set("waivers", e.subject, e.seq, revoked_at=e.time, revoked_by=e.actor, revoke_reason=reason)
+def _waiver_revoked(
+    f: _Fold, seq: int, time: str, actor: str, action: str, subject: str, p: dict[str, Any]
+) -> None:
+    fields = {"revoked_at": time, "revoked_by": actor, "revoke_reason": p.get("reason")}
+    f.set("waivers", subject, seq, fields)
 
 
-def _token_created(f: _Fold, e: _Event) -> None:
-    key = subjects.token(str(e.payload.get("token")))
-    f.set("tokens", key, e.seq, **{"(row)": True})
+def _token_created(
+    f: _Fold, seq: int, time: str, actor: str, action: str, subject: str, p: dict[str, Any]
+) -> None:
     f.set(
         "tokens",
-        key,
-        e.seq,
-        user=_subject(e.subject).key_of("user"),
-        prefix=e.payload.get("prefix"),
-        expires_at=_instant(e.payload.get("expires_at")),
-        revoked=False,
+        subjects.token(str(p.get("token"))),
+        seq,
+        {
+            "(row)": True,
+            "user": _subject(subject).key_of("user"),
+            "prefix": p.get("prefix"),
+            "expires_at": _instant(p.get("expires_at")),
+            "revoked": False,
+        },
     )
 
 
-def _token_revoked(f: _Fold, e: _Event) -> None:
-    f.set("tokens", subjects.token(str(e.payload.get("token"))), e.seq, revoked=True)
+def _token_revoked(
+    f: _Fold, seq: int, time: str, actor: str, action: str, subject: str, p: dict[str, Any]
+) -> None:
+    f.set("tokens", subjects.token(str(p.get("token"))), seq, {"revoked": True})
 
 
-_HANDLERS: dict[str, Callable[[_Fold, _Event], None]] = {
+_HANDLERS: dict[str, Handler] = {
     "user.added": _user_added,
     "user.roles_changed": _user_roles,
     "user.disabled": _user_disabled,
@@ -328,6 +363,23 @@ _HANDLERS: dict[str, Callable[[_Fold, _Event], None]] = {
     "token.created": _token_created,
     "token.revoked": _token_revoked,
 }
+_changes_state = _HANDLERS.__contains__
+_action = operator.itemgetter(3)
+# ``json.loads``'s own C scanner, called without its Python wrappers (typeshed types the
+# argument of ``make_scanner`` as a scanner; it is the decoder whose settings it scans by)
+_scan: Callable[[str, int], tuple[Any, int]] = json.scanner.make_scanner(
+    json.JSONDecoder()  # type: ignore[arg-type]
+)
+
+
+def _parsed(text: str) -> Any:
+    """``json.loads(text)``: canonical JSON (no spaces to skip) straight from the scanner;
+    anything else, and its errors, as ``json.loads`` gives them."""
+    try:
+        value, end = _scan(text, 0)
+    except (StopIteration, ValueError, TypeError):
+        return json.loads(text)
+    return value if end == len(text) else json.loads(text)
 
 
 class ImpliedState:
@@ -342,7 +394,8 @@ class ImpliedState:
 
 
 class Folder:
-    """Fold events one at a time (the chain is streamed), then take the ``state``."""
+    """Fold events one at a time, or verified stored rows a batch at a time (the chain is
+    streamed), then take the ``state``."""
 
     def __init__(self) -> None:
         self._fold = _Fold()
@@ -350,17 +403,19 @@ class Folder:
     def add(self, event: AuditEvent) -> None:
         handler = _HANDLERS.get(event.action)
         if handler is not None:
-            self._fold.verbatim = False
-            handler(self._fold, event)
+            payload = plain(dict(event.payload))
+            time = plain(event.time)
+            handler(self._fold, event.seq, time, event.actor, event.action, event.subject, payload)
 
-    def add_stored(self, row: StoredEvent, time: str) -> None:
-        """Fold a stored row (``time`` as hashed); its payload is parsed only when its
-        action changes state."""
-        handler = _HANDLERS.get(row.action)
-        if handler is not None:
-            fact = _Fact(row.seq, time, row.actor, row.action, row.subject, json.loads(row.payload))
-            self._fold.verbatim = True  # JSON values, the time as ``plain`` renders it
-            handler(self._fold, fact)
+    def add_stored(self, rows: Sequence[StoredEvent], times: Sequence[str]) -> None:
+        """Fold stored rows (``times`` as hashed, which is ``plain``'s form); a payload is
+        parsed only when its action changes state."""
+        fold = self._fold
+        changing = map(_changes_state, map(_action, rows))
+        for (seq, _, actor, action, subject, payload, _, _), time in itertools.compress(
+            zip(rows, times, strict=True), changing
+        ):
+            _HANDLERS[action](fold, seq, time, actor, action, subject, _parsed(payload))
 
     @property
     def state(self) -> ImpliedState:
@@ -399,26 +454,30 @@ def _difference(
 
 
 def compare(implied: ImpliedState, found: Rows) -> list[StateDifference]:
-    """Every row and field of ``found`` that the events contradict, table by table.
+    """Every row and field of ``found`` that the events contradict, table by table and in
+    the natural order of the keys (``request:10`` after ``request:9``).
 
     Only the tables in ``found`` are compared, and only the fields both sides have.
     """
     out: list[StateDifference] = []
     for table in (t for t in STATE_TABLES if t in found):
         expected_rows, found_rows = implied.rows.get(table, {}), found[table]
-        for key in sorted(set(expected_rows) | set(found_rows), key=_natural):
-            if key not in expected_rows:
-                out.append(_difference(table, key, "(row)", None, True, None))
+        keyed: list[tuple[str, StateDifference]] = []
+        for key in found_rows.keys() - expected_rows.keys():
+            keyed.append((key, _difference(table, key, "(row)", None, True, None)))
+        for key in expected_rows.keys() - found_rows.keys():
+            seq = implied.seq(table, key, "(row)")
+            keyed.append((key, _difference(table, key, "(row)", True, None, seq)))
+        for key, row in found_rows.items():
+            expected = expected_rows.get(key)
+            if expected is None:
                 continue
-            if key not in found_rows:
-                seq = implied.seq(table, key, "(row)")
-                out.append(_difference(table, key, "(row)", True, None, seq))
-                continue
-            row = {k: plain(v) for k, v in found_rows[key].items()}
-            for name, value in expected_rows[key].items():
-                if name != "(row)" and name in row and row[name] != value:
+            for name, value in expected.items():
+                if name in row and name != "(row)" and (held := plain(row[name])) != value:
                     seq = implied.seq(table, key, name)
-                    out.append(_difference(table, key, name, value, row[name], seq))
+                    keyed.append((key, _difference(table, key, name, value, held, seq)))
+        keyed.sort(key=lambda pair: _natural(pair[0]))  # stable: a row's fields stay in order
+        out.extend(difference for _, difference in keyed)
     return out
 
 

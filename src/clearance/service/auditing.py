@@ -33,7 +33,7 @@ from clearance.core.audit import (
     verify_stored,
 )
 from clearance.core.hashing import canonical_json
-from clearance.core.trail import Folder, compare
+from clearance.core.trail import Folder, Rows, compare
 from clearance.errors import InputError
 from clearance.service.access import authorize_server
 from clearance.service.context import require_model
@@ -42,7 +42,8 @@ from clearance.service.records import CheckpointRecord
 from clearance.service.state import blob_users, read_state
 
 EXPORT_FIELDS = ["seq", "time", "actor", "action", "subject", "payload", "prev_hash", "hash"]
-ATTEMPTS = 3  # a write committed while reading makes the snapshot inconsistent: read again
+ATTEMPTS = 3  # a write committed while the tables are read makes them inconsistent: again
+MOVING = "the tables kept changing while they were read; compared as last read"
 MAX_PAGE = 1000  # the most events one page holds
 
 
@@ -141,34 +142,36 @@ class Auditing:
         if blobs and actor is not None and not operator:
             with self.store.reading() as tx:
                 authorize_server(tx, actor, "checkpoint")
-        for _ in range(ATTEMPTS):
-            report, steady = self._verify_once(public_key)
-            if steady:
-                break
-        else:
-            moving = "the trail kept changing while it was read; state compared as last read"
-            report = dataclasses.replace(report, warnings=(*report.warnings, moving))
+        report = self._verify(public_key)
         if blobs:
             report = self._check_blobs(report)
         return report
 
-    def _verify_once(self, public_key: bytes | None) -> tuple[VerifyReport, bool]:
+    def _verify(self, public_key: bytes | None) -> VerifyReport:
+        """The chain up to the head the tables were read at, folded and compared with them.
+
+        Checkpoints are read first, so each covers a seq at or before that head; events
+        appended while the chain is walked are past it and left to the next run, so writers
+        going on meanwhile cost no second walk.
+        """
         with self.store.reading() as tx:
-            before = _head(tx)
-            found = read_state(tx)
             checkpoints = [Checkpoint(**c.model_dump()) for c in tx.checkpoints()]
+            found, head, steady = _tables(tx)
             key = public_key if public_key is not None else self.public_key()
             folder = Folder()
-            report = verify_stored(tx.stored_events(), checkpoints, key, fold=folder.add_stored)
-            steady = _head(tx) == before
+            report = verify_stored(
+                tx.stored_events(), checkpoints, key, fold=folder.add_stored, upto=head
+            )
         if report.fault is not None:  # events that do not verify say nothing about state
-            return report, True
+            return report
         differences = tuple(compare(folder.state, found))
-        return (
-            dataclasses.replace(
-                report, ok=not differences, state_checked=True, differences=differences
-            ),
-            steady,
+        moving = () if steady else (MOVING,)
+        return dataclasses.replace(
+            report,
+            ok=not differences,
+            state_checked=True,
+            differences=differences,
+            warnings=(*report.warnings, *moving),
         )
 
     def _check_blobs(self, report: VerifyReport) -> VerifyReport:
@@ -281,3 +284,16 @@ def _csv_row(values: list[str]) -> str:
 def _head(tx: Tx) -> tuple[int, str] | None:
     head = tx.head_event()
     return None if head is None else (head.seq, head.hash)
+
+
+def _tables(tx: Tx) -> tuple[Rows, int, bool]:
+    """The governed tables, the head seq they are as of, and whether that held: a state
+    change commits with its event, so an unchanged head around the read means no change
+    landed during it; otherwise the tables are read again (``ATTEMPTS`` in all)."""
+    for _ in range(ATTEMPTS):
+        before = _head(tx)
+        found = read_state(tx)
+        after = _head(tx)
+        if after == before:
+            break
+    return found, 0 if after is None else after[0], after == before

@@ -3,15 +3,17 @@
 Mixed into ``SqlTx`` so an event commits with the state change it records (invariant 1).
 An event links to the ``audit_head`` row the transaction locked (it holds the last seq and
 hash), and is inserted with the transaction's other rows at its flush. Verification reads
-plain rows (``stored_events``): no ORM objects, no parsing of what the hash covers.
+plain rows (``stored_events``): the driver's tuples, in keyset pages, as ``StoredEvent``
+without a Python call per row; no ORM objects, no parsing of what the hash covers.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, cast
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -22,6 +24,9 @@ from clearance.core.hashing import canonical_json
 from clearance.errors import StoreError
 from clearance.service.records import CheckpointRecord
 
+# a driver's row (the 8 columns of ``_STORED``) as a StoredEvent by ``tuple.__new__``, a C
+# call: ``StoredEvent._make`` is a Python call per row, ~0.5 µs of the ~3 it takes to verify one
+_stored_row = cast(Callable[[Any], StoredEvent], functools.partial(tuple.__new__, StoredEvent))
 _STORED = (  # integers only are formatted in: the driver's parameter style differs
     "SELECT seq, time, actor, action, subject, payload, prev_hash, hash FROM audit_events "
     "WHERE seq > {after} ORDER BY seq LIMIT {batch}"
@@ -102,7 +107,7 @@ class AuditLogRepo:
             while True:
                 cursor.execute(_STORED.format(after=int(last), batch=int(batch)))
                 rows = cursor.fetchall()
-                yield from map(StoredEvent._make, rows)
+                yield from map(_stored_row, rows)
                 if len(rows) < batch:
                     return
                 last = rows[-1][0]
