@@ -1,0 +1,113 @@
+"""The MLflow use cases together, as the workspace offers them (``ws.mlflow``).
+
+``register``  a version from ``models:/NAME/3``, ``models:/NAME@alias`` or ``runs:/RUN/path``
+              (``mlflow_import``), then its first sync, which tags it in MLflow
+``sync``      one model's write-back and check (``mlflow_sync``)
+``after_move`` the hook after a promotion, a rollback or a canary step: ``sync``, but an
+              MLflow that cannot be reached is reported, not raised (the move has
+              committed; the next sync writes it); ``after_request`` for a request id
+``reconcile`` every model registered from MLflow: ``clearance mlflow reconcile`` and ``tick``
+``receive``   an MLflow registry webhook (``mlflow_webhooks``)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from pydantic import BaseModel, ConfigDict
+
+from clearance.errors import ClearanceError
+from clearance.service.mlflow_import import MlflowImport
+from clearance.service.mlflow_port import MlflowPort
+from clearance.service.mlflow_settings import MlflowSettings
+from clearance.service.mlflow_sync import MlflowSync, MlflowSyncResult
+from clearance.service.mlflow_webhooks import MlflowWebhooks, WebhookOutcome
+from clearance.service.ports import Clock, IdempotencyPort, Store
+from clearance.service.records import VersionRecord
+from clearance.service.registry import Registry
+
+
+class MlflowRegistration(BaseModel):
+    """A version registered from MLflow, and the sync that tagged it there."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    version: VersionRecord
+    sync: MlflowSyncResult | None  # None: from a run, so no MLflow model version to tag
+
+
+@dataclass(frozen=True)
+class MlflowGovernance:
+    store: Store
+    clock: Clock
+    registry: Registry
+    mlflow: MlflowPort
+    settings: MlflowSettings
+    leases: IdempotencyPort  # syncs of one model take turns (``MlflowSync``)
+    env: Mapping[str, str] = field(default_factory=dict)  # where the webhook secret is read
+
+    @property
+    def syncer(self) -> MlflowSync:
+        return MlflowSync(self.store, self.clock, self.mlflow, self.settings, self.leases)
+
+    def register(
+        self,
+        uri: str,
+        *,
+        actor: str,
+        model: str | None = None,
+        version: str | None = None,
+        risk_tier: str | None = None,
+        owner: str | None = None,
+        team: str | None = None,
+        tags: dict[str, str] | None = None,
+    ) -> MlflowRegistration:
+        importer = MlflowImport(self.store, self.registry, self.mlflow, self.settings)
+        row = importer.register(
+            uri,
+            actor=actor,
+            model=model,
+            version=version,
+            risk_tier=risk_tier,
+            owner=owner,
+            team=team,
+            tags=tags,
+        )
+        with self.store.reading() as tx:
+            name = tx.model_by_id(row.model_id).name
+        return MlflowRegistration(version=row, sync=self.after_move(name))
+
+    def sync(self, model: str, *, revert: bool | None = None) -> MlflowSyncResult:
+        return self.syncer.sync(model, revert=revert)
+
+    def after_request(self, request_id: int) -> MlflowSyncResult | None:
+        """``after_move`` for the model of a request (after approve, reject, reevaluate)."""
+        with self.store.reading() as tx:
+            request = tx.get_request(request_id)
+            name = None if request is None else tx.model_by_id(request.model_id).name
+        return None if name is None else self.after_move(name)
+
+    def after_move(self, model: str) -> MlflowSyncResult | None:
+        """None for a model that does not follow an MLflow model."""
+        try:
+            if not self.syncer.follows(model):
+                return None
+            return self.syncer.sync(model)
+        except ClearanceError as exc:
+            return MlflowSyncResult(model=model, mlflow_model="", error=str(exc))
+
+    def reconcile(
+        self,
+        models: Iterable[str] | None = None,
+        *,
+        revert: bool | None = None,
+        actor: str | None = None,
+        operator: bool = False,
+    ) -> list[MlflowSyncResult]:
+        """Through the API (an ``actor``, not the ``operator``) it needs the ``tick`` roles."""
+        return self.syncer.reconcile(models, revert=revert, actor=actor, operator=operator)
+
+    def receive(self, headers: Mapping[str, str], body: bytes) -> WebhookOutcome:
+        secret = self.env.get(self.settings.webhook_secret_env) or None
+        return MlflowWebhooks(self.syncer, self.clock, secret).receive(headers, body)
