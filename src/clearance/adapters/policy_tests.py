@@ -155,6 +155,9 @@ class _Documents:
     def read_columns(self, name: str, columns: Sequence[str]) -> Any:
         return self._rest.read_columns(name, columns)
 
+    def read_artifact(self, max_bytes: int) -> bytes:
+        return self._rest.read_artifact(max_bytes)
+
     def __getattr__(self, name: str) -> Any:  # the other capabilities of the manifest's reader
         return getattr(self._rest, name)
 

@@ -56,7 +56,12 @@ POLICY_TEST_SUFFIXES = (".test.yaml", ".test.yml")
 def is_policy_test_file(path: Path) -> bool:
     """``*.test.yaml`` beside a policy holds its unit tests (``clearance policy test``), not
     a fragment of the policy."""
-    return path.name.endswith(POLICY_TEST_SUFFIXES)
+    return _is_test_name(path.name)
+
+
+def _is_test_name(name: str) -> bool:
+    """The same rule for documents that arrive by name (an upload to the server)."""
+    return name.endswith(POLICY_TEST_SUFFIXES)
 
 
 def read_policy_files(path: Path) -> list[tuple[str, str]]:
@@ -232,6 +237,7 @@ def _param_problems(exc: ValidationError, positions: Positions, index: int) -> l
 
 
 def _merge(documents: Sequence[tuple[str, str]]) -> tuple[Any, Positions, list[Problem]]:
+    documents = [(name, text) for name, text in documents if not _is_test_name(name)]
     if not documents:
         return None, Positions("<none>"), [Problem(Location("<none>"), "", "no policy given")]
     merged: dict[str, Any] = {}
