@@ -8,6 +8,7 @@ import json
 from typing import Any
 from unittest import mock
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -116,6 +117,20 @@ def test_an_edited_payload_is_the_same_fault_as_on_events() -> None:
     fault = verify_stored(edited).fault
     assert fault is not None and (fault.seq, fault.kind) == (3, "modified")
     assert verify_stored(edited).fault == verify_chain(_events(edited)).fault
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [{"payload": "not json"}, {"time": "garbage"}, {"payload": "[1, 2"}, {"time": ""}],
+)
+def test_a_row_edited_into_something_unparseable_is_a_fault_not_a_crash(
+    edit: dict[str, str],
+) -> None:
+    edited = rows(5)
+    edited[2] = edited[2]._replace(**edit)
+    fault = verify_stored(edited).fault
+    assert fault is not None and (fault.seq, fault.kind) == (3, "modified")
+    assert "do not parse" in fault.message
 
 
 def _events(rows: list[StoredEvent]) -> list[AuditEvent]:

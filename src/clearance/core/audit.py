@@ -31,7 +31,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PrivateKey,
     Ed25519PublicKey,
 )
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from clearance.core.audit_batch import batch_check
 from clearance.core.hashing import canonical_json, digest, sha256_bytes
@@ -609,9 +609,17 @@ def _slow_fault(
     """The hash definition applied to the parsed row (a payload stored as other JSON than
     the canonical still verifies), and on a fault the tracing of what happened (over the
     rows before it, ``window()``)."""
-    event = parsed(row)
-    prev = None if head is None else parsed(head)
     position = 1 if head is None else head.seq + 1
+    try:
+        event = parsed(row)
+    except (ValueError, TypeError, ValidationError) as exc:  # a stored row edited by hand
+        return ChainFault(
+            position,
+            "modified",
+            f"the event stored at seq {row.seq} was modified: its stored fields do not "
+            f"parse ({type(exc).__name__}), so it cannot be the event that was hashed",
+        )
+    prev = None if head is None else parsed(head)
     expected_prev = GENESIS if head is None else head.hash
     linked = event.seq == position and event.prev_hash == expected_prev
     if linked and _recomputed(event) == event.hash:
@@ -736,8 +744,11 @@ def _row_by_row(
         return [*(_as_stored(r) for b in recent for r in b), *good][-RECENT:]
 
     for row in map(_as_stored, batch):
-        time = hashed_time(row.time)
-        intact = (  # it follows the head and its stored bytes hash right
+        try:
+            time = hashed_time(row.time)
+        except ValueError:  # not a time at all: edited by hand; _slow_fault names it
+            time = ""
+        intact = bool(time) and (  # it follows the head and its stored bytes hash right
             row.seq == head_seq + 1
             and row.prev_hash == head_hash
             and hashlib.sha256(hashed_bytes(row, time)).hexdigest() == row.hash

@@ -282,8 +282,7 @@ def _csv_row(values: list[str]) -> str:
 
 
 def _head(tx: Tx) -> tuple[int, str] | None:
-    head = tx.head_event()
-    return None if head is None else (head.seq, head.hash)
+    return tx.head_mark()
 
 
 def _tables(tx: Tx) -> tuple[Rows, int, bool]:

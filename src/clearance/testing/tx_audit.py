@@ -63,6 +63,10 @@ class AuditRepo(Repo):
         last = self._last()
         return None if last is None else out(last)
 
+    def head_mark(self) -> tuple[int, str] | None:
+        last = self._last()
+        return None if last is None else (last.seq, last.hash)
+
     def add_checkpoint(self, cp: CheckpointRecord) -> None:
         self.t.checkpoints.append(cp.model_copy(update={"time": utc(cp.time)}))
 

@@ -120,6 +120,14 @@ class AuditLogRepo:
     def head_event(self) -> AuditEvent | None:
         return self._last_event()
 
+    def head_mark(self) -> tuple[int, str] | None:
+        row = self.s.execute(
+            select(AuditEventRow.seq, AuditEventRow.hash)
+            .order_by(AuditEventRow.seq.desc())
+            .limit(1)
+        ).first()
+        return None if row is None else (int(row[0]), str(row[1]))
+
     def add_checkpoint(self, cp: CheckpointRecord) -> None:
         self.s.add(
             CheckpointRow(
