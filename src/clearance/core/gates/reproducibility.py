@@ -11,6 +11,7 @@ from typing import ClassVar, Literal
 
 from pydantic import Field
 
+from clearance.core.gates.artifact_integrity import artifact_fault
 from clearance.core.gates.base import GateContext, GateParams, Measurement
 from clearance.core.results import GateStatus
 
@@ -48,7 +49,7 @@ class Reproducibility:
             faults.append(f"lineage.code_commit '{commit}' is not a commit hash")
         evidence: dict[str, str] = {}
         if params.verify_artifact:
-            fault = self._artifact(ctx, evidence)
+            fault = artifact_fault(ctx, evidence)
             if isinstance(fault, Measurement):
                 return fault
             if fault:
@@ -75,26 +76,3 @@ class Reproducibility:
             operator=">=",
             evidence=evidence,
         )
-
-    def _artifact(self, ctx: GateContext, evidence: dict[str, str]) -> str | Measurement | None:
-        artifact = ctx.version.artifact
-        if artifact is None:
-            return Measurement.error(
-                "needs the artifact (artifact.uri and artifact.sha256) to verify its digest",
-                details={"missing": ["artifact"]},
-            )
-        actual = ctx.evidence.artifact_sha256()
-        if actual is None:
-            return Measurement.error(
-                f"cannot read the artifact at {artifact.uri} to verify its sha256; "
-                "give artifact.path (a local file) or set verify_artifact: false",
-                details={"missing": ["artifact"]},
-            )
-        evidence["artifact"] = actual
-        if artifact.sha256 is None:
-            return f"artifact.sha256 not recorded (actual {actual})"
-        if artifact.sha256 != actual:
-            return (
-                f"artifact sha256 mismatch: recorded {artifact.sha256[:12]}…, file {actual[:12]}…"
-            )
-        return None
