@@ -10,25 +10,34 @@ the approval rules, and reduces it all to allow / deny / needs-approval.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from pydantic_core import to_jsonable_python
 
 from clearance.core.approvals import Approval, approval_status
-from clearance.core.gates.base import GateContext, Measurement, in_holm_family
+from clearance.core.gates.base import (
+    GateContext,
+    GateParams,
+    GateType,
+    Measurement,
+    in_holm_family,
+)
 from clearance.core.gates.registry import GateRegistry, default_registry
-from clearance.core.hashing import canonical_json, digest
+from clearance.core.hashing import canonical_json, digest, sha256_text
 from clearance.core.loading import LoadedPolicy
 from clearance.core.policy import ChangeType, GateSpec, Policy, Transition
 from clearance.core.results import (
+    METHODS,
     ApprovalStatus,
     Decision,
     DecisionInputs,
     GateResult,
     GateStatus,
     Outcome,
+    assemble,
 )
 from clearance.core.version import EvidenceReader, ModelVersion
 from clearance.core.waivers import Waiver, find_waiver
@@ -65,26 +74,45 @@ def resolve_transition(loaded: LoadedPolicy, from_stage: str | None, to_stage: s
 _NOTHING = digest([])  # the digest of no approvals, or no waivers
 
 
+class _Step:
+    """One gate as every decision uses it, read once per policy object: its spec, what a
+    result copies of it, and a result's fields in declaration order with that part filled in.
+
+    Plain slots, because Pydantic models' attribute reads are several times slower on
+    Python 3.11 and these are read for every gate of every decision.
+    """
+
+    __slots__ = ("common", "expires", "id", "near_miss", "spec", "template", "type", "warn")
+
+    def __init__(self, spec: GateSpec) -> None:
+        self.spec, self.id, self.type = spec, spec.id, spec.type
+        self.warn = spec.severity == "warn"
+        self.expires, self.near_miss = spec.expires, spec.near_miss
+        self.common = _common(spec)
+        # one ``controls`` copy, shared by the gate's results under this policy object (a
+        # result is frozen; the policy's own list is never handed out)
+        fields = {**self.common, "controls": list(spec.controls)}
+        self.template = {name: fields.get(name) for name in GateResult.model_fields}
+
+
 @dataclass(frozen=True)
 class _Gates:
-    """What the engine needs of a policy's gates, built once per policy object: by id (the
-    first of an id, as ``Policy.gate``, a linear search) and the fields every result copies."""
+    """A policy's gates by id (the first of an id, as ``Policy.gate``, a linear search)."""
 
     policy: Policy  # held, so that its id is not reused while this entry lives
-    specs: dict[str, GateSpec]
-    common: dict[str, dict[str, Any]]
+    steps: dict[str, _Step]
 
 
 def _gates(policy: Policy) -> _Gates:
     held = _by_policy.get(id(policy))
     if held is None or held.policy is not policy:
-        specs: dict[str, GateSpec] = {}
+        steps: dict[str, _Step] = {}
         for spec in policy.gates:
-            specs.setdefault(spec.id, spec)
-        common = {gid: _common(spec) for gid, spec in specs.items()}
+            if spec.id not in steps:
+                steps[spec.id] = _Step(spec)
         if len(_by_policy) >= 64:
             _by_policy.clear()
-        held = _by_policy[id(policy)] = _Gates(policy, specs, common)
+        held = _by_policy[id(policy)] = _Gates(policy, steps)
     return held
 
 
@@ -149,35 +177,38 @@ def evaluate(
         transition.to,
         request.change_type,
     )
+    current = sha256_text(ctx.version_json())  # ``evidence_digest``, before any gate runs
     bypass = set(ctype.bypass) if ctype else set()
     reg = registry or default_registry()
-    gates = _gates(policy)
-    specs = gates.specs
-    total = len(transition.gates)
+    steps = _gates(policy).steps
+    gate_ids = transition.gates
+    total = len(gate_ids)
     measured: dict[str, Measurement] = {}
-    for i, gid in enumerate(transition.gates):
+    types: dict[str, GateType] = {}
+    params = loaded.params
+    for i, gid in enumerate(gate_ids):
         if progress is not None:
             progress(i, total, gid)
         if gid not in bypass:
-            measured[gid] = _measure(loaded, specs[gid], ctx, reg)
+            measured[gid] = _measure(steps[gid], params, ctx, reg, types)
     if progress is not None:
         progress(total, total, "")
     # only a measurement with a hypothesis record can join the family (``_holm``)
     family = {
         gid
         for gid, m in measured.items()
-        if "hypothesis" in m.details and _in_family(specs[gid], reg)
+        if "hypothesis" in m.details and _in_family(steps[gid].spec, reg)
     }
-    measured = _holm(measured, family)
+    if family:
+        measured = _holm(measured, family)
     share = policy.settings.near_miss
+    waivers = request.waivers
     results = [
-        _gate(specs[gid], gates.common[gid], ctx, request.waivers, bypass, share, measured.get(gid))
-        for gid in transition.gates
+        _gate(steps[gid], ctx, waivers, bypass, share, measured.get(gid)) for gid in gate_ids
     ]
     requirements = (
         ctype.approvals if ctype and ctype.approvals is not None else transition.approvals
     )
-    current = evidence_digest(version)
     approved = approval_status(
         requirements,
         request.approvals,
@@ -185,32 +216,50 @@ def evaluate(
         requester=request.requester,
         evidence_digest=current,
     )
-    outcome = _outcome(results, approved)
-    inputs = _inputs(request, results, current)
+    blocking = [r.gate_id for r in results if r.status in _BLOCKING]
+    outcome = _outcome(blocking, approved)
+    inputs, data = _inputs(request, results, current)
     decision_id = digest(
         {
-            "inputs": inputs,
+            "inputs": data,
             "transition": transition.key,
             "change_type": request.change_type,
             "requester": request.requester,
         }
     )
-    return Decision(
-        decision_id=decision_id,
-        outcome=outcome,
-        policy=loaded.name,
-        policy_version=loaded.version,
-        policy_hash=loaded.content_hash,
-        model=version.model.name,
-        version=version.version,
-        from_stage=transition.from_,
-        to_stage=transition.to,
-        change_type=request.change_type,
-        gates=results,
-        approvals=approved,
-        inputs=inputs,
-        summary=_summary(outcome, results, approved),
-    )
+    fields = {
+        "decision_id": decision_id,
+        "outcome": outcome,
+        "policy": loaded.name,
+        "policy_version": loaded.version,
+        "policy_hash": loaded.content_hash,
+        "model": version.model.name,
+        "version": version.version,
+        "from_stage": transition.from_,
+        "to_stage": transition.to,
+        "change_type": request.change_type,
+        "gates": results,
+        "approvals": approved,
+        "inputs": inputs,
+        "summary": _summary(outcome, blocking, results, approved),
+    }
+    if _all_text(fields, _DECISION_TEXT):  # else validated, as any other input
+        return assemble(Decision, fields, _DECISION_GIVEN)
+    return Decision(**fields)
+
+
+_BLOCKING = (GateStatus.FAIL, GateStatus.ERROR)  # ``GateResult.blocking``
+_DECISION_GIVEN = set(Decision.model_fields)
+_DECISION_TEXT = (
+    *("policy", "policy_version", "policy_hash", "model", "version"),
+    *("from_stage", "to_stage", "change_type", "summary"),
+)
+_INPUTS_GIVEN = set(DecisionInputs.model_fields) - {"methods"}
+
+
+def _all_text(fields: dict[str, Any], names: Sequence[str]) -> bool:
+    """Whether every one of ``names`` holds a plain ``str``: what validation returns as is."""
+    return all(type(fields[name]) is str for name in names)
 
 
 def _change_type(request: Evaluation) -> ChangeType | None:
@@ -230,27 +279,58 @@ def _change_type(request: Evaluation) -> ChangeType | None:
     return ctype
 
 
-def _inputs(request: Evaluation, results: list[GateResult], current: str) -> DecisionInputs:
-    """The digests of everything the decision read: what replay must reproduce."""
+def _inputs(
+    request: Evaluation, results: list[GateResult], current: str
+) -> tuple[DecisionInputs, Any]:
+    """The digests of everything the decision read (what replay must reproduce), and the same
+    as JSON-ready data (what the decision id is a digest of)."""
     version = request.version
-    return DecisionInputs(
-        policy_hash=request.policy.content_hash,
-        version_digest=current,
-        evidence={
-            **{k: e.sha256 for k, e in version.evidence.items() if e.sha256},
-            **{k: v for r in results for k, v in r.evidence.items()},
-        },
+    evidence = {k: e.sha256 for k, e in version.evidence.items() if e.sha256}
+    for r in results:
+        if r.evidence:
+            evidence.update(r.evidence)
+    fields = {
+        "methods": METHODS,
+        "policy_hash": request.policy.content_hash,
+        "version_digest": current,
+        "evidence": evidence,
         # sorted to full content, so the order the inputs were given in never changes a digest
-        approvals_digest=digest(
+        "approvals_digest": digest(
             sorted(request.approvals, key=lambda a: (a.at, a.approver, canonical_json(a)))
         )
         if request.approvals
         else _NOTHING,
-        waivers_digest=digest(sorted(request.waivers, key=lambda w: (w.id, canonical_json(w))))
+        "waivers_digest": digest(sorted(request.waivers, key=lambda w: (w.id, canonical_json(w))))
         if request.waivers
         else _NOTHING,
-        now=request.now,
-    )
+        "now": request.now,
+    }
+    plain = type(request.now) is dt.datetime and type(fields["policy_hash"]) is str
+    for key, value in evidence.items():  # keys and digests as validation would return them
+        if type(key) is not str or type(value) is not str:
+            plain = False
+    if plain:
+        inputs = assemble(DecisionInputs, fields, _INPUTS_GIVEN)
+        # its ``model_dump(mode="json")``: text as it is, the clock as Pydantic writes it
+        return inputs, {**fields, "evidence": dict(evidence), "now": _instant(request.now)}
+    del fields["methods"]
+    inputs = DecisionInputs(**fields)
+    return inputs, inputs
+
+
+def _instant(now: dt.datetime) -> str:
+    """``now`` as Pydantic serializes a datetime field, remembered for the last clock seen
+    (a backtest gives thousands of decisions one clock): equal instants with equal offsets
+    are written alike, and nothing else goes into the text."""
+    global _last_instant
+    key, last = (now, now.utcoffset()), _last_instant  # one read: another thread may replace it
+    if last[0] != key:
+        last = _last_instant = (key, to_jsonable_python(now))
+    text: str = last[1]
+    return text
+
+
+_last_instant: tuple[Any, Any] = (None, None)
 
 
 def _in_family(spec: GateSpec, registry: GateRegistry) -> bool:
@@ -321,54 +401,83 @@ def _holm(measured: dict[str, Measurement], declared: set[str]) -> dict[str, Mea
     return out
 
 
+# the fields a measured result is given (``GateResult(**...)`` before ``assemble``)
+_GIVEN = {
+    *("gate_id", "type", "severity", "remediation", "owner", "rationale", "controls"),
+    *("status", "observed", "threshold", "operator", "margin", "near_miss", "message"),
+    *("details", "evidence"),
+}
+
+
 def _gate(
-    spec: GateSpec,
-    common: dict[str, Any],
+    step: _Step,
     ctx: GateContext,
     waivers: Sequence[Waiver],
     bypass: set[str],
     share: float,
     measurement: Measurement | None,
 ) -> GateResult:
-    if spec.id in bypass or measurement is None:
+    if step.id in bypass or measurement is None:
         return GateResult(
-            status=GateStatus.SKIPPED,
-            **common,
+            status=_SKIPPED,
+            **step.common,
             message=f"bypassed by the {ctx.change_type} change type",
         )
     m = measurement
-    status = m.status
+    status, message, margin, evidence = m.status, m.message, m.margin, m.evidence
     details = dict(m.details)
-    message = m.message
-    if spec.severity == "warn" and status in (GateStatus.FAIL, GateStatus.ERROR):
+    if step.warn and status in _BLOCKING:
         details["unwaived_status"] = status.value
-        status = GateStatus.WARN
-    if spec.expires is not None and spec.expires < ctx.now.date():
-        details["gate_expired"] = spec.expires.isoformat()
-        message += f" [gate definition expired {spec.expires}: the policy owner should review it]"
+        status = _WARN
+    if step.expires is not None and step.expires < ctx.now.date():
+        details["gate_expired"] = step.expires.isoformat()
+        message += f" [gate definition expired {step.expires}: the policy owner should review it]"
     near = (
-        status is GateStatus.PASS
-        and m.margin is not None
-        and _near_miss(m, spec.near_miss if spec.near_miss is not None else share)
+        status is _PASS
+        and margin is not None
+        and _near_miss(m, step.near_miss if step.near_miss is not None else share)
     )
-    result = GateResult(
-        status=status,
-        observed=m.observed,
-        threshold=m.threshold,
-        operator=m.operator,
-        margin=m.margin,
-        near_miss=near,
-        message=message,
-        details=details,
-        evidence=m.evidence,
-        **common,
+    # values validation would return unchanged (exact types, str keys) are not validated
+    plain = (
+        type(status) is GateStatus
+        and type(message) is str
+        and (margin is None or type(margin) is float)
+        and (m.operator is None or type(m.operator) is str)
+        and type(evidence) is dict
+        and (not details or _text_keys(details))
+        and (not evidence or _text_items(evidence))
     )
-    if status in (GateStatus.FAIL, GateStatus.ERROR, GateStatus.WARN):
+    if plain:
+        fields = step.template.copy()
+        fields["status"] = status
+        fields["observed"] = m.observed
+        fields["threshold"] = m.threshold
+        fields["operator"] = m.operator
+        fields["margin"] = margin
+        fields["near_miss"] = near
+        fields["message"] = message
+        fields["details"] = details
+        fields["evidence"] = dict(evidence)
+        result = assemble(GateResult, fields, _GIVEN)
+    else:
+        result = GateResult(
+            status=status,
+            observed=m.observed,
+            threshold=m.threshold,
+            operator=m.operator,
+            margin=margin,
+            near_miss=near,
+            message=message,
+            details=details,
+            evidence=evidence,
+            **step.common,
+        )
+    if waivers and status in _WAIVABLE:
         waiver = find_waiver(
             waivers,
             model=ctx.version.model.name,
             version=ctx.version.version,
-            gate_id=spec.id,
+            gate_id=step.id,
             now=ctx.now,
         )
         if waiver is not None:
@@ -384,18 +493,45 @@ def _gate(
     return result
 
 
+def _text_keys(mapping: dict[Any, Any]) -> bool:
+    for key in mapping:  # noqa: SIM110 - a loop: twice as fast as all(), for every gate
+        if type(key) is not str:
+            return False
+    return True
+
+
+def _text_items(mapping: dict[Any, Any]) -> bool:
+    for key, value in mapping.items():
+        if type(key) is not str or type(value) is not str:
+            return False
+    return True
+
+
+# enum members read once: ``GateStatus.PASS`` is a class attribute lookup through the enum
+# machinery, several per gate of every decision
+_PASS, _WARN, _SKIPPED = GateStatus.PASS, GateStatus.WARN, GateStatus.SKIPPED
+_WAIVABLE = (GateStatus.FAIL, GateStatus.ERROR, GateStatus.WARN)
+
+
 def _measure(
-    loaded: LoadedPolicy, spec: GateSpec, ctx: GateContext, registry: GateRegistry
+    step: _Step,
+    params: Mapping[str, GateParams],
+    ctx: GateContext,
+    registry: GateRegistry,
+    types: dict[str, GateType],
 ) -> Measurement:
     """The gate's measurement; one that raises is a bug, reported as an ``error`` result.
 
     Gates return their errors (``gates.base``); this net only keeps one broken gate (or an
-    unknown type) from hiding the others.
+    unknown type) from hiding the others. ``types`` remembers this decision's lookups.
     """
     try:
-        return registry.get(spec.type).evaluate(loaded.params[spec.id], ctx)
+        gate = types.get(step.type)
+        if gate is None:
+            gate = types[step.type] = registry.get(step.type)
+        return gate.evaluate(params[step.id], ctx)
     except Exception as exc:
-        return Measurement.error(f"gate type '{spec.type}' failed: {type(exc).__name__}: {exc}")
+        return Measurement.error(f"gate type '{step.type}' failed: {type(exc).__name__}: {exc}")
 
 
 def _near_miss(m: Measurement, share: float) -> bool:
@@ -413,14 +549,15 @@ def _near_miss(m: Measurement, share: float) -> bool:
     return 0 <= m.margin <= share * scale
 
 
-def _outcome(results: list[GateResult], approvals: ApprovalStatus) -> Outcome:
-    if any(r.blocking for r in results) or approvals.rejected_by:
+def _outcome(blocking: list[str], approvals: ApprovalStatus) -> Outcome:
+    if blocking or approvals.rejected_by:
         return Outcome.DENY
     return Outcome.ALLOW if approvals.satisfied else Outcome.NEEDS_APPROVAL
 
 
-def _summary(outcome: Outcome, results: list[GateResult], approvals: ApprovalStatus) -> str:
-    blocking = [r.gate_id for r in results if r.blocking]
+def _summary(
+    outcome: Outcome, blocking: list[str], results: list[GateResult], approvals: ApprovalStatus
+) -> str:
     if blocking:
         return f"blocked by {len(blocking)} gate(s): {', '.join(blocking)}"
     if approvals.rejected_by:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -34,6 +34,35 @@ OutcomeName = Literal["allow", "deny", "needs_approval"]
 
 class Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+_Model = TypeVar("_Model", bound=BaseModel)
+
+
+def assemble(model: type[_Model], fields: dict[str, Any], given: set[str]) -> _Model:
+    """``model(**{k: fields[k] for k in given})`` without validation, for the engine's hot path.
+
+    Only for a frozen model and values the caller has made of each field's exact type
+    (validation would return them unchanged), with every field present in declaration order:
+    the instance is then equal, field for field and in its JSON, to the validated one.
+    Validating ~20 results per decision was a third of the engine's time (issue 12.3).
+    ``given`` (the fields set) is shared, not copied: Pydantic copies it before any change
+    (``model_copy``) and a frozen model never adds to it.
+    """
+    made = _new(model)
+    _set(made, "__dict__", fields)
+    _fields_set(made, given)
+    _extra(made, None)
+    _private(made, None)
+    return made
+
+
+# Pydantic's instance slots, set through their descriptors: cheaper than ``object.__setattr__``
+_new, _set = object.__new__, object.__setattr__
+_fields_set, _extra, _private = (
+    BaseModel.__dict__[name].__set__
+    for name in ("__pydantic_fields_set__", "__pydantic_extra__", "__pydantic_private__")
+)
 
 
 class GateResult(Frozen):

@@ -2,11 +2,11 @@
 
 Run by path with ``python -I`` (no current folder, no PYTHONPATH) and its address-space cap as
 argument. It serves requests until its stdin closes: each is an 8-byte big-endian length and
-a pickled ``(source, variables)``; each answer is one JSON line ``[kind, payload]``: ``ok``
-with a boolean or a short description of another value, ``missing`` with a key, ``failed``
-with CEL's message. CEL has no side effects, so one evaluation cannot affect the next. Only
-the compiled ``cel`` extension is loaded (the ``cel`` package's ``__init__`` also imports its
-CLI, which costs a third of a second).
+a pickled ``(source, variables)``; each answer is one line: ``T`` or ``F`` for true or false,
+else JSON ``[kind, payload]``: ``ok`` with a short description of another value, ``missing``
+with a key, ``failed`` with CEL's message. CEL has no side effects, so one evaluation cannot
+affect the next. Only the compiled ``cel`` extension is loaded (the ``cel`` package's
+``__init__`` also imports its CLI, which costs a third of a second).
 """
 
 import contextlib
@@ -71,13 +71,20 @@ def _compiled(cel: Any, source: str) -> Any:
     return _programs[source]
 
 
+def _encode(answer: list[Any]) -> bytes:
+    """One line: ``T`` or ``F`` for a boolean answer (almost every one), else the JSON."""
+    if answer[0] == "ok" and isinstance(answer[1], bool):
+        return b"T\n" if answer[1] else b"F\n"
+    return json.dumps(answer).encode() + b"\n"
+
+
 def main() -> None:
     cel = _load_cel()
     _cap_memory(int(sys.argv[1]))
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
     while header := stdin.read(8):
         source, variables = pickle.loads(stdin.read(int.from_bytes(header, "big")))
-        stdout.write(json.dumps(_answer(cel, source, variables)).encode() + b"\n")
+        stdout.write(_encode(_answer(cel, source, variables)))
         stdout.flush()
 
 

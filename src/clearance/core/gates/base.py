@@ -30,6 +30,7 @@ from typing import Any, ClassVar, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
+from clearance.core.hashing import canonical_json
 from clearance.core.results import GateStatus
 from clearance.core.version import EvidenceReader, ModelVersion
 
@@ -42,7 +43,12 @@ class GateParams(BaseModel):
 
 @dataclass(frozen=True)
 class GateContext:
-    """Everything a gate may look at. ``now`` is the injected clock; there is no other."""
+    """Everything a gate may look at. ``now`` is the injected clock; there is no other.
+
+    ``version_data()`` and ``version_json()`` are the version as JSON-ready data and as its
+    canonical JSON (what its digest is of), made once per context and shared by the engine
+    and the gates that read the version whole: read-only.
+    """
 
     version: ModelVersion
     evidence: EvidenceReader
@@ -50,21 +56,68 @@ class GateContext:
     from_stage: str
     to_stage: str
     change_type: str = "standard"
+    _data: dict[str, Any] | None = field(default=None, init=False, repr=False, compare=False)
+    _json: str | None = field(default=None, init=False, repr=False, compare=False)
+
+    def version_data(self) -> dict[str, Any]:
+        """``version.model_dump(mode="json", by_alias=True)``, made once."""
+        if self._data is None:
+            object.__setattr__(self, "_data", self.version.model_dump(mode="json", by_alias=True))
+        assert self._data is not None
+        return self._data
+
+    def version_json(self) -> str:
+        """The canonical JSON of ``version_data()``: ``canonical_json(version)``, made once."""
+        if self._json is None:
+            object.__setattr__(self, "_json", canonical_json(self.version_data()))
+        assert self._json is not None
+        return self._json
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class Measurement:
-    """What an evaluator found. ``margin`` is positive on the safe side of the threshold."""
+    """What an evaluator found. ``margin`` is positive on the safe side of the threshold.
+
+    ``Measurement(status, message, observed=None, threshold=None, operator=None, margin=None,
+    scale=None, details={}, evidence={})``. Frozen like any dataclass, with its own
+    ``__init__``: a frozen dataclass's generated one sets each field through
+    ``object.__setattr__`` (twice the cost), and its defaults would be class attributes,
+    which keep Python 3.11 from specializing the reads of those fields. Every gate of every
+    decision makes one and the engine reads it a dozen times.
+    """
 
     status: GateStatus
     message: str
-    observed: Any = None
-    threshold: Any = None
-    operator: str | None = None  # how observed is compared with threshold: >=, <=, in ...
-    margin: float | None = None
-    scale: float | None = None  # what a near-miss share is taken of; default |threshold|
-    details: dict[str, Any] = field(default_factory=dict)
-    evidence: dict[str, str] = field(default_factory=dict)
+    observed: Any
+    threshold: Any
+    operator: str | None  # how observed is compared with threshold: >=, <=, in ...
+    margin: float | None
+    scale: float | None  # what a near-miss share is taken of; default |threshold|
+    details: dict[str, Any]
+    evidence: dict[str, str]
+
+    def __init__(
+        self,
+        status: GateStatus,
+        message: str,
+        observed: Any = None,
+        threshold: Any = None,
+        operator: str | None = None,
+        margin: float | None = None,
+        scale: float | None = None,
+        details: dict[str, Any] | None = None,
+        evidence: dict[str, str] | None = None,
+    ) -> None:
+        fields = self.__dict__  # written directly: the frozen ``__setattr__`` is for callers
+        fields["status"] = status
+        fields["message"] = message
+        fields["observed"] = observed
+        fields["threshold"] = threshold
+        fields["operator"] = operator
+        fields["margin"] = margin
+        fields["scale"] = scale
+        fields["details"] = {} if details is None else details
+        fields["evidence"] = {} if evidence is None else evidence
 
     @classmethod
     def error(cls, message: str, **kw: Any) -> Measurement:
@@ -134,14 +187,31 @@ def check_bound(observed: float, *, min: float | None, max: float | None, what: 
     else:
         raise ValueError("check_bound needs a min or a max")
     ok = (low is None or low >= 0) and (high is None or high >= 0)
-    verdict = "meets" if ok else "violates"
-    message = f"{what} = {observed:.6g} {verdict} {op} {threshold:.6g}"
     return Measurement(
-        GateStatus.PASS if ok else GateStatus.FAIL,
-        message,
-        observed=observed,
-        threshold=threshold,
-        operator=op,
-        margin=margin,
-        scale=abs(threshold),
+        _PASS if ok else _FAIL,
+        f"{what} = {observed:.6g} {'meets' if ok else 'violates'}{_bound_text(op, threshold)}",
+        observed,
+        threshold,
+        op,
+        margin,
+        abs(threshold),
     )
+
+
+def _bound_text(op: str, threshold: float) -> str:
+    """``" {op} {threshold:.6g}"``, written once per bound: a policy has few and every decision
+    repeats them (formatting a float is most of ``check_bound``). Zero is not remembered
+    (-0.0 equals 0.0 but is written "-0"), nor NaN (it equals nothing)."""
+    key = (op, threshold)
+    text = _bounds.get(key)
+    if text is None:
+        text = f" {op} {threshold:.6g}"
+        if threshold and threshold == threshold:
+            if len(_bounds) >= 4096:
+                _bounds.clear()
+            _bounds[key] = text
+    return text
+
+
+_bounds: dict[tuple[str, float], str] = {}
+_PASS, _FAIL = GateStatus.PASS, GateStatus.FAIL
