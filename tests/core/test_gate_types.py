@@ -547,7 +547,8 @@ def test_registry_has_the_built_in_types_through_entry_points() -> None:
 
 
 def test_registry_unknown_type_lists_the_known_ones() -> None:
-    with pytest.raises(NotFound, match="unknown gate type 'nope'; known types: artifact_integrity, champion_comp"):
+    known = "unknown gate type 'nope'; known types: artifact_integrity, champion_comp"
+    with pytest.raises(NotFound, match=known):
         default_registry().get("nope")
 
 
