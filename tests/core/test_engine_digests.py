@@ -94,34 +94,34 @@ def _fingerprint(decision: Decision) -> tuple[str, str]:
 
 PINNED = {
     "clean": (  # needs_approval
-        "4c651a89dd799550ceeaf41b4cad7041a19ab97e130b6c9c9053876e146e234a",
-        "23f04004ada7d79e989866276fef31d210e21b51de967fea93d72c8abdd4349e",
+        "8a757718548af2d76d886a0ab28cd18b5ccfcd1d31c13a481fcb507a1967d572",
+        "856883fab496c98425f5446760ed41b1fed9da5e1f2cfe4667b259c4d9ac2973",
     ),
     "pii_and_warn": (  # deny
-        "2d0c95b139c4ada380f7dc8fc706fe2534bd823490db948f24c6e10c37e46eac",
-        "304fa2168dd46fe8def8fa41515d52cc626acdee9a62a78555c2d8b602db082c",
+        "1da84fbeb0c522eebf78e8e4cd519121b413d47c4f438db503e0086c6c50df68",
+        "b36a5e38232ae770ae8f1754670da3ca1d23f1063bcce2e7eea49fd3e8003dc8",
     ),
     "near_miss_missing_doc": (  # deny
-        "090c10e2d79004bbc4b417135e3f514a7a414314a0a307db740ffb20f74ed3f5",
-        "171980c7d4061437955d747690f31f62c602886d438cd88560c8802a23ee124d",
+        "112d4d5114ce9894c5a34d8f7246cac3f136524c58ec52226a6da0b53f2179be",
+        "c3e967a754fe405c6d21b4bf9e23e7e04b72138b91f18800743847ccd84d1e29",
     ),
     "waived_and_approved": (  # deny
-        "e10b98a2b36af5b5be974d02d1b45b7c5c7e1e6d893579b3c064ceb299860514",
-        "b9e0b8d392b5825f0aba843cd9dd147b9724b46076ca8d29489bd060e5736647",
+        "47e35e100cd0c02797d5592a5ec8286eef0b98d342df30c45fe8f32ceaa3fc7e",
+        "2dc44c8564f4b0f2d9b4624db2c2bb8aabb2a953893a4c335137f6922cfe10a5",
     ),
     "emergency": (  # allow
-        "63ef6547ae533e60b3703ec50e4e06333896769354833fec07ff48c671b630a1",
-        "5fd40baab00b7e59a53a368fd85a2fbedba9d266c5dcd3f5b9747f625592f735",
+        "177bb7848ad3cc26cd05cefa04ab2aa55d171ecee13f25529776315bbb17a8e3",
+        "797dd049545b90eccadbcd2f7a123f250ad666f5774b3a9c1dbbf0cd1a7c7ef1",
     ),
 }
 PINNED_EXAMPLES = {
     "v7-pass": (  # needs_approval
-        "f885e88e2ca482a5d61fce61067bd372a36ed211ab5bb47cf5519978e9b1070e",
-        "61200bd628f067073d1afc932ff5c04edadd46137fca95d122c7e954d5e513bf",
+        "36996011a591d60aad9c273173dbe9e7d67f6d821202b63d4709d780bfc62f9e",
+        "d64d0ebca570c3d9c2a667aef949c3fb4d100eaa87c7215cd37309a6cfc9134a",
     ),
     "v8-blocked": (  # deny
-        "53a02b894d7f90f51cf20f277ad7344750af9c1149e638f4e2d45d440f189d18",
-        "5f1b11c8ea2b019b8667191dd59467ebbb3c51a8d468bcfc6b1aae6c1b786954",
+        "c5c9dbf994a2c0d2d3ffc24121596007a430779e0bae2654c19a07fb366d6b80",
+        "7ecf2371b4b71020cc0788bd00104528523a0ea8edebc234957fc2e202011874",
     ),
 }
 
