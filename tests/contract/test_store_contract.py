@@ -700,6 +700,7 @@ def test_latest_reading_per_kpi_by_time_then_arrival(store: Store) -> None:
 def test_events_chain_page_and_filter(store: Store) -> None:
     with store.reading() as tx:
         assert (tx.event_count(), tx.head_event(), list(tx.events())) == (0, None, [])
+        assert tx.head_mark() is None
     with store.transaction() as tx:
         for n in range(1, 8):
             event(tx, n, model="credit" if n % 2 else None, minutes=n)
@@ -717,6 +718,7 @@ def test_events_chain_page_and_filter(store: Store) -> None:
         everything = list(tx.events())
         assert [e.seq for e in everything] == list(range(1, 9))
         assert everything[-1] == appended and tx.head_event() == appended
+        assert tx.head_mark() == (appended.seq, appended.hash)
         assert everything[0].payload == {"n": 1, "tuple": [1, 2], "when": at(1).isoformat()}
         assert tx.event_count() == 8
         assert list(tx.events(batch=2)) == everything  # paged the same
