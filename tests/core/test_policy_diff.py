@@ -246,3 +246,15 @@ def test_nested_limits_and_durations_in_gate_params_are_judged(
     changes = diff_policies(_data_policy(), _data_policy(step)).changes
     assert [(c.path.split(".", 2)[2], c.kind) for c in changes] == [expected]
     assert changes[0].loosens == (expected[1] in ("loosened", "removed"))
+
+
+def test_a_gate_type_s_declared_strictness_overrides_the_name() -> None:
+    """fairness: a larger min_group_size leaves more groups unjudged, a loosening."""
+
+    def step(doc: dict[str, Any]) -> None:
+        gate = next(g for g in doc["gates"] if g["type"] == "fairness")
+        gate["min_group_size"] = 500
+        doc["metadata"]["version"] = "9.9.9"
+
+    (change,) = diff_policies(_data_policy(), _data_policy(step)).changes
+    assert change.path.endswith("min_group_size") and change.kind == "loosened"

@@ -64,6 +64,10 @@ class FairnessParams(DatasetParams):
     confidence: float = Field(default=0.95, gt=0, lt=1, description="For Wilson intervals.")
     batch_rows: int = Field(default=1_000_000, ge=1, description="Rows per streamed batch.")
 
+    # For `policy diff`: a larger minimum group leaves more small groups unjudged (a loosening),
+    # although its name reads like a floor.
+    strictness: ClassVar[dict[str, str]] = {"min_group_size": "ceiling"}
+
     @model_validator(mode="after")
     def _a_bound(self) -> FairnessParams:
         if self.min is None and self.max is None:
