@@ -9,24 +9,17 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from clearance.core.engine import Evaluation, evaluate, resolve_transition
-from clearance.core.gates.artifact_integrity import ArtifactIntegrity
 from clearance.core.gates.base import GateContext, Measurement
-from clearance.core.gates.licenses import Licenses
-from clearance.core.gates.pii import Pii
-from clearance.core.gates.registry import GateRegistry, default_registry
-from clearance.core.gates.unsafe_serialization import UnsafeSerialization
-from clearance.core.gates.vulnerabilities import Vulnerabilities
 from clearance.core.hashing import sha256_bytes
 from clearance.core.loading import parse_policy
 from clearance.core.results import Decision, GateResult
 from clearance.core.version import EvidenceItem, ModelVersion
 
+from .conftest import policy_text
+
 DATA = Path(__file__).parent / "data" / "security"
 NOW = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)
-SECURITY_TYPES = (UnsafeSerialization, ArtifactIntegrity, Pii, Vulnerabilities, Licenses)
 
 
 class MemoryEvidence:
@@ -65,15 +58,6 @@ class MemoryEvidence:
         from clearance.adapters.datasets import read_columns
 
         return read_columns(self.files[name], columns, name=name, hint=name)
-
-
-def registry() -> GateRegistry:
-    """The installed types plus the security ones (registered by entry point once the
-    package is reinstalled; registering the same class again is a no-op)."""
-    reg = GateRegistry(dict(default_registry()))
-    for gate_type in SECURITY_TYPES:
-        reg.register(gate_type)
-    return reg
 
 
 def version(
@@ -116,29 +100,12 @@ def measure(gate_type: Any, params: Mapping[str, Any], ctx: GateContext) -> Meas
     return gate.evaluate(gate.Params.model_validate(dict(params)), ctx)  # type: ignore[no-any-return]
 
 
-def policy_text(gates: list[dict[str, Any]]) -> str:
-    doc = {
-        "apiVersion": "clearance/v1",
-        "kind": "Policy",
-        "metadata": {"name": "security", "version": "1.0.0", "owner": "o@example.com"},
-        "workflow": {
-            "stages": ["staging", "production"],
-            "transitions": [
-                {"from": "staging", "to": "production", "gates": [g["id"] for g in gates]}
-            ],
-        },
-        "gates": gates,
-    }
-    return yaml.safe_dump(doc, sort_keys=False)
-
-
 def run(
     gates: list[dict[str, Any]], v: ModelVersion, reader: Any, now: dt.datetime = NOW
 ) -> Decision:
-    reg = registry()
-    loaded = parse_policy([("policy.yaml", policy_text(gates))], reg)
+    loaded = parse_policy([("policy.yaml", policy_text(gates))])  # the installed gate types
     transition = resolve_transition(loaded, "staging", "production")
-    return evaluate(Evaluation(loaded, transition, v, reader, now), registry=reg)
+    return evaluate(Evaluation(loaded, transition, v, reader, now))
 
 
 def gate(decision: Decision, gate_id: str) -> GateResult:
