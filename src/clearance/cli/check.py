@@ -16,6 +16,14 @@ from clearance.terminal import SafeConsole
 if TYPE_CHECKING:
     from clearance.core.loading import LoadedPolicy
     from clearance.core.policy import Transition
+    from clearance.core.results import Decision
+    from clearance.reporters.sarif import SarifSources
+
+JUNIT = typer.Option(None, "--junit", help="Write a JUnit XML report here.")
+MARKDOWN = typer.Option(None, "--markdown", help="Write a Markdown report here.")
+SARIF = typer.Option(
+    None, "--sarif", help="Write a SARIF 2.1.0 report here (code-scanning annotations)."
+)
 
 
 def parse_now(text: str | None) -> dt.datetime:
@@ -82,8 +90,9 @@ def check(
         "standard", "--change-type", help="standard, emergency, experiment."
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the Decision as JSON."),
-    junit: Path | None = typer.Option(None, "--junit", help="Write a JUnit XML report here."),
-    markdown: Path | None = typer.Option(None, "--markdown", help="Write a Markdown report here."),
+    junit: Path | None = JUNIT,
+    markdown: Path | None = MARKDOWN,
+    sarif: Path | None = SARIF,
     now: str | None = typer.Option(None, "--now", help="Evaluate as of this time (ISO 8601)."),
 ) -> None:
     """Evaluate a version against a policy transition: exit 0 allowed, 1 blocked, 2 bad input."""
@@ -91,7 +100,7 @@ def check(
     from clearance.core.engine import Evaluation, evaluate, resolve_transition
     from clearance.core.loading import load_policy
     from clearance.core.selection import require_selected
-    from clearance.reporters import render_json, render_junit, render_markdown
+    from clearance.reporters import render_json
     from clearance.reporters.table import render
 
     loaded = load_policy(policy)
@@ -105,12 +114,66 @@ def check(
             ),
             progress=progress,
         )
-    for path, text in ((junit, render_junit), (markdown, render_markdown)):
-        if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(text(decision), encoding="utf-8")
+    write_reports(
+        decision,
+        junit=junit,
+        markdown=markdown,
+        sarif=sarif,
+        sources=lambda: sarif_sources(loaded, manifest),
+    )
     if as_json:
         typer.echo(render_json(decision), nl=False)
     else:
         render(decision, SafeConsole())
     raise typer.Exit(decision.exit_code)
+
+
+def write_reports(
+    decision: Decision,
+    *,
+    junit: Path | None,
+    markdown: Path | None,
+    sarif: Path | None,
+    sources: Callable[[], SarifSources | None],
+) -> None:
+    """Write each report asked for (parent folders created); ``sources`` is called only for
+    SARIF, which locates each gate in the policy files."""
+    from clearance.reporters import render_junit, render_markdown, render_sarif
+
+    texts: list[tuple[Path | None, Callable[[], str]]] = [
+        (junit, lambda: render_junit(decision)),
+        (markdown, lambda: render_markdown(decision)),
+        (sarif, lambda: render_sarif(decision, sources())),
+    ]
+    for path, text in texts:
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text(), encoding="utf-8")
+
+
+def sarif_sources(loaded: LoadedPolicy, manifest: Path | None) -> SarifSources:
+    """Each gate's definition (the line of its ``id``) and the manifest, as paths relative to
+    the working directory when under it: a CI job runs at the checkout's root, and code
+    scanning places results by repository-relative paths."""
+    from clearance.errors import Location
+    from clearance.reporters.sarif import SarifSources
+
+    gates = {}
+    for i, spec in enumerate(loaded.policy.gates):
+        where = loaded.positions.locate(("gates", i, "id"), key=True)
+        gates[spec.id] = Location(_relative(where.file), where.line, where.column)
+    return SarifSources(
+        gates=gates,
+        policy=_relative(loaded.sources[0]) if loaded.sources else None,
+        manifest=_relative(str(manifest)) if manifest is not None else None,
+    )
+
+
+def _relative(name: str) -> str:
+    path = Path(name)
+    if not path.is_absolute():
+        return name
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return name

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
 
+from clearance.cli.check import JUNIT, MARKDOWN, SARIF
 from clearance.cli.common import AS_USER, JSON, connect, console, print_json
 
 if TYPE_CHECKING:
+    from clearance.contract import Clearance
+    from clearance.core.results import Decision
+    from clearance.reporters.sarif import SarifSources
     from clearance.service.promotion import RequestResult
 
 request_app = typer.Typer(help="Promotion requests.", no_args_is_help=True)
@@ -47,15 +52,49 @@ def promote(
     ticket: str = TICKET,
     as_user: str | None = AS_USER,
     as_json: bool = JSON,
+    junit: Path | None = JUNIT,
+    markdown: Path | None = MARKDOWN,
+    sarif: Path | None = SARIF,
 ) -> None:
     """Request a promotion: executes at once if gates pass and no approval is needed.
 
     Exit 0 when executed or waiting for approvals, 1 when blocked by a gate, 2 on bad input.
+    The reports are those of `clearance check`, for the decision this request got.
     """
-    result = connect(as_user).promote(
+    from clearance.cli.check import write_reports
+
+    service = connect(as_user)
+    result = service.promote(
         model, version, to, change_type=change_type, reason=reason, ticket=ticket
     )
+    write_reports(
+        result.decision,
+        junit=junit,
+        markdown=markdown,
+        sarif=sarif,
+        sources=lambda: _applied_sources(service, result.decision),
+    )
     _show(result, as_json)
+
+
+def _applied_sources(service: Clearance, decision: Decision) -> SarifSources | None:
+    """Gate positions in the policy version the decision applied, as its files were named
+    when applied; None (results without a location) when it cannot be read or parsed."""
+    from clearance.cli.check import sarif_sources
+    from clearance.core.loading import check_policy
+    from clearance.errors import ClearanceError
+    from clearance.terminal import printable
+
+    try:
+        record = service.policy(decision.policy, decision.policy_version)
+    except ClearanceError as exc:
+        typer.echo(f"warning: SARIF without locations: {printable(exc)}", err=True)
+        return None
+    loaded, _ = check_policy(record.sources)
+    if loaded is None or loaded.content_hash != decision.policy_hash:
+        typer.echo("warning: SARIF without locations: the applied policy did not load", err=True)
+        return None
+    return sarif_sources(loaded, None)
 
 
 def approve(

@@ -8,6 +8,7 @@ from clearance.core.results import Decision
 from clearance.reporters.json import render_json
 from clearance.reporters.junit import render_junit
 from clearance.reporters.markdown import render_markdown
+from clearance.reporters.sarif import SarifSources, render_sarif
 
 Reporter = Callable[[Decision], str]
 
@@ -15,6 +16,15 @@ REPORTERS: dict[str, Reporter] = {
     "json": render_json,
     "junit": render_junit,
     "markdown": render_markdown,
+    "sarif": render_sarif,
 }
 
-__all__ = ["REPORTERS", "Reporter", "render_json", "render_junit", "render_markdown"]
+__all__ = [
+    "REPORTERS",
+    "Reporter",
+    "SarifSources",
+    "render_json",
+    "render_junit",
+    "render_markdown",
+    "render_sarif",
+]
