@@ -46,6 +46,7 @@ NEEDS_INPUT: dict[str, dict[str, Any]] = {
     "pii": {"datasets": ["evaluation"]},
     "vulnerabilities": {"report": "pip_audit"},
     "licenses": {"sbom": "sbom", "allow": ["MIT"]},
+    "secrets": {},
 }
 
 

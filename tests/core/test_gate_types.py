@@ -538,6 +538,7 @@ def test_registry_has_the_built_in_types_through_entry_points() -> None:
         "performance",
         "pii",
         "reproducibility",
+        "secrets",
         "unsafe_serialization",
         "vulnerabilities",
     ]
