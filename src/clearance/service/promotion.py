@@ -17,12 +17,14 @@ from pydantic import BaseModel, ConfigDict, Field, computed_field, model_validat
 
 from clearance.core import subjects
 from clearance.core.approvals import Approval, Verdict
+from clearance.core.attestation import DecisionFacts
 from clearance.core.engine import Evaluation, evaluate, evidence_digest, resolve_transition
 from clearance.core.loading import LoadedPolicy
 from clearance.core.results import Decision, Outcome
 from clearance.errors import ApprovalError, InputError, TransitionRefused
 from clearance.service.access import authorize, require_enabled
 from clearance.service.alerts import decision_details, emit, remediation_of
+from clearance.service.attestations import Attester
 from clearance.service.context import (
     EvidenceSource,
     governing_policy,
@@ -92,6 +94,8 @@ class Promotions:
     store: Store
     evidence: EvidenceSource
     clock: Clock
+    # signs every decision's in-toto statement in its transaction (ADR 0017); None: unsigned
+    attester: Attester | None = None
 
     def promote(
         self,
@@ -316,7 +320,7 @@ class Promotions:
             result=decision.model_dump(mode="json"),
             at=now,
         )
-        tx.append_event(
+        recorded = tx.append_event(
             time=now,
             actor=actor,
             action="decision.recorded",
@@ -331,6 +335,21 @@ class Promotions:
                 "gates": {g.gate_id: g.status.value for g in decision.gates},
             },
         )
+        if self.attester is not None:
+            declared = version.artifact.sha256 if version.artifact is not None else None
+            self.attester.attest(
+                DecisionFacts(
+                    decision=decision,
+                    decision_number=stored.id,
+                    request_id=request.id,
+                    requester=request.requester,
+                    decided_at=now,
+                    artifact_sha256=artifact_blob if isinstance(artifact_blob, str) else declared,
+                    approvals=approvals,
+                    event_seq=recorded.seq,
+                    event_hash=recorded.hash,
+                )
+            )
         # an emergency is fast on purpose: it skips the canary and owes a review instead
         staged = transition.rollout is not None and request.change_type != "emergency"
         status = _status(decision, staged=staged)
