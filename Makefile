@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 LOCK := requirements/lock.txt
 
-.PHONY: demo test lint typecheck docs clean lock
+.PHONY: demo test lint typecheck docs clean lock sizes
 
 DEMO_STAMP := $(VENV)/.installed-demo
 
@@ -40,6 +40,11 @@ docs: $(STAMP)
 
 test: lint typecheck
 	$(BIN)/python -m pytest
+
+# Installed size and install time of clearance and of each extra, each in a temporary venv
+# (the table in docs/install.md).
+sizes: $(STAMP)
+	$(BIN)/python scripts/install_sizes.py
 
 # Re-pin the versions `make test` installs, from a fresh resolve of pyproject.toml's ranges.
 lock:

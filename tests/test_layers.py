@@ -11,15 +11,21 @@ clearance.x``, ``from clearance import x``, ``from clearance.x import y``, relat
 from __future__ import annotations
 
 import ast
+import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+import pytest
 
 SRC = Path(__file__).resolve().parent.parent / "src" / "clearance"
 
 LAYERS: list[tuple[str, set[str]]] = [  # inner first: (layer, top-level modules of clearance)
     ("kernels", {"kernels"}),  # numeric kernels: nothing of clearance
-    ("errors", {"errors", "problem_types"}),  # the error types every layer raises
+    ("errors", {"errors", "problem_types", "extras"}),  # errors every layer raises
     ("core", {"core"}),  # pure: policies, gates, engine, lifecycle rules, audit hashing
     ("formats", {"manifest", "notify"}),  # manifests and notifications: records, no network
     ("service", {"service"}),  # use cases and the ports they declare
@@ -242,3 +248,129 @@ def test_the_checks_see_every_spelling() -> None:
     assert {"clearance.adapters", "clearance.cli.app", "clearance"} <= imported
     reads = sorted(read for _, read in _clock_reads(module))
     assert reads == ["datetime.date.today", "datetime.datetime.now", "time.perf_counter"]
+
+
+# What only the extras install (pyproject.toml): the base install has none of them.
+EXTRA_LIBRARIES = [
+    *("numpy", "scipy", "numba", "llvmlite", "pyarrow", "sklearn", "pandas"),
+    *("fastapi", "starlette", "uvicorn", "multipart", "python_multipart", "prometheus_client"),
+    *("psycopg", "psycopg_binary", "mlflow"),
+]
+EXAMPLES = SRC.parent.parent / "examples"
+NOW = "2026-11-22T12:00:00"
+
+# Runs in a fresh interpreter: every library of an extra fails to import, as in a venv that
+# has only `pip install clearance`; then the commands run through the console script's own
+# entry point (tests/cli_runner.py) and their exit codes and output come back as JSON.
+_WITHOUT_EXTRAS = """
+import importlib.abc, json, sys
+blocked = set(sys.argv[1].split())
+
+class WithoutExtras(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.partition(".")[0] in blocked:
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return None
+
+sys.meta_path.insert(0, WithoutExtras())
+sys.path.insert(0, sys.argv[2])
+from cli_runner import run_cli
+import clearance
+
+with clearance.Client("http://127.0.0.1:9", "token", retries=0) as client:
+    sdk = repr(client)
+ran = [run_cli(*args).__dict__ for args in json.loads(sys.argv[3])]
+loaded = sorted(m for m in sys.modules if m.partition(".")[0] in blocked)
+print(json.dumps({"sdk": sdk, "ran": ran, "loaded": loaded}))
+"""
+
+
+def test_the_base_install_runs_without_the_extras(tmp_path: Path) -> None:
+    """`pip install clearance` (no extra): the CLI, check, the SQLite registry and the SDK work;
+    what needs an extra says which one to install."""
+    credit = EXAMPLES / "credit-risk"
+    data = EXAMPLES / "credit-risk-data"
+    commands = [
+        ["--help"],
+        ["init", tmp_path],
+        ["user", "add", "ann", "--role", "admin", "--role", "ml_engineer"],
+        ["policy", "apply", credit / "policy"],
+        ["register", credit / "v7-pass" / "manifest.yaml"],
+        ["promote", "credit-default", "7", "--to", "staging"],
+        ["status"],
+        ["audit", "verify"],
+        ["check", "-p", credit / "policy", "-m", credit / "v7-pass" / "manifest.yaml",
+         "--to", "production", "--now", NOW],
+        ["check", "-p", credit / "policy", "-m", credit / "v8-blocked" / "manifest.yaml",
+         "--to", "production", "--now", NOW, "--json"],
+        ["check", "-p", data / "policy", "-m", data / "v3-blocked" / "manifest.yaml",
+         "--to", "production", "--now", NOW, "--json"],
+        ["serve"],
+        ["init", tmp_path / "pg", "--db", "postgresql://clearance@127.0.0.1:9/clearance"],
+    ]  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CLEARANCE_")}
+    env["CLEARANCE_USER"] = "ann"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            _WITHOUT_EXTRAS,
+            " ".join(EXTRA_LIBRARIES),
+            str(Path(__file__).parent),
+            json.dumps([[str(a) for a in c] for c in commands]),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=240,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = json.loads(done.stdout.splitlines()[-1])
+    assert out["loaded"] == []
+    assert out["sdk"] == "Client('http://127.0.0.1:9')"
+    ran = {" ".join(r["args"][:2]): r for r in out["ran"]}
+    codes = [(" ".join(r["args"][:2]), r["returncode"]) for r in out["ran"]]
+    assert [c for _, c in codes] == [0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 2, 2], (
+        codes,
+        [r["stderr"][-500:] for r in out["ran"] if r["returncode"] not in (0, 1)],
+    )
+    assert "credit-default" in ran["status"]["stdout"]
+    assert "audit chain OK" in ran["audit verify"]["stdout"]
+    checks = [r for r in out["ran"] if r["args"][0] == "check"]
+    assert "NEEDS_APPROVAL" in checks[0]["stdout"]
+    blocked = {g["gate_id"]: g for g in json.loads(checks[1]["stdout"])["gates"]}
+    assert blocked["auc_vs_champion"]["status"] == "fail"  # measured on reported metrics
+    data_gates = {g["gate_id"]: g for g in json.loads(checks[2]["stdout"])["gates"]}
+    for gate in ("auc_floor", "auc_vs_champion", "approval_rate_parity", "feature_drift"):
+        assert data_gates[gate]["status"] == "error"
+        assert data_gates[gate]["message"].endswith(
+            "needs numpy, which is not installed: pip install 'clearance[data]'"
+        ), data_gates[gate]["message"]
+    assert "pip install 'clearance[server]'" in ran["serve"]["stderr"]
+    pg = out["ran"][-1]
+    assert "pip install 'clearance[postgres]'" in pg["stderr"], pg["stderr"]
+
+
+def test_only_a_library_of_an_extra_is_reported_as_a_missing_extra() -> None:
+    from clearance.errors import InputError
+    from clearance.extras import MissingExtra, lazy, missing_extra, require
+
+    found = missing_extra(
+        ModuleNotFoundError("No module named 'scipy.stats'", name="scipy.stats"), "x"
+    )
+    assert isinstance(found, MissingExtra) and isinstance(found, InputError)
+    assert str(found) == "x needs scipy, which is not installed: pip install 'clearance[data]'"
+    again = missing_extra(found, "gate type 'drift'")
+    assert again is not None and str(again).startswith("gate type 'drift' needs scipy")
+    # a fault inside an installed library, or one no extra brings: reinstalling would not help
+    assert missing_extra(ImportError("cannot import name 'x' from 'numpy'"), "x") is None
+    assert missing_extra(ModuleNotFoundError("nope", name="not_a_library_of_ours"), "x") is None
+    assert require("json", "x").dumps([1]) == "[1]"
+    proxy = lazy("json", "x")
+    assert proxy.dumps({}) == "{}" and proxy.dumps is __import__("json").dumps
+    absent = lazy("clearance_no_such_module", "x")
+    with pytest.raises(ModuleNotFoundError) as raised:  # no extra's: the import error itself
+        getattr(absent, "anything")  # noqa: B009
+    assert raised.value.name == "clearance_no_such_module"

@@ -16,16 +16,17 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from numpy.typing import NDArray
-
 from clearance.adapters import latency
-from clearance.core.gates.latency import CannotMeasure, Predict, Rows
+from clearance.core.gates.latency import CannotMeasure
 from clearance.core.hashing import sha256_bytes
 from clearance.core.version import ModelVersion
 from clearance.manifest import file_sha256, read_manifest
 
 if TYPE_CHECKING:  # `import clearance` loads this module: keep the service out of it
+    from numpy.typing import NDArray
+
     from clearance.adapters.datasets import ColumnCache
+    from clearance.core.gates.latency import Predict, Rows
     from clearance.service.ports import BlobStore
 
 

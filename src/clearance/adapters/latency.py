@@ -12,10 +12,17 @@ import hashlib
 import pickle
 import time
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-import numpy as np
+from clearance.core.gates.latency import CannotMeasure
+from clearance.extras import lazy
 
-from clearance.core.gates.latency import CannotMeasure, Predict, Rows
+if TYPE_CHECKING:
+    import numpy as np
+
+    from clearance.core.gates.latency import Predict, Rows
+else:
+    np = lazy("numpy", "measuring latency")
 
 
 def load_predictor(blob: bytes, sha256: str | None) -> Predict:

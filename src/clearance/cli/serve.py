@@ -19,9 +19,12 @@ from typing import Any
 import typer
 
 from clearance.errors import InputError, StoreError
+from clearance.extras import require
 
 APP = "clearance.api.app:app_from_environment"
 LEVELS = ("critical", "error", "warning", "info", "debug")
+# What the API imports from the `server` extra (python-multipart parses the upload forms).
+SERVER_LIBRARIES = ("fastapi", "uvicorn", "python_multipart", "prometheus_client")
 
 
 def log_config(level: str) -> dict[str, Any]:
@@ -79,6 +82,8 @@ def serve(
     The database schema must be current: run `clearance db upgrade` first; the server never
     migrates on its own.
     """
+    for library in SERVER_LIBRARIES:  # before any of them is imported: one clear message
+        require(library, "`clearance serve`")
     import uvicorn
 
     from clearance.adapters.store import migrate

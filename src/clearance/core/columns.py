@@ -17,13 +17,14 @@ Readers return a :class:`Columns` (a ``dict`` with that metadata); the port's ty
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-import numpy as np
-from numpy.typing import NDArray
+if TYPE_CHECKING:
+    import numpy as np
+    from numpy.typing import NDArray
 
 
-class Columns(dict[str, NDArray[Any]]):
+class Columns(dict[str, "NDArray[Any]"]):
     """name -> 1-D array, with null masks, category lists, the file's schema and row count."""
 
     def __init__(
@@ -65,6 +66,8 @@ def decoded(columns: Mapping[str, NDArray[Any]], name: str) -> NDArray[Any]:
     cats = categories_of(columns, name)
     if cats is None:
         return values
+    import numpy as np  # a reader that returned codes has numpy
+
     table = np.array([*cats, None], dtype=object)
     out: NDArray[Any] = table[np.where(values < 0, len(cats), values)]
     return out

@@ -14,7 +14,6 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 from pydantic_core import to_jsonable_python
 
 from clearance.core.approvals import Approval, approval_status
@@ -42,6 +41,7 @@ from clearance.core.results import (
 from clearance.core.version import EvidenceReader, ModelVersion
 from clearance.core.waivers import Waiver, find_waiver
 from clearance.errors import InputError, NotFound, TransitionRefused
+from clearance.extras import MissingExtra, missing_extra
 
 Progress = Callable[[int, int, str], None]
 """``progress(done, total, gate_id)``: called before each gate (``done`` gates finished, the
@@ -360,8 +360,12 @@ def _holm(measured: dict[str, Measurement], declared: set[str]) -> dict[str, Mea
     ]
     if not family:
         return measured
+    # A family comes only from the data gates, so numpy, scipy and numba are installed here.
+    import numpy as np
+
+    from clearance.kernels.uncertainty import holm
+
     p = np.array([measured[g].details["hypothesis"]["p_value"] for g in family], dtype=float)
-    from clearance.kernels.uncertainty import holm  # scipy and numba load only when needed
 
     adjusted = holm(np.clip(p, 0.0, 1.0))
     out = dict(measured)
@@ -530,6 +534,11 @@ def _measure(
         if gate is None:
             gate = types[step.type] = registry.get(step.type)
         return gate.evaluate(params[step.id], ctx)
+    except (ImportError, MissingExtra) as exc:  # an extra's library (numpy ...) is missing
+        missing = missing_extra(exc, f"gate type '{step.type}'")
+        if missing is None:
+            return Measurement.error(f"gate type '{step.type}' failed: ImportError: {exc}")
+        return Measurement.error(str(missing))
     except Exception as exc:
         return Measurement.error(f"gate type '{step.type}' failed: {type(exc).__name__}: {exc}")
 

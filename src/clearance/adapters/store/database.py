@@ -20,6 +20,7 @@ from sqlalchemy.pool import NullPool, QueuePool
 
 from clearance.adapters.private import create_private
 from clearance.errors import NotFound, StoreError
+from clearance.extras import missing_extra
 
 R = TypeVar("R")
 
@@ -54,7 +55,13 @@ def make_engine(url: str, *, pooled: bool | None = None) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         return _sqlite(url, keep)
     if parsed.get_backend_name() == "postgresql":
-        return create_engine(url, pool_pre_ping=True, poolclass=None if keep else NullPool)
+        try:  # SQLAlchemy imports the driver here
+            return create_engine(url, pool_pre_ping=True, poolclass=None if keep else NullPool)
+        except ImportError as exc:
+            missing = missing_extra(exc, "a PostgreSQL database")
+            if missing is None:
+                raise
+            raise missing from None
     raise StoreError(
         f"unsupported database '{parsed.get_backend_name()}'; use SQLite or PostgreSQL"
     )

@@ -12,15 +12,20 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from statistics import NormalDist
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-from numpy.typing import NDArray
 from pydantic import Field
 
 from clearance.core.column_roles import ColumnMapping
 from clearance.core.columns import categories_of, null_mask_of
 from clearance.core.gates.base import GateContext, GateParams, GateProblem
+from clearance.extras import lazy
+
+if TYPE_CHECKING:
+    import numpy as np
+    from numpy.typing import NDArray
+else:
+    np = lazy("numpy", "this gate")  # loads without the data extra; computing needs it
 
 ColumnsField = Field(
     default=None,

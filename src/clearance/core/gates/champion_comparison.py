@@ -16,9 +16,8 @@ DeLong's paired test for ROC AUC, a paired Poisson bootstrap for the other metri
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-import numpy as np
 from pydantic import Field, model_validator
 
 from clearance.core.column_roles import ColumnMapping
@@ -43,6 +42,12 @@ from clearance.core.gates.base import (
     reports_problems,
 )
 from clearance.core.results import GateStatus
+from clearance.extras import lazy
+
+if TYPE_CHECKING:
+    import numpy as np
+else:
+    np = lazy("numpy", "this gate")  # loads without the data extra; computing needs it
 
 _LIMITS = (
     "max_degradation",

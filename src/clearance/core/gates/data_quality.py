@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from typing import Any, ClassVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
-import numpy as np
-from numpy.typing import NDArray
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from clearance import kernels as k
@@ -36,6 +34,13 @@ from clearance.core.gates.base import (
     reports_problems,
 )
 from clearance.core.results import GateStatus
+from clearance.extras import lazy
+
+if TYPE_CHECKING:
+    import numpy as np
+    from numpy.typing import NDArray
+else:
+    np = lazy("numpy", "this gate")  # loads without the data extra; computing needs it
 
 
 class RangeSpec(GateParams):

@@ -12,9 +12,8 @@ exceeds ``max_drifted_share``.
 from __future__ import annotations
 
 import math
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-import numpy as np
 from pydantic import Field
 
 from clearance import kernels as k
@@ -37,6 +36,12 @@ from clearance.core.gates.base import (
     reports_problems,
 )
 from clearance.core.results import GateStatus
+from clearance.extras import lazy
+
+if TYPE_CHECKING:
+    import numpy as np
+else:
+    np = lazy("numpy", "this gate")  # loads without the data extra; computing needs it
 
 
 class DriftParams(GateParams):

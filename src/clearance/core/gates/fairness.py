@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-import numpy as np
-from numpy.typing import NDArray
 from pydantic import Field, model_validator
 
 from clearance import kernels as k
@@ -39,6 +37,13 @@ from clearance.core.gates.base import (
     check_bound,
     reports_problems,
 )
+from clearance.extras import lazy
+
+if TYPE_CHECKING:
+    import numpy as np
+    from numpy.typing import NDArray
+else:
+    np = lazy("numpy", "this gate")  # loads without the data extra; computing needs it
 
 FairnessMetric = Literal[
     "demographic_parity_difference",

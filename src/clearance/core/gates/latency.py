@@ -26,10 +26,8 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable, Sequence
-from typing import Any, ClassVar, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
-import numpy as np
-from numpy.typing import NDArray
 from pydantic import Field, model_validator
 
 from clearance.core.column_roles import ColumnMapping
@@ -42,11 +40,18 @@ from clearance.core.gates.base import (
     reports_problems,
 )
 from clearance.core.results import GateStatus
+from clearance.extras import lazy
+
+if TYPE_CHECKING:
+    import numpy as np
+    from numpy.typing import NDArray
+
+    Rows = NDArray[np.float64]
+    Predict = Callable[[Rows], object]
+else:
+    np = lazy("numpy", "this gate")  # loads without the data extra; computing needs it
 
 _PCTS = ("p50", "p95", "p99")
-
-Rows = NDArray[np.float64]
-Predict = Callable[[Rows], object]
 
 
 class CannotMeasure(Exception):

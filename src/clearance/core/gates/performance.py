@@ -8,9 +8,8 @@ applies Holm across all such tests of one transition.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-import numpy as np
 from pydantic import Field, model_validator
 
 from clearance.core.gates import _metrics as pm
@@ -34,6 +33,12 @@ from clearance.core.gates.base import (
     reports_problems,
 )
 from clearance.core.results import GateStatus
+from clearance.extras import lazy
+
+if TYPE_CHECKING:
+    import numpy as np
+else:
+    np = lazy("numpy", "this gate")  # loads without the data extra; computing needs it
 
 MetricName = Literal[
     "accuracy",

@@ -15,10 +15,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from typing import Annotated, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
-import numpy as np
-from numpy.typing import NDArray
 from pydantic import AfterValidator, Field
 
 from clearance.core.columns import BatchReader, categories_of, null_mask_of, schema_of
@@ -31,6 +29,13 @@ from clearance.core.gates.base import (
     reports_problems,
 )
 from clearance.core.results import GateStatus
+from clearance.extras import lazy
+
+if TYPE_CHECKING:
+    import numpy as np
+    from numpy.typing import NDArray
+else:
+    np = lazy("numpy", "this gate")  # loads without the data extra; computing needs it
 
 Check = Literal["email", "phone", "national_id", "card_number"]
 CHECKS: tuple[Check, ...] = ("email", "phone", "national_id", "card_number")
