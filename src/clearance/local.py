@@ -3,21 +3,45 @@
 The API serves each request through one of these, acting as the signed-in user; the CLI,
 without ``CLEARANCE_URL``, acts as ``--as`` and as the operator (it holds the database, so
 the user-administration use cases need no role from it).
+
+Every call passes through ``LocalClearance.call``, from the CLI and from each API request,
+so this is where a move is followed by the MLflow write-back (``AFTER_MOVE``): once, for
+every transport, after the move commits (``clearance.workspace.after_commit``: an API call
+with an ``Idempotency-Key`` commits after the use case returns), and never able to fail or
+undo it.
 """
 
 from __future__ import annotations
 
 import functools
 import inspect
+import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from clearance.contract import Clearance, Operation
 from clearance.contract.operations import IDEMPOTENCY_ARGUMENT
 from clearance.errors import InputError
+from clearance.workspace import after_commit
 
 if TYPE_CHECKING:
+    from clearance.service.mlflow_sync import MlflowSyncResult
     from clearance.workspace import Workspace
+
+LOG = logging.getLogger("clearance.mlflow")
+# The operations after which a model may stand elsewhere, and the argument naming it (a
+# model, or a request of it; "result": the answer's ``model``): MLflow's aliases and tags
+# follow them (``_follow``).
+AFTER_MOVE = {
+    "register_mlflow": "result",
+    "promote": "model",
+    "approve": "request_id",
+    "reject": "request_id",
+    "reevaluate": "request_id",
+    "rollback": "model",
+    "start_rollout": "model",
+    "observe_rollout_readings": "model",
+}
 
 
 class LocalClearance(Clearance):
@@ -54,7 +78,49 @@ class LocalClearance(Clearance):
             extra["operator"] = self.operator
         if op.paged and "limit" in accepts and limit is not None:
             extra |= {"limit": limit, "offset": offset}
-        return handler(**arguments, **extra)
+        result = handler(**arguments, **extra)
+        if op.name in AFTER_MOVE:
+            return self._after_move(op.name, arguments, result)
+        return result
+
+    def _after_move(self, name: str, arguments: dict[str, Any], result: Any) -> Any:
+        """Sync MLflow once the move has committed. A registration's answer carries that
+        first sync when the commit came first (the CLI; an API call without an
+        Idempotency-Key); otherwise its ``sync`` is None and MLflow is written just after."""
+        where = AFTER_MOVE[name]
+        subject = result.model if where == "result" else arguments[where]
+        synced: list[MlflowSyncResult | None] = []
+        after_commit(lambda: synced.append(self._follow(name, subject)))
+        if where == "result" and synced:
+            return result.model_copy(update={"sync": synced[0]})
+        return result
+
+    def _follow(self, name: str, subject: Any) -> MlflowSyncResult | None:
+        """Sync MLflow after the committed ``name``. The move stands whatever happens here:
+        MLflow down, a bad ``mlflow.yaml`` or a missing extra is logged, and the next sync
+        (``tick``, ``clearance mlflow reconcile``, a webhook, the next move) writes it."""
+        from clearance.terminal import printable  # what MLflow said reaches a terminal
+
+        try:
+            mlflow = self.ws.mlflow
+            if mlflow is None:
+                return None
+            if AFTER_MOVE[name] == "request_id":
+                sync = mlflow.after_request(int(subject))
+            else:
+                sync = mlflow.after_move(str(subject))
+        except Exception as exc:  # the move has committed: nothing here may undo or fail it
+            from clearance.service.mlflow_sync import MlflowSyncResult
+
+            LOG.warning("MLflow is behind (%s): %s; the next sync writes it", name, printable(exc))
+            return MlflowSyncResult(model=str(subject), mlflow_model="", error=str(exc))
+        if sync is not None and sync.error is not None:
+            LOG.warning(
+                "MLflow is behind for %s: %s; the next sync writes it",
+                printable(sync.model),
+                printable(sync.error),
+            )
+        return sync
 
 
 def _parameters(handler: Callable[..., Any]) -> frozenset[str]:

@@ -8,16 +8,18 @@ store and the Ed25519 key that signs audit checkpoints. Like git, commands find 
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from clearance.adapters.clock import SystemClock
-from clearance.errors import InputError, StoreError
+from clearance.errors import InputError, NotFound, StoreError
 
 # Each property imports its own service and adapter: a command pays for the use cases it
 # calls (a read loads neither the engine, the signing key's library nor the notifiers).
@@ -28,11 +30,14 @@ if TYPE_CHECKING:
     from clearance.adapters.blobs import FileBlobStore
     from clearance.adapters.evidence import BlobEvidenceSource
     from clearance.service.access import Tokens, Users
+    from clearance.service.attestations import Attestations, DirectoryArchive
     from clearance.service.auditing import Auditing
     from clearance.service.delivery import Deliveries
+    from clearance.service.evidence_pack import EvidencePacks
     from clearance.service.governance import Governance
     from clearance.service.housekeeping import Housekeeping
-    from clearance.service.ports import Clock, IdempotencyPort, Store
+    from clearance.service.mlflow_governance import MlflowGovernance
+    from clearance.service.ports import Clock, IdempotencyPort, KeptResponse, Store
     from clearance.service.promotion import Promotions
     from clearance.service.registry import Registry
     from clearance.service.replay import Replays
@@ -43,6 +48,62 @@ if TYPE_CHECKING:
 
 HOME = ".clearance"
 KEY_FILE = "keys/audit-ed25519.pem"
+# What runs once the writes of the idempotent call in progress commit (``after_commit``)
+_AFTER_COMMIT: ContextVar[list[Callable[[], None]] | None] = ContextVar(
+    "clearance_after_commit", default=None
+)
+
+
+def after_commit(action: Callable[[], None]) -> None:
+    """Run ``action`` once what the use case wrote is committed: at once, or, inside an
+    idempotent API call (whose writes are held open and committed with its response, see
+    ``IdempotencyPort.run``), right after that commit; never if they are rolled back.
+
+    For work with effects outside the store (the MLflow write-back): done before the commit,
+    it would act on a decision that might still be undone, and its reads would not see it."""
+    pending = _AFTER_COMMIT.get()
+    if pending is None:
+        action()
+    else:
+        pending.append(action)
+
+
+@dataclass(frozen=True)
+class CommitHooks:
+    """An ``IdempotencyPort`` that runs the ``after_commit`` actions of the call it runs,
+    after committing it."""
+
+    inner: IdempotencyPort
+
+    def claim(self, *args: Any, **kwargs: Any) -> KeptResponse | None:
+        return self.inner.claim(*args, **kwargs)
+
+    def run(
+        self,
+        user: str,
+        key: str,
+        fingerprint: str,
+        at: dt.datetime,
+        call: Callable[[], tuple[int, str]],
+    ) -> tuple[KeptResponse, bool]:
+        pending: list[Callable[[], None]] = []
+        token = _AFTER_COMMIT.set(pending)
+        try:
+            stored, ours = self.inner.run(user, key, fingerprint, at, call)
+        finally:
+            _AFTER_COMMIT.reset(token)
+        if ours:  # committed; otherwise another call with the key won and ours rolled back
+            for action in pending:
+                action()
+        return stored, ours
+
+    def refuse(
+        self, user: str, key: str, fingerprint: str, at: dt.datetime, status: int, body: str
+    ) -> KeptResponse | None:
+        return self.inner.refuse(user, key, fingerprint, at, status, body)
+
+    def release(self, user: str, key: str) -> KeptResponse | None:
+        return self.inner.release(user, key)
 
 
 @dataclass
@@ -118,9 +179,40 @@ class Workspace:
 
     @property
     def promotions(self) -> Promotions:
+        from clearance.service.attestations import Attester
         from clearance.service.promotion import Promotions
 
-        return Promotions(self.store, self.evidence, self.clock)
+        attester = Attester(lambda: self.key, self.attestation_archive)
+        return Promotions(self.store, self.evidence, self.clock, attester)
+
+    @cached_property
+    def attestation_archive(self) -> DirectoryArchive:
+        from clearance.service.attestations import DirectoryArchive
+
+        return DirectoryArchive(self.home / "attestations")
+
+    @property
+    def attestations(self) -> Attestations:
+        from clearance.service.attestations import Attestations
+
+        return Attestations(self.store, self.attestation_archive)
+
+    @property
+    def evidence_packs(self) -> EvidencePacks:
+        """Packs of a version's decisions, with their signed attestations."""
+        from clearance.service.evidence_pack import EvidencePacks
+
+        attestations = self.attestations
+
+        def attestation(request_id: int, decision: int) -> bytes | None:
+            try:
+                return attestations.attestation(request_id, decision=decision).to_bytes()
+            except NotFound:
+                return None
+
+        return EvidencePacks(
+            self.store, self.blobs, self.clock, self.auditing.public_key, attestation
+        )
 
     @property
     def auditing(self) -> Auditing:
@@ -174,17 +266,46 @@ class Workspace:
     def idempotency(self) -> IdempotencyPort:
         from clearance.adapters.store.access import SqlIdempotency
 
-        return SqlIdempotency(self.engine)
+        return CommitHooks(SqlIdempotency(self.engine))
 
     @property
     def notifications_file(self) -> Path:
         return self.home / "notifications.yaml"
 
     @property
+    def mlflow_file(self) -> Path:
+        return self.home / "mlflow.yaml"
+
+    @cached_property
+    def mlflow(self) -> MlflowGovernance | None:
+        """The MLflow use cases, wired to MLflow as ``mlflow.yaml`` says; None without that
+        file (MLflow is not used here). Only with the file is MLflow imported: without the
+        ``mlflow`` extra that is an error naming it."""
+        from clearance.service.mlflow_settings import load_settings
+
+        settings = load_settings(self.mlflow_file)
+        if settings is None:
+            return None
+        from clearance.adapters.mlflow import mlflow_governance
+
+        return mlflow_governance(self.store, self.clock, self.registry, settings, self.idempotency)
+
+    @property
+    def mlflow_configured(self) -> MlflowGovernance:
+        """``mlflow``, for the use cases that need it (the contract's MLflow operations)."""
+        governance = self.mlflow
+        if governance is None:
+            raise NotFound(
+                f"MLflow is not configured for this workspace: it has no {HOME}/mlflow.yaml "
+                "(docs/mlflow.md)"
+            )
+        return governance
+
+    @property
     def scheduler(self) -> Scheduler:
         from clearance.service.scheduler import Scheduler
 
-        return Scheduler(self.store, self.governance, self.deliveries)
+        return Scheduler(self.store, self.governance, self.deliveries, lambda: self.mlflow)
 
     def deliveries(self, env: Mapping[str, str] | None = None) -> Deliveries:
         """Delivery of recorded alerts through the channels in ``notifications.yaml``."""

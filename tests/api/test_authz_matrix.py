@@ -549,10 +549,19 @@ def mutating_routes(ws: Workspace) -> set[tuple[str, str]]:
     return found
 
 
+# Answered 404 in this world (no .clearance/mlflow.yaml): their 401/403/HMAC cases are in
+# tests/mlflow_governance/test_mlflow_api.py.
+ELSEWHERE = {
+    ("POST", "/v1/mlflow/versions"),
+    ("POST", "/v1/mlflow/reconcile"),
+    ("POST", "/v1/mlflow/webhook"),
+}
+
+
 def test_every_mutating_route_is_in_the_matrix(tmp_path: Path) -> None:
     served = mutating_routes(Workspace(tmp_path, SystemClock()))
     assert len(served) >= 20
-    missing = sorted(served - set(MATRIX))
+    missing = sorted(served - set(MATRIX) - ELSEWHERE)
     assert not missing, f"mutating endpoints without an authorization matrix entry: {missing}"
     gone = sorted(set(MATRIX) - served)
     assert not gone, f"matrix entries for endpoints the app no longer serves: {gone}"

@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 EXE = str(Path(sys.executable).parent / "clearance")
 
 
@@ -45,3 +47,29 @@ def test_governance_demo_shows_waiver_emergency_and_canary(tmp_path: Path) -> No
     assert "rollback: approval_rate dropped" in out
     assert "NON-COMPLIANT: emergency request" in out
     assert "every signature verified (0 rejected)" in out
+
+
+def test_demo_without_its_extra_names_the_extra(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cli_runner import run_cli
+
+    monkeypatch.delitem(sys.modules, "clearance.demo.assets", raising=False)
+    monkeypatch.setitem(sys.modules, "sklearn", None)  # as if scikit-learn were not installed
+    ran = run_cli("demo", "main", "--dir", tmp_path / "demo")
+    assert ran.returncode == 2, ran.stdout + ran.stderr
+    assert "pip install 'clearance[demo]'" in ran.stderr
+    assert "Traceback" not in ran.stderr
+    assert not (tmp_path / "demo" / ".clearance").exists()
+
+
+def test_files_only_writes_the_project_and_no_workspace(tmp_path: Path) -> None:
+    from cli_runner import run_cli
+
+    ran = run_cli("demo", "--files-only", "--dir", tmp_path / "qs")
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert (tmp_path / "qs" / "project" / "models" / "v2" / "manifest.yaml").is_file()
+    assert not (tmp_path / "qs" / ".clearance").exists()
+    again = run_cli("demo", "--files-only", "--dir", tmp_path / "qs")
+    assert again.returncode == 2
+    assert "already holds a demo" in again.stderr

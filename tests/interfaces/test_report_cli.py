@@ -10,13 +10,10 @@ import zipfile
 from pathlib import Path
 
 import pytest
-import typer
 import yaml
-from typer.testing import CliRunner
 
-from clearance.cli import report
-from clearance.errors import ClearanceError
 from clearance.workspace import Workspace, init_workspace
+from cli_runner import run_cli
 
 CARD = (
     "# Model card\n\n## Intended use\nScoring <script>alert(1)</script> & more.\n\n"
@@ -42,27 +39,10 @@ POLICY = {
 }
 
 
-def _root() -> typer.Typer:
-    """The ``clearance`` app as ``cli/app.py`` registers this group (``add_typer(report.app,
-    name="report")``)."""
-    root = typer.Typer()
-
-    @root.callback()
-    def _main() -> None:
-        """clearance"""
-
-    root.add_typer(report.app, name="report")
-    return root
-
-
 def run(*args: str | Path) -> tuple[int, str]:
-    """Exit code and output, with the exit codes ``cli.app.main`` gives a ClearanceError."""
-    result = CliRunner().invoke(_root(), [str(a) for a in args])
-    if isinstance(result.exception, ClearanceError):
-        return result.exception.exit_code, result.output + str(result.exception)
-    if result.exception is not None and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    return result.exit_code, result.output
+    """Exit code and output (stdout, then stderr) of the real ``clearance`` entry point."""
+    ran = run_cli(*args)
+    return ran.returncode, ran.stdout + ran.stderr
 
 
 @pytest.fixture

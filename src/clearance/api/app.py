@@ -27,7 +27,7 @@ from clearance.api import contract_routes, problems
 from clearance.api.deps import UserDep
 from clearance.api.logs import log
 from clearance.api.metrics import Metrics
-from clearance.api.routes import access, audit, registry
+from clearance.api.routes import access, audit, mlflow, registry
 from clearance.api.uploads import remove_stale_staging
 from clearance.errors import InputError
 from clearance.workspace import Workspace
@@ -135,7 +135,7 @@ def create_app(ws: Workspace, settings: Settings | None = None) -> FastAPI:
         page.headers["Content-Security-Policy"] = DOCS_POLICY
         return page
 
-    for module in (registry, access, audit):
+    for module in (registry, access, audit, mlflow):
         app.include_router(module.router, prefix="/v1")
     app.include_router(contract_routes.router(), prefix="/v1")
     return app

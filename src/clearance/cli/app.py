@@ -16,8 +16,19 @@ import typer
 from rich.text import Text
 
 from clearance import __version__
-from clearance.cli import access, audit, check, governance, policy, promotion, registry
+from clearance.cli import (
+    access,
+    attest,
+    audit,
+    check,
+    governance,
+    policy,
+    promotion,
+    registry,
+    report,
+)
 from clearance.cli.blobs import blobs_app
+from clearance.cli.mlflow import mlflow_app
 from clearance.cli.serve import serve
 from clearance.errors import ClearanceError
 from clearance.terminal import SafeConsole, printable
@@ -27,8 +38,29 @@ app = typer.Typer(
     help="Clearance for ML model versions: policy-as-code gates, sign-offs and an audit trail.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion for bash, zsh, fish, pwsh
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(__version__)
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False,
+        "--version",
+        help="Print the installed clearance version and exit.",
+        callback=_print_version,
+        is_eager=True,
+    ),
+) -> None:
+    """Clearance for ML model versions: policy-as-code gates, sign-offs and an audit trail."""
+
+
 app.command("check")(check.check)
 app.command("init")(registry.init)
 app.command("register")(registry.register)
@@ -54,6 +86,9 @@ app.add_typer(governance.waiver_app, name="waiver")
 app.add_typer(governance.review_app, name="review")
 app.add_typer(governance.rollout_app, name="rollout")
 app.add_typer(governance.notify_app, name="alerts")
+app.add_typer(mlflow_app, name="mlflow")
+app.add_typer(attest.app, name="attest")
+app.add_typer(report.app, name="report")
 app.command("serving")(governance.serving)
 app.command("tick")(governance.tick)
 app.command("serve")(serve)
@@ -64,18 +99,27 @@ err = SafeConsole(stderr=True, soft_wrap=True)
 def demo(
     story: str = typer.Argument("all", help="main, governance or all."),
     directory: Path | None = typer.Option(None, "--dir", help="Where (default: a new temp dir)."),
+    files_only: bool = typer.Option(
+        False,
+        "--files-only",
+        help="Only write the story's files (data, models, manifests, policy), no workspace: "
+        "for following docs/quickstart.md by hand.",
+    ),
 ) -> None:
     """Run the end-to-end stories: train, register, sign off, block, roll back; then waivers,
     an emergency hotfix and its review, and a canary that rolls itself back."""
     import tempfile
 
     from clearance.demo.governance import run_governance
-    from clearance.demo.story import run_demo
+    from clearance.demo.story import run_demo, write_files
 
     if story not in ("main", "governance", "all"):
         raise typer.BadParameter("choose main, governance or all", param_hint="STORY")
     root = directory or Path(tempfile.mkdtemp(prefix="clearance-demo-"))
     console = SafeConsole()
+    if files_only:
+        write_files(root, console)
+        return
     if story in ("main", "all"):
         run_demo(root / "main" if story == "all" else root, console)
     if story in ("governance", "all"):

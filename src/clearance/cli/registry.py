@@ -108,13 +108,61 @@ def user_list(as_json: bool = JSON) -> None:
 
 
 def register(
-    manifest: Path = typer.Argument(..., help="Model manifest (YAML/JSON) of the version."),
+    source: str = typer.Argument(
+        ...,
+        metavar="SOURCE",
+        help="Model manifest (YAML/JSON) of the version, or an MLflow URI: models:/NAME/3, "
+        "models:/NAME@ALIAS, runs:/RUN_ID/PATH.",
+    ),
+    model: str | None = typer.Option(
+        None, "--model", help="MLflow: the model's name in clearance (default: MLflow's)."
+    ),
+    version: str | None = typer.Option(
+        None, "--version", help="MLflow: the version's name (default: MLflow's number)."
+    ),
+    risk_tier: str | None = typer.Option(
+        None, "--risk-tier", help="MLflow: the model's risk tier (default: the model's own)."
+    ),
+    owner: str | None = typer.Option(None, "--owner", help="MLflow: the model's owner."),
+    team: str | None = typer.Option(None, "--team", help="MLflow: the model's team."),
+    tag: list[str] = typer.Option(
+        [], "--tag", help="MLflow: a model tag KEY=VALUE; repeat for several."
+    ),
     as_user: str | None = AS_USER,
     as_json: bool = JSON,
 ) -> None:
-    """Register a model version (and its model, if new) with its evidence and artifact."""
+    """Register a model version (and its model, if new) with its evidence and artifact.
+
+    From a manifest, or from MLflow's registry (docs/mlflow.md): the version is built from
+    the run's params, metrics, git commit, datasets and artifact files, and tagged in MLflow.
+    """
+    from clearance.cli.mlflow import is_mlflow_uri, register_from_mlflow
+
+    if is_mlflow_uri(source):
+        register_from_mlflow(
+            source,
+            as_user=as_user,
+            as_json=as_json,
+            model=model,
+            version=version,
+            risk_tier=risk_tier,
+            owner=owner,
+            team=team,
+            tags=tag,
+        )
+        return
+    given = {"--model": model, "--version": version, "--risk-tier": risk_tier}
+    given |= {"--owner": owner, "--team": team}
+    named = [option for option, value in given.items() if value is not None]
+    named += ["--tag"] if tag else []
+    if named:
+        raise typer.BadParameter(
+            f"{', '.join(named)} apply to an MLflow URI only; a manifest names its model itself",
+            param_hint="SOURCE",
+        )
     import yaml
 
+    manifest = Path(source)
     row = connect(as_user).register(manifest)  # the SDK validates it before it uploads
     name = str(yaml.safe_load(manifest.read_text(encoding="utf-8"))["model"]["name"])
     if as_json:

@@ -21,13 +21,11 @@ from rich.text import Text
 from typer.core import TyperGroup
 
 from clearance.cli.common import JSON, console, print_json, remote, workspace
-from clearance.errors import InputError, NotFound
+from clearance.errors import InputError
 
 if TYPE_CHECKING:
     from clearance.core.evidence_pack import PackBlobs, PackReport
     from clearance.core.version import EvidenceReader, ModelVersion
-    from clearance.service.evidence_pack import EvidencePacks
-    from clearance.workspace import Workspace
 
 MIB = 1024 * 1024
 
@@ -47,26 +45,6 @@ app = typer.Typer(
     "file an auditor verifies offline (`report MODEL VERSION --out F.zip`, `report verify F`).",
     no_args_is_help=True,
 )
-
-
-def evidence_packs(ws: Workspace) -> EvidencePacks:
-    """The use case on a workspace: its store, blobs, clock and audit key, and its signed
-    decision attestations when the workspace keeps them."""
-    from clearance.service.evidence_pack import EvidencePacks
-
-    attestations: Any = getattr(ws, "attestations", None)
-    reader = None
-    if attestations is not None:
-
-        def reader(request_id: int, decision: int) -> bytes | None:
-            try:
-                envelope = attestations.attestation(request_id, decision=decision)
-            except NotFound:
-                return None
-            data: bytes = envelope.to_bytes()
-            return data
-
-    return EvidencePacks(ws.store, ws.blobs, ws.clock, ws.auditing.public_key, reader)
 
 
 def open_pack_evidence(
@@ -110,7 +88,7 @@ def create(
     if checkpoint:
         cp = ws.auditing.checkpoint()
         console.print(f"checkpoint signed at seq {cp.seq} ({cp.hash[:12]})")
-    built = evidence_packs(ws).build(model, version, max_bytes=max_bytes)
+    built = ws.evidence_packs.build(model, version, max_bytes=max_bytes)
     if out is not None:
         _write(out, built.data)
         console.print(

@@ -15,8 +15,10 @@ command that prints it.
 from __future__ import annotations
 
 from clearance.contract.access import AccessOps
+from clearance.contract.attestations import AttestationOps
 from clearance.contract.audit import AuditOps
 from clearance.contract.governance import GovernanceOps
+from clearance.contract.mlflow import MlflowOps
 from clearance.contract.operations import Operation, operations_of
 from clearance.contract.promotion import PromotionOps
 from clearance.contract.registry import RegistryOps
@@ -24,7 +26,9 @@ from clearance.contract.registry import RegistryOps
 __all__ = ["OPERATIONS", "Clearance", "Operation"]
 
 
-class Clearance(AccessOps, RegistryOps, PromotionOps, GovernanceOps, AuditOps):
+class Clearance(
+    AccessOps, RegistryOps, PromotionOps, GovernanceOps, AuditOps, AttestationOps, MlflowOps
+):
     """Every use case, by name; a transport supplies ``_run``."""
 
 

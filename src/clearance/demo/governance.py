@@ -20,7 +20,7 @@ import yaml
 from rich.table import Table
 
 from clearance.adapters.clock import FixedClock, SystemClock
-from clearance.demo.story import MODEL, DemoFailed, Story
+from clearance.demo.story import MODEL, DemoFailed, Story, build_assets
 from clearance.errors import ClearanceError
 from clearance.notify.channels import verify_signature
 from clearance.service.waivers import WaiverBacklog
@@ -102,8 +102,6 @@ def _policy(source: Path, target: Path) -> Path:
 
 
 def run_governance(root: Path, console: SafeConsole) -> None:
-    from clearance.demo.assets import build_assets
-
     root.mkdir(parents=True, exist_ok=True)
     assets = build_assets(root / "project")
     clock = FixedClock(SystemClock().now().replace(microsecond=0))

@@ -12,17 +12,20 @@ import tempfile
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from rich.rule import Rule
 from rich.table import Table
 from rich.text import Text
 
-from clearance.errors import ApprovalError, ClearanceError
+from clearance.errors import ApprovalError, ClearanceError, InputError
 from clearance.reporters.table import render
 from clearance.service.promotion import RequestResult
 from clearance.terminal import SafeConsole
 from clearance.workspace import Workspace, init_workspace
+
+if TYPE_CHECKING:
+    from clearance.demo.assets import DemoAssets
 
 T = TypeVar("T")
 MODEL = "credit-default"
@@ -83,10 +86,37 @@ class Story:
         return result
 
 
+def build_assets(root: Path) -> DemoAssets:
+    """The demo's data, trained models, manifests and policy under ``root``.
+
+    Training needs numpy and scikit-learn, which only the ``demo`` extra installs: without
+    them the demo says which extra to install instead of failing on an import.
+    """
+    from clearance.extras import MissingExtra, missing_extra
+
+    try:
+        from clearance.demo.assets import build_assets as build
+    except ImportError as exc:
+        missing = missing_extra(exc, "clearance demo")
+        if missing is None:
+            raise
+        raise MissingExtra("clearance demo", missing.module, "demo") from None
+    return build(root)
+
+
+def write_files(directory: Path, console: SafeConsole) -> DemoAssets:
+    """Only the story's files, and no workspace: for typing docs/quickstart.md by hand."""
+    if (directory / "project").exists() or (directory / ".clearance").exists():
+        raise InputError(f"{directory} already holds a demo; choose an empty folder")
+    directory.mkdir(parents=True, exist_ok=True)
+    assets = build_assets(directory / "project")
+    console.say("wrote the demo's data, models, manifests and policy to {root}", root=assets.root)
+    console.say("next: cd {root} and follow docs/quickstart.md from step 1", root=directory)
+    return assets
+
+
 def run_demo(directory: Path | None, console: SafeConsole) -> Workspace:
     """Tell the story in ``directory`` (a new temporary folder when None)."""
-    from clearance.demo.assets import build_assets  # numpy/scikit-learn: only for the demo
-
     root = directory or Path(tempfile.mkdtemp(prefix="clearance-demo-"))
     root.mkdir(parents=True, exist_ok=True)
     console.say("[bold]clearance demo[/] in {root}", root=root)

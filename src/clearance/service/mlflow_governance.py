@@ -1,7 +1,8 @@
 """The MLflow use cases together, as the workspace offers them (``ws.mlflow``).
 
 ``register``  a version from ``models:/NAME/3``, ``models:/NAME@alias`` or ``runs:/RUN/path``
-              (``mlflow_import``), then its first sync, which tags it in MLflow
+              (``mlflow_import``), then its first sync, which tags it in MLflow;
+              ``import_version`` without the sync, for a caller that syncs after commit
 ``sync``      one model's write-back and check (``mlflow_sync``)
 ``after_move`` the hook after a promotion, a rollback or a canary step: ``sync``, but an
               MLflow that cannot be reached is reported, not raised (the move has
@@ -15,10 +16,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from clearance.errors import ClearanceError
-from clearance.service.mlflow_import import MlflowImport
+from clearance.service.mlflow_import import MlflowImport, parse_source
 from clearance.service.mlflow_port import MlflowPort
 from clearance.service.mlflow_settings import MlflowSettings
 from clearance.service.mlflow_sync import MlflowSync, MlflowSyncResult
@@ -33,8 +34,13 @@ class MlflowRegistration(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    model: str = Field(description="The model's name in clearance.")
     version: VersionRecord
-    sync: MlflowSyncResult | None  # None: from a run, so no MLflow model version to tag
+    sync: MlflowSyncResult | None = Field(
+        description="Its first write-back to MLflow. None: from a run (no MLflow model "
+        "version to tag), or made after this answer (a call with an Idempotency-Key commits "
+        "with its answer, and MLflow is written after the commit)."
+    )
 
 
 @dataclass(frozen=True)
@@ -63,6 +69,33 @@ class MlflowGovernance:
         team: str | None = None,
         tags: dict[str, str] | None = None,
     ) -> MlflowRegistration:
+        """``import_version``, then its first sync (tagging it in MLflow)."""
+        out = self.import_version(
+            uri,
+            actor=actor,
+            model=model,
+            version=version,
+            risk_tier=risk_tier,
+            owner=owner,
+            team=team,
+            tags=tags,
+        )
+        return out.model_copy(update={"sync": self.after_move(out.model)})
+
+    def import_version(
+        self,
+        uri: str,
+        *,
+        actor: str,
+        model: str | None = None,
+        version: str | None = None,
+        risk_tier: str | None = None,
+        owner: str | None = None,
+        team: str | None = None,
+        tags: dict[str, str] | None = None,
+    ) -> MlflowRegistration:
+        """Register the version ``uri`` names, not yet synced (``sync`` None): the contract's
+        transports sync it once the registration has committed (``clearance.local``)."""
         importer = MlflowImport(self.store, self.registry, self.mlflow, self.settings)
         row = importer.register(
             uri,
@@ -74,9 +107,10 @@ class MlflowGovernance:
             team=team,
             tags=tags,
         )
-        with self.store.reading() as tx:
-            name = tx.model_by_id(row.model_id).name
-        return MlflowRegistration(version=row, sync=self.after_move(name))
+        # MLflow's name unless given: a run's needs ``model`` (the importer refused it without)
+        name = model or parse_source(uri).name
+        assert name is not None
+        return MlflowRegistration(model=name, version=row, sync=None)
 
     def sync(self, model: str, *, revert: bool | None = None) -> MlflowSyncResult:
         return self.syncer.sync(model, revert=revert)

@@ -16,10 +16,10 @@ from sqlalchemy import Engine
 from clearance.adapters.private import private_dir
 from clearance.core.audit import generate_key
 from clearance.errors import StoreError
-from clearance.service.ports import Clock
+from clearance.service.ports import Clock, IdempotencyPort
 from clearance.testing.idempotency import InMemoryIdempotency
 from clearance.testing.store import InMemoryStore
-from clearance.workspace import Workspace
+from clearance.workspace import CommitHooks, Workspace
 
 
 class MemoryWorkspace(Workspace):
@@ -33,8 +33,8 @@ class MemoryWorkspace(Workspace):
         return self.memory
 
     @property
-    def idempotency(self) -> InMemoryIdempotency:
-        return InMemoryIdempotency(self.memory)
+    def idempotency(self) -> IdempotencyPort:
+        return CommitHooks(InMemoryIdempotency(self.memory))
 
     @property
     def engine(self) -> Engine:

@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from clearance.errors import InputError, NotFound
+from clearance.extras import missing_extra
 from clearance.service.mlflow_governance import MlflowGovernance
 from clearance.service.mlflow_port import (
     ArtifactFile,
@@ -39,9 +40,12 @@ try:
         get_artifact_repository,
     )
 except ImportError as exc:  # pragma: no cover - exercised without the extra installed
-    raise InputError(
-        f"MLflow support needs MLflow 3: pip install 'clearance[mlflow]' ({exc})"
-    ) from None
+    missing = missing_extra(exc, "MLflow support")
+    if missing is None:  # MLflow is there but not MLflow 3 (a module moved)
+        raise InputError(
+            f"MLflow support needs MLflow 3: pip install 'clearance[mlflow]' ({exc})"
+        ) from None
+    raise missing from None
 
 _NOT_FOUND = {"RESOURCE_DOES_NOT_EXIST", "NOT_FOUND"}
 _REFUSED = {"INVALID_PARAMETER_VALUE", "RESOURCE_ALREADY_EXISTS", "BAD_REQUEST"}
