@@ -81,7 +81,9 @@ spec:
       description: Image of the job; it needs python, pip and bash.
       default: python:3.12
     install:
-      description: What pip installs, e.g. clearance==0.1.0, 'clearance[data]' for statistical gates, or a git URL.
+      description: >-
+        What pip installs, e.g. clearance==0.1.0, 'clearance[data]' for statistical gates,
+        or a git URL.
       default: clearance
 ---
 "$[[ inputs.job-name ]]":

@@ -77,3 +77,33 @@ class Story(abc.ABC):
         with self.ws.store.reading() as tx:
             found = tx.notifications()
         return [a for a in found if event is None or a["event"] == event]
+
+
+REVIEWERS = ("pol1", "pol2")  # approve policy changes in the stories (never their author)
+
+
+def apply_reviewed(ws: Workspace, path: Path, actor: str) -> Any:
+    """Apply a policy file as a person would: its first version directly, a later one as a
+    change request the ``REVIEWERS`` (policy admins the fixture adds) approve; a file that is
+    no successor goes to ``apply_policy`` for its error."""
+    from clearance.core.loading import parse_policy, read_policy_files
+    from clearance.service.context import semver_key
+    from clearance.service.registry import current_policy
+
+    loaded = parse_policy(read_policy_files(path))
+    with ws.store.reading() as tx:
+        current = current_policy(tx, loaded.name)
+        same = tx.get_policy(loaded.name, loaded.version)
+    if (
+        current is None
+        or same is not None
+        or semver_key(loaded.version) < semver_key(current.version)
+    ):
+        return ws.registry.apply_policy(path, actor=actor)
+    changes = ws.policy_changes
+    change = changes.propose_path(path, actor=actor, rationale="test", ticket="T-1").change
+    for reviewer in REVIEWERS:
+        if changes.approve(change.id, actor=reviewer).change.status == "applied":
+            break
+    with ws.store.reading() as tx:
+        return tx.get_policy(loaded.name, loaded.version), True

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
     from clearance.adapters.blobs import FileBlobStore
     from clearance.adapters.evidence import BlobEvidenceSource
+    from clearance.adapters.keyring import DirectoryKeyRing
     from clearance.service.access import Tokens, Users
     from clearance.service.attestations import Attestations, DirectoryArchive
     from clearance.service.auditing import Auditing
@@ -36,7 +37,9 @@ if TYPE_CHECKING:
     from clearance.service.evidence_pack import EvidencePacks
     from clearance.service.governance import Governance
     from clearance.service.housekeeping import Housekeeping
+    from clearance.service.keys import Keys
     from clearance.service.mlflow_governance import MlflowGovernance
+    from clearance.service.policy_changes import PolicyChanges
     from clearance.service.ports import Clock, IdempotencyPort, KeptResponse, Store
     from clearance.service.promotion import Promotions
     from clearance.service.registry import Registry
@@ -157,19 +160,43 @@ class Workspace:
 
     @cached_property
     def key(self) -> Ed25519PrivateKey:
+        """The audit signing key: the external signer ``config.json`` names, else the key
+        file (ADR 18)."""
+        from clearance.adapters.keyring import signer_settings
         from clearance.core.audit import load_private_key_pem
 
+        signer = signer_settings(self.home / "config.json")
+        if signer is not None:
+            return signer
         path = self.home / KEY_FILE
         try:
             return load_private_key_pem(path.read_bytes())
         except FileNotFoundError:
             raise StoreError(f"the audit signing key {path} is missing") from None
 
+    @cached_property
+    def keyring(self) -> DirectoryKeyRing:
+        from clearance.adapters.keyring import DirectoryKeyRing
+
+        return DirectoryKeyRing(self.home / "keys")
+
+    @property
+    def keys(self) -> Keys:
+        from clearance.service.keys import Keys
+
+        return Keys(self.store, self.clock, self.keyring)
+
     @property
     def registry(self) -> Registry:
         from clearance.service.registry import Registry
 
         return Registry(self.store, self.blobs, self.clock)
+
+    @property
+    def policy_changes(self) -> PolicyChanges:
+        from clearance.service.policy_changes import PolicyChanges
+
+        return PolicyChanges(self.store, self.clock, self.replays.backtest)
 
     @property
     def housekeeping(self) -> Housekeeping:
@@ -218,7 +245,9 @@ class Workspace:
     def auditing(self) -> Auditing:
         from clearance.service.auditing import Auditing
 
-        return Auditing(self.store, self.clock, lambda: self.key, self.blobs)
+        return Auditing(
+            self.store, self.clock, lambda: self.key, self.blobs, self.keyring.kept_public_keys
+        )
 
     @property
     def replays(self) -> Replays:

@@ -473,6 +473,58 @@ def _replay(env: World, _caller: str | None) -> Call:
     return Call("POST", f"/v1/decisions/{number}/replay", changes=False)
 
 
+def _backtest(env: World, _caller: str | None) -> Call:
+    files = [
+        {"name": p.name, "text": p.read_text()}
+        for p in sorted((EXAMPLE / "policy").glob("*.yaml"))
+        if not p.name.endswith(".test.yaml")
+    ]
+    body = {"files": files, "limit": 50}
+    return Call("POST", "/v1/policies/backtest", lambda: {"json": body}, changes=False)
+
+
+def _matrix_policy(name: str, version: str) -> str:
+    return (
+        "apiVersion: clearance/v1\nkind: Policy\n"
+        f"metadata: {{name: {name}, version: {version}, owner: platform@example.org}}\n"
+        f"selector: {{models: [{name}-model]}}\n"
+        "workflow:\n  transitions:\n    - {from: draft, to: staging}\n"
+    )
+
+
+def _next_version(env: World) -> list[dict[str, str]]:
+    """A policy applied at 1.0.0 (by root) and the files of its 1.1.0."""
+    name = env.unique("matrix-changed")
+    env.ws.registry.apply_documents([("policy.yaml", _matrix_policy(name, "1.0.0"))], actor="root")
+    return [{"name": "policy.yaml", "text": _matrix_policy(name, "1.1.0")}]
+
+
+def _propose_change(env: World, _caller: str | None) -> Call:
+    body = {"files": _next_version(env), "rationale": "matrix", "ticket": "M-1"}
+    return Call("POST", "/v1/policy-changes", lambda: {"json": body}, status=201)
+
+
+def _pending_change(env: World) -> int:
+    """A pending change (root's, a tightening: one approval applies it)."""
+    changes = env.ws.policy_changes
+    return changes.propose(_next_version(env), actor="root", rationale="m", ticket="M-1").change.id
+
+
+def _approve_change(env: World, _caller: str | None) -> Call:
+    path = f"/v1/policy-changes/{_pending_change(env)}/approve"
+    return Call("POST", path, lambda: {"json": {}})
+
+
+def _reject_change(env: World, _caller: str | None) -> Call:
+    path = f"/v1/policy-changes/{_pending_change(env)}/reject"
+    return Call("POST", path, lambda: {"json": {"reason": "not this quarter"}})
+
+
+def _withdraw_change(env: World, _caller: str | None) -> Call:
+    path = f"/v1/policy-changes/{_pending_change(env)}/withdraw"
+    return Call("POST", path, lambda: {"json": {}})
+
+
 def _checkpoint(env: World, _caller: str | None) -> Call:
     return Call("POST", "/v1/audit/checkpoints", status=201)
 
@@ -532,7 +584,23 @@ MATRIX: dict[tuple[str, str], list[Case]] = {
     ],
     # a replay recomputes and writes nothing: every user with a role may (auditors do)
     ("POST", "/v1/decisions/{key}/replay"): [Case(lambda r: HOLDS_A_ROLE, _replay)],
+    # a backtest re-decides without storing anything, like a replay
+    ("POST", "/v1/policies/backtest"): [Case(lambda r: HOLDS_A_ROLE, _backtest)],
     ("POST", "/v1/audit/checkpoints"): [Case(lambda r: r.server("checkpoint"), _checkpoint)],
+    # policy changes: proposers are the policy roles; approvers the default change_control
+    # (policy_admin or admin, never the author: root proposes); withdrawal: author or admin
+    ("POST", "/v1/policy-changes"): [
+        Case(lambda r: r.server("policy"), _propose_change, fresh=True)
+    ],
+    ("POST", "/v1/policy-changes/{change_id}/approve"): [
+        Case(lambda r: r.server("policy"), _approve_change, fresh=True)
+    ],
+    ("POST", "/v1/policy-changes/{change_id}/reject"): [
+        Case(lambda r: r.server("policy"), _reject_change, fresh=True)
+    ],
+    ("POST", "/v1/policy-changes/{change_id}/withdraw"): [
+        Case(lambda r: frozenset({"admin"}), _withdraw_change, fresh=True)
+    ],
 }
 
 

@@ -121,7 +121,7 @@ def v7_upload(
     doc.update(manifest_edit or {})
     manifest = yaml.safe_dump(doc, sort_keys=False).encode()
     names = ["model.bin", "model_card.md", "monitoring_plan.md", "rollback_plan.md"]
-    names += ["sbom.json", "license_scan.json"]
+    names += ["sbom.json", "pip-audit.json"]
     parts: list[tuple[str, Any]] = [("manifest", ("manifest.yaml", manifest, "application/yaml"))]
     sums = {}
     for name in names:

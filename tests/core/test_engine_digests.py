@@ -3,6 +3,11 @@
 Each scenario's ``decision_id`` and the sha256 of its full JSON record were computed before
 the engine's speed work (issue 12.3); any change to either means stored decisions would no
 longer replay, so a change here needs a migration story, not a new pin.
+
+Re-pinned once since, for a change of the inputs rather than of the engine: issue 13.2 made
+the example policy (now credit-risk 1.3.0) scan the SBOM and pip-audit report for content,
+so the scenarios carry the example's real reports. Before re-pinning, the engine of that
+change was checked to reproduce every old pin from the old policy (1.2.0) and old evidence.
 """
 
 from __future__ import annotations
@@ -34,8 +39,8 @@ DOCS = {
     "model_card": CARD,
     "monitoring_plan": MONITORING,
     "rollback_plan": ROLLBACK,
-    "sbom": b"{}",
-    "license_scan": b"[]",
+    "sbom": (EXAMPLES / "v7-pass" / "sbom.json").read_bytes(),  # scanned for content since 13.2
+    "vulnerability_scan": (EXAMPLES / "v7-pass" / "pip-audit.json").read_bytes(),
 }
 METRICS = {"auc": 0.812, "latency_p95_ms": 84.0, "approval_rate_disparity_ratio": 0.83}
 
@@ -94,34 +99,34 @@ def _fingerprint(decision: Decision) -> tuple[str, str]:
 
 PINNED = {
     "clean": (  # needs_approval
-        "8a757718548af2d76d886a0ab28cd18b5ccfcd1d31c13a481fcb507a1967d572",
-        "856883fab496c98425f5446760ed41b1fed9da5e1f2cfe4667b259c4d9ac2973",
+        "05109092068bf4db70735a9405ecc537294231a1efce37d3e13f942128e29308",
+        "490b6d0d481c70eb216599105554b4f6657cc23194bee815bb9b79b01470b138",
     ),
     "pii_and_warn": (  # deny
-        "1da84fbeb0c522eebf78e8e4cd519121b413d47c4f438db503e0086c6c50df68",
-        "b36a5e38232ae770ae8f1754670da3ca1d23f1063bcce2e7eea49fd3e8003dc8",
+        "54edb582d6c1b8d381ac96804c3e4ef6693dbe2cf424dc204cce7b746f291442",
+        "c13d4e29fe3a37ddfb8a472fab7e58df335235e7a2438c8c3c0a21eea887c88d",
     ),
     "near_miss_missing_doc": (  # deny
-        "112d4d5114ce9894c5a34d8f7246cac3f136524c58ec52226a6da0b53f2179be",
-        "c3e967a754fe405c6d21b4bf9e23e7e04b72138b91f18800743847ccd84d1e29",
+        "846ca6e5ddc3ba97c2c3f7d14e00171561316ab00d5e869b99a8ac788dc4f2a7",
+        "75ffb1673a651937a20bb67180ac8fc4fef4d255ddb312f78246fc914040ff3c",
     ),
     "waived_and_approved": (  # deny
-        "47e35e100cd0c02797d5592a5ec8286eef0b98d342df30c45fe8f32ceaa3fc7e",
-        "2dc44c8564f4b0f2d9b4624db2c2bb8aabb2a953893a4c335137f6922cfe10a5",
+        "3f534ca5cde117380abe94ea279d906e2cbe02dcc8281ff7d2941eabba16720f",
+        "aa1fc122fac12e343f518251ee6130bbe978da59730e08d4ca55e1873d9ccb1b",
     ),
     "emergency": (  # allow
-        "177bb7848ad3cc26cd05cefa04ab2aa55d171ecee13f25529776315bbb17a8e3",
-        "797dd049545b90eccadbcd2f7a123f250ad666f5774b3a9c1dbbf0cd1a7c7ef1",
+        "0828e3ae08d0954aaa21b5cdd55dc99485de8da4e9c6e160d1346b7943b9d1a9",
+        "83a474d641f13327df31f142dc69004176a84ff895e600eda040478862023171",
     ),
 }
 PINNED_EXAMPLES = {
     "v7-pass": (  # needs_approval
-        "36996011a591d60aad9c273173dbe9e7d67f6d821202b63d4709d780bfc62f9e",
-        "d64d0ebca570c3d9c2a667aef949c3fb4d100eaa87c7215cd37309a6cfc9134a",
+        "6050855b4b6b2ef5c5d3d804689821106f7aa1cabd5d7812b84e3623ccd06c5a",
+        "205f604ed9c6b83430b7bb3cdc8824115d59ddc2ed72e593c08eb9da1dcec108",
     ),
     "v8-blocked": (  # deny
-        "c5c9dbf994a2c0d2d3ffc24121596007a430779e0bae2654c19a07fb366d6b80",
-        "7ecf2371b4b71020cc0788bd00104528523a0ea8edebc234957fc2e202011874",
+        "17c966eaecfcfdc1fe63dfff0e89204af89adbfb802106a8f780308d9f806abf",
+        "2ba22f82749f0c4fb3e75ce98fb312bea030e8b79adb6917efb654e799a92901",
     ),
 }
 

@@ -43,7 +43,7 @@ gates:
 
 KNOWN_TYPES = (
     "artifact_integrity, champion_comparison, data_quality, documentation, drift, expression, "
-    "fairness, latency, licenses, metric_threshold, performance, pii, reproducibility, "
+    "fairness, latency, licenses, metric_threshold, performance, pii, reproducibility, secrets, "
     "unsafe_serialization, vulnerabilities"
 )
 

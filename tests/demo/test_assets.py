@@ -36,10 +36,14 @@ CLEARANCE = Path(sys.executable).parent / "clearance"
 NOW = "2026-11-22T12:00:00"
 PRODUCTION_GATES = {
     "reproducibility",
+    "artifact_unchanged",
+    "no_code_in_model",
+    "no_secrets",
     "auc_vs_champion",
     "approval_rate_parity",
     "latency_p95",
-    "security_scans",
+    "no_known_vulnerabilities",
+    "licenses_allowed",
     "no_pii_features",
     "model_card",
     "monitoring_and_rollback",
@@ -99,7 +103,7 @@ def test_layout(built: Built) -> None:
             "monitoring_plan.md",
             "rollback_plan.md",
             "sbom.json",
-            "license_scan.json",
+            "pip-audit.json",
         ):
             assert (folder / name).is_file(), f"v{version}/{name}"
 
@@ -156,7 +160,7 @@ def test_manifests_record_lineage_artifact_and_evidence(built: Built) -> None:
         evidence = data["evidence"]
         assert evidence["eval_dataset"]["kind"] == "dataset"
         assert (folder / evidence["eval_dataset"]["path"]).resolve() == root / "data" / "eval.csv"
-        assert {evidence[n]["kind"] for n in ("sbom", "license_scan")} == {"report"}
+        assert {evidence[n]["kind"] for n in ("sbom", "vulnerability_scan")} == {"report"}
         sbom = json.loads((folder / "sbom.json").read_text(encoding="utf-8"))
         assert sbom["bomFormat"] == "CycloneDX"
         assert {c["name"] for c in sbom["components"]} == {"numpy", "scikit-learn"}

@@ -28,7 +28,7 @@ from receivers import (  # shared with the other notification tests  # noqa: F40
     http_receivers,
     smtp_receiver,
 )
-from stories import Story
+from stories import REVIEWERS, Story, apply_reviewed
 
 # the store each test runs on: memory unless marked (tests/contract/backends.py)
 pytest_configure = backends.pytest_configure
@@ -170,7 +170,7 @@ class Env(Story):
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"gov-{len(list(folder.iterdir()))}.yaml"
         path.write_text(yaml.safe_dump(copy.deepcopy(doc), sort_keys=False))
-        self.ws.registry.apply_policy(path, actor="dave")
+        apply_reviewed(self.ws, path, "dave")
 
     def request_production(self, version: str, change_type: str = "standard") -> RequestResult:
         return self.ws.promotions.promote(
@@ -211,7 +211,7 @@ class Env(Story):
 
 @pytest.fixture
 def env(workspace: Workspace, clock: FixedClock, tmp_path: Path) -> Env:
-    for name, roles in TEAM.items():
+    for name, roles in {**TEAM, **{r: ["policy_admin"] for r in REVIEWERS}}.items():
         workspace.registry.add_user(name, roles, actor="admin", operator=True)
     e = Env(workspace, clock, tmp_path)
     e.apply(policy_doc())

@@ -107,7 +107,7 @@ def test_bad_manifest_exits_2_with_location(tmp_path: Path, edit: str, expected:
 @pytest.mark.parametrize("process", [False, True], ids=["in-process", "console-script"])
 def test_malformed_policy_exits_2_naming_file_line_and_field(tmp_path: Path, process: bool) -> None:
     policy = tmp_path / "policy.yaml"
-    text = (POLICY / "workflow.yaml").read_text().replace("version: 1.2.0", "version: one")
+    text = (POLICY / "workflow.yaml").read_text().replace("version: 1.3.0", "version: one")
     policy.write_text(text)
     result = check(policy=policy, process=process)
     assert result.returncode == 2

@@ -22,7 +22,7 @@ from clearance.adapters.clock import FixedClock
 from clearance.testing import MemoryWorkspace
 from clearance.workspace import Workspace
 from contract import backends
-from stories import Story
+from stories import REVIEWERS, Story, apply_reviewed
 
 # the store each test runs on: memory unless marked (tests/contract/backends.py)
 pytest_configure = backends.pytest_configure
@@ -181,7 +181,7 @@ class Env(Story):
         return write_manifest(self.tmp / "manifests", version, **kw)
 
     def apply(self, doc: dict[str, Any], actor: str = "dave") -> Any:
-        return self.ws.registry.apply_policy(write_policy(self.tmp / "policies", doc), actor=actor)
+        return apply_reviewed(self.ws, write_policy(self.tmp / "policies", doc), actor)
 
     def card(self, name: str, content: str) -> Path:
         path = self.tmp / "cards" / name
@@ -214,7 +214,7 @@ class Env(Story):
 
 @pytest.fixture
 def env(workspace: Workspace, clock: FixedClock, tmp_path: Path) -> Env:
-    for name, roles in TEAM.items():
+    for name, roles in {**TEAM, **{r: ["policy_admin"] for r in REVIEWERS}}.items():
         workspace.registry.add_user(name, roles, actor="admin", operator=True)
     e = Env(workspace, clock, tmp_path)
     e.apply(policy_doc())

@@ -243,7 +243,7 @@ def test_every_use_case_writes_its_audit_events(env: Env) -> None:
         ),
         (
             lambda: env.apply(env.policy(version="2.0.0")),
-            ["policy.applied"],
+            ["policy.change_proposed", "policy.change_approved", "policy.applied"],
         ),
         (lambda: ws.auditing.checkpoint(), []),  # a checkpoint signs the chain, outside it
     ]

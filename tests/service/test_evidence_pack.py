@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from clearance.cli.report import evidence_packs, open_pack_evidence
+from clearance.cli.report import open_pack_evidence
 from clearance.core import evidence_pack as fmt
 from clearance.core.audit import public_key_raw, sign_checkpoint
 from clearance.errors import InputError
@@ -31,7 +31,7 @@ def promoted(env: Env) -> Env:
 
 
 def _build(env: Env, version: str = "1", **kw: Any) -> bytes:
-    return evidence_packs(env.ws).build(env.model, version, **kw).data
+    return env.ws.evidence_packs.build(env.model, version, **kw).data
 
 
 def _verify(data: bytes, key: bytes | None = None) -> fmt.PackReport:
@@ -160,7 +160,8 @@ def test_a_pack_re_signed_with_another_key_fails_against_the_real_one(promoted: 
             fmt.PUBLIC_KEY: (public_key_raw(other).hex() + "\n").encode(),
         },
     )
-    assert _verify(forged).ok  # consistent on its own...
+    # on its own, the decisions' attestations (signed by the workspace) give it away...
+    assert _failed(_verify(forged)) == [f"decision {n}: attestation" for n in (1, 2, 3, 4)]
     report = _verify(forged, promoted.ws.auditing.public_key())
     assert _failed(report) == ["signed checkpoint"]  # ...but not signed by the workspace
     assert "CHECKPOINT KEY CHANGED" in fmt.checks_named(report, "signed")[0].detail

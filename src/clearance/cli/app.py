@@ -22,7 +22,9 @@ from clearance.cli import (
     audit,
     check,
     governance,
+    key,
     policy,
+    policy_changes,
     promotion,
     registry,
     report,
@@ -72,6 +74,9 @@ app.command("status")(audit.status)
 app.command("history")(audit.history)
 app.command("replay")(audit.replay)
 policy.app.command("apply")(registry.policy_apply)
+policy.app.command("propose")(policy_changes.propose)
+policy.app.command("changes")(policy_changes.changes)
+policy.app.add_typer(policy_changes.change_app, name="change")
 app.add_typer(policy.app, name="policy")
 registry.user_app.command("disable")(access.user_disable)
 registry.user_app.command("enable")(access.user_enable)
@@ -89,6 +94,7 @@ app.add_typer(governance.notify_app, name="alerts")
 app.add_typer(mlflow_app, name="mlflow")
 app.add_typer(attest.app, name="attest")
 app.add_typer(report.app, name="report")
+app.add_typer(key.app, name="key")
 app.command("serving")(governance.serving)
 app.command("tick")(governance.tick)
 app.command("serve")(serve)

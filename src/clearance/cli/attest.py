@@ -114,8 +114,10 @@ def attest_verify(
 
     try:
         data = _read(file)
-        public = read_key(key) if key is not None else connect().public_key()
+        public = read_key(key) if key is not None else _signing_key(data)
         verified = verify(data, public)
+        if key is None:
+            _check_retirement(verified)
         if trail is not None:
             check_event(verified, _trail_event(trail, verified.predicate.get("auditEvent")))
     except ClearanceError as exc:
@@ -142,6 +144,63 @@ def attest_verify(
         f"decision {decision.get('number', '?')} {decision.get('outcome', '?')}"
         + (f"; its audit event is in {trail}" if trail is not None else "")
     )
+
+
+def _signing_key(data: bytes) -> bytes:
+    """The key to verify with when none is given: in a workspace, the kept public key
+    (current or retired) whose id the envelope names; else the server's current key."""
+    import hashlib
+
+    from clearance.cli.common import remote
+    from clearance.cli.key import keys_here
+    from clearance.core.attestation import read_envelope
+
+    if remote() is not None:
+        return connect().public_key()
+    named = [kid for kid, _ in read_envelope(data).signatures]
+    kept = {hashlib.sha256(raw).hexdigest(): raw for raw in keys_here().public_keys().values()}
+    found = next((kept[kid] for kid in named if kid in kept), None)
+    return found if found is not None else connect().public_key()
+
+
+def _check_retirement(verified: Verified) -> None:
+    """A workspace key verifies only decisions made before the rotation that retired it
+    (one signed later came from a process still holding the old key, or from whoever took
+    it); one retired as compromised is said so."""
+    import datetime as dt
+
+    from clearance.cli.common import remote
+    from clearance.cli.key import keys_here
+    from clearance.core.attestation import AttestationInvalid
+
+    if remote() is not None:
+        return
+    key = next((k for k in keys_here().known() if k.keyid == verified.keyid), None)
+    if key is None or key.retired is None:
+        return
+    decided = _get(verified.predicate, "decision", "decidedAt")
+    try:
+        when = dt.datetime.fromisoformat(decided) if isinstance(decided, str) else None
+    except ValueError:
+        when = None
+    if when is None or when.tzinfo is None:
+        raise AttestationInvalid("predicate.decision.decidedAt: not a time with a zone")
+    if when > key.retired:
+        raise AttestationInvalid(
+            f"signed by key {key.key_id}, retired by the key rotation at seq "
+            f"{key.retired_seq} ({key.retired.isoformat()}), for a decision at "
+            f"{when.isoformat()}, after it"
+        )
+    if key.compromised:
+        err.print(
+            Text.assemble(
+                ("warning: ", "bold yellow"),
+                printable(
+                    f"key {key.key_id} was rotated out as compromised at seq "
+                    f"{key.retired_seq}; check the decision's event with --trail"
+                ),
+            )
+        )
 
 
 def _trail_event(path: Path, named: Any) -> AuditEvent:

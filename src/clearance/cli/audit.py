@@ -16,6 +16,7 @@ from clearance.errors import InputError
 if TYPE_CHECKING:
     from clearance.contract import Clearance
     from clearance.core.audit import VerifyReport
+    from clearance.service.auditing import PublicKeyOut
     from clearance.service.views import ModelSummary
 
 audit_app = typer.Typer(help="The tamper-evident audit trail.", no_args_is_help=True)
@@ -58,13 +59,14 @@ def audit_verify(
 
 
 def _verified_here(api: Clearance, key: bytes | None, *, blobs: bool) -> VerifyReport:
-    """The chain checked here; the state and blobs as the server compared them."""
-    from clearance.core.audit import Checkpoint, verify_chain
+    """The chain checked here, across the key rotations it records; the state and blobs as
+    the server compared them."""
+    from clearance.core.audit import Checkpoint, stored
+    from clearance.service.keys import verify_rotating
 
     checkpoints = [Checkpoint(**c.model_dump()) for c in api.checkpoints()]
-    chain = verify_chain(
-        api.audit_events(), checkpoints, key if key is not None else api.public_key()
-    )
+    trusted = [key if key is not None else api.public_key()]
+    chain = verify_rotating(map(stored, api.audit_events()), checkpoints, trusted)
     if chain.fault is not None:
         return chain
     server = api.verify_audit(blobs=blobs)
@@ -132,9 +134,15 @@ def audit_public_key(
     as_json: bool = typer.Option(
         False, "--json", help="The key's id, hex and PEM as JSON instead of the hex alone."
     ),
+    key_id: str | None = typer.Option(
+        None,
+        "--key-id",
+        help="An earlier key of this workspace, by its 16-digit id (`clearance key list`), "
+        "not the current one.",
+    ),
 ) -> None:
     """Print the workspace's Ed25519 public key (hex) for auditors to verify checkpoints."""
-    key = connect().audit_key()
+    key = connect().audit_key() if key_id is None else _kept_key(key_id)
     if output is not None:
         text = key.model_dump_json(indent=2) if as_json else key.public_key_hex
         output.write_text(text + "\n")
@@ -142,6 +150,25 @@ def audit_public_key(
         print_json(key)
     else:
         typer.echo(key.public_key_hex)
+
+
+def _kept_key(wanted: str) -> PublicKeyOut:
+    """A public key the workspace here kept, by its checkpoint key id."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    from clearance.cli.key import keys_here
+    from clearance.service.auditing import PublicKeyOut
+
+    kept = keys_here().public_keys()
+    raw = kept.get(wanted)
+    if raw is None:
+        known = ", ".join(sorted(kept)) or "none"
+        raise InputError(f"--key-id: this workspace kept no key {wanted!r} (it has: {known})")
+    pem = Ed25519PublicKey.from_public_bytes(raw).public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return PublicKeyOut(key_id=wanted, public_key_hex=raw.hex(), pem=pem.decode("ascii"))
 
 
 def read_public_key(path: Path) -> bytes:

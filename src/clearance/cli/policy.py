@@ -1,8 +1,9 @@
-"""``clearance policy``: publish the schema, lint, test and diff policy files."""
+"""``clearance policy``: publish the schema, lint, test, diff and backtest policy files."""
 
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -17,9 +18,11 @@ from clearance.terminal import SafeConsole, printable
 if TYPE_CHECKING:
     from clearance.core.policy_diff import PolicyDiff
     from clearance.core.policy_tests import TestRun
+    from clearance.service.backtest import BacktestOut
 
 app = typer.Typer(
-    help="Policy files: JSON Schema, lint, unit tests and semantic diff.", no_args_is_help=True
+    help="Policy files: JSON Schema, lint, unit tests, semantic diff and backtest.",
+    no_args_is_help=True,
 )
 
 
@@ -147,6 +150,133 @@ def _print_diff(found: PolicyDiff) -> None:
     out.print(f"{len(found.changes)} change(s), {len(found.loosenings)} loosening(s)")
 
 
+@app.command("backtest")
+def backtest(
+    policy: Path = typer.Argument(
+        ..., exists=True, help="The proposed policy (file or directory)."
+    ),
+    since: str | None = typer.Option(
+        None, "--since", help="Only decisions made on or after this day (YYYY-MM-DD, UTC)."
+    ),
+    limit: int = typer.Option(
+        100_000, "--limit", min=1, max=1_000_000, help="Examine at most N decisions, newest first."
+    ),
+    replaces: str | None = typer.Option(
+        None, "--replaces", help="The applied policy it replaces (default: the same name)."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+) -> None:
+    """What a policy change would have decided: every stored decision of the policy
+    evaluated again from its recorded inputs under the proposed version.
+
+    Lists the decisions whose outcome would change (and the gates that moved), counts them,
+    and names the production versions whose latest decision would no longer pass. Nothing
+    is stored. Exit 0 when no production version would newly fail, 1 when some would, 2 bad
+    input.
+    """
+    from clearance.core.loading import read_policy_files
+    from clearance.service.backtest import PolicyDocument
+
+    day = None if since is None else _date(since, "--since")
+    documents = [
+        PolicyDocument(name=_relative(policy, name), text=text)
+        for name, text in read_policy_files(policy)
+    ]
+    api = connect()
+    # A one-shot process: what is alive now (modules, schemas) lives to the end; frozen, the
+    # collector stops walking it again for each page of decisions the backtest reads.
+    gc.freeze()
+    report = api.backtest_policy(documents, replaces=replaces, since=day, limit=limit)
+    if as_json:
+        print_json(report.model_dump(mode="json"))
+    else:
+        _print_backtest(report)
+    raise typer.Exit(report.exit_code)
+
+
+def _relative(root: Path, name: str) -> str:
+    """A file's name as the server sees it: relative to the folder given (as uploads are)."""
+    path = Path(name)
+    return path.name if root.is_file() else path.relative_to(root).as_posix()
+
+
+def _print_backtest(report: BacktestOut) -> None:
+    from rich.table import Table
+
+    out = SafeConsole(soft_wrap=True)
+    scope = f"newest {report.limit:,}" + (f", since {report.since}" if report.since else "")
+    out.print(
+        printable(f"{report.policy} against the stored decisions of {report.replaces} ({scope})")
+    )
+    if report.changed:
+        table = Table("decision", "request", "model", "version", "transition", "outcome", "why")
+        for c in report.changed:
+            why = [
+                f"{g.gate_id} {g.before} -> {g.after} "
+                f"({_value(g.observed_before)} vs {_value(g.threshold_before)} -> "
+                f"{_value(g.observed_after)} vs {_value(g.threshold_after)})"
+                for g in c.gates
+            ]
+            if c.approvals:
+                why.append(f"approvals {c.approvals}")
+            table.add_row(
+                *(
+                    Text(printable(cell))
+                    for cell in (
+                        c.decision,
+                        c.request,
+                        c.model,
+                        c.version,
+                        f"{c.from_stage or '?'} -> {c.to_stage}",
+                        f"{c.before} -> {c.after}",
+                        "; ".join(why),
+                    )
+                )
+            )
+        out.print(table)
+        shown = report.newly_blocked + report.newly_allowed + report.approvals_changed
+        if shown > len(report.changed):
+            out.print(f"(the newest {len(report.changed)} of {shown} changed decisions)")
+    out.print(
+        f"{report.examined:,} decision(s) examined: {report.same:,} same, "
+        f"{report.newly_blocked:,} newly blocked, {report.newly_allowed:,} newly allowed, "
+        f"{report.approvals_changed:,} approvals changed, {report.unreplayable:,} unreplayable"
+        + (" (more matched: raise --limit)" if report.more else "")
+    )
+    if report.gate_changes:
+        moved = ", ".join(f"{g} {n:,}" for g, n in report.gate_changes.items())
+        out.print(Text.assemble("gates whose status changed: ", printable(moved)))
+    for u in report.unreplayable_decisions:
+        out.print(
+            Text.assemble(
+                ("unreplayable", "yellow"),
+                printable(f" decision {u.decision} ({u.model} {u.version}): {u.reason}"),
+            )
+        )
+    for change in report.policy_changes:
+        out.print(Text.assemble("  policy change: ", printable(change)))
+    if not report.production_at_risk:
+        out.print(f"no version in {printable(report.production_stage)} would newly fail")
+        return
+    for r in report.production_at_risk:
+        gates = f", blocked by {', '.join(r.gates)}" if r.gates else ""
+        out.print(
+            Text.assemble(
+                ("PRODUCTION AT RISK", "bold red"),
+                printable(
+                    f" {r.model} {r.version} (decision {r.decision}): "
+                    f"{r.before} -> {r.after}{gates}"
+                ),
+            )
+        )
+
+
+def _value(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return "-" if value is None else str(value)
+
+
 @app.command("show")
 def show(
     name: str = typer.Argument(..., help="Policy name (metadata.name)."),
@@ -168,14 +298,14 @@ def show(
         console.print(text.rstrip("\n"), markup=False)
 
 
-def _date(text: str | None) -> dt.date:
+def _date(text: str | None, option: str = "--today") -> dt.date:
     if text is None:
         return dt.datetime.now(dt.UTC).date()
     try:
         return dt.date.fromisoformat(text)
     except ValueError:
         raise typer.BadParameter(
-            f"'{text}' is not a date like 2026-06-30", param_hint="--today"
+            f"'{printable(text)}' is not a date like 2026-06-30", param_hint=option
         ) from None
 
 

@@ -20,6 +20,7 @@ from clearance.contract.audit import AuditOps
 from clearance.contract.governance import GovernanceOps
 from clearance.contract.mlflow import MlflowOps
 from clearance.contract.operations import Operation, operations_of
+from clearance.contract.policy_changes import PolicyChangeOps
 from clearance.contract.promotion import PromotionOps
 from clearance.contract.registry import RegistryOps
 
@@ -27,7 +28,14 @@ __all__ = ["OPERATIONS", "Clearance", "Operation"]
 
 
 class Clearance(
-    AccessOps, RegistryOps, PromotionOps, GovernanceOps, AuditOps, AttestationOps, MlflowOps
+    AccessOps,
+    RegistryOps,
+    PolicyChangeOps,
+    PromotionOps,
+    GovernanceOps,
+    AuditOps,
+    AttestationOps,
+    MlflowOps,
 ):
     """Every use case, by name; a transport supplies ``_run``."""
 

@@ -10,11 +10,18 @@ from clearance.contract.operations import Contract, operation
 from clearance.service.paging import MAX_PAGE, every
 
 if TYPE_CHECKING:  # imported when a transport reads the declarations (operations.py says why)
+    from datetime import date
     from pathlib import Path
 
     from clearance.contract.schemas import Cursor, Limit, Offset
     from clearance.core.audit import AuditEvent
     from clearance.core.version import EvidenceItem, EvidenceKind
+    from clearance.service.backtest import (  # noqa: F401 (BacktestBody: named by body=)
+        BacktestBody,
+        BacktestOut,
+        DecisionLimit,
+        Documents,
+    )
     from clearance.service.records import PolicyRecord, StoredEvidence, VersionRecord
     from clearance.service.views import CursorPage, ModelStatus, ModelSummary
 
@@ -182,3 +189,31 @@ class RegistryOps(Contract):
     )
     def policy(self, name: str, version: str) -> PolicyRecord:
         """One applied policy version with its source files, exactly as applied."""
+
+    @operation(
+        "POST",
+        "/policies/backtest",
+        service="replays",
+        handler="backtest",
+        tags=("policies",),
+        errors=(404,),
+        status=200,
+        body="BacktestBody",
+        route="backtest_policy",
+    )
+    def backtest_policy(
+        self,
+        files: Documents,
+        *,
+        replaces: str | None = None,
+        since: date | None = None,
+        limit: DecisionLimit = 100_000,
+    ) -> BacktestOut:
+        """Decide every stored decision of a policy again under a proposed version of it.
+
+        Each decision (of any applied version of the policy named ``replaces``, default the
+        proposed policy's own name; made on or after ``since``; the newest ``limit``) is
+        evaluated from its recorded inputs; the report lists the changed outcomes with the
+        gates that moved, and the production versions whose latest decision would no longer
+        pass. Nothing is stored.
+        """

@@ -1,7 +1,8 @@
 """Checks across a whole policy that field validation cannot see.
 
 Errors make a policy unusable (a transition naming an undefined gate); warnings are smells
-a reviewer should see (a gate no transition uses, a stage nothing leads to, an expired gate).
+a reviewer should see (a gate no transition uses, a stage nothing leads to, an expired or
+ownerless gate, which ``policy lint`` alone reports).
 """
 
 from __future__ import annotations
@@ -88,11 +89,17 @@ def _gates(policy: Policy, f: _Findings) -> None:
         else:
             first[gate.id] = i
     used = {g for t in policy.workflow.transitions for g in t.gates}
+    bypassed = {g: name for name, ct in policy.change_types.items() for g in ct.bypass}
     for i, gate in enumerate(policy.gates):
         if gate.id not in used and first.get(gate.id) == i:
+            only = (
+                f" (change type {bypassed[gate.id]} bypasses it, but no transition evaluates it)"
+                if gate.id in bypassed
+                else ""
+            )
             f.add(
                 ("gates", i, "id"),
-                f"gate '{gate.id}' is not used by any transition",
+                f"gate '{gate.id}' is not used by any transition{only}",
                 code="unused-gate",
                 warning=True,
             )
@@ -183,3 +190,22 @@ def expiry_problems(policy: Policy, positions: Positions, today: dt.date) -> lis
                 warning=True,
             )
     return f.items
+
+
+def ownership_problems(policy: Policy, positions: Positions) -> list[Problem]:
+    """Warnings for gates nobody answers for: a threshold without an owner is never reviewed."""
+    f = _Findings(positions)
+    for i, gate in enumerate(policy.gates):
+        if not gate.owner.strip():
+            f.add(
+                ("gates", i, "id"),
+                f"gate '{gate.id}' has no owner: name who answers for its threshold (owner:)",
+                code="ownerless-gate",
+                warning=True,
+            )
+    return f.items
+
+
+def review_problems(policy: Policy, positions: Positions, today: dt.date) -> list[Problem]:
+    """What ``policy lint`` adds to the loader's checks: expired and ownerless gates."""
+    return expiry_problems(policy, positions, today) + ownership_problems(policy, positions)

@@ -21,7 +21,7 @@ from pydantic_core import ErrorDetails
 from clearance.core.gates.base import GateParams
 from clearance.core.gates.registry import GateRegistry, default_registry
 from clearance.core.hashing import digest
-from clearance.core.lint import expiry_problems, semantic_problems
+from clearance.core.lint import review_problems, semantic_problems
 from clearance.core.policy import Policy, Selector
 from clearance.core.yamlsource import Positions, YamlProblems, format_path, parse_yaml
 from clearance.errors import Location, PolicyError, Problem
@@ -127,7 +127,7 @@ def check_policy(
     params, problems = _gate_params(policy, positions, registry)
     problems += semantic_problems(policy, positions)
     if today is not None:
-        problems += expiry_problems(policy, positions, today)
+        problems += review_problems(policy, positions, today)
     if any(p.severity == "error" for p in problems):
         return None, problems
     content_hash = policy_hash(policy, params)

@@ -193,6 +193,23 @@ class Access(Strict):
     )
 
 
+class ChangeControl(Strict):
+    """Who must approve a new version of this policy before it applies.
+
+    Judged by the version in force, never by the proposed one, so a change cannot hand its
+    author the power to approve it; the author never counts, whatever ``approval_rules`` say.
+    """
+
+    approvals: list[ApprovalRequirement] = Field(
+        default_factory=list,
+        description="Sign-offs a change needs; empty: one policy_admin or admin (not the author).",
+    )
+    loosening_approvals: Annotated[int, Field(ge=2, le=20)] = Field(
+        default=2,
+        description="Distinct approvers (none the author) a change that loosens the policy needs.",
+    )
+
+
 class Escalation(Strict):
     contacts: list[str] = Field(default_factory=list, description="Notification channel names.")
 
@@ -249,6 +266,7 @@ class Policy(Strict):
     waivers: WaiverRules = Field(default_factory=WaiverRules)
     escalation: Escalation = Field(default_factory=Escalation)
     access: Access = Field(default_factory=Access)
+    change_control: ChangeControl = Field(default_factory=ChangeControl)
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
     def gate(self, gate_id: str) -> GateSpec:

@@ -379,7 +379,7 @@ def _write_version(
         "monitoring_plan.md": _MONITORING_PLAN,
         "rollback_plan.md": _ROLLBACK_PLAN,
         "sbom.json": _sbom(trained.version),
-        "license_scan.json": _license_scan(),
+        "pip-audit.json": _vulnerability_scan(),
     }
     for name, text in docs.items():
         (folder / name).write_text(text, encoding="utf-8", newline="\n")
@@ -399,7 +399,7 @@ def _write_version(
             "monitoring_plan": {"kind": "document", "path": "monitoring_plan.md"},
             "rollback_plan": {"kind": "document", "path": "rollback_plan.md"},
             "sbom": {"kind": "report", "path": "sbom.json"},
-            "license_scan": {"kind": "report", "path": "license_scan.json"},
+            "vulnerability_scan": {"kind": "report", "path": "pip-audit.json"},
             "eval_dataset": {
                 "kind": "dataset",
                 "path": "../../data/eval.csv",
@@ -525,22 +525,28 @@ def _sbom(version: str) -> str:
             }
         },
         "components": [
-            {"type": "library", "name": name, "version": v, "purl": f"pkg:pypi/{name}@{v}"}
+            {
+                "type": "library",
+                "name": name,
+                "version": v,
+                "purl": f"pkg:pypi/{name}@{v}",
+                "licenses": [{"license": {"id": "BSD-3-Clause"}}],  # both projects' license
+            }
             for name, v in _versions().items()
         ],
     }
     return json.dumps(bom, indent=2) + "\n"
 
 
-def _license_scan() -> str:
+def _vulnerability_scan() -> str:
+    """``pip-audit -f json`` of the training environment, in pip-audit's format. The demo runs
+    offline, so it cannot ask an advisory service: it states no known vulnerability, as the
+    training CI job's real scan would for these pinned versions."""
     scan = {
-        "tool": "pip-licenses",
-        "allowed": ["Apache-2.0", "BSD-3-Clause", "MIT"],
-        "licenses": [
-            {"name": name, "version": v, "license": "BSD-3-Clause"}
-            for name, v in _versions().items()
+        "dependencies": [
+            {"name": name, "version": v, "vulns": []} for name, v in _versions().items()
         ],
-        "violations": [],
+        "fixes": [],
     }
     return json.dumps(scan, indent=2) + "\n"
 
@@ -590,8 +596,9 @@ workflow:
       approvals: [{role: tech_lead}]
     - from: staging
       to: production
-      gates: [reproducibility, auc_vs_champion, approval_rate_parity, latency_p95,
-              security_scans, no_pii_features, model_card, monitoring_and_rollback]
+      gates: [reproducibility, artifact_unchanged, no_code_in_model, no_secrets,
+              auc_vs_champion, approval_rate_parity, latency_p95, no_known_vulnerabilities,
+              licenses_allowed, no_pii_features, model_card, monitoring_and_rollback]
       approvals: [{role: model_owner}, {role: risk_officer}]
     - {from: production, to: deprecated, approvals: [{role: model_owner}]}
     - {from: deprecated, to: archived, approvals: [{role: model_owner}]}
@@ -660,14 +667,45 @@ gates:
     remediation: >-
       profile single-row scoring (latency_p95_ms); cache or precompute the slowest features,
       or consider a smaller model
-  - id: security_scans
-    type: documentation
-    documents: [sbom, license_scan]
+  - id: artifact_unchanged
+    type: artifact_integrity
     owner: security@bank.example
-    rationale: every production artifact carries an SBOM and a clean license scan
+    rationale: what is promoted must be, byte for byte, what was registered and reviewed
     remediation: >-
-      attach the CycloneDX SBOM (evidence 'sbom') and the pip-licenses report (evidence
-      'license_scan') produced by the training CI job
+      the stored model.pkl no longer matches its registered sha256; find out who changed the
+      blob store, restore the file from the training job, and register it again if it changed
+  - id: no_code_in_model
+    type: unsafe_serialization
+    allow: ["numpy:log"]          # the reviewed FunctionTransformer(np.log) on income
+    owner: security@bank.example
+    rationale: a pickle runs whatever it imports when loaded; a scorecard needs only
+      scikit-learn and numpy objects
+    remediation: >-
+      rebuild the model from scikit-learn and numpy objects only, or have security review the
+      listed imports and add them to this gate's allow list
+  - id: no_secrets
+    type: secrets
+    owner: security@bank.example
+    rationale: credentials in a model or its documents leak to everyone who can read them
+    remediation: >-
+      remove the credential from the named file and line, rotate it, and register a new version
+  - id: no_known_vulnerabilities
+    type: vulnerabilities
+    report: vulnerability_scan   # pip-audit -f json, run by the training CI job
+    max_findings: {critical: 0, high: 0}
+    unknown_severity: high        # pip-audit rates nothing: an unrated finding counts as high
+    owner: security@bank.example
+    rationale: no production artifact ships a dependency with a known high or critical vulnerability
+    remediation: >-
+      upgrade to the fixed versions the scan names, or record a reviewed ignore with an expiry
+  - id: licenses_allowed
+    type: licenses
+    sbom: sbom                    # CycloneDX, from the training environment
+    allow: [MIT, BSD-2-Clause, BSD-3-Clause, Apache-2.0, PSF-2.0]
+    deny: [GPL-3.0-only, GPL-3.0-or-later, AGPL-3.0-only, AGPL-3.0-or-later]
+    owner: security@bank.example
+    rationale: every component of a production artifact is under a license legal has approved
+    remediation: replace the component, or have legal review its license and add it to allow
   - id: no_pii_features
     type: expression
     expr: '!version.features.exists(f, f.matches("(?i)email|ssn|phone|name"))'

@@ -137,9 +137,10 @@ def run_demo(directory: Path | None, console: SafeConsole) -> Workspace:
     )
     s.say(
         "The credit-risk policy: draft → staging needs reproducibility and an AUC floor plus a "
-        "tech lead;\nstaging → production adds champion comparison, the four-fifths rule, "
-        "latency, security scans,\nno PII features, a complete model card, monitoring and "
-        "rollback plans, and the model owner\nand the risk officer."
+        "tech lead;\nstaging → production re-hashes the artifact, inspects the pickle for "
+        "code, scans for secrets,\nadds champion comparison, the four-fifths rule, latency, "
+        "vulnerability and license scans,\nno PII features, a complete model card, monitoring "
+        "and rollback plans, and the model owner\nand the risk officer."
     )
     table = Table("version", "auc", "approval-rate disparity", "latency p95 ms")
     for version, m in assets.metrics.items():

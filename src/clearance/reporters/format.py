@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from clearance.core.results import GateResult, GateStatus
@@ -16,14 +17,22 @@ ORDER = [
 ]
 
 
+_DIGEST = re.compile(r"(sha256:)?[0-9a-f]{64}")
+
+
 def value(v: Any) -> str:
+    """A value as a report shows it: a sha256 digest by its first 12 hex digits, as the CLI
+    names decisions and policies (``--json`` keeps every value whole)."""
     if v is None:
         return ""
     if isinstance(v, bool):
         return str(v).lower()
     if isinstance(v, float):
         return f"{v:.6g}"
-    return str(v)
+    text = str(v)
+    if _DIGEST.fullmatch(text):
+        return text[: len(text) - 52] + "…"  # the prefix, if any, and 12 hex digits
+    return text
 
 
 def threshold(g: GateResult) -> str:

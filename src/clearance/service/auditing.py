@@ -15,7 +15,7 @@ import datetime as dt
 import io
 import itertools
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
 from cryptography.hazmat.primitives import serialization
@@ -30,13 +30,13 @@ from clearance.core.audit import (
     key_id,
     public_key_raw,
     sign_checkpoint,
-    verify_stored,
 )
 from clearance.core.hashing import canonical_json
 from clearance.core.trail import Folder, Rows, compare
-from clearance.errors import InputError
+from clearance.errors import InputError, StoreConflict
 from clearance.service.access import authorize_server
 from clearance.service.context import require_model
+from clearance.service.keys import ROTATED, verify_rotating
 from clearance.service.ports import BlobStore, Clock, Store, Tx
 from clearance.service.records import CheckpointRecord
 from clearance.service.state import blob_users, read_state
@@ -82,10 +82,18 @@ class Auditing:
     clock: Clock
     key: Callable[[], Ed25519PrivateKey]  # loaded only to sign, or to verify without a key
     blobs: BlobStore | None = None
+    # the public keys kept in the workspace (earlier keys, ``service.keys``), by key id
+    kept_keys: Callable[[], Mapping[str, bytes]] | None = None
 
     def public_key(self) -> bytes:
         """The raw 32-byte Ed25519 public key auditors verify checkpoints with."""
         return public_key_raw(self.key())
+
+    def trusted_keys(self) -> list[bytes]:
+        """The workspace's own keys: the current one first, then every kept public key."""
+        current = self.public_key()
+        kept = self.kept_keys() if self.kept_keys is not None else {}
+        return [current, *(k for k in kept.values() if k != current)]
 
     def audit_key(self) -> PublicKeyOut:
         """The public key as the API publishes it: its id, hex and PEM."""
@@ -132,7 +140,10 @@ class Auditing:
         """Recompute the chain, check every checkpoint, and compare the state the events
         imply with the tables; with ``blobs``, re-hash every stored blob.
 
-        With ``public_key`` (an auditor's copy) the workspace's private key is not needed.
+        With ``public_key`` (an auditor's copy) the workspace's private key is not needed;
+        checkpoints by later keys verify through the key rotations it vouches for (and
+        earlier ones through the rotations that retired them). Without it, the workspace's
+        current key and the public keys it kept are trusted.
         Re-hashing the blob store reads every byte of it: through the API (``actor``) that
         takes a role that may sign checkpoints (admin, auditor); the ``operator`` (the local
         CLI) holds the store already.
@@ -157,10 +168,10 @@ class Auditing:
         with self.store.reading() as tx:
             checkpoints = [Checkpoint(**c.model_dump()) for c in tx.checkpoints()]
             found, head, steady = _tables(tx)
-            key = public_key if public_key is not None else self.public_key()
+            keys = [public_key] if public_key is not None else self.trusted_keys()
             folder = Folder()
-            report = verify_stored(
-                tx.stored_events(), checkpoints, key, fold=folder.add_stored, upto=head
+            report = verify_rotating(
+                tx.stored_events(), checkpoints, keys, fold=folder.add_stored, upto=head
             )
         if report.fault is not None:  # events that do not verify say nothing about state
             return report
@@ -228,7 +239,9 @@ class Auditing:
             head = tx.head_event()
             if head is None:
                 raise InputError("the audit trail is empty; there is nothing to checkpoint yet")
-            cp = sign_checkpoint(self.key(), head, self.clock.now())
+            key = self.key()
+            _refuse_retired(tx, key_id(public_key_raw(key)))
+            cp = sign_checkpoint(key, head, self.clock.now())
             record = CheckpointRecord(**cp.model_dump())
             tx.add_checkpoint(record)
             return record
@@ -255,6 +268,28 @@ class Auditing:
                 yield _csv_row(EXPORT_FIELDS)
             for event in tx.events(model=model, since=start):
                 yield _jsonl(event) if format == "jsonl" else _csv_row(_fields(event))
+
+
+def _refuse_retired(tx: Tx, mine: str) -> None:
+    """A process that loaded the key before a rotation (a server not restarted) must not
+    sign with it: verify would refuse the checkpoint. Rotations are the seqs that two keys
+    signed, so only those events are read."""
+    signers: dict[int, set[str]] = {}
+    for c in tx.checkpoints():
+        signers.setdefault(c.seq, set()).add(c.key_id)
+    for seq, ids in signers.items():
+        if mine not in ids or len(ids) < 2:
+            continue
+        event = next(tx.events(after=seq - 1, batch=1), None)
+        if (
+            event is not None
+            and event.action == ROTATED
+            and event.payload.get("old_key_id") == mine
+        ):
+            raise StoreConflict(
+                f"this process holds key {mine}, retired by the key rotation at seq {seq}: "
+                "restart it to load the current key"
+            )
 
 
 def _fields(event: AuditEvent) -> list[str]:

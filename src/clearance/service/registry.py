@@ -7,6 +7,7 @@ makes approvals that saw the old content stale.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -14,11 +15,12 @@ from pathlib import Path
 from typing import Any
 
 from clearance.core import subjects
+from clearance.core.audit import AuditEvent
 from clearance.core.loading import LoadedPolicy, parse_policy, read_policy_files
 from clearance.core.names import name_problem
 from clearance.core.selection import mismatches
 from clearance.core.version import EvidenceItem, EvidenceKind
-from clearance.errors import InputError
+from clearance.errors import ApprovalError, InputError
 from clearance.manifest import read_manifest
 from clearance.service.access import authorize, authorize_server
 from clearance.service.context import (
@@ -220,7 +222,11 @@ class Registry:
     def apply_documents(
         self, documents: Sequence[tuple[str, str]], *, actor: str
     ) -> tuple[PolicyRecord, bool]:
-        """``apply_policy`` for files given as (name, text): what the API receives."""
+        """``apply_policy`` for files given as (name, text): what the API receives.
+
+        Only the first version of a policy name applies here: a later one changes what is in
+        force, so it is a change request (``service.policy_changes``) and is refused here.
+        """
         loaded = parse_policy(documents)
         name, version = loaded.name, loaded.version
         with self.store.transaction() as tx:
@@ -234,49 +240,85 @@ class Registry:
                     f"(hash {existing.content_hash[:12]}…, now {loaded.content_hash[:12]}…); "
                     "bump metadata.version to apply a change"
                 )
-            for other in active_policies(tx):
-                if other.name == name and semver_key(other.version) > semver_key(version):
-                    raise InputError(
-                        f"policy {name} {other.version} is already applied; "
-                        f"a policy's version only moves forward (got {version})"
-                    )
-            self._refuse_ambiguity(tx, loaded)
-            now = self.clock.now()
-            record = tx.add_policy(
-                name=name,
-                version=version,
-                content_hash=loaded.content_hash,
-                sources=list(documents),
-                actor=actor,
-                at=now,
-            )
-            tx.append_event(
-                time=now,
-                actor=actor,
-                action="policy.applied",
-                subject=subjects.policy(name, version),
-                model=None,
-                payload={"content_hash": loaded.content_hash, "files": [f for f, _ in documents]},
-            )
-            return record, True
-
-    def _refuse_ambiguity(self, tx: Tx, loaded: LoadedPolicy) -> None:
-        """Applying this policy must not leave a registered model governed by two policies."""
-        others = [load_recorded(r).policy for r in active_policies(tx) if r.name != loaded.name]
-        for model in tx.list_models():
-            info = model_info(model)
-            if mismatches(loaded.policy.selector, info):
-                continue
-            clash = [p.metadata.name for p in others if not mismatches(p.selector, info)]
-            if clash:
-                raise InputError(
-                    f"policy {loaded.name} would govern model {model.name}, which policy "
-                    f"{', '.join(clash)} already governs; narrow the selectors so that exactly "
-                    "one policy governs each model"
+            current = current_policy(tx, name)
+            if current is not None:
+                check_successor(current, version)
+                raise ApprovalError(
+                    f"policy {name} {current.version} is in force; {version} changes it, and a "
+                    "change needs approval by the roles its change_control names: propose it "
+                    "with `clearance policy propose PATH --rationale TEXT --ticket ID` "
+                    "(POST /v1/policy-changes)"
                 )
+            record, _ = record_policy(tx, loaded, documents, actor=actor, now=self.clock.now())
+            return record, True
 
     def check_governed(self, model_name: str) -> str:
         """The policy that governs a model, as name@version (raises if none or several)."""
         with self.store.reading() as tx:
             record, _ = governing_policy(tx, require_model(tx, model_name))
             return f"{record.name}@{record.version}"
+
+
+def current_policy(tx: Tx, name: str) -> PolicyRecord | None:
+    """The version of policy ``name`` in force (its highest applied version), if any."""
+    return next((p for p in active_policies(tx) if p.name == name), None)
+
+
+def check_successor(current: PolicyRecord, version: str) -> None:
+    """A policy's version only moves forward."""
+    if semver_key(current.version) > semver_key(version):
+        raise InputError(
+            f"policy {current.name} {current.version} is already applied; "
+            f"a policy's version only moves forward (got {version})"
+        )
+
+
+def record_policy(
+    tx: Tx,
+    loaded: LoadedPolicy,
+    documents: Sequence[tuple[str, str]],
+    *,
+    actor: str,
+    now: dt.datetime,
+    extra: dict[str, Any] | None = None,
+) -> tuple[PolicyRecord, AuditEvent]:
+    """Put a policy version in force, with its ``policy.applied`` event (``extra``: what
+    approved it, for a change request)."""
+    refuse_ambiguity(tx, loaded)
+    record = tx.add_policy(
+        name=loaded.name,
+        version=loaded.version,
+        content_hash=loaded.content_hash,
+        sources=list(documents),
+        actor=actor,
+        at=now,
+    )
+    event = tx.append_event(
+        time=now,
+        actor=actor,
+        action="policy.applied",
+        subject=subjects.policy(loaded.name, loaded.version),
+        model=None,
+        payload={
+            "content_hash": loaded.content_hash,
+            "files": [f for f, _ in documents],
+            **(extra or {}),
+        },
+    )
+    return record, event
+
+
+def refuse_ambiguity(tx: Tx, loaded: LoadedPolicy) -> None:
+    """Applying this policy must not leave a registered model governed by two policies."""
+    others = [load_recorded(r).policy for r in active_policies(tx) if r.name != loaded.name]
+    for model in tx.list_models():
+        info = model_info(model)
+        if mismatches(loaded.policy.selector, info):
+            continue
+        clash = [p.metadata.name for p in others if not mismatches(p.selector, info)]
+        if clash:
+            raise InputError(
+                f"policy {loaded.name} would govern model {model.name}, which policy "
+                f"{', '.join(clash)} already governs; narrow the selectors so that exactly "
+                "one policy governs each model"
+            )

@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, computed_field, model_validator
 
@@ -26,9 +26,15 @@ from clearance.core.loading import LoadedPolicy
 from clearance.core.version import ModelVersion
 from clearance.core.waivers import Waiver
 from clearance.errors import InputError, NotFound
+from clearance.service.backtest import DEFAULT_LIMIT, Backtests
 from clearance.service.context import EvidenceSource, governing_policy, load_recorded
 from clearance.service.ports import Store, Tx
 from clearance.service.records import DecisionRecord
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+    from clearance.service.backtest import BacktestOut, PolicyDocument
 
 
 # One record for every transport: the service returns it (as ``ReplayReport``), the API
@@ -136,6 +142,20 @@ class Replays:
                 "current_outcome": outcome,
                 "current_differences": differences,
             }
+        )
+
+    def backtest(
+        self,
+        files: Sequence[PolicyDocument | Mapping[str, str]],
+        *,
+        replaces: str | None = None,
+        since: dt.date | None = None,
+        limit: int = DEFAULT_LIMIT,
+    ) -> BacktestOut:
+        """Every stored decision of the policy decided again under a proposed version of it,
+        from its recorded inputs (``service.backtest`` says how)."""
+        return Backtests(self.store, self.evidence).run(
+            files, replaces=replaces, since=since, limit=limit
         )
 
     def _evaluate(self, record: DecisionRecord, loaded: LoadedPolicy) -> dict[str, Any]:

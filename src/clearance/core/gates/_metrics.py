@@ -14,16 +14,20 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
-
-import numpy as np
-from numpy.typing import NDArray
+from typing import TYPE_CHECKING, Any
 
 from clearance import kernels as k
 from clearance.core.gates._data import bootstrap_p, normal_sf, z_of
 from clearance.core.gates.base import GateProblem
+from clearance.extras import lazy
 
-F = NDArray[np.float64]
+if TYPE_CHECKING:
+    import numpy as np
+    from numpy.typing import NDArray
+
+    F = NDArray[np.float64]
+else:
+    np = lazy("numpy", "this gate")  # loads without the data extra; computing needs it
 
 HIGHER_IS_BETTER = {
     "accuracy": True,

@@ -15,7 +15,7 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import AfterValidator, Field, model_validator
 
-from clearance.core.gates._evidence_json import read_json
+from clearance.core.gates._evidence_json import in_report, named, read_json
 from clearance.core.gates.base import (
     GateContext,
     GateParams,
@@ -23,6 +23,7 @@ from clearance.core.gates.base import (
     Measurement,
     reports_problems,
 )
+from clearance.core.reports import cyclonedx
 from clearance.core.results import GateStatus
 from clearance.core.spdx import (
     Expression,
@@ -35,7 +36,6 @@ from clearance.core.spdx import (
 )
 
 MiB = 1 << 20
-_MAX_COMPONENTS = 100_000
 _UNSTATED = {"NOASSERTION", "NONE"}
 
 
@@ -77,17 +77,17 @@ class Licenses:
 
     @reports_problems
     def evaluate(self, params: LicensesParams, ctx: GateContext) -> Measurement:
-        bom, sha = read_json(ctx, params.sbom, params.max_bytes, "a CycloneDX JSON SBOM")
-        if not (isinstance(bom, dict) and bom.get("bomFormat") == "CycloneDX"):
-            raise GateProblem(f"evidence '{params.sbom}' is not a CycloneDX JSON SBOM")
+        doc, sha = read_json(ctx, params.sbom, params.max_bytes, "a CycloneDX JSON SBOM")
+        if not cyclonedx.looks_like(doc):
+            raise GateProblem(f"{named(ctx, params.sbom)} is not a CycloneDX JSON SBOM")
+        bom = in_report(ctx, params.sbom, cyclonedx.read, doc)
         rules = LicenseRules.of(params.allow, params.deny)
         overrides = {_key(k): parse(v) for k, v in params.overrides.items()}
-        components = _components(bom.get("components"))
+        components = bom.components
         rejected: list[dict[str, Any]] = []
         used: dict[str, int] = {}
         for comp in components:
-            name = str(comp.get("name", "?"))
-            version = str(comp.get("version", ""))
+            name, version = comp.name, comp.version or ""
             expression, problem = _license_of(comp, overrides.get(_key(name)))
             if expression is None:
                 if problem or params.unidentified == "fail":
@@ -140,37 +140,16 @@ class Licenses:
         )
 
 
-def _components(items: Any) -> list[dict[str, Any]]:
-    """Components and their nested components, depth first, bounded."""
-    out: list[dict[str, Any]] = []
-    stack = [iter(items if isinstance(items, list) else [])]
-    while stack and len(out) <= _MAX_COMPONENTS:
-        item = next(stack[-1], None)
-        if item is None:
-            stack.pop()
-            continue
-        if isinstance(item, dict):
-            out.append(item)
-            if isinstance(item.get("components"), list) and len(stack) < 32:
-                stack.append(iter(item["components"]))
-    if len(out) > _MAX_COMPONENTS:
-        raise GateProblem(f"SBOM lists more than {_MAX_COMPONENTS:,} components")
-    return out
-
-
-def _license_of(comp: dict[str, Any], override: Expression | None) -> tuple[Expression | None, str]:
+def _license_of(
+    comp: cyclonedx.Component, override: Expression | None
+) -> tuple[Expression | None, str]:
     """The component's expression (several entries: all of them), or None and why."""
     if override is not None:
         return override, ""
     terms: list[Expression] = []
-    for entry in comp.get("licenses") or []:
-        if not isinstance(entry, dict):
-            continue
-        text = entry.get("expression")
-        lic = entry.get("license")
-        if text is None and isinstance(lic, dict):
-            text = lic.get("id")
-        if not isinstance(text, str) or text.strip().upper() in _UNSTATED:
+    for entry in comp.licenses:
+        text = entry.expression if entry.expression is not None else entry.id
+        if text is None or text.strip().upper() in _UNSTATED:
             continue
         try:
             terms.append(parse(text))

@@ -20,7 +20,7 @@ from typing import Annotated, Any, ClassVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
-from clearance.core.gates._evidence_json import read_json
+from clearance.core.gates._evidence_json import in_report, named, read_json
 from clearance.core.gates.base import (
     GateContext,
     GateParams,
@@ -38,6 +38,7 @@ from clearance.core.osv import (
     purl_package,
     read_advisories,
 )
+from clearance.core.reports import cyclonedx, pip_audit
 from clearance.core.results import GateStatus
 
 MiB = 1 << 20
@@ -122,7 +123,7 @@ class Vulnerabilities:
             ctx, params.report, params.max_bytes, "a pip-audit or CycloneDX report"
         )
         evidence = {params.report: report_sha}
-        packages, reported, kind = _read_report(report, params.report)
+        packages, reported, kind = _read_report(ctx, report, params.report)
         advisories: list[Advisory] = []
         if params.advisories is not None:
             data, sha = read_json(ctx, params.advisories, params.max_bytes, "an OSV advisory file")
@@ -141,44 +142,36 @@ class Vulnerabilities:
         return _judge(findings, packages, params, ctx.now.date(), kind, evidence)
 
 
-def _read_report(data: Any, name: str) -> tuple[list[Package], list[Finding], str]:
-    if isinstance(data, dict) and data.get("bomFormat") == "CycloneDX":
-        return _cyclonedx(data)
-    deps = data.get("dependencies") if isinstance(data, dict) else data
-    if isinstance(deps, list) and all(isinstance(d, dict) and "name" in d for d in deps):
-        return _pip_audit(deps)
+def _read_report(
+    ctx: GateContext, data: Any, name: str
+) -> tuple[list[Package], list[Finding], str]:
+    if cyclonedx.looks_like(data):
+        return _cyclonedx(in_report(ctx, name, cyclonedx.read, data))
+    if pip_audit.looks_like(data):
+        return _pip_audit(in_report(ctx, name, pip_audit.read, data))
     raise GateProblem(
-        f"evidence '{name}' is neither pip-audit JSON (pip-audit -f json) nor a CycloneDX "
+        f"{named(ctx, name)} is neither pip-audit JSON (pip-audit -f json) nor a CycloneDX "
         "JSON SBOM (bomFormat: CycloneDX)"
     )
 
 
-def _pip_audit(deps: list[dict[str, Any]]) -> tuple[list[Package], list[Finding], str]:
+def _pip_audit(audit: pip_audit.Audit) -> tuple[list[Package], list[Finding], str]:
     packages, found = [], []
-    for dep in deps:
-        name, version = str(dep["name"]), dep.get("version")
-        packages.append(Package("PyPI", name, None if version is None else str(version)))
-        for vuln in dep.get("vulns") or []:
-            if isinstance(vuln, dict) and "id" in vuln and version is not None:
-                found.append(
-                    Finding(
-                        str(vuln["id"]),
-                        {str(a) for a in vuln.get("aliases") or []},
-                        normalize("PyPI", name),
-                        str(version),
-                        fixed=[str(v) for v in vuln.get("fix_versions") or []],
-                    )
+    for dep in audit.dependencies:
+        packages.append(Package("PyPI", dep.name, dep.version))
+        if dep.version is None:  # skipped: listed as unaudited, never as clean
+            continue
+        for vuln in dep.vulns:
+            found.append(
+                Finding(
+                    vuln.id,
+                    set(vuln.aliases),
+                    normalize("PyPI", dep.name),
+                    dep.version,
+                    fixed=list(vuln.fix_versions),
                 )
+            )
     return packages, found, "pip-audit"
-
-
-def _components(items: Any, depth: int = 0) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
-    for item in items if isinstance(items, list) and depth < 16 else []:
-        if isinstance(item, dict):
-            out.append(item)
-            out += _components(item.get("components"), depth + 1)
-    return out
 
 
 _RATINGS: dict[str, Severity | None] = {
@@ -192,37 +185,28 @@ _RATINGS: dict[str, Severity | None] = {
 }
 
 
-def _cyclonedx(bom: dict[str, Any]) -> tuple[list[Package], list[Finding], str]:
+def _cyclonedx(bom: cyclonedx.Bom) -> tuple[list[Package], list[Finding], str]:
     packages: list[Package] = []
     by_ref: dict[str, Package] = {}
-    for comp in _components(bom.get("components")):
-        parsed = purl_package(str(comp.get("purl", "")))
+    for comp in bom.components:
+        parsed = purl_package(comp.purl)
         if parsed is None:
             continue
         ecosystem, name, version = parsed
-        pkg = Package(ecosystem, name, version or comp.get("version"), str(comp.get("bom-ref", "")))
+        pkg = Package(ecosystem, name, version or comp.version, comp.bom_ref)
         packages.append(pkg)
         by_ref[pkg.ref] = pkg
     found: list[Finding] = []
-    for vuln in bom.get("vulnerabilities") or []:
-        if not isinstance(vuln, dict) or "id" not in vuln:
-            continue
-        rated = [
-            _RATINGS.get(str(r.get("severity", "")).lower())
-            for r in vuln.get("ratings") or []
-            if isinstance(r, dict)
-        ]
+    for vuln in bom.vulnerabilities or ():
+        rated = [_RATINGS.get(r) for r in vuln.severities]
         severity = max((r for r in rated if r), key=SEVERITIES.index, default=None)
-        for affects in vuln.get("affects") or []:
-            hit = by_ref.get(str(affects.get("ref", ""))) if isinstance(affects, dict) else None
+        for ref in vuln.affects:
+            hit = by_ref.get(ref)
             if hit is not None and hit.version is not None:
-                aliases = {
-                    str(r.get("id")) for r in vuln.get("references") or [] if isinstance(r, dict)
-                }
                 found.append(
                     Finding(
-                        str(vuln["id"]),
-                        aliases,
+                        vuln.id,
+                        set(vuln.references),
                         normalize(hit.ecosystem, hit.name),
                         hit.version,
                         severity,
