@@ -159,6 +159,30 @@ class Evaluation:
             raise InputError("the clock must be timezone-aware (UTC)")
 
 
+def evaluate_recorded(
+    loaded: LoadedPolicy,
+    inputs: Mapping[str, Any],
+    reader: Callable[[ModelVersion, str | None], EvidenceReader],
+) -> Decision:
+    """A stored decision's recorded inputs evaluated again under ``loaded``: what replay,
+    backtests and evidence packs re-run. ``reader`` opens the evidence for the version and
+    its recorded artifact blob, wherever the bytes are kept (blob store, pack)."""
+    version = ModelVersion.model_validate(inputs["version"])
+    return evaluate(
+        Evaluation(
+            loaded,
+            resolve_transition(loaded, inputs["from"], inputs["to"]),
+            version,
+            reader(version, inputs.get("artifact_blob")),
+            dt.datetime.fromisoformat(inputs["now"]),
+            approvals=[Approval.model_validate(a) for a in inputs["approvals"]],
+            waivers=[Waiver.model_validate(w) for w in inputs["waivers"]],
+            change_type=inputs["change_type"],
+            requester=inputs["requester"],
+        )
+    )
+
+
 def evaluate(
     request: Evaluation,
     *,

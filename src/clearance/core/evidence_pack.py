@@ -35,7 +35,6 @@ from typing import IO, Any
 from pydantic import ValidationError
 
 from clearance.core import subjects
-from clearance.core.approvals import Approval
 from clearance.core.attestation import AttestationInvalid, AttestationUnreadable
 from clearance.core.attestation import verify as verify_envelope
 from clearance.core.audit import (
@@ -47,10 +46,9 @@ from clearance.core.audit import (
     stored_hash,
     verify_checkpoint,
 )
-from clearance.core.engine import Evaluation, evaluate, resolve_transition
+from clearance.core.engine import evaluate_recorded
 from clearance.core.loading import parse_policy
 from clearance.core.version import EvidenceReader, ModelVersion
-from clearance.core.waivers import Waiver
 from clearance.errors import ClearanceError, InputError
 
 FORMAT = "clearance.evidence-pack/v1"
@@ -779,21 +777,8 @@ def _rerun(
 ) -> dict[str, Any]:
     """The engine run on the recorded inputs, reading evidence from the pack: the same
     evaluation the server's replay makes, on the same reader type."""
-    version = ModelVersion.model_validate(inputs["version"])
-    transition = resolve_transition(loaded, inputs["from"], inputs["to"])
-    decision = evaluate(
-        Evaluation(
-            loaded,
-            transition,
-            version,
-            opener(version, inputs.get("artifact_blob"), PackBlobs(pack.files)),
-            dt.datetime.fromisoformat(inputs["now"]),
-            approvals=[Approval.model_validate(a) for a in inputs["approvals"]],
-            waivers=[Waiver.model_validate(w) for w in inputs["waivers"]],
-            change_type=inputs["change_type"],
-            requester=inputs["requester"],
-        )
-    )
+    blobs = PackBlobs(pack.files)
+    decision = evaluate_recorded(loaded, inputs, lambda v, blob: opener(v, blob, blobs))
     return decision.model_dump(mode="json")
 
 

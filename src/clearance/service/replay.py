@@ -19,12 +19,9 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, Field, computed_field, model_validator
 
 from clearance.core import subjects
-from clearance.core.approvals import Approval
 from clearance.core.audit import AuditEvent
-from clearance.core.engine import Evaluation, evaluate, resolve_transition
+from clearance.core.engine import evaluate_recorded
 from clearance.core.loading import LoadedPolicy
-from clearance.core.version import ModelVersion
-from clearance.core.waivers import Waiver
 from clearance.errors import InputError, NotFound
 from clearance.service.backtest import DEFAULT_LIMIT, Backtests
 from clearance.service.context import EvidenceSource, governing_policy, load_recorded
@@ -159,22 +156,7 @@ class Replays:
         )
 
     def _evaluate(self, record: DecisionRecord, loaded: LoadedPolicy) -> dict[str, Any]:
-        inputs = record.inputs
-        version = ModelVersion.model_validate(inputs["version"])
-        transition = resolve_transition(loaded, inputs["from"], inputs["to"])
-        decision = evaluate(
-            Evaluation(
-                loaded,
-                transition,
-                version,
-                self.evidence.open(version, inputs["artifact_blob"]),
-                dt.datetime.fromisoformat(inputs["now"]),
-                approvals=[Approval.model_validate(a) for a in inputs["approvals"]],
-                waivers=[Waiver.model_validate(w) for w in inputs["waivers"]],
-                change_type=inputs["change_type"],
-                requester=inputs["requester"],
-            )
-        )
+        decision = evaluate_recorded(loaded, record.inputs, self.evidence.open)
         return decision.model_dump(mode="json")
 
 
