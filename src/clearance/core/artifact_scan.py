@@ -212,17 +212,17 @@ class _Scanner:
 
 def _zlib_stream(wbits: int) -> _Opener:
     def opener(data: bytes, limit: int) -> bytes:
-        return _members(lambda: zlib.decompressobj(wbits), data, limit)
+        return decompress_members(lambda: zlib.decompressobj(wbits), data, limit)
 
     return opener
 
 
 def _bz2(data: bytes, limit: int) -> bytes:
-    return _members(bz2.BZ2Decompressor, data, limit)
+    return decompress_members(bz2.BZ2Decompressor, data, limit)
 
 
 def _lzma(data: bytes, limit: int) -> bytes:
-    return _members(lzma.LZMADecompressor, data, limit)
+    return decompress_members(lzma.LZMADecompressor, data, limit)
 
 
 class _Decompressor(Protocol):
@@ -233,7 +233,7 @@ class _Decompressor(Protocol):
     def decompress(self, data: bytes, /, max_length: int) -> bytes: ...
 
 
-def _members(make: Callable[[], _Decompressor], data: bytes, limit: int) -> bytes:
+def decompress_members(make: Callable[[], _Decompressor], data: bytes, limit: int) -> bytes:
     """Decompress at most ``limit`` bytes, across concatenated streams (gzip and bz2 allow
     several); a stream cut short is an error."""
     out = bytearray()

@@ -46,6 +46,7 @@ from clearance.core.audit import (
     stored_hash,
     verify_checkpoint,
 )
+from clearance.core.decision_diff import decision_differences
 from clearance.core.engine import evaluate_recorded
 from clearance.core.loading import parse_policy
 from clearance.core.version import EvidenceReader, ModelVersion
@@ -795,7 +796,7 @@ def _rerun_check(
         again = _rerun(pack, loaded, inputs, opener)
     except (ClearanceError, ValidationError, KeyError, TypeError, ValueError) as exc:
         return Check(name, False, f"the gates could not be re-run: {type(exc).__name__}: {exc}")
-    differences = differ(result, again)
+    differences = decision_differences(result, again)
     if differences:
         shown = "; ".join(differences[:5]) + (" …" if len(differences) > 5 else "")
         return Check(name, False, f"{len(differences)} difference(s): {shown}")
@@ -826,30 +827,6 @@ def _attestation_check(
     return Check(
         name, True, f"DSSE signature by key {verified.keyid[:16]} over event seq {row.seq}"
     )
-
-
-def differ(before: Any, after: Any, path: str = "") -> list[str]:
-    """Field-by-field differences; gates are matched by id, not by position."""
-    if isinstance(before, dict) and isinstance(after, dict):
-        out: list[str] = []
-        for k in sorted(set(before) | set(after)):
-            out += differ(before.get(k), after.get(k), f"{path}.{k}" if path else k)
-        return out
-    if isinstance(before, list) and isinstance(after, list) and path.endswith("gates"):
-        old: dict[Any, Any] = {g.get("gate_id"): g for g in before if isinstance(g, dict)}
-        new: dict[Any, Any] = {g.get("gate_id"): g for g in after if isinstance(g, dict)}
-        out = []
-        for gid in dict.fromkeys([*old, *new]):
-            out += differ(old.get(gid), new.get(gid), f"{path}[{gid}]")
-        return out
-    if before != after:
-        return [f"{path}: {_short(before)} → {_short(after)}"]
-    return []
-
-
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def report_json(report: PackReport) -> dict[str, Any]:

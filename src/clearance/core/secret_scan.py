@@ -35,6 +35,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from clearance.core.artifact_scan import decompress_members
 from clearance.core.pickle_scan import ScanLimit
 
 if TYPE_CHECKING:
@@ -331,20 +332,7 @@ _Open = Callable[[bytes, int], bytes]
 
 
 def _stream(make: Callable[[], Any]) -> _Open:
-    def read(data: bytes, limit: int) -> bytes:
-        out = bytearray()
-        rest = data
-        while rest and len(out) < limit:
-            d = make()
-            out += d.decompress(rest, limit - len(out))
-            if len(out) >= limit:
-                break
-            if not d.eof:
-                raise EOFError("compressed stream ends early")
-            rest = d.unused_data
-        return bytes(out)
-
-    return read
+    return lambda data, limit: decompress_members(make, data, limit)
 
 
 _STREAMS: tuple[tuple[bytes, str, _Open], ...] = (

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, computed_field, model_validat
 
 from clearance.core import subjects
 from clearance.core.audit import AuditEvent
+from clearance.core.decision_diff import decision_differences, short
 from clearance.core.engine import evaluate_recorded
 from clearance.core.loading import LoadedPolicy
 from clearance.errors import InputError, NotFound
@@ -121,7 +122,7 @@ class Replays:
             replayed_outcome=replayed["outcome"],
             differences=[
                 *_stored_fields(record, replayed, policy_row.content_hash),
-                *diff(record.result, replayed),
+                *decision_differences(record.result, replayed),
                 *_event_fields(event, record, replayed),
             ],
         )
@@ -132,7 +133,8 @@ class Replays:
         except InputError as exc:  # today's policy may no longer have this transition
             outcome, differences = "not evaluable", [str(exc)]
         else:
-            outcome, differences = now_result["outcome"], diff(record.result, now_result)
+            outcome = now_result["outcome"]
+            differences = decision_differences(record.result, now_result)
         return report.model_copy(
             update={
                 "current_policy": f"{current.name} {current.version}",
@@ -186,7 +188,7 @@ def _stored_fields(record: DecisionRecord, replayed: dict[str, Any], policy_hash
         ("stored digest", record.digest, replayed["decision_id"]),
         ("stored policy hash", policy_hash, replayed["policy_hash"]),
     ]
-    return [f"{name}: {_short(a)} → {_short(b)}" for name, a, b in pairs if a != b]
+    return [f"{name}: {short(a)} → {short(b)}" for name, a, b in pairs if a != b]
 
 
 def _event_fields(
@@ -205,31 +207,7 @@ def _event_fields(
         ("gates", p.get("gates"), {g["gate_id"]: g["status"] for g in replayed["gates"]}),
     ]
     return [
-        f"audit event seq {event.seq} {name}: {_short(a)} → {_short(b)}"
+        f"audit event seq {event.seq} {name}: {short(a)} → {short(b)}"
         for name, a, b in pairs
         if a != b
     ]
-
-
-def diff(before: Any, after: Any, path: str = "") -> list[str]:
-    """Field-by-field differences; gates are matched by id, not by position."""
-    if isinstance(before, dict) and isinstance(after, dict):
-        out: list[str] = []
-        for key in sorted(set(before) | set(after)):
-            out += diff(before.get(key), after.get(key), f"{path}.{key}" if path else key)
-        return out
-    if isinstance(before, list) and isinstance(after, list) and path.endswith("gates"):
-        old = {g["gate_id"]: g for g in before}
-        new = {g["gate_id"]: g for g in after}
-        out = []
-        for gid in list(dict.fromkeys([*old, *new])):
-            out += diff(old.get(gid), new.get(gid), f"{path}[{gid}]")
-        return out
-    if before != after:
-        return [f"{path}: {_short(before)} → {_short(after)}"]
-    return []
-
-
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."

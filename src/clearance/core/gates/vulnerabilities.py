@@ -139,7 +139,8 @@ class Vulnerabilities:
                 ["advisories"],
             )
         findings = _findings(packages, reported, advisories, params.unknown_severity)
-        return _judge(findings, packages, params, ctx.now.date(), kind, evidence)
+        label = named(ctx, params.report)
+        return _judge(findings, packages, params, ctx.now.date(), kind, evidence, label)
 
 
 def _read_report(
@@ -264,6 +265,7 @@ def _judge(
     today: dt.date,
     kind: str,
     evidence: dict[str, str],
+    label: str,
 ) -> Measurement:
     counted, ignored, expired = [], [], []
     used: set[int] = set()
@@ -323,7 +325,7 @@ def _judge(
     }
     if packages and len(unaudited) == len(packages):
         return Measurement.error(
-            f"the {kind} report audited no package ({len(packages)} skipped: "
+            f"{label}: the {kind} report audited no package ({len(packages)} skipped: "
             f"{'; '.join(unaudited[:3])}...); run it where the vulnerability service is "
             "reachable, or give an SBOM and an OSV advisory file",
             **common,
