@@ -1,4 +1,9 @@
-"""Request dependencies: the workspace, the authenticated user, pagination."""
+"""Request dependencies: the workspace, the authenticated user, pagination.
+
+The ones that touch no database are ``async``: FastAPI runs a plain ``def`` dependency in its
+thread pool, a hop per dependency per request that a busy server queues for. Sign-in reads the
+database, so it runs in the pool (on the request's shared reading session, ``api/guard.py``).
+"""
 
 from __future__ import annotations
 
@@ -17,7 +22,7 @@ _bearer = HTTPBearer(
 )
 
 
-def workspace(request: Request) -> Workspace:
+async def workspace(request: Request) -> Workspace:
     ws: Workspace = request.app.state.workspace
     return ws
 
@@ -52,7 +57,7 @@ class PageParams(BaseModel):
     offset: int
 
 
-def page_params(
+async def page_params(
     limit: Annotated[int, Query(ge=1, le=500, description="At most this many items.")] = 50,
     offset: Annotated[int, Query(ge=0, description="Skip this many items.")] = 0,
 ) -> PageParams:

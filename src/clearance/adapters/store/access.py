@@ -32,6 +32,9 @@ def _token(row: TokenRow) -> TokenRecord:
     )
 
 
+_SIGNED_IN = "clearance_signed_in_user"
+
+
 class AccessRepo:
     s: Session
 
@@ -62,9 +65,20 @@ class AccessRepo:
         return _token(row)
 
     def token_by_secret(self, secret_sha256: str) -> TokenRecord | None:
-        stmt = select(TokenRow).where(TokenRow.secret_sha256 == secret_sha256)
-        row = self.s.scalars(stmt).one_or_none()
-        return None if row is None else _token(row)
+        """The token, its user read by the same statement and kept in the session: sign-in's
+        ``get_user`` and the use case's own (a request's reads share the session) then find
+        the row there instead of asking the database again."""
+        stmt = (
+            select(TokenRow, UserRow)
+            .outerjoin(UserRow, UserRow.name == TokenRow.user)
+            .where(TokenRow.secret_sha256 == secret_sha256)
+        )
+        found = self.s.execute(stmt).one_or_none()
+        if found is None:
+            return None
+        token, user = found
+        self.s.info[_SIGNED_IN] = user  # the identity map holds rows weakly: hold this one
+        return _token(token)
 
     def get_token(self, token_id: int) -> TokenRecord | None:
         row = self.s.get(TokenRow, token_id)

@@ -2,11 +2,16 @@
 
 SQLite: foreign keys on, a generous busy timeout, WAL, and ``BEGIN IMMEDIATE`` so a writing
 transaction takes the write lock up front (two writers never both read then both write).
-PostgreSQL: psycopg 3; writers serialize on the ``audit_head`` row instead (see sql.py).
+PostgreSQL: psycopg 3; writers serialize on the ``audit_head`` row instead (see sql.py); reads
+run in autocommit (``read_engine``). A pooled connection is not pinged on every checkout (a
+round trip each read): only one that sat idle for ``IDLE_PING_SECONDS``. A connection that
+died sooner fails its statement, SQLAlchemy then replaces the pool's connections, and the
+error is ``Disconnected`` (the API runs a read that failed so once more, ``api/guard.py``).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import re
 from pathlib import Path
@@ -14,10 +19,11 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, DisconnectionError
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool, QueuePool
 
+from clearance.adapters.clock import SystemClock
 from clearance.adapters.private import create_private
 from clearance.errors import NotFound, StoreError
 from clearance.extras import missing_extra
@@ -25,6 +31,13 @@ from clearance.extras import missing_extra
 R = TypeVar("R")
 
 WRITE_OPTION = "clearance_write"
+IDLE_PING_SECONDS = 10.0  # a pooled PostgreSQL connection idle this long is pinged first
+_CLOCK = SystemClock()  # a jump of the wall clock costs at most one ping more or less
+
+
+class Disconnected(StoreError):
+    """The database connection was lost mid-statement; the pool has since been renewed, so
+    the same read may be run again."""
 
 
 def normalize_url(url: str) -> str:
@@ -56,15 +69,45 @@ def make_engine(url: str, *, pooled: bool | None = None) -> Engine:
         return _sqlite(url, keep)
     if parsed.get_backend_name() == "postgresql":
         try:  # SQLAlchemy imports the driver here
-            return create_engine(url, pool_pre_ping=True, poolclass=None if keep else NullPool)
+            engine = create_engine(url, poolclass=None if keep else NullPool)
         except ImportError as exc:
             missing = missing_extra(exc, "a PostgreSQL database")
             if missing is None:
                 raise
             raise missing from None
+        if keep:
+            _ping_when_idle(engine)
+        return engine
     raise StoreError(
         f"unsupported database '{parsed.get_backend_name()}'; use SQLite or PostgreSQL"
     )
+
+
+def read_engine(engine: Engine) -> Engine:
+    """The engine reads use: PostgreSQL's in autocommit, SQLite's as is (see sql.py)."""
+    if engine.dialect.name == "postgresql":
+        return engine.execution_options(isolation_level="AUTOCOMMIT")
+    return engine
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """Ping a pooled connection at checkout only when it sat idle ``IDLE_PING_SECONDS``
+    (SQLAlchemy's "pessimistic" handling, but not for one used a moment ago): a failed ping
+    makes the pool discard it and check out another (``DisconnectionError``)."""
+
+    @event.listens_for(engine, "checkin")
+    def _idle_from(_dbapi_conn: Any, record: Any) -> None:
+        record.info["idle_since"] = _CLOCK.now()
+
+    @event.listens_for(engine, "checkout")
+    def _check(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        since: dt.datetime | None = record.info.pop("idle_since", None)  # new: none, no ping
+        if since is None or _CLOCK.now() - since < dt.timedelta(seconds=IDLE_PING_SECONDS):
+            return
+        try:
+            engine.dialect.do_ping(dbapi_conn)
+        except Exception as exc:  # whatever the failure, this connection is not usable
+            raise DisconnectionError(f"pooled connection failed its ping: {exc}") from exc
 
 
 def _redacted(url: str) -> str:
