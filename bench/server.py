@@ -56,8 +56,8 @@ from clearance.workspace import Workspace, init_workspace
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "credit-risk"
 EXE = str(Path(sys.executable).parent / "clearance")
-FILES = ["model.bin", "model_card.md", "monitoring_plan.md", "rollback_plan.md"]
-FILES += ["sbom.json", "license_scan.json"]
+FILES = ["model.pkl", "model_card.md", "monitoring_plan.md", "rollback_plan.md"]
+FILES += ["sbom.json", "pip-audit.json"]
 TEAM = {"eng": ["ml_engineer"], "lead": ["tech_lead"], "root": ["admin"]}
 
 

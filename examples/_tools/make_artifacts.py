@@ -17,10 +17,9 @@ from pathlib import Path
 
 EXAMPLES = Path(__file__).resolve().parent.parent
 
-# path relative to examples/ -> (seed, size in bytes); the credit-risk v7 artifact predates
-# this script and is left as it is.
+# path relative to examples/ -> (seed, size in bytes); the credit-risk models are real
+# pickles, written by make_credit_risk_models.py.
 ARTIFACTS: dict[str, tuple[int, int]] = {
-    "credit-risk/v8-blocked/model.bin": (8, 2048),
     "recommender/v12-pass/model.bin": (12, 3072),
     "recommender/v13-blocked/model.bin": (13, 3072),
     "medical-triage/v4-pass/model.bin": (4, 4096),

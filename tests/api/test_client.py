@@ -73,7 +73,7 @@ def clients(server: str, server_ws: Workspace) -> Iterator[dict[str, Client]]:
 def test_the_promotion_story(clients: dict[str, Client], tmp_path: Path) -> None:
     policy, new = clients["pat"].apply_policy(POLICY)
     assert isinstance(policy, PolicyRecord) and new
-    assert (policy.name, policy.version) == ("credit-risk", "1.3.0")
+    assert (policy.name, policy.version) == ("credit-risk", "1.4.0")
     assert clients["pat"].apply_policy(POLICY) == (policy, False)  # already applied as is
 
     alice = clients["alice"]
@@ -103,7 +103,7 @@ def test_the_promotion_story(clients: dict[str, Client], tmp_path: Path) -> None
     assert [g.gate_id for g in prod.decision.gates if g.blocking] == ["auc_vs_champion"]
 
     status = alice.model(MODEL)
-    assert status.policy == "credit-risk@1.3.0"
+    assert status.policy == "credit-risk@1.4.0"
     assert [(v.version, v.stage) for v in status.versions] == [("7", "staging")]
     assert [r.id for r in status.open_requests] == [prod.request.id]
     assert alice.version(MODEL, "7").stage == "staging"
@@ -143,7 +143,7 @@ def test_errors_are_the_projects_exceptions(
 
     # an invalid manifest never leaves the machine
     broken = tmp_path / "manifest.yaml"
-    broken.write_text(V7.read_text().replace("path: model.bin", "path: missing.bin"))
+    broken.write_text(V7.read_text().replace("path: model.pkl", "path: missing.bin"))
     with pytest.raises(ManifestError, match=r"missing\.bin"):
         alice.register(broken)
 

@@ -35,7 +35,7 @@ def test_policy_apply_roles_errors_and_listing(server: str, server_ws: Workspace
     # a policy admin may; the same content again is "already applied" (200)
     r = apply_policy(api, "paula")
     assert r.status_code == 201, r.text
-    assert (r.json()["name"], r.json()["version"]) == ("credit-risk", "1.3.0")
+    assert (r.json()["name"], r.json()["version"]) == ("credit-risk", "1.4.0")
     again = apply_policy(api, "adam")
     assert again.status_code == 200
     assert again.json()["id"] == r.json()["id"]
@@ -70,13 +70,13 @@ def test_policy_apply_roles_errors_and_listing(server: str, server_ws: Workspace
 def test_one_policy_version_through_the_api_and_the_sdk(server: str, server_ws: Workspace) -> None:
     api = team(server, server_ws)
     applied = apply_policy(api, "paula").json()
-    shown = api.call("alice", "GET", "/v1/policies/credit-risk/1.3.0")
+    shown = api.call("alice", "GET", "/v1/policies/credit-risk/1.4.0")
     assert shown.status_code == 200 and shown.json() == applied
     missing = problem(api.call("alice", "GET", "/v1/policies/credit-risk/9.9.9"), 404)
-    assert "versions of policy credit-risk: 1.3.0" in missing["detail"]
+    assert "versions of policy credit-risk: 1.4.0" in missing["detail"]
     with Client(server, api.token("alice")) as sdk:
-        record = sdk.policy("credit-risk", "1.3.0")
-    assert record == server_ws.views.policy("credit-risk", "1.3.0")
+        record = sdk.policy("credit-risk", "1.4.0")
+    assert record == server_ws.views.policy("credit-risk", "1.4.0")
 
 
 def test_register_idempotency_digests_and_reads(server: str, server_ws: Workspace) -> None:
@@ -199,10 +199,10 @@ def test_evidence_attach_upload_uri_and_errors(server: str, server_ws: Workspace
 def test_upload_over_the_size_limit_is_413(server_ws: Workspace) -> None:
     with running_server(server_ws, env={"CLEARANCE_MAX_UPLOAD_BYTES": "1000"}) as url:
         api = team(url, server_ws)
-        r = register(api, "7")  # model.bin is 2 KiB
+        r = register(api, "7")  # sbom.json is 12 KiB (model.pkl is under 1,000 bytes)
         body = problem(r, 413)
         assert body["type"] == "urn:clearance:problem:too-large"
-        assert "model.bin" in body["detail"] and "1,000" in body["detail"]
+        assert "sbom.json" in body["detail"] and "1,000" in body["detail"]
         r = api.call(
             "alice",
             "POST",

@@ -120,7 +120,7 @@ def v7_upload(
     doc["version"] = version
     doc.update(manifest_edit or {})
     manifest = yaml.safe_dump(doc, sort_keys=False).encode()
-    names = ["model.bin", "model_card.md", "monitoring_plan.md", "rollback_plan.md"]
+    names = ["model.pkl", "model_card.md", "monitoring_plan.md", "rollback_plan.md"]
     names += ["sbom.json", "pip-audit.json"]
     parts: list[tuple[str, Any]] = [("manifest", ("manifest.yaml", manifest, "application/yaml"))]
     sums = {}

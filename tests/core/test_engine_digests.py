@@ -8,6 +8,13 @@ Re-pinned once since, for a change of the inputs rather than of the engine: issu
 the example policy (now credit-risk 1.3.0) scan the SBOM and pip-audit report for content,
 so the scenarios carry the example's real reports. Before re-pinning, the engine of that
 change was checked to reproduce every old pin from the old policy (1.2.0) and old evidence.
+
+Re-pinned again for issue 15, again for the inputs: credit-risk 1.4.0 adds the artifact
+gates (``artifact_integrity``, ``unsafe_serialization``, ``secrets``) and the example's
+artifacts became real scikit-learn pickles, so the scenarios' artifact is v7's ``model.pkl``.
+Before re-pinning, the engine was checked to reproduce every old pin from the old policy
+(1.3.0) and old artifacts (``git show`` of the previous commit's example into a temporary
+folder, evaluated with this module's ``_scenario`` and ``_fingerprint``).
 """
 
 from __future__ import annotations
@@ -22,13 +29,15 @@ import pytest
 from clearance.adapters.evidence import load_manifest
 from clearance.core.approvals import Approval
 from clearance.core.engine import Evaluation, evaluate, evidence_digest, resolve_transition
-from clearance.core.hashing import sha256_text
+from clearance.core.hashing import sha256_bytes, sha256_text
 from clearance.core.loading import LoadedPolicy
 from clearance.core.results import Decision
 from clearance.core.version import ModelVersion
 from clearance.core.waivers import Waiver
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "credit-risk"
+MODEL = (EXAMPLES / "v7-pass" / "model.pkl").read_bytes()  # read by the gates, never loaded
+MODEL_SHA = sha256_bytes(MODEL)
 CARD = (
     b"# Model card\n## Intended use\nx\n## Training data\nx\n## Evaluation\nx\n"
     b"## Limitations\nx\n## Fairness\nx\n"
@@ -54,7 +63,11 @@ def _scenario(
 ) -> Evaluation:
     """The evaluation named ``name``, over the credit-risk example policy."""
     docs = dict(DOCS)
-    version_kw: dict[str, Any] = {"documents": docs, "metrics": dict(METRICS)}
+    version_kw: dict[str, Any] = {
+        "documents": docs,
+        "metrics": dict(METRICS),
+        "artifact": {"uri": "mem://model.pkl", "sha256": MODEL_SHA},
+    }
     kw: dict[str, Any] = {}
     if name == "pii_and_warn":  # the regex gate fails, latency fails at warn severity
         version_kw.update(
@@ -90,7 +103,28 @@ def _scenario(
         kw["approvals"] = [Approval(approver="eve", roles=["mlops_oncall"], at=now)]
     version = make_version(**version_kw)
     transition = resolve_transition(policy, "staging", "production")
-    return Evaluation(policy, transition, version, fake_evidence(docs), now, **kw)
+    evidence = _WithArtifact(fake_evidence, docs)
+    return Evaluation(policy, transition, version, evidence, now, **kw)
+
+
+class _WithArtifact:
+    """The in-memory evidence of the core tests, serving v7's model as the artifact."""
+
+    def __init__(self, fake_evidence: type, docs: dict[str, bytes]) -> None:
+        self._files = fake_evidence(docs, artifact_sha=MODEL_SHA)
+
+    def read_bytes(self, name: str) -> bytes:
+        data: bytes = self._files.read_bytes(name)
+        return data
+
+    def artifact_sha256(self) -> str | None:
+        return MODEL_SHA
+
+    def read_artifact(self, max_bytes: int) -> bytes:
+        return MODEL[: max_bytes + 1]
+
+    def read_columns(self, name: str, columns: Any) -> Any:
+        return self._files.read_columns(name, columns)
 
 
 def _fingerprint(decision: Decision) -> tuple[str, str]:
@@ -99,34 +133,34 @@ def _fingerprint(decision: Decision) -> tuple[str, str]:
 
 PINNED = {
     "clean": (  # needs_approval
-        "05109092068bf4db70735a9405ecc537294231a1efce37d3e13f942128e29308",
-        "490b6d0d481c70eb216599105554b4f6657cc23194bee815bb9b79b01470b138",
+        "fc0da14ecd21bedced48d6604ff918726e0c188c2c6cbbb55ddce1810cac849b",
+        "65f89c2263de741adb572fc614ec122c287385d1ab0e350f7df0e34ff5ee3193",
     ),
     "pii_and_warn": (  # deny
-        "54edb582d6c1b8d381ac96804c3e4ef6693dbe2cf424dc204cce7b746f291442",
-        "c13d4e29fe3a37ddfb8a472fab7e58df335235e7a2438c8c3c0a21eea887c88d",
+        "ef10f2363ea7f9af2de59fd6727088ac7ac845ee0c183df8e33d7e2c09b1b4a0",
+        "da8dad4cb07f93f83528c4136232b2c16b8a2c635ddbf12b58089da4fd321219",
     ),
     "near_miss_missing_doc": (  # deny
-        "846ca6e5ddc3ba97c2c3f7d14e00171561316ab00d5e869b99a8ac788dc4f2a7",
-        "75ffb1673a651937a20bb67180ac8fc4fef4d255ddb312f78246fc914040ff3c",
+        "02238869a6fde0c0a0b419ee13e071be2168fe4d014a634ae970864b68c69cf7",
+        "ed0c47db0ab0f302025acb3f04e2fb20698908ff119cf583af9e0f2f97c10c83",
     ),
     "waived_and_approved": (  # deny
-        "3f534ca5cde117380abe94ea279d906e2cbe02dcc8281ff7d2941eabba16720f",
-        "aa1fc122fac12e343f518251ee6130bbe978da59730e08d4ca55e1873d9ccb1b",
+        "e92984385c780db3d3afe60d8cc77b9c8421d71b0eef490c976c5742fca4210d",
+        "2adada68bb3739551989107b8195ed55cf1728df99eaa380a2b3fbeacba8d526",
     ),
     "emergency": (  # allow
-        "0828e3ae08d0954aaa21b5cdd55dc99485de8da4e9c6e160d1346b7943b9d1a9",
-        "83a474d641f13327df31f142dc69004176a84ff895e600eda040478862023171",
+        "69825399102fd47c8c27ff6f7e41bb47539de6d653d54b7cdd4e550f8bdfd1d4",
+        "4f61c345e084c72db258d6213aa3b5ada3cbd2bb5707ddaff32deadf86873afe",
     ),
 }
 PINNED_EXAMPLES = {
     "v7-pass": (  # needs_approval
-        "6050855b4b6b2ef5c5d3d804689821106f7aa1cabd5d7812b84e3623ccd06c5a",
-        "205f604ed9c6b83430b7bb3cdc8824115d59ddc2ed72e593c08eb9da1dcec108",
+        "ad94d5d4ade806d562d387e92133cf17768a96c2ad617fc8353d2ecec8acabed",
+        "9e8dfbc0fdd4e0c708926bfdf1ecca6b770fbe569c6e454e01ce9c794f8733c8",
     ),
     "v8-blocked": (  # deny
-        "17c966eaecfcfdc1fe63dfff0e89204af89adbfb802106a8f780308d9f806abf",
-        "2ba22f82749f0c4fb3e75ce98fb312bea030e8b79adb6917efb654e799a92901",
+        "a80a44afde1c5b090b40c27b12b60e67fb0b16d0839b4e17f061a7ee25e894d0",
+        "ca4f923dce4fb1380b01143d48b1a8402a6ed65c4c87eafc14dc83c486be36b7",
     ),
 }
 

@@ -81,7 +81,7 @@ def test_missing_evidence_is_an_error_that_names_it(tmp_path: Path) -> None:
 
 def test_changed_artifact_fails_reproducibility(tmp_path: Path) -> None:
     manifest = _edited_manifest(tmp_path)
-    (tmp_path / "model.bin").write_bytes(b"not the trained model")
+    (tmp_path / "model.pkl").write_bytes(b"not the trained model")
     gate = _gate(json.loads(check("--json", manifest=manifest).stdout), "reproducibility")
     assert gate["status"] == "fail"
     assert "sha256 mismatch" in gate["message"]
@@ -107,7 +107,7 @@ def test_bad_manifest_exits_2_with_location(tmp_path: Path, edit: str, expected:
 @pytest.mark.parametrize("process", [False, True], ids=["in-process", "console-script"])
 def test_malformed_policy_exits_2_naming_file_line_and_field(tmp_path: Path, process: bool) -> None:
     policy = tmp_path / "policy.yaml"
-    text = (POLICY / "workflow.yaml").read_text().replace("version: 1.3.0", "version: one")
+    text = (POLICY / "workflow.yaml").read_text().replace("version: 1.4.0", "version: one")
     policy.write_text(text)
     result = check(policy=policy, process=process)
     assert result.returncode == 2

@@ -62,6 +62,9 @@ def _all(status: str, *gate_ids: str) -> dict[str, str]:
 
 CREDIT_PROD = (
     "reproducibility",
+    "artifact_unchanged",
+    "no_code_in_model",
+    "no_secrets",
     "auc_vs_champion",
     "approval_rate_parity",
     "latency_p95",
@@ -146,6 +149,26 @@ CASES = [
             **_all("fail", "auc_vs_champion", "approval_rate_parity"),
             **_all("fail", "model_card", "no_pii_features"),
         },
+        pending=("model_owner", "risk_officer", "compliance_officer"),
+    ),
+    Case(
+        "credit-code-in-model",
+        "credit-risk",
+        "attacks/code-in-model",
+        "production",
+        1,
+        "deny",
+        {**_all("pass", *CREDIT_PROD), "no_code_in_model": "fail"},
+        pending=("model_owner", "risk_officer", "compliance_officer"),
+    ),
+    Case(
+        "credit-tampered",
+        "credit-risk",
+        "attacks/tampered",
+        "production",
+        1,
+        "deny",
+        {**_all("pass", *CREDIT_PROD), **_all("fail", "artifact_unchanged", "reproducibility")},
         pending=("model_owner", "risk_officer", "compliance_officer"),
     ),
     Case(
@@ -330,6 +353,13 @@ def test_credit_v8_names_each_fault(runs: dict[str, Ran]) -> None:
     assert (parity["observed"], parity["threshold"]) == (0.74, 0.8)
 
 
+def test_credit_artifact_attacks_name_what_they_found(runs: dict[str, Ran]) -> None:
+    code = _gate("credit-code-in-model", "no_code_in_model", runs)
+    assert "posix:system" in code["message"]
+    tampered = _gate("credit-tampered", "artifact_unchanged", runs)
+    assert tampered["details"]["recorded"] != tampered["details"]["actual"]
+
+
 def test_warn_gate_records_what_it_would_have_been(
     runs: dict[str, Ran],
 ) -> None:
@@ -388,4 +418,26 @@ def test_recorded_artifact_digests_are_true() -> None:
     spec.loader.exec_module(make_artifacts)
     for name, (seed, size) in make_artifacts.ARTIFACTS.items():
         data = make_artifacts.artifact_bytes(name, seed, size)
+        assert (EXAMPLES / name).read_bytes() == data, name
+
+
+def test_credit_risk_models_are_the_generated_pickles() -> None:
+    """The credit-risk generator rewrites every committed model.pkl (and attack file) byte
+    for byte with the scikit-learn and numpy versions it records; it never loads them."""
+    spec = importlib.util.spec_from_file_location(
+        "make_credit_risk_models", EXAMPLES / "_tools" / "make_credit_risk_models.py"
+    )
+    assert spec is not None and spec.loader is not None
+    models = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(models)
+    import numpy
+    import sklearn
+
+    if {"scikit-learn": sklearn.__version__, "numpy": numpy.__version__} != models.VERSIONS:
+        pytest.skip(f"the pickles were written with {models.VERSIONS}")
+    written = models.files()
+    assert sorted(written) == sorted(
+        str(p.relative_to(EXAMPLES)) for p in (EXAMPLES / "credit-risk").rglob("model.pkl")
+    )
+    for name, data in written.items():
         assert (EXAMPLES / name).read_bytes() == data, name

@@ -17,7 +17,7 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "credit-risk"
 def test_the_example_policy_s_tests_pass_with_coverage() -> None:
     ran = run_cli("policy", "test", EXAMPLE / "policy")
     assert ran.returncode == 0, ran.stdout + ran.stderr
-    assert "9/9 case(s) passed: credit-risk@1.3.0" in ran.stdout
+    assert "12/12 case(s) passed: credit-risk@1.4.0" in ran.stdout
     assert "coverage: change types 2/2" in ran.stdout
     assert "not covered, transitions: production -> deprecated" in ran.stdout
 
@@ -48,7 +48,7 @@ def test_diff_flags_the_one_person_loosening(tmp_path: Path) -> None:
     shutil.copytree(EXAMPLE / "policy", new)
     workflow = new / "workflow.yaml"
     doc = yaml.safe_load(workflow.read_text())
-    doc["metadata"]["version"] = "1.4.0"
+    doc["metadata"]["version"] = "1.5.0"
     doc["approval_rules"] = {"allow_self_approval": True}
     doc["workflow"]["transitions"].append({"from": "draft", "to": "production"})
     workflow.write_text(yaml.safe_dump(doc, sort_keys=False))
@@ -68,7 +68,7 @@ def test_diff_of_a_tightening_exits_0(tmp_path: Path) -> None:
     gates = new / "gates.yaml"
     gates.write_text(gates.read_text().replace("min: 0.70", "min: 0.75", 1))
     workflow = new / "workflow.yaml"
-    workflow.write_text(workflow.read_text().replace("version: 1.3.0", "version: 1.3.1"))
+    workflow.write_text(workflow.read_text().replace("version: 1.4.0", "version: 1.4.1"))
     ran = run_cli("policy", "diff", EXAMPLE / "policy", new)
     assert ran.returncode == 0, ran.stdout + ran.stderr
     assert "tightened gates.auc_floor.min raised from 0.7 to 0.75" in ran.stdout

@@ -118,7 +118,7 @@ def test_approval_executes_and_everything_is_visible(cli: Cli) -> None:
     assert json.loads(out)["executed"] is True
     status = json.loads(cli.ok("status", "credit-default", "--json"))
     assert status[0]["versions"][0]["stage"] == "staging"
-    assert status[0]["policy"] == "credit-risk@1.3.0"
+    assert status[0]["policy"] == "credit-risk@1.4.0"
     history = json.loads(cli.ok("history", "credit-default", "--json"))
     assert [e["action"] for e in history][-2:] == [
         "version.stage_changed",
@@ -137,11 +137,11 @@ def test_approval_executes_and_everything_is_visible(cli: Cli) -> None:
 
 
 def test_policy_show_prints_the_applied_version_and_its_files(cli: Cli) -> None:
-    shown = json.loads(cli.ok("policy", "show", "credit-risk", "1.3.0", "--json"))
+    shown = json.loads(cli.ok("policy", "show", "credit-risk", "1.4.0", "--json"))
     applied = (shown["name"], shown["version"], shown["applied_by"])
-    assert applied == ("credit-risk", "1.3.0", "paula")
-    text = cli.ok("policy", "show", "credit-risk", "1.3.0")
-    assert text.startswith("policy credit-risk 1.3.0, applied by paula")
+    assert applied == ("credit-risk", "1.4.0", "paula")
+    text = cli.ok("policy", "show", "credit-risk", "1.4.0")
+    assert text.startswith("policy credit-risk 1.4.0, applied by paula")
     assert all(f"--- {file}" in text for file, _ in shown["sources"])
     missing = cli("policy", "show", "credit-risk", "9.9.9")
     assert missing.returncode == 2 and "no policy credit-risk version '9.9.9'" in missing.stderr
