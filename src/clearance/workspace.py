@@ -317,7 +317,20 @@ class Workspace:
             return None
         from clearance.adapters.mlflow import mlflow_governance
 
-        return mlflow_governance(self.store, self.clock, self.registry, settings, self.idempotency)
+        return mlflow_governance(
+            self.store,
+            self.clock,
+            self.registry,
+            settings,
+            self.idempotency,
+            alert_now=self.send_alerts,
+        )
+
+    def send_alerts(self) -> None:
+        """Route the recorded alerts to their channels and send what is due, now."""
+        deliveries = self.deliveries()
+        deliveries.route()
+        deliveries.send()
 
     @property
     def mlflow_configured(self) -> MlflowGovernance:

@@ -15,6 +15,7 @@ from clearance.adapters.clock import FixedClock
 from clearance.testing.mlflow import InMemoryMlflow
 from clearance.workspace import Workspace
 from contract import backends
+from receivers import http_receiver, http_receivers  # noqa: F401  (a webhook channel)
 
 pytest_configure = backends.pytest_configure
 pytest_generate_tests = backends.pytest_generate_tests

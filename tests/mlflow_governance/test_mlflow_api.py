@@ -4,6 +4,7 @@ operations, on the app over a workspace whose ``mlflow`` is the governance of an
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import uuid
 from collections.abc import Iterator
@@ -16,6 +17,7 @@ from clearance.api.app import create_app
 from clearance.client import Client
 from clearance.service.mlflow_webhooks import MAX_BODY, mlflow_signature
 from clearance.testing.mlflow import InMemoryMlflow
+from receivers import HttpReceiver
 
 ALIAS_SET = {
     "entity": "model_version_alias",
@@ -168,3 +170,33 @@ def test_the_sdk_registers_promotes_and_mlflow_follows(
     (result,) = sdk("frank").reconcile_mlflow(revert=True)
     assert [c.target for c in result.ungoverned] == ["@champion"]
     assert fake.aliases(MODEL) == {"champion": "1"}
+
+
+def test_a_hand_move_caught_by_a_webhook_is_sent_to_the_channels_at_once(
+    menv: MlflowEnv,
+    fake: InMemoryMlflow,
+    http_receiver: HttpReceiver,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The critical alert reaches the team's webhook channel during the delivery itself,
+    not at the next ``clearance tick``."""
+    menv.ws.notifications_file.write_text(
+        "channels:\n"
+        "  - name: oncall\n"
+        "    type: webhook\n"
+        f"    url: {http_receiver.url}\n"
+        "    secret_env: HOOK_SECRET\n"
+        "    events: [non_compliant]\n"
+    )
+    monkeypatch.setenv("HOOK_SECRET", "a-long-enough-shared-secret")
+    menv.ws.mlflow = dataclasses.replace(menv.gov, alert_now=menv.ws.send_alerts)
+    _in_production(menv)
+    with TestClient(create_app(menv.ws)) as client:
+        quiet = json.dumps(ALIAS_SET).encode()  # nothing moved by hand yet: nothing sent
+        assert client.post("/v1/mlflow/webhook", content=quiet, headers=_signed(menv, quiet))
+        assert http_receiver.at("/hooks/clearance") == []
+        fake.set_alias(MODEL, "champion", "2")
+        answer = client.post("/v1/mlflow/webhook", content=quiet, headers=_signed(menv, quiet))
+    assert answer.status_code == 200, answer.text
+    (sent,) = http_receiver.at("/hooks/clearance")
+    assert b"non_compliant" in sent.body and b"champion" in sent.body

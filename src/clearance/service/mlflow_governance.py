@@ -13,7 +13,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import logging
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -43,6 +44,9 @@ class MlflowRegistration(BaseModel):
     )
 
 
+_log = logging.getLogger("clearance.mlflow")
+
+
 @dataclass(frozen=True)
 class MlflowGovernance:
     store: Store
@@ -52,6 +56,9 @@ class MlflowGovernance:
     settings: MlflowSettings
     leases: IdempotencyPort  # syncs of one model take turns (``MlflowSync``)
     env: Mapping[str, str] = field(default_factory=dict)  # where the webhook secret is read
+    # sends the alerts recorded so far through the notification channels (route, then send):
+    # a hand move caught by a webhook is announced at once, not at the next tick
+    alert_now: Callable[[], object] | None = None
 
     @property
     def syncer(self) -> MlflowSync:
@@ -144,4 +151,10 @@ class MlflowGovernance:
 
     def receive(self, headers: Mapping[str, str], body: bytes) -> WebhookOutcome:
         secret = self.env.get(self.settings.webhook_secret_env) or None
-        return MlflowWebhooks(self.syncer, self.clock, secret).receive(headers, body)
+        outcome = MlflowWebhooks(self.syncer, self.clock, secret).receive(headers, body)
+        if self.alert_now is not None and any(r.ungoverned for r in outcome.results):
+            try:
+                self.alert_now()
+            except (ClearanceError, OSError) as exc:  # in the outbox: the next tick retries
+                _log.warning("alerts of an MLflow webhook not sent now: %s", exc)
+        return outcome

@@ -12,7 +12,7 @@ retries a failing HTTP call itself (``MLFLOW_HTTP_REQUEST_MAX_RETRIES``,
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -212,8 +212,9 @@ def mlflow_governance(
     settings: MlflowSettings,
     leases: IdempotencyPort,
     env: Mapping[str, str] | None = None,
+    alert_now: Callable[[], object] | None = None,
 ) -> MlflowGovernance:
     """The MLflow use cases wired to a real MLflow, as ``mlflow.yaml`` says."""
     port = MlflowRegistry(settings.tracking_uri, settings.registry_uri)
     environ = os.environ if env is None else env
-    return MlflowGovernance(store, clock, registry, port, settings, leases, environ)
+    return MlflowGovernance(store, clock, registry, port, settings, leases, environ, alert_now)
