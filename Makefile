@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 LOCK := requirements/lock.txt
 
-.PHONY: demo test lint typecheck docs clean lock sizes
+.PHONY: demo test lint typecheck docs clean lock sizes chromium
 
 DEMO_STAMP := $(VENV)/.installed-demo
 
@@ -38,7 +38,15 @@ typecheck: $(STAMP)
 docs: $(STAMP)
 	$(BIN)/python scripts/cli_docs.py
 
-test: lint typecheck
+# The browser tests (tests/web) drive Debian's Chromium through Playwright; Playwright's own
+# browser download is never used. Installed here when missing (as root, as in CI).
+CHROMIUM := /usr/bin/chromium
+chromium:
+	@if [ -x $(CHROMIUM) ]; then echo "chromium: $(CHROMIUM) is installed"; \
+	else echo "chromium: $(CHROMIUM) is missing; installing Debian's chromium with apt-get"; \
+	  apt-get update && apt-get install -y --no-install-recommends chromium; fi
+
+test: lint typecheck chromium
 	$(BIN)/python -m pytest
 
 # Installed size and install time of clearance and of each extra, each in a temporary venv

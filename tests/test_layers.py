@@ -35,6 +35,7 @@ LAYERS: list[tuple[str, set[str]]] = [  # inner first: (layer, top-level modules
     ("presentation", {"terminal", "reporters"}),  # text for terminals and CI reports
     ("local", {"local"}),  # the in-process transport
     ("client", {"client"}),  # the SDK (HTTP transport)
+    ("web", {"web"}),  # the web pages: use cases through LocalClearance
     ("api", {"api"}),
     ("demo", {"demo"}),  # drives a workspace itself: never the CLI
     ("cli", {"cli"}),

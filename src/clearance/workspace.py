@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from clearance.adapters.evidence import BlobEvidenceSource
     from clearance.adapters.keyring import DirectoryKeyRing
     from clearance.service.access import Tokens, Users
+    from clearance.service.analytics import AnalyticsService
     from clearance.service.attestations import Attestations, DirectoryArchive
     from clearance.service.auditing import Auditing
     from clearance.service.delivery import Deliveries
@@ -191,6 +192,12 @@ class Workspace:
         from clearance.service.registry import Registry
 
         return Registry(self.store, self.blobs, self.clock)
+
+    @property
+    def analytics(self) -> AnalyticsService:
+        from clearance.service.analytics import AnalyticsService
+
+        return AnalyticsService(self.store, self.clock)
 
     @property
     def policy_changes(self) -> PolicyChanges:

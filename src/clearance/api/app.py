@@ -30,6 +30,7 @@ from clearance.api.metrics import Metrics
 from clearance.api.routes import access, audit, mlflow, registry
 from clearance.api.uploads import remove_stale_staging
 from clearance.errors import InputError
+from clearance.web import install as _install_web
 from clearance.workspace import Workspace
 
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -138,6 +139,7 @@ def create_app(ws: Workspace, settings: Settings | None = None) -> FastAPI:
     for module in (registry, access, audit, mlflow):
         app.include_router(module.router, prefix="/v1")
     app.include_router(contract_routes.router(), prefix="/v1")
+    _install_web(app)  # the pages at /, over the same use cases (docs/web.md)
     return app
 
 

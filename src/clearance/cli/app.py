@@ -18,6 +18,7 @@ from rich.text import Text
 from clearance import __version__
 from clearance.cli import (
     access,
+    analytics,
     attest,
     audit,
     check,
@@ -73,6 +74,7 @@ app.command("rollback")(promotion.rollback)
 app.command("status")(audit.status)
 app.command("history")(audit.history)
 app.command("replay")(audit.replay)
+app.command("analytics")(analytics.analytics)
 policy.app.command("apply")(registry.policy_apply)
 policy.app.command("propose")(policy_changes.propose)
 policy.app.command("changes")(policy_changes.changes)

@@ -15,6 +15,7 @@ command that prints it.
 from __future__ import annotations
 
 from clearance.contract.access import AccessOps
+from clearance.contract.analytics import AnalyticsOps
 from clearance.contract.attestations import AttestationOps
 from clearance.contract.audit import AuditOps
 from clearance.contract.governance import GovernanceOps
@@ -36,6 +37,7 @@ class Clearance(
     AuditOps,
     AttestationOps,
     MlflowOps,
+    AnalyticsOps,
 ):
     """Every use case, by name; a transport supplies ``_run``."""
 
