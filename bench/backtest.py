@@ -41,7 +41,6 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -310,49 +309,6 @@ def _production(ws: Workspace, versions: list[dict[str, Any]]) -> None:
         conn.exec_driver_sql("ANALYZE")
 
 
-# --- the store read a backtest wants ------------------------------------------------------
-
-
-class ScanStore:
-    """The workspace's SQL store with ``DecisionScan`` (``service.backtest``) when its
-    transactions lack it: the read proposed for ``SqlTx`` (one query per page of 2,000
-    decisions, newest first), here so that the bench times the backtest as it runs with it.
-    With ``--per-request`` the store is used as it is, and a backtest reads request by
-    request through the ports it has."""
-
-    def __init__(self, inner: Any) -> None:
-        self.inner = inner
-
-    def transaction(self) -> Any:
-        return self.inner.transaction()
-
-    @contextmanager
-    def reading(self) -> Iterator[Any]:
-        with self.inner.reading() as tx:
-            yield tx if hasattr(tx, "decisions_under") else _ScanTx(tx)
-
-
-class _ScanTx:
-    def __init__(self, tx: Any) -> None:
-        self._tx = tx
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._tx, name)
-
-    def decisions_under(
-        self, policy_ids: Any, *, since: dt.datetime | None, before: int | None, limit: int
-    ) -> list[Any]:
-        from clearance.adapters.store.sql import _decision
-
-        stmt = select(DecisionRow).where(DecisionRow.policy_id.in_(list(policy_ids)))
-        if since is not None:
-            stmt = stmt.where(DecisionRow.created_at >= since)
-        if before is not None:
-            stmt = stmt.where(DecisionRow.id < before)
-        rows = self._tx.s.scalars(stmt.order_by(DecisionRow.id.desc()).limit(limit))
-        return [_decision(r) for r in rows]
-
-
 # --- timing ---------------------------------------------------------------------------------
 
 
@@ -362,15 +318,14 @@ def cpu() -> float:
     return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
-def backtest(ws: Workspace, doc: dict[str, Any], per_request: bool) -> tuple[Any, float, float]:
+def backtest(ws: Workspace, doc: dict[str, Any]) -> tuple[Any, float, float]:
     from clearance.service.backtest import Backtests
 
-    store = ws.store if per_request else ScanStore(ws.store)
     files = [PolicyDocument(name=n, text=t) for n, t in documents(doc)]
     gc.collect()
     gc.freeze()  # as `clearance policy backtest` does before it starts
     c0, w0 = cpu(), time.perf_counter()
-    report = Backtests(store, ws.evidence).run(files, limit=MAX_DECISIONS)
+    report = Backtests(ws.store, ws.evidence).run(files, limit=MAX_DECISIONS)
     return report, time.perf_counter() - w0, cpu() - c0
 
 
@@ -429,9 +384,6 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--n", type=int, default=100_000, help="stored decisions")
     ap.add_argument("--sample", type=int, default=200, help="`clearance check` runs to time")
-    ap.add_argument(
-        "--per-request", action="store_true", help="also time the store's per-request reads"
-    )
     args = ap.parse_args()
     print(f"bench/backtest.py --n {args.n}; load average {os.getloadavg()[0]:.2f}")
     with tempfile.TemporaryDirectory(prefix="bench-backtest-") as tmp:
@@ -446,18 +398,16 @@ def main() -> None:
             "tighten m0 (1 gate measured)": policy_doc("1.1.0", m0_max=0.85),
             "near_miss (every gate measured)": policy_doc("1.1.0", near_miss=0.1),
         }
-        ways = [False, True] if args.per_request else [False]
-        for per_request in ways:
-            read = "per-request reads" if per_request else "paged reads (DecisionScan)"
-            for label, doc in changes.items():
-                report, wall, spent = backtest(ws, doc, per_request)
-                assert report.examined == args.n, report.examined
-                print(
-                    f"backtest, {label}, {read}: {wall:.2f} s wall, {spent:.2f} CPU-s, "
-                    f"{args.n / wall:,.0f} decisions/s; {report.newly_blocked:,} newly "
-                    f"blocked, {report.same:,} same, {report.unreplayable} unreplayable, "
-                    f"{len(report.production_at_risk)} production versions at risk"
-                )
+        for label, doc in changes.items():
+            report, wall, spent = backtest(ws, doc)
+            assert report.examined == args.n, report.examined
+            print(
+                f"backtest, {label}: {wall:.2f} s wall, {spent:.2f} CPU-s, "
+                f"{args.n / wall:,.0f} decisions/s; {report.newly_blocked:,} newly "
+                f"blocked, {report.same:,} same, {report.unreplayable} unreplayable, "
+                f"{len(report.production_at_risk)} production versions at risk; load "
+                f"average {os.getloadavg()[0]:.2f}"
+            )
         if args.sample:
             seconds, denied = check_sample(ws, folder / "check", args.sample, evidence)
             each = seconds / args.sample

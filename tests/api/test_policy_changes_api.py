@@ -17,7 +17,7 @@ from clearance.client import Client
 from clearance.workspace import Workspace
 
 
-def loosened_files(version: str = "1.4.0") -> list[dict[str, str]]:
+def loosened_files(version: str = "1.5.0") -> list[dict[str, str]]:
     """The example policy, bumped, with self-approval allowed (a loosening)."""
     out = []
     for name, data in policy_files():
@@ -70,7 +70,7 @@ def test_a_policy_change_is_proposed_signed_and_applied(server: str, server_ws: 
     sdk = Client(server, api.token("pia"))
     done = sdk.approve_policy_change(ident)
     assert done.change.status == "applied"
-    assert [p.version for p in sdk.policies() if p.name == "credit-risk"][-1] == "1.4.0"
+    assert [p.version for p in sdk.policies() if p.name == "credit-risk"][-1] == "1.5.0"
     assert sdk.policy_changes(open_only=True) == []
     assert problem(api.call("aude", "GET", "/v1/policy-changes/999"), 404)
 
@@ -84,7 +84,7 @@ def test_withdrawn_and_rejected_changes_through_the_sdk(server: str, server_ws: 
     assert gone.change.status == "withdrawn"
     late = api.call("adam", "POST", f"/v1/policy-changes/{change.id}/approve", json={})
     assert "is withdrawn" in problem(late, 403)["detail"]
-    again = paula.propose_policy_change(loosened_files("1.5.0"), rationale="r", ticket="T")
+    again = paula.propose_policy_change(loosened_files("1.6.0"), rationale="r", ticket="T")
     refused = Client(server, api.token("adam")).reject_policy_change(
         again.change.id, reason="no self-approval, ever"
     )

@@ -27,7 +27,7 @@ from clearance.core.audit import (
 )
 from clearance.core.audit import verify_chain as verify
 from clearance.core.version import EvidenceItem
-from clearance.errors import NotFound, StoreConflict, StoreError
+from clearance.errors import InputError, NotFound, StoreConflict, StoreError
 from clearance.notify.events import Notification
 from clearance.notify.outbox import Delivery
 from clearance.service.ports import ModelTally, Store, Tx
@@ -980,3 +980,68 @@ def test_reviews_and_running_rollouts_of_several(store: Store) -> None:
         assert tx.rollouts_of([s.model.id], status="rolled_back") == [second]
         assert tx.rollouts_of([elsewhere.id], status="running") == []
         assert tx.rollouts_of([], status="running") == []
+
+
+def test_decisions_under_pages_newest_first_and_picks_from_results(store: Store) -> None:
+    s = seeded(store)
+    result = {
+        "outcome": "deny",
+        "gates": [
+            {"gate_id": "auc", "status": "fail", "observed": 0.61, "details": {"n": [1, 2]}},
+            {"gate_id": "card", "status": "pass", "observed": None},
+        ],
+        "inputs": {"methods": "2"},
+    }
+    with store.transaction() as tx:
+        other_policy = add_policy(tx, "2.0.0")
+        other = add_request(tx, s, policy_id=other_policy.id)
+        made = [
+            tx.add_decision(
+                request_id=s.request.id if i != 2 else other.id,
+                policy_id=s.policy.id if i != 2 else other_policy.id,
+                digest=f"{i:02d}" * 32,
+                outcome="deny",
+                inputs={"n": i, "pair": (1, 2)},
+                result=result,
+                at=at(i).astimezone(PLUS2),
+            )
+            for i in range(5)
+        ]
+    picks = [
+        ("outcome",),
+        ("gates", 0, "status"),
+        ("gates", 1, "gate_id"),
+        ("gates", 0, "details"),
+        ("gates", 1, "observed"),  # JSON null
+        ("gates", 2, "status"),  # beyond the list
+        ("inputs", "methods"),
+        ("outcome", "deeper"),  # a step into text
+        ("gates", "status"),  # a key of a list
+    ]
+    with store.reading() as tx:
+        mine = [s.policy.id]
+        page = tx.decisions_under(mine, since=None, before=None, limit=2, picks=picks)
+        assert [d.id for d in page] == [made[4].id, made[3].id]
+        first = page[0]
+        assert (first.request_id, first.policy_id, first.outcome) == (s.request.id, 1, "deny")
+        assert first.created_at == at(4) and first.created_at.utcoffset() == dt.timedelta(0)
+        assert first.inputs == {"n": 4, "pair": [1, 2]}
+        assert first.picked == ("deny", "fail", "card", {"n": [1, 2]}, None, None, "2", None, None)
+        rest = tx.decisions_under(mine, since=None, before=page[-1].id, limit=10)
+        assert [(d.id, d.picked) for d in rest] == [(made[1].id, ()), (made[0].id, ())]
+        one = tx.decisions_under(mine, since=None, before=None, limit=1, picks=[("outcome",)])
+        assert [d.picked for d in one] == [("deny",)]
+        since = tx.decisions_under(mine, since=at(3), before=None, limit=10)
+        assert [d.id for d in since] == [made[4].id, made[3].id]
+        both = tx.decisions_under([other_policy.id, *mine], since=None, before=4, limit=10)
+        assert [d.id for d in both] == [3, 2, 1]
+        assert tx.decisions_under([], since=None, before=None, limit=10) == []
+        assert tx.decisions_under([99], since=None, before=None, limit=10) == []
+        many = [("gates", i % 3, "status") for i in range(120)]  # more than one call's worth
+        got = tx.decisions_under(mine, since=None, before=None, limit=1, picks=many)
+        assert got[0].picked == tuple(["fail", "pass", None][i % 3] for i in range(120))
+        for bad in ([("gates", "a b")], [("0",)], [()], [("gates", -1)], [["gates"]]):
+            with pytest.raises(InputError, match="picks"):
+                tx.decisions_under(mine, since=None, before=None, limit=1, picks=bad)  # type: ignore[arg-type]
+        with pytest.raises(InputError, match="limit"):
+            tx.decisions_under(mine, since=None, before=None, limit=0)

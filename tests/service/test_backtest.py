@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import datetime as dt
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import pytest
 import yaml
@@ -19,6 +20,7 @@ from clearance.errors import InputError, NotFound, PolicyError
 from clearance.local import LocalClearance
 from clearance.service import backtest as backtest_module
 from clearance.service.backtest import BacktestOut, Backtests, PolicyDocument
+from clearance.service.ports import ScannedDecision
 from clearance.service.records import DecisionRecord
 
 if TYPE_CHECKING:
@@ -238,14 +240,13 @@ def test_the_contract_operation_reaches_it(decided: Env) -> None:
 
 
 class _Scanning:
-    """The store with ``DecisionScan`` (the paged read a backtest prefers), made here from
-    the store's own reads so that both paths can be compared."""
+    """The store, its reads noted (``pages``: the limit of each ``decisions_under`` call) or
+    changed by the transaction class given."""
 
-    tx_class: type[_ScanTx]
-
-    def __init__(self, inner: Any) -> None:
+    def __init__(self, inner: Any, tx_class: type[_ScanTx] | None = None) -> None:
         self.inner = inner
-        self.tx_class = _ScanTx
+        self.tx_class = tx_class or _ScanTx
+        self.pages: list[int] = []
 
     def transaction(self) -> Any:
         return self.inner.transaction()
@@ -253,46 +254,37 @@ class _Scanning:
     @contextmanager
     def reading(self) -> Iterator[Any]:
         with self.inner.reading() as tx:
-            yield self.tx_class(tx)
+            yield self.tx_class(tx, self.pages)
 
 
 class _ScanTx:
-    def __init__(self, tx: Any) -> None:
+    def __init__(self, tx: Any, pages: list[int]) -> None:
         self._tx = tx
-        self.pages: list[int] = []
+        self.pages = pages
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._tx, name)
 
-    def decisions_under(
-        self, policy_ids: Any, *, since: dt.datetime | None, before: int | None, limit: int
-    ) -> list[DecisionRecord]:
-        found = sorted(
-            (
-                d
-                for r in self._tx.list_requests()
-                for d in self._tx.decisions_for(r.id)
-                if d.policy_id in set(policy_ids)
-                and (since is None or d.created_at >= since)
-                and (before is None or d.id < before)
-            ),
-            key=lambda d: -d.id,
-        )
-        self.pages.append(limit)
-        return found[:limit]
+    def decisions_under(self, policy_ids: Any, **kw: Any) -> list[ScannedDecision]:
+        self.pages.append(kw["limit"])
+        found: list[ScannedDecision] = self._tx.decisions_under(policy_ids, **kw)
+        return found
 
 
-@pytest.mark.parametrize("page", [1, 2, 3, 500])
+@pytest.mark.backends("memory", "sqlite")
+@pytest.mark.parametrize("page", [1, 2, 3, 2000])
 @pytest.mark.parametrize("limit", [1, 2, 6, 7, 8, 100])
-def test_paged_reads_answer_as_the_per_request_reads(
+def test_paged_reads_answer_as_one_read(
     decided: Env, monkeypatch: pytest.MonkeyPatch, page: int, limit: int
 ) -> None:
-    monkeypatch.setattr(backtest_module, "PAGE", page)
     doc = decided.policy(version="1.1.0", auc_min=0.85)
-    paged = Backtests(_Scanning(decided.ws.store), decided.ws.evidence).run(files(doc), limit=limit)
-    plain = Backtests(decided.ws.store, decided.ws.evidence).run(files(doc), limit=limit)
-    assert paged == plain
+    whole = Backtests(decided.ws.store, decided.ws.evidence).run(files(doc), limit=limit)
+    monkeypatch.setattr(backtest_module, "PAGE", page)
+    store = _Scanning(decided.ws.store)
+    paged = Backtests(store, decided.ws.evidence).run(files(doc), limit=limit)
+    assert paged == whole
     assert (paged.examined, paged.more) == (min(limit, 7), limit < 7)
+    assert len(store.pages) == min(limit, 7) // page + 1 and max(store.pages) <= page
 
 
 def _plan(old: dict[str, Any], new: dict[str, Any]) -> tuple[str, ...]:
@@ -326,21 +318,71 @@ def test_only_changed_gates_are_measured_and_a_holm_family_as_a_whole(env: Env) 
 class _Twice(_ScanTx):
     """Every decision stored twice (a copy under another number): equal recorded inputs."""
 
-    def decisions_under(
-        self, policy_ids: Any, *, since: dt.datetime | None, before: int | None, limit: int
-    ) -> list[DecisionRecord]:
-        found = super().decisions_under(policy_ids, since=since, before=None, limit=1000)
+    def decisions_under(self, policy_ids: Any, **kw: Any) -> list[ScannedDecision]:
+        before, limit = kw.pop("before"), kw.pop("limit")
+        found = super().decisions_under(policy_ids, before=None, limit=1000, **kw)
         both = sorted(
-            [*found, *(d.model_copy(update={"id": d.id + 1000}) for d in found)],
+            [*found, *(dataclasses.replace(d, id=d.id + 1000) for d in found)],
             key=lambda d: -d.id,
         )
         return [d for d in both if before is None or d.id < before][:limit]
 
+    def get_decision(self, key: str) -> list[DecisionRecord]:
+        found: list[DecisionRecord] = self._tx.get_decision(str(int(key) % 1000))
+        return [d.model_copy(update={"id": int(key)}) for d in found]
+
 
 def test_decisions_with_equal_recorded_inputs_are_evaluated_once(decided: Env) -> None:
-    store = _Scanning(decided.ws.store)
-    store.tx_class = _Twice
+    store = _Scanning(decided.ws.store, _Twice)
     doc = decided.policy(version="1.1.0", auc_min=0.85)
     report = Backtests(store, decided.ws.evidence).run(files(doc))
     assert (report.examined, report.evaluated) == (14, 7)
     assert (report.newly_blocked, report.same) == (10, 4)
+
+
+class _Unlisted(_ScanTx):
+    """Results that hold one gate more than any stored policy lists: read whole instead."""
+
+    reads: ClassVar[list[str]] = []
+
+    def decisions_under(self, policy_ids: Any, **kw: Any) -> list[ScannedDecision]:
+        found = super().decisions_under(policy_ids, **kw)
+        return [dataclasses.replace(d, picked=(*d.picked[:-1], "extra")) for d in found]
+
+    def get_decision(self, key: str) -> list[DecisionRecord]:
+        self.reads.append(key)
+        found: list[DecisionRecord] = self._tx.get_decision(key)
+        return found
+
+
+@pytest.mark.backends("memory", "sqlite")
+def test_a_result_the_picked_values_do_not_cover_is_read_whole(decided: Env) -> None:
+    doc = decided.policy(version="1.1.0", auc_min=0.85)
+    plain = backtest(decided, doc)
+    _Unlisted.reads.clear()
+    whole = Backtests(_Scanning(decided.ws.store, _Unlisted), decided.ws.evidence).run(files(doc))
+    assert whole == plain
+    assert sorted(_Unlisted.reads, key=int) == [str(d.id) for d in stored(decided)]
+    # read in part, only the decisions whose gates moved are read again whole: none, as the
+    # observed values and thresholds of the gates the change may move are picked too
+    _Unlisted.reads.clear()
+    picked = Backtests(_Scanning(decided.ws.store, _Listed), decided.ws.evidence).run(files(doc))
+    assert picked == plain and _Unlisted.reads == []
+
+
+class _Listed(_Unlisted):
+    def decisions_under(self, policy_ids: Any, **kw: Any) -> list[ScannedDecision]:
+        return _ScanTx.decisions_under(self, policy_ids, **kw)
+
+
+@pytest.mark.backends("memory", "sqlite")
+def test_too_many_gates_to_pick_reads_every_result_whole(
+    decided: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    doc = decided.policy(version="1.1.0", auc_min=0.85)
+    plain = backtest(decided, doc)
+    monkeypatch.setattr(backtest_module, "MAX_PICKS", 8)
+    _Unlisted.reads.clear()
+    whole = Backtests(_Scanning(decided.ws.store, _Listed), decided.ws.evidence).run(files(doc))
+    assert whole == plain
+    assert sorted(_Unlisted.reads, key=int) == [str(d.id) for d in stored(decided)]

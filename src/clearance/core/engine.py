@@ -206,25 +206,7 @@ def evaluate(
     reg = registry or default_registry()
     steps = _gates(policy).steps
     gate_ids = transition.gates
-    total = len(gate_ids)
-    measured: dict[str, Measurement] = {}
-    types: dict[str, GateType] = {}
-    params = loaded.params
-    for i, gid in enumerate(gate_ids):
-        if progress is not None:
-            progress(i, total, gid)
-        if gid not in bypass:
-            measured[gid] = _measure(steps[gid], params, ctx, reg, types)
-    if progress is not None:
-        progress(total, total, "")
-    # only a measurement with a hypothesis record can join the family (``_holm``)
-    family = {
-        gid
-        for gid, m in measured.items()
-        if "hypothesis" in m.details and _in_family(steps[gid].spec, reg)
-    }
-    if family:
-        measured = _holm(measured, family)
+    measured = _measure_gates(loaded, steps, gate_ids, bypass, ctx, reg, progress)
     share = policy.settings.near_miss
     waivers = request.waivers
     results = [
@@ -270,6 +252,78 @@ def evaluate(
     if _all_text(fields, _DECISION_TEXT):  # else validated, as any other input
         return assemble(Decision, fields, _DECISION_GIVEN)
     return Decision(**fields)
+
+
+def measure_gates(
+    request: Evaluation, gate_ids: Sequence[str], *, registry: GateRegistry | None = None
+) -> dict[str, GateResult]:
+    """The results ``evaluate(request)`` gives for ``gate_ids`` (gates of the transition),
+    without the rest of a Decision: no version or decision digest, no approval status.
+
+    For a backtest that measures only the gates a policy change touched. The other members
+    of a Holm family (hypothesis tests adjusted together) are measured too, as ``evaluate``
+    measures them, so that each result is the one the full evaluation gives.
+    """
+    transition = request.transition
+    unknown = [g for g in gate_ids if g not in transition.gates]
+    if unknown:
+        raise InputError(f"gates {', '.join(unknown)} are not gates of {transition.key}")
+    policy = request.policy.policy
+    ctype = _change_type(request)
+    ctx = GateContext(
+        request.version,
+        request.evidence,
+        request.now,
+        transition.from_,
+        transition.to,
+        request.change_type,
+    )
+    bypass = set(ctype.bypass) if ctype else set()
+    reg = registry or default_registry()
+    steps = _gates(policy).steps
+    wanted = set(gate_ids)
+    if any(_in_family(steps[g].spec, reg) for g in wanted):
+        wanted |= {g for g in transition.gates if _in_family(steps[g].spec, reg)}
+    ordered = [g for g in transition.gates if g in wanted]
+    measured = _measure_gates(request.policy, steps, ordered, bypass, ctx, reg, None)
+    share = policy.settings.near_miss
+    return {
+        gid: _gate(steps[gid], ctx, request.waivers, bypass, share, measured.get(gid))
+        for gid in gate_ids
+    }
+
+
+def _measure_gates(
+    loaded: LoadedPolicy,
+    steps: Mapping[str, _Step],
+    gate_ids: Sequence[str],
+    bypass: set[str],
+    ctx: GateContext,
+    reg: GateRegistry,
+    progress: Progress | None,
+) -> dict[str, Measurement]:
+    """Each gate's measurement (none for a bypassed gate), the hypothesis tests among them
+    Holm-adjusted together."""
+    total = len(gate_ids)
+    measured: dict[str, Measurement] = {}
+    types: dict[str, GateType] = {}
+    params = loaded.params
+    for i, gid in enumerate(gate_ids):
+        if progress is not None:
+            progress(i, total, gid)
+        if gid not in bypass:
+            measured[gid] = _measure(steps[gid], params, ctx, reg, types)
+    if progress is not None:
+        progress(total, total, "")
+    # only a measurement with a hypothesis record can join the family (``_holm``)
+    family = {
+        gid
+        for gid, m in measured.items()
+        if "hypothesis" in m.details and _in_family(steps[gid].spec, reg)
+    }
+    if family:
+        measured = _holm(measured, family)
+    return measured
 
 
 _BLOCKING = (GateStatus.FAIL, GateStatus.ERROR)  # ``GateResult.blocking``

@@ -20,7 +20,13 @@ Work is skipped only where the answer is provably the recorded one:
 
 When the engine's methods changed since a decision (``inputs.methods``), all its gates are
 measured again. Decisions are read newest first in one read transaction, a page at a time
-from a store that offers ``DecisionScan``, else request by request.
+(``decisions_under``), and of each recorded result only what the answer needs (the store
+parses it, ``_layout``): the engine methods, the input digests, the approval status, each
+gate's id and status, and what the gates the change may measure again observed and their
+thresholds. The result is read whole only where those do not say enough (more gates than
+the stored policies list, evidence reads that failed). The gates measured again are
+measured alone (``core.engine.measure_gates``: no digests, no Decision), and the cyclic
+collector is paused for the walk.
 
 A decision that cannot be evaluated again (the new policy has no such transition or change
 type, its recorded inputs are malformed, or evidence it read is gone from the blob store)
@@ -29,17 +35,19 @@ is counted as ``unreplayable`` with the reason, never left out.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import gc
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Literal, Protocol, runtime_checkable
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, computed_field, model_validator
 
 from clearance.core.approvals import Approval
-from clearance.core.engine import Evaluation, evaluate, resolve_transition
+from clearance.core.engine import Evaluation, evaluate, measure_gates, resolve_transition
 from clearance.core.gates.base import in_holm_family
 from clearance.core.gates.registry import GateRegistry, default_registry
 from clearance.core.loading import LoadedPolicy, is_policy_test_file, parse_policy
@@ -50,14 +58,14 @@ from clearance.core.version import ModelVersion
 from clearance.core.waivers import Waiver
 from clearance.errors import InputError, NotFound
 from clearance.service.context import EvidenceSource, close_names, load_recorded, semver_key
-from clearance.service.ports import Store, Tx
-from clearance.service.records import DecisionRecord, PolicyRecord
+from clearance.service.ports import MAX_PICKS, ResultPath, ScannedDecision, Store, Tx
+from clearance.service.records import PolicyRecord
 
 MAX_FILES = 64
 MAX_TEXT = 1 << 20  # one policy file's characters
 MAX_DECISIONS = 1_000_000
 DEFAULT_LIMIT = 100_000
-PAGE = 500  # decisions read at a time
+PAGE = 2_000  # decisions read at a time
 MAX_LISTED = 1_000  # changed or unreplayable decisions listed one by one (all are counted)
 MAX_KEPT = 10_000  # answers kept for decisions with equal recorded inputs
 Outcome = Literal["allow", "deny", "needs_approval"]
@@ -209,24 +217,6 @@ class BacktestOut(BaseModel):
         return data
 
 
-@runtime_checkable
-class DecisionScan(Protocol):
-    """The set-based read a backtest wants from a store: a page of the decisions made under
-    ``policy_ids`` (on or after ``since``), newest first, ids below ``before``.
-
-    A store without it is read request by request (``_by_requests``), with the same answer.
-    """
-
-    def decisions_under(
-        self,
-        policy_ids: Sequence[int],
-        *,
-        since: dt.datetime | None,
-        before: int | None,
-        limit: int,
-    ) -> list[DecisionRecord]: ...
-
-
 @dataclass(frozen=True)
 class Backtests:
     store: Store
@@ -256,10 +246,12 @@ class Backtests:
                     f"no applied policy named '{name}' ({known}); "
                     "name the applied policy it replaces (--replaces NAME)"
                 )
-            run = _Run(new, {p.id: p for p in stored}, self.evidence, self.registry)
-            found = _Decisions(tx, [p.id for p in stored], start, limit)
-            for record in found:
-                run.decide(record)
+            layout = _layout(stored, new, self.registry)
+            run = _Run(new, {p.id: p for p in stored}, self.evidence, self.registry, tx, layout)
+            found = _Decisions(tx, [p.id for p in stored], start, limit, layout.picks)
+            with _collector_paused():
+                for record in found:
+                    run.decide(record)
             in_production = _in_stage(tx, {model for model, _ in run.latest}, stage)
         latest = max(stored, key=lambda p: semver_key(p.version))
         return run.report(
@@ -303,27 +295,29 @@ def _documents(files: Sequence[PolicyDocument | Mapping[str, str]]) -> list[tupl
 
 
 class _Decisions:
-    """The decisions to examine, newest first, read a page at a time (a store with
-    ``DecisionScan``) or request by request; ``more`` once read: whether ``limit`` left
-    some out."""
+    """The decisions to examine, newest first, read a page at a time; ``more`` once read:
+    whether ``limit`` left some out."""
 
     def __init__(
-        self, tx: Tx, policy_ids: list[int], since: dt.datetime | None, limit: int
+        self,
+        tx: Tx,
+        policy_ids: list[int],
+        since: dt.datetime | None,
+        limit: int,
+        picks: list[ResultPath],
     ) -> None:
         self.tx, self.policy_ids, self.since, self.limit = tx, policy_ids, since, limit
+        self.picks = picks
         self.more = False
 
-    def __iter__(self) -> Iterator[DecisionRecord]:
-        tx, left = self.tx, self.limit
-        if not isinstance(tx, DecisionScan):
-            found = _by_requests(tx, self.policy_ids, self.since)
-            self.more = len(found) > left
-            yield from found[:left]
-            return
+    def __iter__(self) -> Iterator[ScannedDecision]:
+        tx, left, ids, since = self.tx, self.limit, self.policy_ids, self.since
         before: int | None = None
         while left > 0:
             asked = min(PAGE, left + 1)  # one beyond the limit says whether more match
-            page = tx.decisions_under(self.policy_ids, since=self.since, before=before, limit=asked)
+            page = tx.decisions_under(
+                ids, since=since, before=before, limit=asked, picks=self.picks
+            )
             if len(page) > left:
                 self.more = True
                 yield from page[:left]
@@ -333,23 +327,105 @@ class _Decisions:
                 return
             left -= len(page)
             before = page[-1].id
-        self.more = bool(
-            tx.decisions_under(self.policy_ids, since=self.since, before=before, limit=1)
-        )
+        self.more = bool(tx.decisions_under(ids, since=since, before=before, limit=1))
 
 
-def _by_requests(tx: Tx, policy_ids: list[int], since: dt.datetime | None) -> list[DecisionRecord]:
-    """Every request's decisions, one read per request (what the store's ports offer
-    without ``DecisionScan``), newest first."""
-    wanted = set(policy_ids)
-    found = [
-        d
-        for r in tx.list_requests()
-        for d in tx.decisions_for(r.id)
-        if d.policy_id in wanted and (since is None or d.created_at >= since)
+# What is read of each recorded result: these, then each gate's id and status (``_picks``).
+_HEAD: list[ResultPath] = [
+    ("approvals",),
+    ("inputs", "version_digest"),
+    ("inputs", "approvals_digest"),
+    ("inputs", "waivers_digest"),
+    ("inputs", "now"),
+    ("inputs", "methods"),
+]
+_FIELD = {path[-1]: i for i, path in enumerate(_HEAD)}
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """What is read of each recorded result (``picks``) and where in what comes back: the
+    gates' ids from ``ids``, their statuses from ``statuses`` (``count`` of each), then for
+    each position in ``observed`` what that gate observed and its threshold."""
+
+    picks: list[ResultPath]
+    count: int
+    observed: tuple[int, ...]
+
+    @property
+    def ids(self) -> int:
+        return len(_HEAD)
+
+    @property
+    def statuses(self) -> int:
+        return len(_HEAD) + self.count
+
+
+def _layout(
+    stored: Sequence[PolicyRecord], new: LoadedPolicy, registry: GateRegistry | None
+) -> _Layout:
+    """``_HEAD``; the id and status of each recorded gate, as many as the stored policies'
+    longest transition has; what each gate the new policy may measure again observed, and
+    its threshold (what a listed change shows); and the id of one gate more (present: a
+    result with more gates than its policy has, read whole)."""
+    most, measured = 0, set()
+    for record in stored:
+        old = load_recorded(record)
+        changes = {"standard", *old.policy.change_types, *new.policy.change_types}
+        for t in old.policy.workflow.transitions:
+            most = max(most, len(t.gates))
+            for change in changes:
+                plan = _make_plan(old, new, t.from_, t.to, change, registry)
+                measured |= {i for i, g in enumerate(t.gates) if g in plan.measure}
+    observed = tuple(sorted(measured))
+    if len(_HEAD) + 2 * most + 2 * len(observed) + 1 > MAX_PICKS:  # transitions of many
+        return _Layout([*_HEAD, ("gates", 0, "gate_id")], 0, ())  # gates: results read whole
+    picks: list[ResultPath] = [
+        *_HEAD,
+        *(("gates", i, "gate_id") for i in range(most)),
+        *(("gates", i, "status") for i in range(most)),
+        *(("gates", i, field) for i in observed for field in ("observed", "threshold")),
+        ("gates", most, "gate_id"),
     ]
-    found.sort(key=lambda d: d.id, reverse=True)
-    return found
+    return _Layout(picks, most, observed)
+
+
+def _statuses(picked: tuple[Any, ...], layout: _Layout) -> dict[str, dict[str, Any]] | None:
+    """The recorded gates by id, from the picked values: each one's status, and what it
+    observed and its threshold where picked; None when the result must be read whole to
+    say (more gates than picked, an id that is not text)."""
+    if picked[-1] is not None:
+        return None
+    at, count = layout.ids, layout.count
+    ids = picked[at : at + count]
+    out = {
+        gid: {"gate_id": gid, "status": status}
+        for gid, status in zip(ids, picked[at + count : at + 2 * count], strict=True)
+        if gid is not None
+    }
+    if any(type(gid) is not str for gid in out):
+        return None
+    at += 2 * count
+    for i in layout.observed:
+        gid = ids[i]
+        if gid is not None:
+            out[gid]["observed"], out[gid]["threshold"] = picked[at], picked[at + 1]
+        at += 2
+    return out
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Each page of decisions is thousands of parsed dicts beside the run's long-lived state
+    (none of it cyclic garbage): the cyclic collector would walk them again and again (a
+    third of the time of 100,000 decisions), so it is paused for the walk and restored."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
 
 
 def _in_stage(tx: Tx, models: set[str], stage: str) -> set[tuple[str, str]]:
@@ -393,7 +469,7 @@ class _Measured:
     """What evaluating one set of recorded inputs gave: kept for decisions with equal ones."""
 
     gates: dict[str, dict[str, Any]]
-    approvals: dict[str, Any]
+    approvals: dict[str, Any] | None  # None: not evaluated (the recorded status stands)
 
 
 class _Unreplayable(Exception):
@@ -406,6 +482,8 @@ class _Run:
     stored: dict[int, PolicyRecord]
     evidence: EvidenceSource
     registry: GateRegistry | None
+    tx: Tx  # the read transaction: a result read whole when its picked values do not say
+    layout: _Layout  # enough
     plans: dict[tuple[int, str | None, str, str], _Plan] = field(default_factory=dict)
     answers: dict[tuple[Any, ...], _Measured] = field(default_factory=dict)
     tally: Counter[str] = field(default_factory=Counter)
@@ -422,11 +500,14 @@ class _Run:
     def production_stage(self) -> str:
         return self.new.policy.workflow.production_stage
 
-    def decide(self, record: DecisionRecord) -> None:
-        inputs, result = record.inputs, record.result
+    def decide(self, record: ScannedDecision) -> None:
+        inputs, picked = record.inputs, record.picked
         model, version = _names(inputs)
         self.tally["examined"] += 1
-        recorded = _by_id(result.get("gates"))
+        recorded = _statuses(picked, self.layout)
+        partial = recorded is not None  # picked values only: the results whole when needed
+        if recorded is None:
+            recorded = self._whole(record.id)
         try:
             after = self._after(record, recorded)
         except _Unreplayable as exc:
@@ -460,6 +541,8 @@ class _Run:
         else:
             self.tally["approvals_changed"] += 1
         gates = _gate_changes(recorded, after)
+        if partial and any("observed" not in recorded.get(g.gate_id, {}) for g in gates):
+            gates = _gate_changes(self._whole(record.id), after)  # what they observed then
         for g in gates:
             self.gate_changes[g.gate_id] += 1
         if after.outcome == before:
@@ -478,17 +561,24 @@ class _Run:
                     before=before,
                     after=after.outcome,
                     gates=gates,
-                    approvals=_approval_change(result.get("approvals"), after.approvals),
+                    approvals=_approval_change(picked[_FIELD["approvals"]], after.approvals),
                 )
             )
 
-    def _after(self, record: DecisionRecord, recorded: dict[str, dict[str, Any]]) -> _After:
+    def _whole(self, decision_id: int) -> dict[str, dict[str, Any]]:
+        """The decision's recorded gate results whole, by id (read again: rarely needed)."""
+        found = self.tx.get_decision(str(decision_id))
+        return _by_id(found[0].result.get("gates")) if found else {}
+
+    def _after(self, record: ScannedDecision, recorded: dict[str, dict[str, Any]]) -> _After:
         """The new policy's answer: the recorded results of the gates that stand, the others
         measured under the new policy (all of them when the engine's methods changed)."""
-        inputs, result = record.inputs, record.result
+        inputs, picked = record.inputs, record.picked
         try:
             plan = self._plan(record.policy_id, inputs["from"], inputs["to"], inputs["change_type"])
-            digests = result["inputs"]
+            for name in ("version_digest", "approvals_digest", "waivers_digest", "now"):
+                if picked[_FIELD[name]] is None:
+                    raise KeyError(name)
             key = (
                 record.policy_id,
                 inputs["from"],
@@ -496,35 +586,30 @@ class _Run:
                 inputs["change_type"],
                 inputs["requester"],
                 inputs["artifact_blob"],
-                digests["version_digest"],
-                digests["approvals_digest"],
-                digests["waivers_digest"],
-                digests["now"],
-                digests.get("methods"),
+                *picked[1 : len(_HEAD)],  # the digests, the clock and the methods
             )
+            hash(key)
         except (KeyError, TypeError) as exc:
             raise _Unreplayable(f"its recorded inputs lack {exc}") from None
         if plan.transition is None:
             raise _Unreplayable(plan.refused or "not evaluable under the new policy")
         gate_ids = plan.transition.gates
-        full = digests.get("methods") != METHODS  # the engine measures differently now
+        full = picked[_FIELD["methods"]] != METHODS  # the engine measures differently now
         measure = [g for g in gate_ids if full or g in plan.measure or g not in recorded]
-        approvals = result.get("approvals")
+        approvals = picked[_FIELD["approvals"]]
         evaluated = False
         if measure or not plan.approvals_stand or not isinstance(approvals, dict):
+            again = not plan.approvals_stand or not isinstance(approvals, dict)
             known = self.answers.get(key)
-            if known is None:
+            if known is None or (again and known.approvals is None):
                 evaluated = True
-                narrowed = (
-                    plan.transition
-                    if measure == gate_ids
-                    else plan.transition.model_copy(update={"gates": measure})
-                )
-                known = self._measure(record, narrowed, recorded)
+                known = self._measure(record, plan.transition, measure, again)
                 if len(self.answers) >= MAX_KEPT:
                     self.answers.clear()
                 self.answers[key] = known
-            measured, approvals = known.gates, known.approvals
+            measured = known.gates
+            if again:
+                approvals = known.approvals
         else:
             measured = {}
         gates = {g: measured[g] if g in measured else recorded[g] for g in gate_ids}
@@ -541,26 +626,54 @@ class _Run:
         return plan
 
     def _measure(
-        self, record: DecisionRecord, transition: Transition, recorded: dict[str, dict[str, Any]]
+        self, record: ScannedDecision, transition: Transition, measure: list[str], again: bool
     ) -> _Measured:
+        """The ``measure`` gates' results under the new policy; with ``again`` the approval
+        status too (a full evaluation of those gates, which digests the version), else only
+        the gates (``measure_gates``: no digests, the sign-offs not read)."""
         inputs = record.inputs
+        approvals: dict[str, Any] | None = None
         try:
             version = ModelVersion.model_validate(inputs["version"])
             reader = _Reads(self.evidence.open(version, inputs["artifact_blob"]))
-            decision = evaluate(
-                Evaluation(
+            now = dt.datetime.fromisoformat(inputs["now"])
+            waivers = [Waiver.model_validate(w) for w in inputs["waivers"]]
+            change, requester = inputs["change_type"], inputs["requester"]
+            if again:
+                narrowed = (
+                    transition
+                    if measure == transition.gates
+                    else transition.model_copy(update={"gates": measure})
+                )
+                signed = [Approval.model_validate(a) for a in inputs["approvals"]]
+                decision = evaluate(
+                    Evaluation(
+                        self.new,
+                        narrowed,
+                        version,
+                        reader,
+                        now,
+                        approvals=signed,
+                        waivers=waivers,
+                        change_type=change,
+                        requester=requester,
+                    ),
+                    registry=self.registry,
+                )
+                results = list(decision.gates)
+                approvals = decision.approvals.model_dump(mode="json")
+            else:
+                request = Evaluation(
                     self.new,
                     transition,
                     version,
                     reader,
-                    dt.datetime.fromisoformat(inputs["now"]),
-                    approvals=[Approval.model_validate(a) for a in inputs["approvals"]],
-                    waivers=[Waiver.model_validate(w) for w in inputs["waivers"]],
-                    change_type=inputs["change_type"],
-                    requester=inputs["requester"],
-                ),
-                registry=self.registry,
-            )
+                    now,
+                    waivers=waivers,
+                    change_type=change,
+                    requester=requester,
+                )
+                results = list(measure_gates(request, measure, registry=self.registry).values())
         except (KeyError, TypeError) as exc:
             raise _Unreplayable(f"its recorded inputs lack {exc}") from None
         except (ValidationError, ValueError) as exc:
@@ -568,17 +681,16 @@ class _Run:
         except InputError as exc:  # a transition or change type the new policy refuses
             raise _Unreplayable(f"not evaluable under the new policy: {exc}") from None
         if reader.failed:
-            read_then = {n for r in recorded.values() for n in (r.get("evidence") or {})}
+            read_then = {
+                n for r in self._whole(record.id).values() for n in (r.get("evidence") or {})
+            }
             gone = sorted(name for name in reader.failed if name in read_then)
             if gone:
                 raise _Unreplayable(
                     f"evidence {', '.join(gone)} can no longer be read (gone from the blob "
                     "store); the decision read it when it was made"
                 )
-        return _Measured(
-            {g.gate_id: g.model_dump(mode="json") for g in decision.gates},
-            decision.approvals.model_dump(mode="json"),
-        )
+        return _Measured({g.gate_id: g.model_dump(mode="json") for g in results}, approvals)
 
     def report(
         self,
@@ -718,7 +830,11 @@ def _gate_changes(before: dict[str, dict[str, Any]], after: _After) -> list[Gate
     transition, can have (the others are the recorded results themselves)."""
     out: list[GateChange] = []
     candidates = after.measured | (before.keys() ^ after.gates.keys())
-    if not candidates:
+    if not any(
+        (before.get(g) or {}).get("status") != (after.gates.get(g) or {}).get("status")
+        or (g in before) != (g in after.gates)
+        for g in candidates
+    ):
         return out
     order = [*after.gates, *(g for g in before if g not in after.gates)]
     for gid in (g for g in order if g in candidates):

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from clearance.core.approvals import Approval
 from clearance.core.audit import AuditEvent, StoredEvent
 from clearance.core.version import EvidenceItem
+from clearance.errors import InputError
 from clearance.service.records import (
     CheckpointRecord,
     DecisionBrief,
@@ -155,6 +156,57 @@ class PoliciesPort(Protocol):
     def list_policies(self) -> list[PolicyRecord]: ...
 
 
+ResultPath = tuple[str | int, ...]
+"""A path into a recorded result: object keys (letters, digits, ``_``; not a digit first)
+and list indexes."""
+MAX_SCAN = 10_000  # decisions one ``decisions_under`` call returns at most
+MAX_PICKS = 1_000  # paths one call reads from each result
+
+
+_KEY = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
+
+
+def checked_picks(picks: Sequence[ResultPath]) -> list[ResultPath]:
+    """``picks`` as a list, each path checked: every store takes the same paths, and a path
+    is spliced into a database's JSON path syntax only after this."""
+    if len(picks) > MAX_PICKS:
+        raise InputError(f"picks: at most {MAX_PICKS} paths, got {len(picks)}")
+    out: list[ResultPath] = []
+    for path in picks:
+        if not isinstance(path, tuple) or not 1 <= len(path) <= 16:
+            raise InputError(f"picks: a path is a tuple of 1 to 16 steps, not {path!r}")
+        for step in path:
+            if type(step) is int:
+                if not 0 <= step < 1_000_000:
+                    raise InputError(f"picks: a list index is 0 to 999999, not {step}")
+            elif (
+                type(step) is not str
+                or not 0 < len(step) <= 100
+                or not _KEY.issuperset(step)
+                or step[0].isdigit()  # never read as a list index
+            ):
+                raise InputError(
+                    f"picks: a key is 1 to 100 letters, digits or '_' (a letter or '_' "
+                    f"first), not {step!r}"
+                )
+        out.append(path)
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class ScannedDecision:
+    """A stored decision as a scan reads it: its recorded inputs whole and, of its recorded
+    result, the value at each path asked for (``None`` where there is none), in order."""
+
+    id: int
+    request_id: int
+    policy_id: int
+    outcome: StoredOutcome
+    created_at: dt.datetime
+    inputs: dict[str, Any]
+    picked: tuple[Any, ...]
+
+
 class RequestsPort(Protocol):
     """Promotion requests and what they gather: approvals, decisions, post-incident reviews."""
 
@@ -188,6 +240,20 @@ class RequestsPort(Protocol):
     def latest_decisions(self, request_ids: Sequence[int]) -> dict[int, DecisionBrief]: ...
     def add_review(self, review: ReviewRecord) -> None: ...
     def get_review(self, request_id: int) -> ReviewRecord | None: ...
+    def decisions_under(
+        self,
+        policy_ids: Sequence[int],
+        *,
+        since: dt.datetime | None,
+        before: int | None,
+        limit: int,
+        picks: Sequence[ResultPath] = (),
+    ) -> list[ScannedDecision]:
+        """The decisions made under ``policy_ids`` (on or after ``since``, numbered below
+        ``before``), newest first, at most ``limit`` (1 to ``MAX_SCAN``): a page of a backtest.
+        Of each recorded result only the values at ``picks`` (at most ``MAX_PICKS``) are
+        read, so that a scan of many does not parse every result whole."""
+        ...
 
 
 class GovernancePort(Protocol):

@@ -7,6 +7,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from clearance.core.approvals import Approval
+from clearance.errors import InputError
+from clearance.service.ports import MAX_SCAN, ResultPath, ScannedDecision, checked_picks
 from clearance.service.records import (
     DecisionBrief,
     DecisionRecord,
@@ -141,6 +143,43 @@ class RequestsRepo(Repo):
             for rid, d in latest.items()
         }
 
+    def decisions_under(
+        self,
+        policy_ids: Sequence[int],
+        *,
+        since: dt.datetime | None,
+        before: int | None,
+        limit: int,
+        picks: Sequence[ResultPath] = (),
+    ) -> list[ScannedDecision]:
+        paths = checked_picks(picks)
+        if not 1 <= limit <= MAX_SCAN:
+            raise InputError(f"limit: give 1 to {MAX_SCAN:,} decisions, not {limit}")
+        wanted = set(policy_ids)
+        found = (
+            d
+            for _, d in sorted(self.t.decisions.items(), reverse=True)
+            if d.policy_id in wanted
+            and (since is None or d.created_at >= since)
+            and (before is None or d.id < before)
+        )
+        out: list[ScannedDecision] = []
+        for d in found:
+            if len(out) == limit:
+                break
+            out.append(
+                ScannedDecision(
+                    id=d.id,
+                    request_id=d.request_id,
+                    policy_id=d.policy_id,
+                    outcome=d.outcome,
+                    created_at=d.created_at,
+                    inputs=_json_copy(d.inputs),
+                    picked=tuple(_at(d.result, path) for path in paths),
+                )
+            )
+        return out
+
     # post-incident reviews ---------------------------------------------------------------
     def add_review(self, review: ReviewRecord) -> None:
         require(self.t.requests, review.request_id, "requests", "reviews.request_id")
@@ -157,3 +196,22 @@ class RequestsRepo(Repo):
     def get_review(self, request_id: int) -> ReviewRecord | None:
         row = self.t.reviews.get(request_id)
         return None if row is None else out(row)
+
+
+def _json_copy(data: dict[str, Any]) -> dict[str, Any]:
+    """A deep copy of stored JSON data (changing it never changes the store)."""
+    copied: dict[str, Any] = as_json(data)
+    return copied
+
+
+def _at(data: Any, path: ResultPath) -> Any:
+    """The value at ``path`` in JSON data, as a database's JSON path reads it: ``None``
+    where there is none (a missing key, an index beyond the list, a step into a scalar)."""
+    for step in path:
+        if type(step) is int:
+            if not isinstance(data, list) or step >= len(data):
+                return None
+        elif not isinstance(data, dict) or step not in data:
+            return None
+        data = data[step]
+    return as_json(data) if isinstance(data, dict | list) else data
