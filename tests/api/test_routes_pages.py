@@ -116,8 +116,10 @@ def test_a_list_row_summarises_what_the_status_shows(server: str, server_ws: Wor
         "tags",
         "production",
         "latest",
+        "latest_stage",
         "versions",
         "open_requests",
+        "compliance",
     }
 
 

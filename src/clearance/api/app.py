@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import threading
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
@@ -228,4 +229,32 @@ def app_from_environment() -> FastAPI:
     ws.pooled = True
     settings = Settings.from_environment(os.environ)
     remove_stale_staging()  # what a killed server process left in the temp folder
-    return create_app(ws, settings)
+    app = create_app(ws, settings)
+    warm_analytics(ws)
+    return app
+
+
+def warm_analytics(ws: Workspace) -> threading.Thread:
+    """Read the stored decisions into this process's analytics memo in a daemon thread, so
+    that no request pays the first read (seconds over 100k decisions). Each worker process
+    of ``--workers N`` keeps its own memo and warms it; a failure is logged, never raised
+    (the first request then reads as it would have)."""
+    service = ws.analytics  # made here: the thread and the requests share one store and memo
+
+    def warm() -> None:
+        started = time.perf_counter()
+        try:
+            kept = service.warm()
+        except Exception:  # the database not reachable yet, say: requests report it
+            log(logging.WARNING, "analytics warm-up failed", exc_info=True)
+            return
+        log(
+            logging.INFO,
+            "analytics warmed",
+            decisions=kept,
+            seconds=round(time.perf_counter() - started, 3),
+        )
+
+    thread = threading.Thread(target=warm, name="analytics-warm", daemon=True)
+    thread.start()
+    return thread

@@ -158,6 +158,48 @@ def request_list(
     console.print(table)
 
 
+def queue(as_user: str | None = AS_USER, as_json: bool = JSON) -> None:
+    """List the open requests waiting for your sign-off, oldest first.
+
+    Those whose transition (or change type) requires a role you hold, not your own and not
+    yet signed by you, with how long each has waited against its approval SLA.
+    """
+    items = connect(as_user).approval_queue()
+    if as_json:
+        print_json(items)
+        return
+    if not items:
+        console.print("nothing waits for your sign-off")
+        return
+    from rich.table import Table
+
+    table = Table("id", "model", "version", "move", "type", "requester", "your roles", "waiting")
+    for i in items:
+        r = i.request
+        waited = _waited(i.age_seconds)
+        if i.approval_sla:
+            waited += f" (SLA {i.approval_sla}{', overdue' if i.overdue else ''})"
+        table.add_row(
+            str(r.id),
+            r.model,
+            r.version,
+            f"{r.from_stage} → {r.to}",
+            r.change_type,
+            r.requester,
+            ", ".join(i.roles),
+            waited,
+        )
+    console.print(table)
+
+
+def _waited(seconds: int) -> str:
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    if days:
+        return f"{days}d {hours}h"
+    return f"{hours}h {rest // 60}m" if hours else f"{rest // 60}m"
+
+
 @request_app.command("show")
 def request_show(
     request_id: int = typer.Argument(..., metavar="REQUEST"), as_json: bool = JSON

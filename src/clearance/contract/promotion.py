@@ -25,7 +25,7 @@ if TYPE_CHECKING:  # imported when a transport reads the declarations (operation
     )
     from clearance.service.promotion import RequestResult, RollbackOut
     from clearance.service.records import ReviewRecord
-    from clearance.service.views import CursorPage, RequestDetail, RequestRow
+    from clearance.service.views import CursorPage, QueueItem, RequestDetail, RequestRow
 
 
 class PromotionOps(Contract):
@@ -103,6 +103,27 @@ class PromotionOps(Contract):
     )
     def request(self, request_id: RecordId) -> RequestDetail:
         """One request with its approvals and latest decision."""
+
+    @operation(
+        "GET",
+        "/queue",
+        service="views",
+        handler="approval_queue",
+        tags=("requests",),
+        actor=True,
+        route="approval_queue",
+    )
+    def queue_page(self, *, limit: Limit = 50, cursor: Cursor = None) -> CursorPage[QueueItem]:
+        """Open requests waiting for a sign-off you may give, oldest first.
+
+        Those whose transition (or change type) requires a role you hold, not your own and
+        not yet signed by you, each with its age and its approval SLA. Follow ``next`` (as
+        ``cursor``) for the page after; ``total`` is always null.
+        """
+
+    def approval_queue(self) -> list[QueueItem]:
+        """Every open request waiting for a sign-off you may give, oldest first."""
+        return every(lambda cursor: self.queue_page(limit=MAX_PAGE, cursor=cursor))
 
     # sign-offs and re-evaluation -----------------------------------------------------------
     @operation(

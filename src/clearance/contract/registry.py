@@ -23,6 +23,7 @@ if TYPE_CHECKING:  # imported when a transport reads the declarations (operation
         Documents,
     )
     from clearance.service.records import PolicyRecord, StoredEvidence, VersionRecord
+    from clearance.service.registry import EvidenceText
     from clearance.service.views import CursorPage, ModelStatus, ModelSummary
 
 
@@ -177,6 +178,21 @@ class RegistryOps(Contract):
     )
     def evidence(self, model: str, version: str) -> list[StoredEvidence]:
         """Every evidence item attached to the version, in order (later supersedes)."""
+
+    @operation(
+        "GET",
+        "/models/{model}/versions/{version}/evidence/{name}/content",
+        service="registry",
+        tags=("evidence",),
+        errors=(404,),
+        route="get_evidence_content",
+    )
+    def evidence_content(self, model: str, version: str, name: str) -> EvidenceText:
+        """The text of an evidence document (its latest attachment under ``name``).
+
+        Only a stored document of UTF-8 text up to 1 MiB: a reference whose content is not
+        stored here is 404; a dataset or metrics file, binary or larger content is 422.
+        """
 
     @operation(
         "GET", "/policies", service="views", tags=("policies",), paged=True, route="list_policies"

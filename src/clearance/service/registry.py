@@ -12,7 +12,9 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from clearance.core import subjects
 from clearance.core.audit import AuditEvent
@@ -20,11 +22,12 @@ from clearance.core.loading import LoadedPolicy, parse_policy, read_policy_files
 from clearance.core.names import name_problem
 from clearance.core.selection import mismatches
 from clearance.core.version import EvidenceItem, EvidenceKind
-from clearance.errors import ApprovalError, InputError
+from clearance.errors import ApprovalError, InputError, NotFound, StoreError
 from clearance.manifest import read_manifest
 from clearance.service.access import authorize, authorize_server
 from clearance.service.context import (
     active_policies,
+    close_names,
     governing_policy,
     load_recorded,
     model_info,
@@ -37,6 +40,19 @@ from clearance.service.ports import BlobStore, Clock, Store, Tx
 from clearance.service.records import PolicyRecord, User, VersionRecord
 
 INITIAL_STAGE = "draft"
+MAX_EVIDENCE_TEXT = 1024 * 1024  # bytes of an evidence document served as text
+
+
+class EvidenceText(BaseModel):
+    """An evidence document's text, as stored (digest-checked on reading)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    name: str
+    uri: str = Field(description="The file name it was attached from.")
+    sha256: str
+    size: int = Field(description="Bytes of UTF-8 text.")
+    format: Literal["markdown", "text"] = Field(description="markdown: a .md or .markdown file.")
+    text: str
 
 
 @dataclass(frozen=True)
@@ -215,6 +231,51 @@ class Registry:
             )
         return item
 
+    def evidence_content(self, model: str, version: str, name: str) -> EvidenceText:
+        """The text of the version's evidence document ``name`` (its latest attachment): what
+        a page shows of a model card without reaching into the blob store itself. Only a
+        stored document of UTF-8 text up to ``MAX_EVIDENCE_TEXT`` bytes; anything else is a
+        clear NotFound (no such item, content not stored here) or InputError (not text)."""
+        with self.store.reading() as tx:
+            row = require_version(tx, require_model(tx, model), version)
+            items = {e.item.name: e for e in tx.evidence_for(row.id)}  # later supersedes
+        found = items.get(name)
+        if found is None:
+            hint = close_names(name, list(items), f"evidence of {model} {version}")
+            raise NotFound(f"{model} {version} has no evidence named '{name}' ({hint})")
+        item = found.item
+        if item.kind != "document":
+            raise InputError(f"evidence '{name}' is a {item.kind}, not a document")
+        if not found.stored or item.sha256 is None:
+            raise NotFound(
+                f"evidence '{name}' is a reference ({item.uri}); its content is not stored"
+            )
+        _text_size(name, item.size or 0)  # before reading: a big blob is never read whole
+        try:
+            data = self.blobs.read(item.sha256)
+        except FileNotFoundError as exc:
+            raise NotFound(f"evidence '{name}': its stored content is missing") from exc
+        except OSError as exc:  # its bytes no longer match its digest
+            raise StoreError(f"evidence '{name}': {exc}") from exc
+        _text_size(name, len(data))
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise InputError(
+                f"evidence '{name}' is not UTF-8 text (byte {exc.start + 1} is not)"
+            ) from exc
+        if "\x00" in text:
+            raise InputError(f"evidence '{name}' is binary, not text (it holds NUL bytes)")
+        markdown = item.uri.lower().endswith((".md", ".markdown"))
+        return EvidenceText(
+            name=name,
+            uri=item.uri,
+            sha256=item.sha256,
+            size=len(data),
+            format="markdown" if markdown else "text",
+            text=text,
+        )
+
     def apply_policy(self, path: str | Path, *, actor: str) -> tuple[PolicyRecord, bool]:
         """Record a policy version; True when newly applied, False when already applied as is."""
         return self.apply_documents(read_policy_files(Path(path)), actor=actor)
@@ -322,3 +383,10 @@ def refuse_ambiguity(tx: Tx, loaded: LoadedPolicy) -> None:
                 f"{', '.join(clash)} already governs; narrow the selectors so that exactly "
                 "one policy governs each model"
             )
+
+
+def _text_size(name: str, size: int) -> None:
+    if size > MAX_EVIDENCE_TEXT:
+        raise InputError(
+            f"evidence '{name}' is {size} bytes; at most {MAX_EVIDENCE_TEXT} are served as text"
+        )

@@ -16,12 +16,15 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from clearance.core.approvals import Approval
 from clearance.core.audit import AuditEvent
+from clearance.core.durations import parse_duration
+from clearance.core.engine import resolve_transition
 from clearance.core.results import Decision
 from clearance.errors import ClearanceError, NotFound
 from clearance.service import paging
 from clearance.service.context import (
     close_names,
     governing_record,
+    load_recorded,
     require_model,
     require_request,
     require_user,
@@ -124,6 +127,21 @@ class ModelStatus(View):
     rollouts: list[RunningRollout]
 
 
+Compliance = Literal["compliant", "waiver active", "emergency review due", "non-compliant"]
+
+
+def compliance(status: ModelStatus, waiver_active: bool) -> Compliance:
+    """The one compliance verdict a model's lists and pages show, worst first: an overdue
+    post-incident review, an emergency change still awaiting its review, a waived gate."""
+    if status.non_compliant:
+        return "non-compliant"
+    if any(not e.review for e in status.emergency_changes):
+        return "emergency review due"
+    if waiver_active:
+        return "waiver active"
+    return "compliant"
+
+
 class ModelSummary(View):
     """A model as a list shows it: who owns it, which versions serve and which came last,
     and counts, read set-based for the whole page. Its full status (every version's stage,
@@ -138,6 +156,23 @@ class ModelSummary(View):
     latest: str | None = Field(description="The version registered last (null: none yet).")
     versions: int = Field(description="How many versions are registered.")
     open_requests: int = Field(description="Promotion requests pending or blocked.")
+    latest_stage: str | None = Field(
+        description="The stage of the version registered last (null: none yet)."
+    )
+    compliance: Compliance = Field(
+        description="Worst first: non-compliant (a post-incident review overdue), emergency "
+        "review due, waiver active, compliant."
+    )
+
+
+class QueueItem(View):
+    """An open request waiting for a sign-off the actor may give, and how long it has waited."""
+
+    request: RequestRow
+    roles: list[str] = Field(description="The required roles the actor holds.")
+    age_seconds: int = Field(description="Seconds since the request was opened.")
+    approval_sla: str | None = Field(description="The transition's approval SLA, if any.")
+    overdue: bool = Field(description="Whether it has waited longer than its SLA.")
 
 
 class CursorPage(View, Generic[T]):
@@ -161,6 +196,7 @@ class CursorPage(View, Generic[T]):
 ModelPage = CursorPage[ModelSummary]
 VersionPage = CursorPage[VersionRecord]
 RequestPage = CursorPage[RequestRow]
+QueuePage = CursorPage[QueueItem]
 
 
 @dataclass(frozen=True)
@@ -202,8 +238,9 @@ class Views:
         offset: int = 0,
         cursor: str | None = None,
     ) -> ModelPage:
-        """A page of models by name (optionally filtered), each summarised: the page, its
-        tallies and (on the first page) its total take four queries, whatever its size or depth."""
+        """A page of models by name (optionally filtered), each summarised with its
+        compliance: the page, its tallies, its statuses (``_statuses``, one query per kind)
+        and the active waivers take a fixed number of queries, whatever its size or depth."""
         check_page(limit, offset)
         filters = {"risk_tier": risk_tier, "team": team}
         after = paging.decode(cursor, "models", filters, str)
@@ -219,8 +256,14 @@ class Views:
             shown = chosen[:limit]
             ids = [m.id for m in shown]
             tallies = tx.model_tallies(ids, statuses=OPEN_STATUSES)
+            now = self.clock.now()
+            statuses = _statuses(tx, shown, now) if shown else []
+            waived = {w.model for w in tx.list_waivers() if w.state(now) == "active"}
         return ModelPage(
-            items=[_summary(m, tallies[m.id]) for m in shown],
+            items=[
+                _summary(m, tallies[m.id], s, s.model in waived)
+                for m, s in zip(shown, statuses, strict=True)
+            ],
             total=total,
             limit=limit,
             offset=offset,
@@ -336,7 +379,68 @@ class Views:
         with self.store.reading() as tx:
             return _request(tx, require_request(tx, request_id))
 
+    def approval_queue(
+        self, *, actor: str, limit: int = 50, cursor: str | None = None
+    ) -> QueuePage:
+        """A page of the open requests, oldest first, waiting for a sign-off ``actor`` may
+        give: one whose transition (or change type) requires a role they hold, not their
+        own, not yet signed by them.
 
+        The open requests are read in keyset chunks and sorted out by the policies' rules in
+        memory (none read when no policy asks for the actor's roles); only the requests the
+        actor may sign have their sign-offs read, one query each (the store has no read of
+        many requests' sign-offs at once), at most ``limit + 1`` a page. ``total`` is null:
+        counting would read every open request's sign-offs."""
+        check_page(limit, 0)
+        filters: dict[str, str | None] = {"queue": actor}
+        after = paging.decode(cursor, "requests", filters, int)
+        with self.store.reading() as tx:
+            user = require_user(tx, actor)
+            now = self.clock.now()
+            held = set(user.roles)
+            policies = {p.id: p for p in tx.list_policies()}
+            chosen: list[tuple[RequestRecord, list[str], str | None]] = []
+            more = False
+            asked = any(_asks_for(p, held) for p in policies.values())
+            while asked and not more:  # no applied policy asks for their roles: no read
+                chunk, _ = tx.request_page(
+                    statuses=OPEN_STATUSES, after=after, limit=QUEUE_CHUNK, count=False
+                )
+                for r in chunk:
+                    if r.requester == actor or r.policy_id not in policies:
+                        continue
+                    needed, sla = _requirements(policies[r.policy_id], r)
+                    roles = sorted(needed & held)
+                    if roles and all(a.approver != actor for a in tx.approvals_for(r.id)):
+                        if len(chosen) == limit:
+                            more = True
+                            break
+                        chosen.append((r, roles, sla))
+                if len(chunk) < QUEUE_CHUNK:
+                    break
+                after = chunk[-1].id
+            rows = _request_rows(tx, [r for r, _, _ in chosen])
+        items = []
+        for row, (r, roles, sla) in zip(rows, chosen, strict=True):
+            opened = r.created_at
+            age = now - (opened if opened.tzinfo else opened.replace(tzinfo=dt.UTC))
+            late = sla is not None and age > parse_duration(sla)
+            seconds = max(0, int(age.total_seconds()))
+            items.append(
+                QueueItem(
+                    request=row, roles=roles, age_seconds=seconds, approval_sla=sla, overdue=late
+                )
+            )
+        return QueuePage(
+            items=items,
+            total=None,
+            limit=limit,
+            offset=0,
+            next=_next("requests", filters, chosen[-1][0].id if more else None),
+        )
+
+
+QUEUE_CHUNK = 500  # open requests read at once while looking for an actor's queue page
 STATUS_CHUNK = 500  # models per batch of set-based queries when every model's status is asked
 
 
@@ -385,6 +489,28 @@ class _PageReads:
         return overdue_reviews(self.emergencies[model_id], self.reviews, deadline, now)
 
 
+def _asks_for(policy: PolicyRecord, roles: set[str]) -> bool:
+    """Whether any transition or change type of ``policy`` requires one of ``roles``."""
+    loaded = load_recorded(policy).policy
+    needs = [a for t in loaded.workflow.transitions for a in t.approvals]
+    needs += [a for c in loaded.change_types.values() for a in (c.approvals or ())]
+    return any(a.role in roles for a in needs)
+
+
+def _requirements(policy: PolicyRecord, request: RequestRecord) -> tuple[set[str], str | None]:
+    """The roles that must sign ``request`` off under the policy it was decided by (its
+    change type's approvals when that names its own, else its transition's), and the
+    transition's approval SLA; none when the policy no longer resolves the transition."""
+    loaded = load_recorded(policy)  # parsed once per process
+    try:
+        transition = resolve_transition(loaded, request.from_stage, request.to_stage)
+    except ClearanceError:
+        return set(), None
+    ctype = loaded.policy.change_types.get(request.change_type)  # type: ignore[call-overload]
+    needed = ctype.approvals if ctype and ctype.approvals is not None else transition.approvals
+    return {a.role for a in needed}, transition.approval_sla
+
+
 def _by_model(
     ids: Sequence[int], records: Sequence[RequestRecord]
 ) -> dict[int, list[RequestRecord]]:
@@ -394,7 +520,9 @@ def _by_model(
     return grouped
 
 
-def _summary(model: ModelRecord, tally: ModelTally) -> ModelSummary:
+def _summary(
+    model: ModelRecord, tally: ModelTally, status: ModelStatus, waiver_active: bool
+) -> ModelSummary:
     return ModelSummary(
         model=model.name,
         risk_tier=model.risk_tier,
@@ -405,6 +533,8 @@ def _summary(model: ModelRecord, tally: ModelTally) -> ModelSummary:
         latest=tally.latest,
         versions=tally.versions,
         open_requests=tally.requests,
+        latest_stage=status.versions[-1].stage if status.versions else None,
+        compliance=compliance(status, waiver_active),
     )
 
 

@@ -3,8 +3,8 @@
 Every page signs the browser's session in (``sessions.py``) and calls the use cases through
 ``LocalClearance`` acting as that user, as the API's routes do, so the roles, the two-person
 rule and every other check are the API's own. Pages only read and arrange what the use cases
-return; the one thing read beside them is an evidence document's stored text (the model
-card), bounded and rendered by the safe Markdown subset (``markdown.py``).
+return (a model card's text too: ``evidence_content``, rendered by the safe Markdown subset
+of ``markdown.py``).
 
 Every response carries a strict Content-Security-Policy (no inline script or style at all);
 Jinja2 escapes every value; state changes are POST forms with the session's CSRF token.
@@ -25,6 +25,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
 from clearance.contract import Clearance
+from clearance.core import subjects
 from clearance.core.durations import parse_duration
 from clearance.core.engine import resolve_transition
 from clearance.errors import (
@@ -57,9 +58,7 @@ POLICY = (
     "form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
 )
 PAGE_SIZE = 25
-QUEUE_SCAN = 25  # open requests looked at per queue page
 EVENTS_PAGE = 50
-MAX_DOCUMENT = 256 * 1024  # bytes of an evidence document rendered on the model page
 TEXT = Annotated[str, Form(max_length=2000)]
 TICKET = Annotated[str, Form(max_length=200)]
 CSRF = Annotated[str, Form(max_length=128)]
@@ -277,18 +276,10 @@ def inventory(
         found = c.model_page(
             risk_tier=risk_tier or None, team=team or None, limit=PAGE_SIZE, offset=offset
         )
-        waived = {w.model for w in c.waivers(state="active")}
-        rows = []
-        for summary in found.items:
-            status = c.model(summary.model)
-            latest = status.versions[-1] if status.versions else None
-            rows.append(
-                {
-                    "summary": summary,
-                    "stage": latest.stage if latest else "",
-                    "compliance": compliance(status, summary.model in waived),
-                }
-            )
+        rows = [
+            {"summary": m, "stage": m.latest_stage or "", "compliance": m.compliance}
+            for m in found.items
+        ]
         total = found.total if found.total is not None else offset + len(found.items)
         return page.render(
             "inventory.html",
@@ -302,17 +293,6 @@ def inventory(
         )
 
     return _guarded(request, build)
-
-
-def compliance(status: Any, waiver_active: bool) -> str:
-    """The inventory's compliance column, worst first."""
-    if status.non_compliant:
-        return "non-compliant"
-    if any(not e.review for e in status.emergency_changes):
-        return "emergency review due"
-    if waiver_active:
-        return "waiver active"
-    return "compliant"
 
 
 # 2. model -----------------------------------------------------------------------------------
@@ -330,13 +310,16 @@ def model_page(
         if version and chosen is None:
             raise NotFound(f"model {model} has no version {version}")
         chosen = chosen or (versions[-1] if versions else None)
+        events = c.history(model)  # one read: the timeline's stage changes and recent events
         serving = c.serving(model)
         champion = next((v for v in versions if v.version == serving.champion), None)
         champion_metrics = (champion.record.get("metrics") or {}) if champion else {}
         evidence, documents = [], []
         if chosen is not None:
             evidence = c.evidence(model, chosen.version)
-            documents = [_document(page.ws, e) for e in evidence if _is_markdown(e)]
+            documents = [
+                _document(c, model, chosen.version, e) for e in evidence if _is_markdown(e)
+            ]
         return page.render(
             "model.html",
             status=status,
@@ -345,14 +328,49 @@ def model_page(
             champion=champion,
             metrics=_metric_rows(versions, champion_metrics),
             evidence=evidence,
-            documents=[d for d in documents if d is not None],
+            documents=documents,
             serving=serving,
             rollout=_maybe(lambda: c.rollout_status(model)),
             stages=_stages(status),
-            history=c.history(model)[-20:],
+            timeline=timeline(status, events),
+            history=events[-20:],
         )
 
     return _guarded(request, build)
+
+
+STAGE_ACTIONS = ("version.registered", "version.stage_changed")
+
+
+def timeline(status: Any, events: list[Any]) -> list[dict[str, Any]]:
+    """Each version's stage history (registration, then every stage change with its time and
+    actor), from the model's audit events; versions in the status's order."""
+    by_subject = {subjects.version(status.model, v.version): v.version for v in status.versions}
+    changes: dict[str, list[dict[str, Any]]] = {v.version: [] for v in status.versions}
+    for e in events:
+        version = by_subject.get(e.subject)
+        if version is None or e.action not in STAGE_ACTIONS:
+            continue
+        payload = e.payload
+        if e.action == "version.registered":
+            to, came = payload.get("stage", ""), ""
+        else:
+            to, came = payload.get("to", ""), payload.get("from", "")
+        note = "rollback" if payload.get("rollback") else ""
+        if payload.get("replaced_by"):
+            note = f"replaced by {payload['replaced_by']}"
+        elif payload.get("request"):
+            note = f"request {payload['request']}"
+        changes[version].append(
+            {
+                "time": e.time.strftime("%Y-%m-%d %H:%M UTC"),
+                "actor": e.actor,
+                "from": came,
+                "to": to,
+                "note": note,
+            }
+        )
+    return [{"version": v, "changes": changes[v.version]} for v in status.versions]
 
 
 def _stages(status: Any) -> list[str]:
@@ -389,15 +407,15 @@ def _is_markdown(stored: Any) -> bool:
     )
 
 
-def _document(ws: Workspace, stored: Any) -> dict[str, Any] | None:
-    """An evidence document's text, rendered safely; None when its blob is not here."""
+def _document(c: LocalClearance, model: str, version: str, stored: Any) -> dict[str, Any]:
+    """An evidence document's text (the contract's read), rendered safely; or why it cannot
+    be shown as text here (content missing, too large, not UTF-8)."""
+    name = stored.item.name
     try:
-        data = ws.blobs.read(stored.item.sha256)
-    except (OSError, ClearanceError):
-        return None
-    text = data[:MAX_DOCUMENT].decode("utf-8", errors="replace")
-    html = markdown.render(text, shift=4)
-    return {"name": stored.item.name, "html": html, "cut": len(data) > MAX_DOCUMENT}
+        doc = c.evidence_content(model, version, name)
+    except InputError as exc:  # NotFound is one too
+        return {"name": name, "html": None, "note": str(exc)}
+    return {"name": name, "html": markdown.render(doc.text, shift=4), "note": ""}
 
 
 # 3. request ---------------------------------------------------------------------------------
@@ -537,31 +555,24 @@ def _age(delta: dt.timedelta) -> str:
 # 4. my queue --------------------------------------------------------------------------------
 @router.get("/queue")
 def queue(request: Request, cursor: Annotated[str, Query(max_length=500)] = "") -> Response:
-    """The open requests, a page of ``QUEUE_SCAN`` at a time (oldest first), and of those the
-    ones waiting for the user: each needs its own read of the request's approvals."""
+    """A page of the open requests waiting for the user's sign-off, oldest first (the
+    ``approval_queue`` use case: requests read in chunks, not one by one)."""
 
     def build(page: Page) -> Response:
-        c = page.clearance
-        scanned = c.request_page(status="open", limit=QUEUE_SCAN, cursor=cursor or None)
-        waiting: list[dict[str, Any]] = []
-        policies: dict[tuple[str, str], Any] = {}
-        for row in scanned.items:
-            if row.requester == page.user.name:
-                continue  # never their own: no read needed
-            detail = c.request(row.id)
-            roles = signable_roles(page.user, detail)
-            signed = {a.approver for a in detail.approvals}
-            if roles and page.user.name not in signed:
-                sla = _sla(page, detail, policies)
-                waiting.append({"detail": detail, "roles": roles, "sla": sla})
-        return page.render(
-            "queue.html",
-            waiting=waiting,
-            scanned=len(scanned.items),
-            total=scanned.total,
-            next=scanned.next,
-            first=not cursor,
-        )
+        found = page.clearance.queue_page(limit=PAGE_SIZE, cursor=cursor or None)
+        waiting = [
+            {
+                "detail": item.request,
+                "roles": item.roles,
+                "sla": {
+                    "age": _age(dt.timedelta(seconds=item.age_seconds)),
+                    "limit": item.approval_sla,
+                    "late": item.overdue,
+                },
+            }
+            for item in found.items
+        ]
+        return page.render("queue.html", waiting=waiting, next=found.next, first=not cursor)
 
     return _guarded(request, build)
 
