@@ -313,19 +313,42 @@ def _production(ws: Workspace, versions: list[dict[str, Any]]) -> None:
 
 
 def cpu() -> float:
+    """CPU-seconds of this process and all it started: the workers of a parallel backtest
+    are children of the forkserver (a live child of this one), which reaps them, so its
+    times and its reaped children's are read from /proc."""
     own = resource.getrusage(resource.RUSAGE_SELF)
     kids = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+    total = own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+    tick = os.sysconf("SC_CLK_TCK")
+    for pid in _children(os.getpid()):
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # ended meanwhile
+            continue
+        total += sum(int(f) for f in fields[11:15]) / tick  # utime stime cutime cstime
+    return total
 
 
-def backtest(ws: Workspace, doc: dict[str, Any]) -> tuple[Any, float, float]:
+def _children(pid: int) -> list[int]:
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            found += [int(c) for c in (task / "children").read_text().split()]
+        except OSError:
+            continue
+    return found
+
+
+def backtest(ws: Workspace, doc: dict[str, Any], workers: int) -> tuple[Any, float, float]:
+    from clearance.adapters.store.opener import SqlStoreOpener
     from clearance.service.backtest import Backtests
 
     files = [PolicyDocument(name=n, text=t) for n, t in documents(doc)]
     gc.collect()
     gc.freeze()  # as `clearance policy backtest` does before it starts
     c0, w0 = cpu(), time.perf_counter()
-    report = Backtests(ws.store, ws.evidence).run(files, limit=MAX_DECISIONS)
+    run = Backtests(ws.store, ws.evidence, open_store=SqlStoreOpener(ws.db_url), workers=workers)
+    report = run.run(files, limit=MAX_DECISIONS)
     return report, time.perf_counter() - w0, cpu() - c0
 
 
@@ -384,6 +407,13 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--n", type=int, default=100_000, help="stored decisions")
     ap.add_argument("--sample", type=int, default=200, help="`clearance check` runs to time")
+    ap.add_argument(
+        "--workers",
+        type=int,
+        nargs="+",
+        default=[1, min(os.cpu_count() or 1, 4)],
+        help="worker processes of each run (1: one process); the reports must be equal",
+    )
     args = ap.parse_args()
     print(f"bench/backtest.py --n {args.n}; load average {os.getloadavg()[0]:.2f}")
     with tempfile.TemporaryDirectory(prefix="bench-backtest-") as tmp:
@@ -398,11 +428,15 @@ def main() -> None:
             "tighten m0 (1 gate measured)": policy_doc("1.1.0", m0_max=0.85),
             "near_miss (every gate measured)": policy_doc("1.1.0", near_miss=0.1),
         }
-        for label, doc in changes.items():
-            report, wall, spent = backtest(ws, doc)
+        for (label, doc), workers in ((c, w) for c in changes.items() for w in args.workers):
+            report, wall, spent = backtest(ws, doc, workers)
             assert report.examined == args.n, report.examined
+            if workers == args.workers[0]:
+                first = report
+            assert report == first, f"{workers} workers: a report unlike {args.workers[0]}'s"
             print(
-                f"backtest, {label}: {wall:.2f} s wall, {spent:.2f} CPU-s, "
+                f"backtest, {label}, {workers} worker{'s' * (workers > 1)}: "
+                f"{wall:.2f} s wall, {spent:.2f} CPU-s, "
                 f"{args.n / wall:,.0f} decisions/s; {report.newly_blocked:,} newly "
                 f"blocked, {report.same:,} same, {report.unreplayable} unreplayable, "
                 f"{len(report.production_at_risk)} production versions at risk; load "

@@ -260,7 +260,13 @@ class Workspace:
     def replays(self) -> Replays:
         from clearance.service.replay import Replays
 
-        return Replays(self.store, self.evidence)
+        return Replays(self.store, self.evidence, self._store_opener())
+
+    def _store_opener(self) -> Callable[[], Store] | None:
+        """This workspace's store, opened again (in a worker process); None in memory."""
+        from clearance.adapters.store.opener import SqlStoreOpener
+
+        return SqlStoreOpener(self.db_url)
 
     @property
     def views(self) -> Views:

@@ -1035,6 +1035,13 @@ def test_decisions_under_pages_newest_first_and_picks_from_results(store: Store)
         assert [d.id for d in since] == [made[4].id, made[3].id]
         both = tx.decisions_under([other_policy.id, *mine], since=None, before=4, limit=10)
         assert [d.id for d in both] == [3, 2, 1]
+        ranged = tx.decisions_under(
+            [other_policy.id, *mine], since=None, before=5, after=1, limit=10
+        )
+        assert [d.id for d in ranged] == [4, 3, 2]
+        above = tx.decisions_under(mine, since=None, before=None, after=made[2].id, limit=10)
+        assert [d.id for d in above] == [made[4].id, made[3].id]
+        assert tx.decisions_under(mine, since=None, before=3, after=2, limit=10) == []
         assert tx.decisions_under([], since=None, before=None, limit=10) == []
         assert tx.decisions_under([99], since=None, before=None, limit=10) == []
         many = [("gates", i % 3, "status") for i in range(120)]  # more than one call's worth

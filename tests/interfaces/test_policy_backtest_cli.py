@@ -112,6 +112,18 @@ def test_json_carries_the_report_and_the_exit_code(cli: Cli, tmp_path: Path) -> 
     assert (loose["examined"], loose["more"], loose["same"]) == (1, True, 1)
 
 
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_the_report_is_the_same_in_one_process_or_several(
+    cli: Cli, tmp_path: Path, workers: str
+) -> None:
+    """Six decisions stay in this process whatever --workers says (a parallel run is tested
+    on thousands in tests/service/test_backtest_parallel.py)."""
+    policy = proposed(cli, tmp_path, "1.3.0", parity_min="0.9")
+    default = json.loads(cli.fails(1, "policy", "backtest", policy, "--json").stdout)
+    ran = cli.fails(1, "policy", "backtest", policy, "--json", "--workers", workers)
+    assert json.loads(ran.stdout) == default
+
+
 def test_since_tomorrow_examines_nothing(cli: Cli, tmp_path: Path) -> None:
     out = cli.ok(
         "policy",
@@ -130,6 +142,8 @@ def test_since_tomorrow_examines_nothing(cli: Cli, tmp_path: Path) -> None:
         (["--since", "yesterday"], "is not a date like 2026-06-30"),
         (["--limit", "0"], "--limit"),
         (["--replaces", "nope"], "no applied policy named 'nope'"),
+        (["--workers", "0"], "--workers"),
+        (["--workers", "5"], "--workers"),
     ],
 )
 def test_bad_input_exits_2(cli: Cli, tmp_path: Path, args: list[str], message: str) -> None:

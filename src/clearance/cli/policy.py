@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import gc
 import json
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -164,6 +165,14 @@ def backtest(
     replaces: str | None = typer.Option(
         None, "--replaces", help="The applied policy it replaces (default: the same name)."
     ),
+    workers: int | None = typer.Option(
+        None,
+        "--workers",
+        min=1,
+        max=4,
+        help="Processes deciding a store of more than 20,000 decisions (default: the CPUs, "
+        "at most 4; 1: this process only). Through a server, its processes.",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
     """What a policy change would have decided: every stored decision of the policy
@@ -175,7 +184,7 @@ def backtest(
     input.
     """
     from clearance.core.loading import read_policy_files
-    from clearance.service.backtest import PolicyDocument
+    from clearance.service.backtest import MAX_WORKERS, PolicyDocument
 
     day = None if since is None else _date(since, "--since")
     documents = [
@@ -186,7 +195,13 @@ def backtest(
     # A one-shot process: what is alive now (modules, schemas) lives to the end; frozen, the
     # collector stops walking it again for each page of decisions the backtest reads.
     gc.freeze()
-    report = api.backtest_policy(documents, replaces=replaces, since=day, limit=limit)
+    report = api.backtest_policy(
+        documents,
+        replaces=replaces,
+        since=day,
+        limit=limit,
+        workers=workers or min(os.cpu_count() or 1, MAX_WORKERS),
+    )
     if as_json:
         print_json(report.model_dump(mode="json"))
     else:

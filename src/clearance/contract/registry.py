@@ -21,6 +21,7 @@ if TYPE_CHECKING:  # imported when a transport reads the declarations (operation
         BacktestOut,
         DecisionLimit,
         Documents,
+        Workers,
     )
     from clearance.service.records import PolicyRecord, StoredEvidence, VersionRecord
     from clearance.service.registry import EvidenceText
@@ -224,6 +225,7 @@ class RegistryOps(Contract):
         replaces: str | None = None,
         since: date | None = None,
         limit: DecisionLimit = 100_000,
+        workers: Workers = 1,
     ) -> BacktestOut:
         """Decide every stored decision of a policy again under a proposed version of it.
 

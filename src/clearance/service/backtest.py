@@ -38,8 +38,14 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import gc
+import itertools
+import multiprocessing
+import multiprocessing.context
+import pickle
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -56,7 +62,7 @@ from clearance.core.policy_diff import diff_policies
 from clearance.core.results import METHODS, ApprovalStatus
 from clearance.core.version import ModelVersion
 from clearance.core.waivers import Waiver
-from clearance.errors import InputError, NotFound
+from clearance.errors import ClearanceError, InputError, NotFound
 from clearance.service.context import EvidenceSource, close_names, load_recorded, semver_key
 from clearance.service.ports import MAX_PICKS, ResultPath, ScannedDecision, Store, Tx
 from clearance.service.records import PolicyRecord
@@ -68,6 +74,8 @@ DEFAULT_LIMIT = 100_000
 PAGE = 2_000  # decisions read at a time
 MAX_LISTED = 1_000  # changed or unreplayable decisions listed one by one (all are counted)
 MAX_KEPT = 10_000  # answers kept for decisions with equal recorded inputs
+PARALLEL_FROM = 20_000  # fewer decisions are decided in one process (workers cost ~0.3 s)
+RANGES_PER_WORKER = 4  # id ranges each worker takes in turn: even work, a small last one
 Outcome = Literal["allow", "deny", "needs_approval"]
 _BLOCKING = ("fail", "error")
 
@@ -84,6 +92,16 @@ class PolicyDocument(BaseModel):
 Documents = Annotated[list[PolicyDocument], Field(min_length=1, max_length=MAX_FILES)]
 DecisionLimit = Annotated[
     int, Field(ge=1, le=MAX_DECISIONS, description="Examine at most this many, newest first.")
+]
+MAX_WORKERS = 4
+Workers = Annotated[
+    int,
+    Field(
+        ge=1,
+        le=MAX_WORKERS,
+        description="Processes to decide in when more than 20,000 decisions are examined "
+        "(where the store can be opened again; 1: in this one).",
+    ),
 ]
 
 
@@ -102,6 +120,7 @@ class BacktestBody(BaseModel):
         default=None, description="Only decisions made on or after this day (UTC)."
     )
     limit: DecisionLimit = DEFAULT_LIMIT
+    workers: Workers = 1
 
     @model_validator(mode="after")
     def _no_nul(self) -> BacktestBody:
@@ -217,11 +236,23 @@ class BacktestOut(BaseModel):
         return data
 
 
+class BacktestWorkerFailed(ClearanceError):
+    """A worker process of a parallel backtest ended without an answer (killed, out of
+    memory): the backtest stops with this rather than wait for it."""
+
+
 @dataclass(frozen=True)
 class Backtests:
+    """``open_store`` and ``workers`` > 1: a store of more than ``PARALLEL_FROM`` decisions
+    is read and decided in ``workers`` processes, each over contiguous ranges of decision
+    ids with its own store (``open_store`` is sent to it: a picklable factory), and their
+    answers merged newest range first: the report is the one a single process makes."""
+
     store: Store
     evidence: EvidenceSource
     registry: GateRegistry | None = None
+    open_store: Callable[[], Store] | None = None
+    workers: int = 1
 
     def run(
         self,
@@ -248,17 +279,30 @@ class Backtests:
                 )
             layout = _layout(stored, new, self.registry)
             run = _Run(new, {p.id: p for p in stored}, self.evidence, self.registry, tx, layout)
-            found = _Decisions(tx, [p.id for p in stored], start, limit, layout.picks)
             with _collector_paused():
-                for record in found:
-                    run.decide(record)
+                if self.workers > 1 and self.open_store is not None and limit > PARALLEL_FROM:
+                    shared = _Shared(
+                        self.open_store,
+                        self.evidence,
+                        self.registry,
+                        documents,
+                        stored,
+                        layout,
+                        start,
+                    )
+                    more = _parallel(run, tx, shared, limit, self.workers)
+                else:
+                    found = _Decisions(tx, [p.id for p in stored], start, limit, layout.picks)
+                    for record in found:
+                        run.decide(record)
+                    more = found.more
             in_production = _in_stage(tx, {model for model, _ in run.latest}, stage)
         latest = max(stored, key=lambda p: semver_key(p.version))
         return run.report(
             replaces=name,
             since=since,
             limit=limit,
-            more=found.more,
+            more=more,
             production_stage=stage,
             in_production=in_production,
             changes=[c.note for c in diff_policies(load_recorded(latest), new).changes],
@@ -305,18 +349,21 @@ class _Decisions:
         since: dt.datetime | None,
         limit: int,
         picks: list[ResultPath],
+        *,
+        before: int | None = None,
+        after: int | None = None,
     ) -> None:
         self.tx, self.policy_ids, self.since, self.limit = tx, policy_ids, since, limit
-        self.picks = picks
+        self.picks, self.before, self.after = picks, before, after
         self.more = False
 
     def __iter__(self) -> Iterator[ScannedDecision]:
-        tx, left, ids, since = self.tx, self.limit, self.policy_ids, self.since
-        before: int | None = None
+        tx, left, ids, since, after = self.tx, self.limit, self.policy_ids, self.since, self.after
+        before = self.before
         while left > 0:
             asked = min(PAGE, left + 1)  # one beyond the limit says whether more match
             page = tx.decisions_under(
-                ids, since=since, before=before, limit=asked, picks=self.picks
+                ids, since=since, before=before, after=after, limit=asked, picks=self.picks
             )
             if len(page) > left:
                 self.more = True
@@ -327,7 +374,208 @@ class _Decisions:
                 return
             left -= len(page)
             before = page[-1].id
-        self.more = bool(tx.decisions_under(ids, since=since, before=before, limit=1))
+        self.more = bool(tx.decisions_under(ids, since=since, before=before, after=after, limit=1))
+
+
+# --- in worker processes -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Shared:
+    """What every worker needs, sent once to each (plain data and the store's factory)."""
+
+    open_store: Callable[[], Store]
+    evidence: EvidenceSource
+    registry: GateRegistry | None
+    documents: list[tuple[str, str]]
+    stored: list[PolicyRecord]
+    layout: _Layout
+    since: dt.datetime | None
+
+
+@dataclass(frozen=True)
+class _Range:
+    """Decisions numbered above ``after`` and below ``before``: at most ``cap`` of them."""
+
+    before: int
+    after: int
+    cap: int
+
+
+@dataclass(frozen=True)
+class _Part:
+    """A range's answers as plain data, merged by ``_Run.absorb``; ``more``: the range held
+    more than its cap."""
+
+    tally: Counter[str]
+    gate_changes: Counter[str]
+    changed: list[ChangedDecision]
+    unreplayable: list[UnreplayableDecision]
+    latest: dict[tuple[str, str], tuple[int, Outcome, list[str]] | None]
+    more: bool
+
+
+@dataclass
+class _Worker:
+    shared: _Shared
+    store: Store
+    new: LoadedPolicy
+    plans: dict[tuple[int, str | None, str, str], _Plan] = field(default_factory=dict)
+    answers: dict[tuple[Any, ...], _Measured] = field(default_factory=dict)
+
+
+_shared: _Shared | None = None  # this process's, when it is a backtest's worker
+_worker: _Worker | None = None
+
+
+def _start_worker(shared: _Shared) -> None:
+    global _shared
+    _shared = shared
+
+
+def _ready() -> _Worker:
+    """The worker's own store and the proposed policy parsed again (the parent's are not
+    sent: a pool or a connection cannot cross processes), made in its first task so that
+    an error (the database unreachable) reaches the parent as it is."""
+    global _worker
+    if _worker is None:
+        if _shared is None:
+            raise RuntimeError("not a backtest worker process")
+        store = _shared.open_store()
+        _worker = _Worker(_shared, store, parse_policy(_shared.documents, _shared.registry))
+        gc.collect()
+        gc.freeze()  # the modules and the policy live to the end: not walked again
+    return _worker
+
+
+def _walk_range(task: _Range) -> _Part:
+    """One range decided again, as the parent decides its own decisions."""
+    w = _ready()
+    shared = w.shared
+    with w.store.reading() as tx, _collector_paused():
+        run = _Run(
+            w.new,
+            {p.id: p for p in shared.stored},
+            shared.evidence,
+            shared.registry,
+            tx,
+            shared.layout,
+            plans=w.plans,
+            answers=w.answers,
+        )
+        ids = [p.id for p in shared.stored]
+        found = _Decisions(
+            tx,
+            ids,
+            shared.since,
+            task.cap,
+            shared.layout.picks,
+            before=task.before,
+            after=task.after,
+        )
+        for record in found:
+            run.decide(record)
+    return _Part(run.tally, run.gate_changes, run.changed, run.unreplayable, run.latest, found.more)
+
+
+def _context() -> multiprocessing.context.BaseContext:
+    """Workers start from a fresh interpreter (never a fork of this one, whose engine,
+    pool and threads must not be shared): forked from a server process that has imported
+    the main script and the backtest once (the workers then need not), where there is one,
+    else spawned."""
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload(
+            ["__main__", "clearance.service.backtest", "clearance.adapters.store.sql"]
+        )
+        return ctx
+    return multiprocessing.get_context("spawn")
+
+
+def _parallel(run: _Run, tx: Tx, shared: _Shared, limit: int, workers: int) -> bool:
+    """The decisions read and decided: the newest page here, the rest in ranges of ids in
+    ``workers`` processes while this one decides its page, their answers merged newest
+    first. Fewer than ``PARALLEL_FROM`` left, or a state that cannot be sent, and they are
+    decided here. Returns whether ``limit`` left some out."""
+    ids, picks, since = [p.id for p in shared.stored], shared.layout.picks, shared.since
+    first = tx.decisions_under(ids, since=since, before=None, limit=PAGE, picks=picks)
+    if len(first) < PAGE:  # all of them (limit > PARALLEL_FROM > PAGE)
+        for record in first:
+            run.decide(record)
+        return False
+    rest = _Decisions(tx, ids, since, limit - len(first), picks, before=first[-1].id)
+    top, hi = first[0].id, first[-1].id
+    low = _lowest(tx, ids, since, hi)
+    expected = len(first) * (hi - low) / (top - hi + 1)  # as dense as the newest page
+    ranges = _ranges(hi, low - 1, min(workers * RANGES_PER_WORKER, hi - low), rest.limit)
+    try:
+        pickle.dumps(shared)  # a registry of gates defined in a script cannot be sent
+    except (pickle.PicklingError, AttributeError, TypeError):
+        ranges = []
+    if min(expected, rest.limit) < PARALLEL_FROM or not ranges:
+        for record in itertools.chain(first, rest):
+            run.decide(record)
+        return rest.more
+    pool = ProcessPoolExecutor(
+        max_workers=min(workers, len(ranges)),
+        mp_context=_context(),
+        initializer=_start_worker,
+        initargs=(shared,),
+    )
+    try:
+        futures = [pool.submit(_walk_range, r) for r in ranges]
+        for record in first:
+            run.decide(record)
+        left = rest.limit
+        for i, (r, future) in enumerate(zip(ranges, futures, strict=True)):
+            part = future.result()
+            if part.tally["examined"] <= left:
+                run.absorb(part)
+                left -= part.tally["examined"]
+                if left:
+                    continue
+                beyond = i + 1 < len(ranges) and _any_below(tx, ids, since, r.after + 1)
+                return part.more or beyond
+            # the limit falls inside this range: its newest ones, decided here
+            found = _Decisions(tx, ids, since, left, picks, before=r.before, after=r.after)
+            for record in found:
+                run.decide(record)
+            return found.more or _any_below(tx, ids, since, r.after + 1)
+        return False
+    except BrokenProcessPool:
+        raise BacktestWorkerFailed(
+            "a backtest worker process ended without an answer (killed, or out of memory); "
+            "run again with --workers 1 to decide in one process"
+        ) from None
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _any_below(tx: Tx, ids: list[int], since: dt.datetime | None, before: int) -> bool:
+    return bool(tx.decisions_under(ids, since=since, before=before, limit=1))
+
+
+def _lowest(tx: Tx, ids: list[int], since: dt.datetime | None, known: int) -> int:
+    """The lowest number of a matching decision (``known`` is one): a binary search of
+    one-row index reads."""
+    lo, hi = 0, known  # none matches at or below lo; hi matches
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if tx.decisions_under(ids, since=since, before=mid + 1, after=lo, limit=1):
+            hi = mid
+        else:
+            lo = mid
+    return hi
+
+
+def _ranges(before: int, after: int, count: int, cap: int) -> list[_Range]:
+    """The numbers above ``after`` and below ``before`` cut into ``count`` ranges of equal
+    width, newest first."""
+    if count < 2:
+        return []
+    top = before - 1  # each range holds its upper bound
+    bounds = [top - (i * (top - after)) // count for i in range(count + 1)]
+    return [_Range(b + 1, a, cap) for b, a in itertools.pairwise(bounds) if b > a]
 
 
 # What is read of each recorded result: these, then each gate's id and status (``_picks``).
@@ -564,6 +812,15 @@ class _Run:
                     approvals=_approval_change(picked[_FIELD["approvals"]], after.approvals),
                 )
             )
+
+    def absorb(self, part: _Part) -> None:
+        """A later (older) range's answers, as if decided here after the ones so far."""
+        self.tally.update(part.tally)
+        self.gate_changes.update(part.gate_changes)
+        self.changed += part.changed[: MAX_LISTED - len(self.changed)]
+        self.unreplayable += part.unreplayable[: MAX_LISTED - len(self.unreplayable)]
+        for key, fails in part.latest.items():
+            self.latest.setdefault(key, fails)  # the newest decision of each version counts
 
     def _whole(self, decision_id: int) -> dict[str, dict[str, Any]]:
         """The decision's recorded gate results whole, by id (read again: rarely needed)."""

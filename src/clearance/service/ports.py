@@ -248,11 +248,13 @@ class RequestsPort(Protocol):
         before: int | None,
         limit: int,
         picks: Sequence[ResultPath] = (),
+        after: int | None = None,
     ) -> list[ScannedDecision]:
         """The decisions made under ``policy_ids`` (on or after ``since``, numbered below
-        ``before``), newest first, at most ``limit`` (1 to ``MAX_SCAN``): a page of a backtest.
-        Of each recorded result only the values at ``picks`` (at most ``MAX_PICKS``) are
-        read, so that a scan of many does not parse every result whole."""
+        ``before`` and above ``after``: a range a parallel backtest reads), newest first, at
+        most ``limit`` (1 to ``MAX_SCAN``): a page of a backtest. Of each recorded result only
+        the values at ``picks`` (at most ``MAX_PICKS``) are read, so that a scan of many does
+        not parse every result whole."""
         ...
 
 

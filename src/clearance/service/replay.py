@@ -30,7 +30,7 @@ from clearance.service.ports import Store, Tx
 from clearance.service.records import DecisionRecord
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Callable, Mapping, Sequence
 
     from clearance.service.backtest import BacktestOut, PolicyDocument
 
@@ -94,6 +94,8 @@ def decision_key(key: str) -> str:
 class Replays:
     store: Store
     evidence: EvidenceSource
+    # opens this store again in another process: backtests of many decisions use several
+    open_store: Callable[[], Store] | None = None
 
     def decisions(self, key: str) -> list[DecisionRecord]:
         """The stored decisions a number or a digest prefix names, with their inputs."""
@@ -150,12 +152,15 @@ class Replays:
         replaces: str | None = None,
         since: dt.date | None = None,
         limit: int = DEFAULT_LIMIT,
+        workers: int = 1,
     ) -> BacktestOut:
         """Every stored decision of the policy decided again under a proposed version of it,
-        from its recorded inputs (``service.backtest`` says how)."""
-        return Backtests(self.store, self.evidence).run(
-            files, replaces=replaces, since=since, limit=limit
+        from its recorded inputs (``service.backtest`` says how); with ``workers`` > 1 and a
+        store that can be opened again, a large store in that many processes."""
+        backtests = Backtests(
+            self.store, self.evidence, open_store=self.open_store, workers=workers
         )
+        return backtests.run(files, replaces=replaces, since=since, limit=limit)
 
     def _evaluate(self, record: DecisionRecord, loaded: LoadedPolicy) -> dict[str, Any]:
         decision = evaluate_recorded(loaded, record.inputs, self.evidence.open)

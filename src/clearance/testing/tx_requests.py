@@ -151,6 +151,7 @@ class RequestsRepo(Repo):
         before: int | None,
         limit: int,
         picks: Sequence[ResultPath] = (),
+        after: int | None = None,
     ) -> list[ScannedDecision]:
         paths = checked_picks(picks)
         if not 1 <= limit <= MAX_SCAN:
@@ -162,6 +163,7 @@ class RequestsRepo(Repo):
             if d.policy_id in wanted
             and (since is None or d.created_at >= since)
             and (before is None or d.id < before)
+            and (after is None or d.id > after)
         )
         out: list[ScannedDecision] = []
         for d in found:

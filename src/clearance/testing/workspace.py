@@ -32,6 +32,9 @@ class MemoryWorkspace(Workspace):
     def store(self) -> InMemoryStore:
         return self.memory
 
+    def _store_opener(self) -> None:
+        return None  # nothing to open again: the store is this process's memory
+
     @property
     def idempotency(self) -> IdempotencyPort:
         return CommitHooks(InMemoryIdempotency(self.memory))

@@ -702,6 +702,7 @@ class SqlTx(GovernanceRepo, AccessRepo, AuditLogRepo, AnalyticsRepo):
         before: int | None,
         limit: int,
         picks: Sequence[ResultPath] = (),
+        after: int | None = None,
     ) -> list[ScannedDecision]:
         """One query: the page in an index range, each result parsed once by the database
         (SQLite's ``json_extract``, PostgreSQL's ``jsonb``) and only the picked values sent."""
@@ -716,6 +717,8 @@ class SqlTx(GovernanceRepo, AccessRepo, AuditLogRepo, AnalyticsRepo):
             where.append(d.c.created_at >= since)
         if before is not None:
             where.append(d.c.id < before)
+        if after is not None:
+            where.append(d.c.id > after)
         postgres = self.s.get_bind().dialect.name == "postgresql"
         doc = cast(d.c.result, JSONB) if postgres else d.c.result
         # SQLite's times as their text: SQLAlchemy's parser of it was a fifth of the scan
