@@ -50,6 +50,9 @@ from clearance.core.hashing import canonical_json
 from clearance.service.analytics import AnalyticsService
 from clearance.workspace import init_workspace
 
+sys.path.insert(0, str(Path(__file__).parent))
+from _bulk import insert_models  # bench/ is on sys.path when a bench runs
+
 T0 = dt.datetime(2026, 1, 5, 9, tzinfo=dt.UTC)
 MODELS = 500
 CHUNK = 5000
@@ -149,21 +152,7 @@ def load(ws: Any, n: int) -> None:
     rng, seq = random.Random(14), Seq()
     with ws.engine.begin() as conn:
         policy_id = conn.execute(select(PolicyRow.id)).scalar_one()
-        conn.execute(
-            insert(ModelRow),
-            [
-                {
-                    "name": f"model-{m:03d}",
-                    "risk_tier": "high",
-                    "owner": "owner@example.com",
-                    "team": f"team-{m % 10}",
-                    "tags": "{}",
-                    "created_at": T0,
-                }
-                for m in range(MODELS)
-            ],
-        )
-        ids = dict(conn.execute(select(ModelRow.name, ModelRow.id)).all())
+        ids = insert_models(conn, MODELS, T0)
         seq.n = conn.execute(select(func.max(AuditEventRow.seq))).scalar_one()
     for first in range(0, n, CHUNK):
         _chunk(ws, rng, seq, ids, policy_id, range(first, min(n, first + CHUNK)))

@@ -50,7 +50,6 @@ from sqlalchemy import insert, select
 from clearance.adapters.clock import FixedClock
 from clearance.adapters.store.schema import (
     DecisionRow,
-    ModelRow,
     PolicyRow,
     RequestRow,
     VersionRow,
@@ -64,6 +63,7 @@ from clearance.service.backtest import MAX_DECISIONS, PolicyDocument
 from clearance.workspace import Workspace, init_workspace
 
 sys.path.insert(0, str(Path(__file__).parent))
+from _bulk import insert_models
 from engine import DOCS, N_THRESHOLDS, POOL, gates  # bench/engine.py's policy and documents
 
 T0 = dt.datetime(2026, 1, 5, 9, tzinfo=dt.UTC)
@@ -163,21 +163,7 @@ def bulk_load(ws: Workspace, n: int, evidence: dict[str, EvidenceItem]) -> tuple
     reader, rng = Blobs(), random.Random(3)
     with ws.engine.begin() as conn:
         policy_id = conn.execute(select(PolicyRow.id)).scalar_one()
-        conn.execute(
-            insert(ModelRow),
-            [
-                {
-                    "name": f"model-{m:03d}",
-                    "risk_tier": "high",
-                    "owner": "owner@example.com",
-                    "team": f"team-{m % 10}",
-                    "tags": "{}",
-                    "created_at": T0,
-                }
-                for m in range(MODELS)
-            ],
-        )
-        model_ids: dict[str, int] = dict(conn.execute(select(ModelRow.name, ModelRow.id)).all())
+        model_ids = insert_models(conn, MODELS, T0)
     evaluating = inserting = 0.0
     versions: list[dict[str, Any]] = []
     decisions: list[tuple[ModelVersion, str, dict[str, Any], dict[str, Any], dt.datetime]] = []
