@@ -361,7 +361,7 @@ def check_event(verified: Verified, event: AuditEvent) -> None:
     """The trail's event agrees with the statement that names it: the same seq and hash,
     the hash right for the event's own fields, and the decision, outcome and policy hash
     the event recorded. (Whether the trail around it is intact is `audit verify`'s job.)"""
-    from clearance.core.audit import event_hash
+    from clearance.core.audit import recomputed_hash
 
     named = verified.predicate.get("auditEvent")
     decision = verified.predicate.get("decision")
@@ -370,16 +370,7 @@ def check_event(verified: Verified, event: AuditEvent) -> None:
         raise AttestationInvalid("predicate.auditEvent and predicate.decision must be objects")
     if event.seq != named.get("seq"):
         raise AttestationInvalid(f"the trail's event is seq {event.seq}, not {named.get('seq')}")
-    recomputed = event_hash(
-        seq=event.seq,
-        time=event.time,
-        actor=event.actor,
-        action=event.action,
-        subject=event.subject,
-        payload=event.payload,
-        prev_hash=event.prev_hash,
-    )
-    if recomputed != event.hash:
+    if recomputed_hash(event) != event.hash:
         raise AttestationInvalid(f"the trail's event {event.seq} does not match its own hash")
     if event.hash != named.get("hash"):
         raise AttestationInvalid(

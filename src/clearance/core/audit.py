@@ -12,15 +12,13 @@ instant hashes the same whatever timezone it was given in.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-import gc
 import hashlib
 import itertools
 import json
 import re
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from json.encoder import encode_basestring
 from typing import Annotated, Any, NamedTuple, Protocol
@@ -34,6 +32,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from clearance.core.audit_batch import batch_check
+from clearance.core.collector import collector_paused
 from clearance.core.hashing import canonical_json, digest, sha256_bytes
 from clearance.errors import AuditChainBroken, InputError
 
@@ -177,7 +176,8 @@ def parsed(row: StoredEvent) -> AuditEvent:
     )
 
 
-def _recomputed(event: AuditEvent) -> str:
+def recomputed_hash(event: AuditEvent) -> str:
+    """The hash an event's contents give, to compare with the hash it stores."""
     return event_hash(
         seq=event.seq,
         time=event.time,
@@ -483,7 +483,7 @@ def _renumbered_down(event: AuditEvent, position: int) -> ChainFault | None:
 def _link_fault(prev: AuditEvent | None, event: AuditEvent, recent: _Recent) -> ChainFault | None:
     """Check ``event`` against its predecessor; the first problem, or None."""
     position = 1 if prev is None else prev.seq + 1
-    if _recomputed(event) != event.hash:
+    if recomputed_hash(event) != event.hash:
         traced = _inserted(event, position, recent) or _renumbered_down(event, position)
         return traced or ChainFault(
             position,
@@ -622,7 +622,7 @@ def _slow_fault(
     prev = None if head is None else parsed(head)
     expected_prev = GENESIS if head is None else head.hash
     linked = event.seq == position and event.prev_hash == expected_prev
-    if linked and _recomputed(event) == event.hash:
+    if linked and recomputed_hash(event) == event.hash:
         return None
     return _link_fault(prev, event, _Recent(window()))
 
@@ -683,7 +683,7 @@ def verify_stored(
         )
 
     source = iter(rows)
-    with _collector_paused():
+    with collector_paused():
         while batch := list(itertools.islice(source, BATCH)):
             if upto is not None and _past(batch[-1], upto):  # appended rows come last
                 batch = list(itertools.takewhile(lambda row: not _past(row, upto), batch))
@@ -759,17 +759,3 @@ def _row_by_row(
         good.append(row)
         times.append(time)
     return good, times, None
-
-
-@contextlib.contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Verifying allocates millions of short-lived objects beside the fold's long-lived
-    state: the cyclic collector would rescan that state again and again (none of it is
-    garbage), so it is paused for the walk and restored after."""
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import gc
 import json
 import threading
 import weakref
@@ -32,6 +31,7 @@ from clearance.core.analytics import (
     Window,
     compute,
 )
+from clearance.core.collector import collector_paused
 from clearance.core.durations import parse_duration
 from clearance.errors import ClearanceError, InputError, NotFound
 from clearance.service.context import close_names, load_recorded, require_model
@@ -105,20 +105,6 @@ def _memo_for(store: Store) -> _Memo:
             return _Memo()
 
 
-@contextlib.contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Reading and computing allocate hundreds of thousands of small objects (none of them
-    cyclic garbage) beside the kept facts: the cyclic collector would walk those facts again
-    and again (a quarter of the time), so it is paused meanwhile and restored after."""
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
-
-
 def _forget(store: Store) -> None:
     with _MEMOS_LOCK, contextlib.suppress(TypeError):
         _MEMOS.pop(store, None)
@@ -142,7 +128,7 @@ class AnalyticsService:
         remediation, waivers and emergency changes, over [since, until)."""
         window = _window(self.clock.now(), since, until, bucket)
         memo = _memo_for(self.store)
-        with _collector_paused(), self.store.reading() as tx:
+        with collector_paused(), self.store.reading() as tx:
             if model is not None:
                 require_model(tx, model)
             if policy is not None:
@@ -164,7 +150,7 @@ class AnalyticsService:
         if policy is not None:
             decisions = [d for d in decisions if d.policy == policy]
         facts = Facts(decisions, moves, waivers, emergencies, production)
-        with _collector_paused():
+        with collector_paused():
             return compute(facts, window)
 
     def warm(self) -> int:
@@ -172,7 +158,7 @@ class AnalyticsService:
         calls this once at start-up so that no request pays for the first read. Returns how
         many decisions are kept."""
         memo = _memo_for(self.store)
-        with _collector_paused(), self.store.reading() as tx, memo.lock:
+        with collector_paused(), self.store.reading() as tx, memo.lock:
             _catch_up(tx, memo)
             return len(memo.decisions)
 

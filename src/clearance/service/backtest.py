@@ -35,7 +35,6 @@ is counted as ``unreplayable`` with the reason, never left out.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import gc
 import itertools
@@ -53,6 +52,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, computed_field, model_validator
 
 from clearance.core.approvals import Approval
+from clearance.core.collector import collector_paused
 from clearance.core.engine import Evaluation, evaluate, measure_gates, resolve_transition
 from clearance.core.gates.base import in_holm_family
 from clearance.core.gates.registry import GateRegistry, default_registry
@@ -279,7 +279,7 @@ class Backtests:
                 )
             layout = _layout(stored, new, self.registry)
             run = _Run(new, {p.id: p for p in stored}, self.evidence, self.registry, tx, layout)
-            with _collector_paused():
+            with collector_paused():
                 if self.workers > 1 and self.open_store is not None and limit > PARALLEL_FROM:
                     shared = _Shared(
                         self.open_store,
@@ -452,7 +452,7 @@ def _walk_range(task: _Range) -> _Part:
     """One range decided again, as the parent decides its own decisions."""
     w = _ready()
     shared = w.shared
-    with w.store.reading() as tx, _collector_paused():
+    with w.store.reading() as tx, collector_paused():
         run = _Run(
             w.new,
             {p.id: p for p in shared.stored},
@@ -660,20 +660,6 @@ def _statuses(picked: tuple[Any, ...], layout: _Layout) -> dict[str, dict[str, A
             out[gid]["observed"], out[gid]["threshold"] = picked[at], picked[at + 1]
         at += 2
     return out
-
-
-@contextlib.contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Each page of decisions is thousands of parsed dicts beside the run's long-lived state
-    (none of it cyclic garbage): the cyclic collector would walk them again and again (a
-    third of the time of 100,000 decisions), so it is paused for the walk and restored."""
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
 
 
 def _in_stage(tx: Tx, models: set[str], stage: str) -> set[tuple[str, str]]:
