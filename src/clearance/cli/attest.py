@@ -16,7 +16,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from clearance.cli.common import connect, console, print_json
+from clearance.cli.common import connect, console, print_json, read_public_key
 from clearance.errors import ClearanceError, InputError
 from clearance.terminal import SafeConsole, json_for_terminal, printable
 
@@ -29,7 +29,6 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 err = SafeConsole(stderr=True, soft_wrap=True)
-MAX_KEY_FILE = 64 * 1024
 MAX_TRAIL_LINE = 1 << 20  # one exported event
 FILE = typer.Argument(..., help="The DSSE envelope (JSON), or - for standard input.")
 
@@ -54,37 +53,6 @@ def _read(path: Path) -> bytes:
     if len(data) > MAX_ENVELOPE_BYTES:
         raise InputError(f"{path}: larger than {MAX_ENVELOPE_BYTES} bytes; not an attestation")
     return data
-
-
-def read_key(path: Path) -> bytes:
-    """An Ed25519 public key from a file: 64 hex digits, a PEM public key, or 32 raw bytes."""
-    try:
-        with path.open("rb") as f:
-            data = f.read(MAX_KEY_FILE + 1)
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read it ({exc.strerror or exc})") from None
-    text = data.strip()
-    if len(text) == 64:
-        try:
-            return bytes.fromhex(text.decode("ascii"))
-        except (UnicodeDecodeError, ValueError):
-            pass
-    if text.startswith(b"-----BEGIN PUBLIC KEY-----"):
-        from cryptography.hazmat.primitives import serialization
-        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-
-        try:
-            key = serialization.load_pem_public_key(text)
-        except ValueError:
-            key = None
-        if isinstance(key, Ed25519PublicKey):
-            return key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-        raise InputError(f"{path}: a PEM public key, but not an Ed25519 one")
-    if len(data) == 32:
-        return data
-    raise InputError(
-        f"{path}: not an Ed25519 public key (64 hex digits, a PEM public key or 32 raw bytes)"
-    )
 
 
 @app.command("verify")
@@ -114,7 +82,7 @@ def attest_verify(
 
     try:
         data = _read(file)
-        public = read_key(key) if key is not None else _signing_key(data)
+        public = read_public_key(key) if key is not None else _signing_key(data)
         verified = verify(data, public)
         if key is None:
             _check_retirement(verified)

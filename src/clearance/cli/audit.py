@@ -10,7 +10,15 @@ from typing import TYPE_CHECKING, Any
 import typer
 from rich.table import Table
 
-from clearance.cli.common import JSON, connect, console, print_json, remote, workspace
+from clearance.cli.common import (
+    JSON,
+    connect,
+    console,
+    print_json,
+    read_public_key,
+    remote,
+    workspace,
+)
 from clearance.errors import InputError
 
 if TYPE_CHECKING:
@@ -29,7 +37,7 @@ def audit_verify(
         "--public-key",
         exists=True,
         dir_okay=False,
-        help="Public key file from `clearance audit public-key` (hex or 32 raw bytes); keep "
+        help="Public key file from `clearance audit public-key` (hex, PEM or 32 raw bytes); keep "
         "it outside the workspace.",
     ),
     blobs: bool = typer.Option(
@@ -169,19 +177,6 @@ def _kept_key(wanted: str) -> PublicKeyOut:
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
     return PublicKeyOut(key_id=wanted, public_key_hex=raw.hex(), pem=pem.decode("ascii"))
-
-
-def read_public_key(path: Path) -> bytes:
-    data = path.read_bytes()
-    text = data.strip()
-    if len(text) == 64:
-        try:
-            return bytes.fromhex(text.decode("ascii"))
-        except (UnicodeDecodeError, ValueError):
-            pass
-    if len(data) == 32:
-        return data
-    raise InputError(f"{path}: not an Ed25519 public key (64 hex digits or 32 raw bytes)")
 
 
 @audit_app.command("checkpoint")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import getpass
 import json
 import os
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
@@ -83,3 +84,37 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, BaseModel):
         return value.model_dump(mode="json", by_alias=True)
     return str(value)
+
+
+MAX_KEY_FILE = 64 * 1024
+
+
+def read_public_key(path: Path) -> bytes:
+    """An Ed25519 public key from a file: 64 hex digits, a PEM public key, or 32 raw bytes."""
+    try:
+        with path.open("rb") as f:
+            data = f.read(MAX_KEY_FILE + 1)
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read it ({exc.strerror or exc})") from None
+    text = data.strip()
+    if len(text) == 64:
+        try:
+            return bytes.fromhex(text.decode("ascii"))
+        except (UnicodeDecodeError, ValueError):
+            pass
+    if text.startswith(b"-----BEGIN PUBLIC KEY-----"):
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+        try:
+            key = serialization.load_pem_public_key(text)
+        except ValueError:
+            key = None
+        if isinstance(key, Ed25519PublicKey):
+            return key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+        raise InputError(f"{path}: a PEM public key, but not an Ed25519 one")
+    if len(data) == 32:
+        return data
+    raise InputError(
+        f"{path}: not an Ed25519 public key (64 hex digits, a PEM public key or 32 raw bytes)"
+    )

@@ -135,10 +135,10 @@ def verify(
     """Check a pack offline: every file's sha256, the audit chain up to its signed
     checkpoint, each decision against its audit event and recorded inputs, and the gates
     re-run from the pack. Exit 0 all checks pass, 1 one fails, 2 not a readable pack."""
-    from clearance.cli.attest import read_key
+    from clearance.cli.common import read_public_key
     from clearance.core.evidence_pack import read_pack, report_json, verify_pack
 
-    key = read_key(public_key) if public_key is not None else None
+    key = read_public_key(public_key) if public_key is not None else None
     try:
         with file.open("rb") as f:
             pack = read_pack(f, max_bytes=max_bytes)
