@@ -10,7 +10,13 @@ from defusedxml.ElementTree import fromstring
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from clearance.reporters.svg_charts import bar_chart, line_chart, sparkline, stacked_bars
+from clearance.reporters.svg_charts import (
+    CHAR_W,
+    bar_chart,
+    line_chart,
+    sparkline,
+    stacked_bars,
+)
 
 NS = "{http://www.w3.org/2000/svg}"
 HOSTILE = '<script>alert("x")</script> & \x00\x1b[31m "quoted" \'single\' ]]>'
@@ -95,3 +101,23 @@ def test_any_text_makes_well_formed_svg(title: str, labels: list[str], values: l
     parse(line_chart(title or "t", labels, [(title, rates)], percent=True))
     ints = [int(v) for v in values[: len(labels)]]
     parse(stacked_bars(title or "t", labels, ints, ints))
+
+
+@given(st.lists(st.text(min_size=1, max_size=120), min_size=1, max_size=6))
+@settings(max_examples=60, deadline=None)
+def test_a_bar_label_never_runs_off_the_left_edge(labels: list[str]) -> None:
+    """Gate ids run long (``approval_rate_disparity_protected_groups``): each label drawn
+    fits its column (at the widest glyph advance), cut with an ellipsis, whole in its title."""
+    root = parse(bar_chart("Failures by gate", [(label, 1.0) for label in labels]))
+    drawn = [t for t in root.iter(f"{NS}text") if t.get("text-anchor") == "end"]
+    assert len(drawn) == len(labels)
+    for t in drawn:
+        right = float(t.get("x", "0"))
+        assert len(t.text or "") * CHAR_W <= right, (t.text, right)
+    ids = ["approval_rate_disparity_ratio", "approval_rate_disparity_between_protected_groups"]
+    root = parse(bar_chart("Failures by gate", [(ids[0], 3.0), (ids[1], 1.0)]))
+    drawn = [t.text for t in root.iter(f"{NS}text") if t.get("text-anchor") == "end"]
+    assert drawn[0] == ids[0]  # the column widens for a long id ...
+    assert drawn[1] is not None and drawn[1].endswith("…") and ids[1].startswith(drawn[1][:-1])
+    tips = [t.text for t in root.iter(f"{NS}title")][1:]
+    assert tips[1] == f"{ids[1]}: 1"  # ... and a longer one is whole in its title

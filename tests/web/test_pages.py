@@ -4,6 +4,7 @@ role, forged POST, CSRF, expired session); a screenshot and an axe-core check of
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import time
 from typing import Any
@@ -29,7 +30,13 @@ def sign_in(page: Any, site: Site, user: str) -> None:
 
 
 def check_page(page: Any, site: Site, name: str) -> None:
-    """Keep a screenshot, and fail on any serious or critical axe-core violation."""
+    """Keep a screenshot, and fail on any serious or critical axe-core violation, a title
+    holding markup, or a time shown other than as the one display rule gives it."""
+    assert page.title().endswith(" · clearance") and "<" not in page.title(), page.title()
+    for shown in page.locator("time").all():
+        exact = shown.get_attribute("datetime") or ""
+        assert dt.datetime.fromisoformat(exact.replace("Z", "+00:00")).tzinfo is not None
+        assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d UTC", shown.inner_text()), exact
     page.screenshot(path=str(site.shots / f"{name}.png"), full_page=True)
     page.evaluate(AXE_SOURCE)
     found = page.evaluate(
@@ -85,6 +92,10 @@ def test_the_approval_story_in_the_browser(browser_context: Any, site: Site) -> 
     assert "identical" in page.locator("#replay").inner_text()
     page.get_by_role("link", name="credit-limit").first.click()
     assert page.locator("#production").inner_text() == "7"
+    digest = page.locator("details.digest").first  # the artifact digest: short, whole on demand
+    assert re.fullmatch(r"[0-9a-f]{12}…", digest.locator("summary").inner_text())
+    digest.locator("summary").press("Enter")
+    assert re.fullmatch(r"[0-9a-f]{64}", digest.locator("code").nth(1).inner_text())
     check_page(page, site, "model")
 
     # the audit view: verify the chain, filter by model

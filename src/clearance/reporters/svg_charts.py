@@ -23,6 +23,9 @@ FAIL = "#cf222e"
 SERIES = ("#0550ae", "#953800", "#1a7f37", "#8250df", "#cf222e", "#57606a")
 FONT = 'font-family="system-ui, sans-serif" font-size="12"'
 MAX_LABEL = 60  # characters of a label drawn (the <title> keeps it whole, up to 500)
+# A wide character's advance at font-size 12 in a system sans-serif, an upper bound for
+# sizing a label column (most glyphs are narrower), so a drawn label never runs off the left.
+CHAR_W = 7.5
 _ONE_LINE = str.maketrans("\t\n\r", "   ")
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
@@ -67,7 +70,8 @@ def bar_chart(
 ) -> str:
     """Horizontal bars, one per (label, value), in the order given (e.g. most failures
     first): what answers "which one is largest" at a glance."""
-    label_w, gap = 180, 6
+    label_w, fits = label_column(items, width)
+    gap = 6
     height = max(1, len(items)) * (bar + gap) + gap
     top = max((v for _, v in items), default=0.0) or 1.0
     span = width - label_w - 70
@@ -78,13 +82,21 @@ def bar_chart(
         body.append(
             f"<g><title>{text(label)}: {_number(value)}{text(unit)}</title>"
             f'<text x="{label_w - 6}" y="{y + bar - 5}" text-anchor="end" fill="{INK}">'
-            f"{text(label, MAX_LABEL)}</text>"
+            f"{text(label, fits)}</text>"
             f'<rect x="{label_w}" y="{y}" width="{w:.1f}" height="{bar}" fill="{SERIES[0]}"/>'
             f'<text x="{label_w + w + 4:.1f}" y="{y + bar - 5}" fill="{INK}">'
             f"{_number(value)}{text(unit)}</text></g>"
         )
     desc = "; ".join(f"{label}: {_number(v)}{unit}" for label, v in items) or "no data"
     return _frame(title, desc, width, height, body)
+
+
+def label_column(items: Sequence[tuple[str, float]], width: int) -> tuple[int, int]:
+    """The label column's width for the longest label (at most 45% of the chart, at least
+    60 px) and how many characters fit in it; a longer label is cut with an ellipsis."""
+    longest = max((len(label) for label, _ in items), default=0)
+    column = max(60, min(int(width * 0.45), int(min(longest, MAX_LABEL) * CHAR_W) + 12))
+    return column, max(4, int((column - 12) / CHAR_W))
 
 
 def stacked_bars(

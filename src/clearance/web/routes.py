@@ -39,7 +39,7 @@ from clearance.local import LocalClearance
 from clearance.problem_types import KINDS, Kind
 from clearance.service.context import load_recorded
 from clearance.service.records import User
-from clearance.web import markdown
+from clearance.web import display, markdown
 from clearance.web.sessions import (
     COOKIE,
     SIGNIN_COOKIE,
@@ -76,6 +76,7 @@ _env = Environment(
     lstrip_blocks=True,
     auto_reload=False,  # templates ship in the package: no stat per page
 )
+_env.filters.update(when=display.when, digest=display.digest)
 
 
 class SignInNeeded(Exception):
