@@ -498,6 +498,8 @@ def test_approvals_round_trip_in_order(store: Store) -> None:
         assert got == [signed, refused.model_copy(update={"at": at(2)})]
         assert got[1].evidence_digest is None and got[1].at.utcoffset() == dt.timedelta(0)
         assert tx.approvals_for(99) == []
+        assert tx.approvals_of([s.request.id, 99]) == {s.request.id: got}
+        assert tx.approvals_of([]) == {}
     with pytest.raises(StoreConflict), store.transaction() as tx:
         tx.add_approval(99, signed)
 

@@ -42,6 +42,7 @@ from clearance.service.records import (
 
 if TYPE_CHECKING:  # notify's channels use this module's Clock: import the record lazily
     from clearance.notify.outbox import Delivery
+    from clearance.service.leader import Lease
 
 
 class Clock(Protocol):
@@ -224,6 +225,8 @@ class RequestsPort(Protocol):
     ) -> list[RequestRecord]: ...
     def add_approval(self, request_id: int, approval: Approval) -> None: ...
     def approvals_for(self, request_id: int) -> list[Approval]: ...
+    # many requests' sign-offs in one read, each in order; a request with none is absent
+    def approvals_of(self, request_ids: Sequence[int]) -> dict[int, list[Approval]]: ...
     def add_decision(
         self,
         *,
@@ -432,6 +435,30 @@ class Tx(
     Protocol,
 ):
     """Everything one unit of work may read and change, across all aggregates."""
+
+
+class LeasePort(Protocol):
+    """Leader leases (``service/leader.py``): each call is one atomic step of its own, never
+    part of a use case's transaction, so two processes asking at once cannot both win."""
+
+    def acquire_lease(
+        self, name: str, holder: str, now: dt.datetime, ttl: dt.timedelta
+    ) -> Lease | None:
+        """Take the lease (free, expired or released), or renew it (``holder``'s already),
+        until ``now + ttl``; None while another holder's lease runs."""
+        ...
+
+    def renew_lease(
+        self, name: str, holder: str, epoch: int, now: dt.datetime, ttl: dt.timedelta
+    ) -> Lease | None:
+        """Extend the reign ``(holder, epoch)`` to ``now + ttl``; None when it is over."""
+        ...
+
+    def release_lease(self, name: str, holder: str, epoch: int, now: dt.datetime) -> bool:
+        """Free the lease at ``now`` if the reign ``(holder, epoch)`` still holds it."""
+        ...
+
+    def get_lease(self, name: str) -> Lease | None: ...
 
 
 class KeptResponse(Protocol):

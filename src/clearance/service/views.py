@@ -387,9 +387,8 @@ class Views:
         own, not yet signed by them.
 
         The open requests are read in keyset chunks and sorted out by the policies' rules in
-        memory (none read when no policy asks for the actor's roles); only the requests the
-        actor may sign have their sign-offs read, one query each (the store has no read of
-        many requests' sign-offs at once), at most ``limit + 1`` a page. ``total`` is null:
+        memory (none read when no policy asks for the actor's roles); the sign-offs of the
+        chunk's requests the actor may sign are read in one query. ``total`` is null:
         counting would read every open request's sign-offs."""
         check_page(limit, 0)
         filters: dict[str, str | None] = {"queue": actor}
@@ -406,12 +405,17 @@ class Views:
                 chunk, _ = tx.request_page(
                     statuses=OPEN_STATUSES, after=after, limit=QUEUE_CHUNK, count=False
                 )
+                due = []
                 for r in chunk:
                     if r.requester == actor or r.policy_id not in policies:
                         continue
                     needed, sla = _requirements(policies[r.policy_id], r)
                     roles = sorted(needed & held)
-                    if roles and all(a.approver != actor for a in tx.approvals_for(r.id)):
+                    if roles:
+                        due.append((r, roles, sla))
+                signed = tx.approvals_of([r.id for r, _, _ in due]) if due else {}
+                for r, roles, sla in due:
+                    if all(a.approver != actor for a in signed.get(r.id, ())):
                         if len(chosen) == limit:
                             more = True
                             break

@@ -88,8 +88,15 @@ class RequestsRepo(Repo):
         self.t.approvals[self.t.next_id("approvals")] = ApprovalRow(request_id, kept)
 
     def approvals_for(self, request_id: int) -> list[Approval]:
-        rows = (a for _, a in sorted(self.t.approvals.items()) if a.request_id == request_id)
-        return outs(a.approval for a in rows)
+        return self.approvals_of([request_id]).get(request_id, [])
+
+    def approvals_of(self, request_ids: Sequence[int]) -> dict[int, list[Approval]]:
+        wanted = set(request_ids)
+        out: dict[int, list[Approval]] = {}
+        for _, a in sorted(self.t.approvals.items()):
+            if a.request_id in wanted:
+                out.setdefault(a.request_id, []).extend(outs([a.approval]))
+        return out
 
     # decisions ---------------------------------------------------------------------------
     def add_decision(

@@ -431,21 +431,30 @@ class SqlTx(GovernanceRepo, AccessRepo, AuditLogRepo, AnalyticsRepo):
         self.s.flush()
 
     def approvals_for(self, request_id: int) -> list[Approval]:
+        return self.approvals_of([request_id]).get(request_id, [])
+
+    def approvals_of(self, request_ids: Sequence[int]) -> dict[int, list[Approval]]:
+        out: dict[int, list[Approval]] = {}
+        if not request_ids:
+            return out
         stmt = (
-            select(ApprovalRow).where(ApprovalRow.request_id == request_id).order_by(ApprovalRow.id)
+            select(ApprovalRow)
+            .where(ApprovalRow.request_id.in_(set(request_ids)))
+            .order_by(ApprovalRow.id)
         )
-        return [
-            Approval(
-                approver=r.approver,
-                roles=json.loads(r.roles),
-                verdict=r.verdict,
-                reason=r.reason,
-                ticket=r.ticket,
-                at=r.at,
-                evidence_digest=r.evidence_digest or None,
+        for r in self.s.scalars(stmt):
+            out.setdefault(r.request_id, []).append(
+                Approval(
+                    approver=r.approver,
+                    roles=json.loads(r.roles),
+                    verdict=r.verdict,
+                    reason=r.reason,
+                    ticket=r.ticket,
+                    at=r.at,
+                    evidence_digest=r.evidence_digest or None,
+                )
             )
-            for r in self.s.scalars(stmt)
-        ]
+        return out
 
     def add_decision(
         self,
