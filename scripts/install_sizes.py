@@ -38,6 +38,8 @@ TARGETS: dict[str, str | None] = {
     "postgres": "postgres",
     "mlflow": "mlflow",
     "demo": "demo",
+    "duckdb": "duckdb",
+    "spark": "spark",
     "all": "all",
     "mlflow-skinny alone": None,
 }

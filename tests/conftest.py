@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,6 +21,19 @@ from clearance.adapters.store import migrate
 from clearance.adapters.store.database import make_engine
 from clearance.workspace import Workspace, init_workspace
 from databases import pg_database, sql_url
+
+# An xdist worker's ``__main__`` has neither ``__spec__`` nor ``__file__``, which
+# ``pyspark.sql.connect`` takes for a doctest run and answers with ``sys.exit(0)`` on import;
+# MLflow imports it to ask whether a frame is a Spark one (``infer_signature``), so with the
+# spark extra installed every such call would end the test. ``sys.ps1`` (an interactive
+# session) is the other sign pyspark accepts; ``__file__`` is not an option, since
+# multiprocessing's forkserver children would try to run it as the main script.
+if (
+    getattr(sys.modules["__main__"], "__spec__", None) is None
+    and not hasattr(sys.modules["__main__"], "__file__")
+    and not hasattr(sys, "ps1")
+):
+    sys.ps1 = ">>> "
 
 PG_ADMIN = os.environ.get("CLEARANCE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 START = dt.datetime(2026, 11, 22, 9, 0, tzinfo=dt.UTC)

@@ -27,7 +27,7 @@ LAYERS: list[tuple[str, set[str]]] = [  # inner first: (layer, top-level modules
     ("kernels", {"kernels"}),  # numeric kernels: nothing of clearance
     ("errors", {"errors", "problem_types", "extras"}),  # errors every layer raises
     ("core", {"core"}),  # pure: policies, gates, engine, lifecycle rules, audit hashing
-    ("formats", {"manifest", "notify"}),  # manifests and notifications: records, no network
+    ("formats", {"manifest", "notify", "dataset_sources"}),  # manifests, sources, notifications
     ("service", {"service"}),  # use cases and the ports they declare
     ("adapters", {"adapters"}),  # store, blobs, clock, evidence readers, senders
     ("contract", {"contract"}),  # each use case declared once for every transport
@@ -35,6 +35,7 @@ LAYERS: list[tuple[str, set[str]]] = [  # inner first: (layer, top-level modules
     ("presentation", {"terminal", "reporters"}),  # text for terminals and CI reports
     ("local", {"local"}),  # the in-process transport
     ("client", {"client"}),  # the SDK (HTTP transport)
+    ("serving", {"serving"}),  # governed loading and the inference guard: either transport
     ("web", {"web"}),  # the web pages: use cases through LocalClearance
     ("api", {"api"}),
     ("demo", {"demo"}),  # drives a workspace itself: never the CLI
@@ -92,6 +93,9 @@ CLOCK_EXEMPTIONS: dict[tuple[str, str], str] = {
     ),
     ("clearance.api.app", "time.perf_counter"): (
         "a request's duration, for the access log and the latency metric"
+    ),
+    ("clearance.serving.middleware", "time.perf_counter"): (
+        "the inference guard's check duration, for its latency metric"
     ),
     ("clearance.cli.access", "datetime.datetime.now"): (
         "a token's state (expired or not) as the operator reads it now"

@@ -14,6 +14,7 @@ what to do next, in one line a person can act on.
     ├── NotPermitted            the acting user's roles do not allow the action (exit code 1)
     ├── Unauthenticated         no valid API token (missing, unknown, expired or revoked)
     ├── AuditChainBroken        the audit trail does not verify
+    ├── ServingRefused          a model may not be served (``clearance.serving``; exit code 1)
     └── StoreError              the store failed or its schema is out of date
         └── StoreConflict       a concurrent change won (unique slot, same version): retry
 """

@@ -33,6 +33,9 @@ EXTRA_OF: dict[str, str] = {
     "psycopg_binary": "postgres",
     "mlflow": "mlflow",
     "sklearn": "demo",
+    "duckdb": "duckdb",  # datasets read where they live (clearance.adapters.warehouse)
+    "pyspark": "spark",
+    "py4j": "spark",
 }
 
 

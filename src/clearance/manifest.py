@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import posixpath
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlparse
@@ -42,6 +42,7 @@ from clearance.core.version import (
     refuse_odd,
 )
 from clearance.core.yamlsource import Positions, YamlProblems, format_path, parse_yaml
+from clearance.dataset_sources import SourceSpec, TableSource, source_digest, source_files
 from clearance.errors import Location, ManifestError, Problem
 
 
@@ -66,6 +67,13 @@ class FileRef(_Spec):
 class EvidenceRef(FileRef):
     kind: EvidenceKind = "document"
     columns: ColumnMapping | None = None  # a dataset's column roles (label, score, ...)
+    source: SourceSpec | None = None  # a dataset read by an engine (docs/warehouse.md)
+
+    @model_validator(mode="after")
+    def _one_place(self) -> EvidenceRef:  # replaces FileRef's: a source is a third place
+        if sum(v is not None for v in (self.path, self.uri, self.source)) != 1:
+            raise ValueError("give exactly one of path, uri or source")
+        return self
 
 
 class ManifestModel(_Spec):
@@ -122,6 +130,7 @@ class ManifestFiles:
 
     paths: dict[str, Path]
     artifact_path: Path | None
+    sources: dict[str, TableSource] = field(default_factory=dict)  # datasets an engine reads
 
 
 def local_files(manifest: Path) -> dict[str, Path]:
@@ -175,7 +184,11 @@ def _resolve(
     files: dict[str, Path] = {}
     items: dict[str, EvidenceItem] = {}
     within = base.resolve() if confined else None
+    sources: dict[str, TableSource] = {}
     for name, ref in manifest.evidence.items():
+        if ref.source is not None:
+            items[name], sources[name] = _source_item(name, ref, base, within, positions, problems)
+            continue
         item, local = _evidence_item(name, ref, base, within, positions, problems)
         items[name] = item
         if local is not None:
@@ -205,7 +218,27 @@ def _resolve(
         champion=manifest.champion,
         evidence=items,
     )
-    return version, ManifestFiles(files, artifact_path)
+    return version, ManifestFiles(files, artifact_path, sources)
+
+
+def _source_item(
+    name: str, ref: EvidenceRef, base: Path, within: Path | None, positions: Positions,
+    problems: list[Problem],
+) -> tuple[EvidenceItem, TableSource]:  # fmt: skip
+    """A dataset an engine reads: its files' digest is the evidence's sha256."""
+    assert ref.source is not None
+    source = ref.source.table_source()
+    engine = source.engine
+    field_path = ("evidence", name, "source", engine, "path" if source.path else "database")
+    sha, size = None, None
+    try:
+        sha, size = source_digest(source_files(source, base, within), base)
+    except (ValueError, OSError) as exc:
+        problems.append(Problem(positions.locate(field_path), format_path(field_path), str(exc)))
+    item = EvidenceItem(
+        name=name, kind=ref.kind, uri=source.describe(), sha256=sha, size=size, columns=ref.columns
+    )
+    return item, source
 
 
 def _evidence_item(

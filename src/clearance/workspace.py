@@ -39,14 +39,17 @@ if TYPE_CHECKING:
     from clearance.service.governance import Governance
     from clearance.service.housekeeping import Housekeeping
     from clearance.service.keys import Keys
+    from clearance.service.kpi_sources import KpiSource
     from clearance.service.mlflow_governance import MlflowGovernance
+    from clearance.service.monitors import Monitors
     from clearance.service.policy_changes import PolicyChanges
-    from clearance.service.ports import Clock, IdempotencyPort, KeptResponse, Store
+    from clearance.service.ports import Clock, IdempotencyPort, KeptResponse, LeasePort, Store
     from clearance.service.promotion import Promotions
     from clearance.service.registry import Registry
     from clearance.service.replay import Replays
     from clearance.service.rollouts import Rollouts
     from clearance.service.scheduler import Scheduler
+    from clearance.service.serving_check import ServingChecks
     from clearance.service.views import Views
     from clearance.service.waivers import Waivers
 
@@ -232,6 +235,24 @@ class Workspace:
         return Attestations(self.store, self.attestation_archive)
 
     @property
+    def serving(self) -> ServingChecks:
+        """The serving check a loader runs before it loads a model (docs/serving.md)."""
+        from clearance.service.serving_check import ServingChecks, SigningKey
+
+        def keys() -> list[SigningKey]:
+            return [
+                SigningKey(
+                    keyid=k.keyid,
+                    public_key_hex=k.public_key_hex,
+                    retired=k.retired,
+                    compromised=k.compromised,
+                )
+                for k in self.keys.known()
+            ]
+
+        return ServingChecks(self.store, self.clock, self.attestations, keys)
+
+    @property
     def evidence_packs(self) -> EvidencePacks:
         """Packs of a version's decisions, with their signed attestations."""
         from clearance.service.evidence_pack import EvidencePacks
@@ -290,7 +311,20 @@ class Workspace:
     def governance(self) -> Governance:
         from clearance.service.governance import Governance
 
-        return Governance(self.store, self.evidence, self.clock)
+        return Governance(self.store, self.evidence, self.clock, self.kpi_source)
+
+    @property
+    def prometheus_file(self) -> Path:
+        return self.home / "prometheus.yaml"
+
+    def kpi_source(self) -> KpiSource | None:
+        """The Prometheus that ``prometheus.yaml`` names (read at each call, so a fixed file
+        takes effect at the next tick); None without that file."""
+        from clearance.adapters.prometheus import PrometheusSource
+        from clearance.service.kpi_sources import load_prometheus_settings
+
+        settings = load_prometheus_settings(self.prometheus_file)
+        return None if settings is None else PrometheusSource(settings)
 
     @property
     def tokens(self) -> Tokens:
@@ -309,6 +343,13 @@ class Workspace:
         from clearance.adapters.store.access import SqlIdempotency
 
         return CommitHooks(SqlIdempotency(self.engine))
+
+    @property
+    def leases(self) -> LeasePort:
+        """The leader leases (``service/leader.py``): which server process runs the ticks."""
+        from clearance.adapters.store.leases import SqlLeases
+
+        return SqlLeases(self.engine)
 
     @property
     def notifications_file(self) -> Path:
@@ -360,7 +401,28 @@ class Workspace:
     def scheduler(self) -> Scheduler:
         from clearance.service.scheduler import Scheduler
 
-        return Scheduler(self.store, self.governance, self.deliveries, lambda: self.mlflow)
+        return Scheduler(
+            self.store, self.governance, self.deliveries, lambda: self.mlflow, lambda: self.monitors
+        )
+
+    @property
+    def monitors(self) -> Monitors:
+        """Production monitors (docs/monitoring.md): batches read like any dataset evidence."""
+        from clearance.adapters.evidence import FileEvidence
+        from clearance.service.monitors import Monitors
+
+        def open_batch(name: str, path: Path) -> FileEvidence:
+            return FileEvidence({name: path}, None)
+
+        return Monitors(
+            self.store,
+            self.evidence,
+            self.clock,
+            open_batch,
+            self.root,
+            self.deliveries,
+            self.kpi_source,
+        )
 
     def deliveries(self, env: Mapping[str, str] | None = None) -> Deliveries:
         """Delivery of recorded alerts through the channels in ``notifications.yaml``."""

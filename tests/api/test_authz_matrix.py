@@ -425,6 +425,10 @@ def _tick(env: World, _caller: str | None) -> Call:
     return Call("POST", "/v1/tick", changes=None)
 
 
+def _run_monitors(env: World, _caller: str | None) -> Call:
+    return Call("POST", "/v1/monitors/run", changes=None)  # writes only when one is due
+
+
 def _add_user(env: World, _caller: str | None) -> Call:
     return Call(
         "POST",
@@ -569,6 +573,7 @@ MATRIX: dict[tuple[str, str], list[Case]] = {
         Case(lambda r: r.model("rollout", r.canary), _observe)
     ],
     ("POST", "/v1/tick"): [Case(lambda r: r.server("tick"), _tick)],
+    ("POST", "/v1/monitors/run"): [Case(lambda r: r.server("tick"), _run_monitors)],
     ("POST", "/v1/users"): [Case(lambda r: r.server("admin"), _add_user)],
     ("PUT", "/v1/users/{name}/roles"): [Case(lambda r: r.server("admin"), _set_roles)],
     ("PUT", "/v1/users/{name}/disabled"): [

@@ -9,6 +9,7 @@ and an audit chain that verifies.
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -696,6 +697,50 @@ def test_latest_reading_per_kpi_by_time_then_arrival(store: Store) -> None:
         tx.add_reading(99, latest["ctr"])
 
 
+def test_readings_since_start_with_the_one_standing_then_every_later_one(store: Store) -> None:
+    s = seeded(store)
+    with store.transaction() as tx:
+        other = add_request(tx, s)
+        one, two = _rollout(tx, s, s.request.id), _rollout(tx, s, other.id)
+        for rollout, name, canary, minutes in [
+            (one.id, "p95", 210.0, 3),
+            (one.id, "p95", 190.0, 1),  # older, arrived later
+            (one.id, "p95", 205.0, 5),
+            (one.id, "p95", 220.0, 5),  # same time as the one before: recorded after it
+            (one.id, "p95", 230.0, 9),
+            (one.id, "errors", 0.01, 6),  # nothing standing at minute 4: from minute 6 on
+            (one.id, "errors", 0.02, 7),
+            (one.id, "ctr", 0.05, 2),
+            (two.id, "p95", 999.0, 8),
+        ]:
+            tx.add_reading(
+                rollout,
+                KpiRecord(name=name, canary=canary, control=None, at=at(minutes), recorded_by="f"),
+            )
+    with store.reading() as tx:
+        since = tx.readings_since(one.id, at(4))
+        assert {k: [(r.canary, r.at) for r in v] for k, v in since.items()} == {
+            "p95": [(210.0, at(3)), (205.0, at(5)), (220.0, at(5)), (230.0, at(9))],
+            "errors": [(0.01, at(6)), (0.02, at(7))],
+            "ctr": [(0.05, at(2))],
+        }
+        assert since["p95"][0].at.utcoffset() == dt.timedelta(0)
+        # at a reading's own time, that reading stands (the last recorded of equal times)
+        at5 = tx.readings_since(one.id, at(5).astimezone(PLUS2))["p95"]
+        assert [r.canary for r in at5] == [220.0, 230.0]
+        assert [r.canary for r in tx.readings_since(one.id, at(0))["p95"]] == [
+            190.0, 210.0, 205.0, 220.0, 230.0
+        ]  # fmt: skip
+        assert tx.readings_since(one.id, at(60)) == {
+            "p95": [KpiRecord(name="p95", canary=230.0, control=None, at=at(9), recorded_by="f")],
+            "errors": [
+                KpiRecord(name="errors", canary=0.02, control=None, at=at(7), recorded_by="f")
+            ],
+            "ctr": [KpiRecord(name="ctr", canary=0.05, control=None, at=at(2), recorded_by="f")],
+        }
+        assert tx.readings_since(99, at(4)) == {}
+
+
 # --- the audit chain --------------------------------------------------------------------
 
 
@@ -818,6 +863,40 @@ def test_deliveries_queue_once_and_come_due_in_order(store: Store) -> None:
         ]
     with pytest.raises(MISSING), store.transaction() as tx:
         tx.update_delivery(delivery("nope", "slack", T0))
+
+
+def test_a_due_delivery_is_claimed_by_one_dispatcher(store: Store) -> None:
+    """Two dispatchers (a request pushing alerts, the leader's tick) read the same due row:
+    the one whose claim changes it sends; a claim that runs out leaves it due again."""
+    with store.transaction() as tx:
+        assert tx.add_delivery(delivery("n1", "slack", at(5)))
+        assert tx.add_delivery(delivery("n2", "slack", at(30)))
+    with store.transaction() as tx:
+        assert not tx.claim_delivery(("n2", "slack"), at(10), at(20))  # not due yet
+        assert not tx.claim_delivery(("nope", "slack"), at(10), at(20))
+    wins = []
+
+    def claim() -> None:
+        with store.transaction() as tx:
+            wins.append(tx.claim_delivery(("n1", "slack"), at(10), at(20)))
+
+    threads = [threading.Thread(target=claim) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(wins) == [False] * 5 + [True]
+    with store.reading() as tx:
+        assert [d.key for d in tx.due_deliveries(at(19))] == []  # claimed until at(20)
+        assert [d.key for d in tx.due_deliveries(at(20))] == [("n1", "slack")]
+    with store.transaction() as tx:  # the claimant died: the next dispatcher takes it over
+        assert tx.claim_delivery(("n1", "slack"), at(21), at(31))
+        sent = delivery("n1", "slack", at(5)).model_copy(
+            update={"status": "sent", "attempts": 1, "next_attempt_at": None}
+        )
+        tx.update_delivery(sent)
+    with store.transaction() as tx:
+        assert not tx.claim_delivery(("n1", "slack"), at(40), at(50))  # sent: nothing to claim
 
 
 def test_the_contract_calls_every_port_method() -> None:

@@ -145,6 +145,30 @@ def test_duplicate_role_in_a_transition(policy_data: PolicyData) -> None:
     assert problems[0].message == "role 'owner' is listed 2 times; use count: 2"
 
 
+def test_a_trigger_window_longer_than_the_canary_is_a_warning(policy_data: PolicyData) -> None:
+    data = policy_data()
+    data["workflow"]["transitions"][1]["rollout"] = {
+        "steps": [{"traffic": 0.1, "min_duration": "1h"}, {"traffic": 1.0, "min_duration": "1h"}],
+        "kpis": [
+            {"name": "p95", "rollback_when": "> 200", "for": "2h"},  # fits: 2h of canary
+            {"name": "errors", "rollback_when": ">= 0.5%", "for": "3h"},
+        ],
+        "error_budgets": [
+            {"kpi": "errors", "objective": "99.9%", "window": "6h", "rollback_when": ">= 2"}
+        ],
+    }
+    problems = findings(data)
+    assert summary(problems) == [
+        ("warning", "window-longer-than-canary", "workflow.transitions[1].rollout.kpis[1].for"),
+        (
+            "warning",
+            "window-longer-than-canary",
+            "workflow.transitions[1].rollout.error_budgets[0].window",
+        ),
+    ]
+    assert problems[0].message.startswith("errors: the 3h window is longer than the whole")
+
+
 def test_open_transition_is_a_warning(policy_data: PolicyData) -> None:
     data = policy_data()
     data["workflow"]["transitions"].append(t("production", "staging"))

@@ -258,3 +258,81 @@ def test_a_gate_type_s_declared_strictness_overrides_the_name() -> None:
 
     (change,) = diff_policies(_data_policy(), _data_policy(step)).changes
     assert change.path.endswith("min_group_size") and change.kind == "loosened"
+
+
+RECOMMENDER = Path(__file__).resolve().parents[2] / "examples" / "recommender" / "policy.yaml"
+
+
+def _canary(*steps: Callable[[dict[str, Any]], None]) -> list[Change]:
+    """Changes to the recommender's canary (seed 004's triggers and error budget)."""
+
+    def loaded(edits: tuple[Callable[[dict[str, Any]], None], ...], version: str) -> LoadedPolicy:
+        doc = yaml.safe_load(RECOMMENDER.read_text())
+        for step in edits:
+            step(doc["workflow"]["transitions"][1]["rollout"])
+        doc["metadata"]["version"] = version
+        return parse_policy([("policy.yaml", yaml.safe_dump(doc, sort_keys=False))])
+
+    return list(diff_policies(loaded((), "1.1.0"), loaded(steps, "1.2.0")).changes)
+
+
+def _kpi(plan: dict[str, Any], name: str) -> dict[str, Any]:
+    return next(k for k in plan["kpis"] if k["name"] == name)
+
+
+@pytest.mark.parametrize(
+    ("edit", "path", "kind", "loosens"),
+    [
+        (  # the issue's case: the 0.5% error-rate rollback rewritten as exclusive
+            lambda p: _kpi(p, "error_rate").update(rollback_when="error_rate > 0.5%"),
+            "kpis.error_rate.rollback_when",
+            "loosened",
+            True,
+        ),
+        (
+            lambda p: _kpi(p, "error_rate").update(rollback_when=[">= 0.5%", ">= 0.2%"]),
+            "kpis.error_rate.rollback_when",
+            "tightened",
+            False,
+        ),
+        (lambda p: _kpi(p, "ctr").update({"for": "1h"}), "kpis.ctr.for", "loosened", True),
+        (
+            lambda p: _kpi(p, "latency_p95_ms").update({"for": "1h"}),
+            "kpis.latency_p95_ms.for",
+            "loosened",
+            True,
+        ),
+        (
+            lambda p: _kpi(p, "latency_p95_ms").update({"for": "5m"}),
+            "kpis.latency_p95_ms.for",
+            "tightened",
+            False,
+        ),
+        (
+            lambda p: _kpi(p, "latency_p95_ms").pop("for"),
+            "kpis.latency_p95_ms.for",
+            "tightened",
+            False,
+        ),
+        (
+            lambda p: _kpi(p, "error_rate")["source"]["prometheus"].update(query="vector(0)"),
+            "kpis.error_rate.source",
+            "changed",
+            True,
+        ),
+        (lambda p: p.update(error_budgets=[]), "error_budgets.error_rate", "removed", True),
+        (
+            lambda p: p["error_budgets"][0].update(objective="99%"),
+            "error_budgets.error_rate",
+            "changed",
+            True,
+        ),
+    ],
+)
+def test_canary_triggers_windows_and_budgets_are_judged(
+    edit: Callable[[dict[str, Any]], None], path: str, kind: str, loosens: bool
+) -> None:
+    change = _only(_canary(edit))
+    assert change.path.endswith(path), change.path
+    assert (change.kind, change.loosens) == (kind, loosens)
+    assert change.location is not None

@@ -17,6 +17,8 @@ from .conftest import SHA_CARD, SHA_EVAL, START, gate_failed
 def test_event_types_are_the_issue_list() -> None:
     assert set(EVENT_TYPES) == {
         "approval_requested",
+        "monitor_failed",
+        "retrain_requested",
         "gate_failed",
         "request_approved",
         "request_rejected",

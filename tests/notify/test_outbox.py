@@ -233,3 +233,41 @@ def test_delivery_round_trips_as_json(clock: FixedClock) -> None:
     dispatch(outbox, {}, clock.now())
     delivery = _only(outbox)
     assert Delivery.model_validate_json(delivery.model_dump_json()) == delivery
+
+
+class _Recording:
+    name = "hook"
+
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+
+    def send(self, n: Notification) -> None:
+        self.sent.append(n.id)
+
+
+class _RacedOutbox(InMemoryOutbox):
+    """Another dispatcher claims each due delivery between this one's ``due`` and ``claim``."""
+
+    def due(self, now: dt.datetime) -> list[Delivery]:
+        found = super().due(now)
+        for d in found:
+            assert super().claim(d, now, now + dt.timedelta(minutes=10))
+        return found
+
+
+def test_a_delivery_another_dispatcher_claimed_is_left_to_it(clock: FixedClock) -> None:
+    outbox, hook = _RacedOutbox(), _Recording()
+    enqueue(outbox, gate_failed(), ["hook"], clock.now())
+    report = dispatch(outbox, {"hook": hook}, clock.now())
+    assert hook.sent == [] and report.sent == report.retrying == report.failed == []
+    assert _only(outbox).status == "pending"  # still the other dispatcher's to record
+    clock.advance(minutes=11)  # that one died: the claim ran out, it is due again
+    report = dispatch(_plain(outbox), {"hook": hook}, clock.now())
+    assert hook.sent == [gate_failed().id] and len(report.sent) == 1
+
+
+def _plain(outbox: InMemoryOutbox) -> InMemoryOutbox:
+    plain = InMemoryOutbox()
+    for d in outbox.all():
+        plain.add(d)
+    return plain

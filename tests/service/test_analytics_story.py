@@ -182,3 +182,42 @@ def test_the_sql_scan_answers_what_the_ports_answer(env: Env) -> None:
     by_ports = AnalyticsService(_PortsOnly(env.ws.store), env.clock).analytics(**kw)  # type: ignore[arg-type]
     assert by_scan == by_ports
     assert by_scan.change_failure.rollbacks == 1 and by_scan.remediation.durations.count == 1
+
+
+@pytest.mark.backends("sqlite", "postgresql")
+def test_gate_facts_are_written_with_each_decision_and_filled_for_older_rows(env: Env) -> None:
+    """The store writes ``gate_facts`` beside each decision; a row without them (made before
+    migration 0010) is read from its whole result with the same answer, and the migration
+    fills them by the same rule."""
+    import json
+
+    from alembic import command
+    from sqlalchemy import select, update
+
+    from clearance.adapters.store import migrate
+    from clearance.adapters.store.schema import DecisionRow
+    from clearance.core.analytics import gate_facts
+    from clearance.core.hashing import canonical_json
+
+    at = story(env)
+    kw: dict[str, Any] = {"since": at["start"], "bucket": "day"}
+    engine = env.ws.engine
+
+    def rows() -> list[tuple[str, str | None]]:
+        with engine.connect() as conn:
+            return list(conn.execute(select(DecisionRow.result, DecisionRow.gate_facts)).tuples())
+
+    written = rows()
+    assert written and all(f == canonical_json(gate_facts(json.loads(r))) for r, f in written)
+    assert any(json.loads(f or "[]") for _, f in written)  # a decision with gates
+    answer = AnalyticsService(env.ws.store, env.clock).analytics(**kw)
+    with engine.begin() as conn:
+        conn.execute(update(DecisionRow).values(gate_facts=None))
+    unfilled = AnalyticsService(_Scan(env.ws.store), env.clock)  # a store nothing was read of
+    assert unfilled.analytics(**kw) == answer
+    config = migrate.alembic_config()
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0009")
+    migrate.upgrade(engine)
+    assert rows() == written

@@ -50,6 +50,10 @@ class FileEvidence:
             self._columns = _new_cache()
         return self._columns
 
+    def local_path(self, name: str) -> Path | None:
+        """The file evidence ``name`` is read from (None: not a file evidence of this one)."""
+        return self._files.get(name)
+
     @property
     def paths(self) -> dict[str, Path]:
         """Local files of the evidence items that have one."""
@@ -109,11 +113,21 @@ class FileEvidence:
         return latency.time_calls(predict, warmup, timed)
 
 
-def load_manifest(path: Path | str, *, confined: bool = False) -> tuple[ModelVersion, FileEvidence]:
+def load_manifest(path: Path | str, *, confined: bool = False) -> tuple[ModelVersion, Any]:
     """Read a manifest (:func:`clearance.manifest.read_manifest`) with a reader of its files:
-    what ``evaluate`` takes. ``ManifestError`` with located problems on any fault."""
+    what ``evaluate`` takes. ``ManifestError`` with located problems on any fault.
+
+    Datasets with a ``source:`` (DuckDB, Spark) are read by their engine, with the
+    aggregates pushed down (``clearance.adapters.warehouse``). Not when ``confined`` (a
+    server's upload staging): a manifest sent to a server must never make it open a path or
+    a cluster of the sender's choosing, so there such a dataset is simply missing."""
     version, files = read_manifest(path, confined=confined)
-    return version, FileEvidence(files.paths, files.artifact_path)
+    reader = FileEvidence(files.paths, files.artifact_path)
+    if files.sources and not confined:
+        from clearance.adapters.warehouse import with_warehouse
+
+        return version, with_warehouse(reader, files.sources, base=Path(path).parent)
+    return version, reader
 
 
 class BlobEvidence:

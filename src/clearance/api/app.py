@@ -3,19 +3,24 @@
 Stateless: every request opens its own transaction on the shared database, so several
 server processes can share one PostgreSQL database and the store's invariants still hold.
 Nothing migrates at request time; ``/readyz`` says when ``clearance db upgrade`` is due.
+Under ``clearance serve`` the app also runs the scheduled work and pushes alerts as changes
+commit (``api/background.py``), started and stopped with the app's lifespan.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import os
 import re
 import threading
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI, Request, Response
 from fastapi.openapi.docs import get_swagger_ui_html
@@ -25,12 +30,14 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from clearance import __version__
 from clearance.adapters.store import migrate
 from clearance.api import contract_routes, problems
+from clearance.api.background import BEATS_PER_LEASE, LEASE, Background, holder_name
 from clearance.api.deps import UserDep
 from clearance.api.logs import log
 from clearance.api.metrics import Metrics
 from clearance.api.routes import access, audit, mlflow, registry
 from clearance.api.uploads import remove_stale_staging
 from clearance.errors import InputError
+from clearance.service.leader import Leadership
 from clearance.web import install as _install_web
 from clearance.workspace import Workspace
 
@@ -50,10 +57,13 @@ class Settings:
     max_upload_bytes: int = 1 << 30  # CLEARANCE_MAX_UPLOAD_BYTES: one uploaded file
     max_document_bytes: int = 4 << 20  # CLEARANCE_MAX_DOCUMENT_BYTES: a policy file or manifest
     max_request_bytes: int = 4 << 30  # CLEARANCE_MAX_REQUEST_BYTES: a whole upload request
+    # CLEARANCE_SCHEDULE_EVERY: seconds between scheduled ticks (0: no scheduler)
+    schedule_every: float = 0.0
+    push_alerts: bool = False  # CLEARANCE_PUSH_ALERTS=1: send alerts as soon as changes commit
 
     @classmethod
     def from_environment(cls, env: Mapping[str, str]) -> Settings:
-        values: dict[str, int] = {}
+        values: dict[str, Any] = _background_settings(env)
         for name in ("max_upload_bytes", "max_document_bytes", "max_request_bytes"):
             variable = f"CLEARANCE_{name.upper()}"
             raw = env.get(variable)
@@ -63,6 +73,46 @@ class Settings:
                 raise InputError(f"{variable} must be a positive number of bytes, not '{raw}'")
             values[name] = int(raw)
         return cls(**values)
+
+
+def _background_settings(env: Mapping[str, str]) -> dict[str, Any]:
+    """What ``clearance serve`` passes its workers for the background work (unset: none)."""
+    values: dict[str, Any] = {}
+    raw = env.get("CLEARANCE_SCHEDULE_EVERY", "").strip()
+    if raw:
+        try:
+            every = float(raw)
+        except ValueError:
+            every = -1.0
+        if not (every == 0 or 1 <= every <= 86_400):
+            raise InputError(
+                f"CLEARANCE_SCHEDULE_EVERY must be 0 (off) or 1 to 86400 seconds, not '{raw}'"
+            )
+        values["schedule_every"] = every
+    push = env.get("CLEARANCE_PUSH_ALERTS", "").strip()
+    if push not in ("", "0", "1"):
+        raise InputError(f"CLEARANCE_PUSH_ALERTS must be 0 or 1, not '{push}'")
+    values["push_alerts"] = push == "1"
+    return values
+
+
+def start_background(ws: Workspace, settings: Settings, metrics: Metrics) -> Background | None:
+    """Start the scheduler and the pusher the settings ask for (None: neither)."""
+    if not settings.schedule_every and not settings.push_alerts:
+        return None
+    leadership = None
+    if settings.schedule_every:
+        ttl = dt.timedelta(seconds=settings.schedule_every * BEATS_PER_LEASE)
+        leadership = Leadership(ws.leases, ws.clock, LEASE, holder_name(), ttl)
+    background = Background(
+        tick=lambda: ws.scheduler.tick(operator=True),
+        leadership=leadership,
+        every=settings.schedule_every,
+        push=ws.send_alerts if settings.push_alerts else None,
+        metrics=metrics,
+    )
+    background.start()
+    return background
 
 
 def create_app(ws: Workspace, settings: Settings | None = None) -> FastAPI:
@@ -77,11 +127,14 @@ def create_app(ws: Workspace, settings: Settings | None = None) -> FastAPI:
         ),
         docs_url=None,  # served below from the package: the page must work offline
         redoc_url=None,
+        lifespan=_lifespan,
     )
     app.state.workspace = ws
     app.state.settings = settings or Settings()
     app.state.metrics = Metrics(ws)
+    app.state.background = None  # started with the lifespan, if the settings ask
     problems.install(app)
+    app.middleware("http")(_push_after_writes)
     app.middleware("http")(_refuse_nul)
     app.middleware("http")(_observe)
 
@@ -142,6 +195,34 @@ def create_app(ws: Workspace, settings: Settings | None = None) -> FastAPI:
     app.include_router(contract_routes.router(), prefix="/v1")
     _install_web(app)  # the pages at /, over the same use cases (docs/web.md)
     return app
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    state = app.state
+    state.background = start_background(state.workspace, state.settings, state.metrics)
+    try:
+        yield
+    finally:
+        background, state.background = state.background, None
+        if background is not None:
+            background.stop()
+
+
+READS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+async def _push_after_writes(
+    request: Request, call_next: Callable[[Request], Awaitable[Response]]
+) -> Response:
+    """After a request that may have written (its work committed by now: a use case commits
+    its own transaction, an idempotent call commits before it answers), poke the pusher: the
+    alerts it recorded go out at once, without waiting for the next tick."""
+    response = await call_next(request)
+    background: Background | None = request.app.state.background
+    if background is not None and request.method not in READS:
+        background.poke()
+    return response
 
 
 def route_template(request: Request) -> str:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -49,6 +49,24 @@ class Metrics:
             "clearance_decisions",
             "Decisions this process made, by policy and outcome.",
             ["policy", "outcome"],
+            registry=self.registry,
+        )
+        self.scheduler_ticks = Counter(
+            "clearance_scheduler_ticks",
+            "Scheduled ticks this process ran as the lease holder, by outcome "
+            "(ok, failed, lease_error: the lease could not be asked for).",
+            ["outcome"],
+            registry=self.registry,
+        )
+        self.scheduler_leader = Gauge(
+            "clearance_scheduler_leader",
+            "1 while this process holds the scheduler lease (runs the scheduled work), else 0.",
+            registry=self.registry,
+        )
+        self.pushes = Counter(
+            "clearance_alert_pushes",
+            "Runs of routing and sending the outbox after a change, by outcome (ok, failed).",
+            ["outcome"],
             registry=self.registry,
         )
         self.registry.register(StateCollector(ws))

@@ -29,9 +29,11 @@ from clearance.cli import (
     promotion,
     registry,
     report,
+    serving,
 )
 from clearance.cli.blobs import blobs_app
 from clearance.cli.mlflow import mlflow_app
+from clearance.cli.monitor import monitor_app
 from clearance.cli.serve import serve
 from clearance.errors import ClearanceError
 from clearance.terminal import SafeConsole, printable
@@ -95,10 +97,11 @@ app.add_typer(governance.review_app, name="review")
 app.add_typer(governance.rollout_app, name="rollout")
 app.add_typer(governance.notify_app, name="alerts")
 app.add_typer(mlflow_app, name="mlflow")
+app.add_typer(monitor_app, name="monitor")
 app.add_typer(attest.app, name="attest")
 app.add_typer(report.app, name="report")
 app.add_typer(key.app, name="key")
-app.command("serving")(governance.serving)
+app.add_typer(serving.app, name="serving")
 app.command("tick")(governance.tick)
 app.command("serve")(serve)
 err = SafeConsole(stderr=True, soft_wrap=True)

@@ -280,6 +280,15 @@ def status(model: str | None = typer.Argument(None), as_json: bool = JSON) -> No
             console.say("  [bold red]NON-COMPLIANT[/]: {issue}", issue=issue)
         for r in m.rollouts:
             console.print(f"  canary {r.version} at {r.traffic:.0%} (rollout {r.id})")
+        for b in m.monitors:
+            since = (
+                f", failing since {b.failing_since:%Y-%m-%d %H:%M} UTC" if b.failing_since else ""
+            )
+            console.print(
+                f"  monitor {b.monitor} ({b.version}): {b.status} at {b.at:%Y-%m-%d %H:%M} UTC"
+                f"{since}: {b.message}",
+                markup=False,
+            )
         for q in m.open_requests:
             console.print(
                 f"  request {q.id}: {q.version} {q.from_stage} → {q.to} {q.status}: {q.summary}",

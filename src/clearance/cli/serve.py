@@ -5,6 +5,11 @@ the one this clearance needs, and says to run ``clearance db upgrade``. ``--db``
 every worker process through ``CLEARANCE_DB_URL``; logs are JSON lines on stderr, each
 request's carrying its request id; SIGTERM (or Ctrl-C) stops accepting connections, lets
 the requests in flight finish (up to ``--graceful-timeout``) and exits 0.
+
+The server runs the scheduled work itself (``tick``, every ``--schedule-every`` seconds, in
+the one process that holds the ``scheduler`` lease in the database) and sends the alerts a
+change records as soon as it commits; both reach the workers through the environment
+(``CLEARANCE_SCHEDULE_EVERY``, ``CLEARANCE_PUSH_ALERTS``), see ``api/background.py``.
 """
 
 from __future__ import annotations
@@ -76,11 +81,26 @@ def serve(
         min=1,
         help="Seconds that requests in flight get to finish after SIGTERM.",
     ),
+    schedule_every: int = typer.Option(
+        60,
+        "--schedule-every",
+        min=1,
+        max=86_400,
+        help="Seconds between runs of the scheduled work (what `clearance tick` does).",
+    ),
+    no_scheduler: bool = typer.Option(
+        False,
+        "--no-scheduler",
+        help="Do not run the scheduled work here (cron runs `clearance tick` instead).",
+    ),
 ) -> None:
     """Run the team server (REST API, /healthz, /readyz, /metrics) over this workspace.
 
     The database schema must be current: run `clearance db upgrade` first; the server never
-    migrates on its own.
+    migrates on its own. Every --schedule-every seconds the server runs the scheduled work
+    (deadlines, the MLflow reconcile, alerts): of several server processes on one database,
+    only the one holding the scheduler lease does. Alerts go out as soon as the change that
+    raised them commits; `clearance tick` from cron still works beside it.
     """
     for library in SERVER_LIBRARIES:  # before any of them is imported: one clear message
         require(library, "`clearance serve`")
@@ -95,6 +115,9 @@ def serve(
         raise InputError(f"--log-level must be one of {', '.join(LEVELS)}, not '{log_level}'")
     if db:
         os.environ["CLEARANCE_DB_URL"] = db  # the workers read it (Workspace.db_url)
+    every = 0 if no_scheduler else schedule_every
+    os.environ["CLEARANCE_SCHEDULE_EVERY"] = str(every)  # the workers read these (api/app.py)
+    os.environ["CLEARANCE_PUSH_ALERTS"] = "1"
     ws = find_workspace()
     os.environ["CLEARANCE_WORKSPACE"] = str(ws.root)  # the workers find the same one
     try:
@@ -124,6 +147,7 @@ def serve(
         host=host,
         port=port,
         workers=workers,
+        schedule_every=every or None,
     )
     stopping: list[int] = []
 

@@ -20,10 +20,12 @@ from clearance.contract.attestations import AttestationOps
 from clearance.contract.audit import AuditOps
 from clearance.contract.governance import GovernanceOps
 from clearance.contract.mlflow import MlflowOps
+from clearance.contract.monitors import MonitorOps
 from clearance.contract.operations import Operation, operations_of
 from clearance.contract.policy_changes import PolicyChangeOps
 from clearance.contract.promotion import PromotionOps
 from clearance.contract.registry import RegistryOps
+from clearance.contract.serving import ServingOps
 
 __all__ = ["OPERATIONS", "Clearance", "Operation"]
 
@@ -38,6 +40,8 @@ class Clearance(
     AttestationOps,
     MlflowOps,
     AnalyticsOps,
+    MonitorOps,
+    ServingOps,
 ):
     """Every use case, by name; a transport supplies ``_run``."""
 

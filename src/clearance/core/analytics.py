@@ -14,9 +14,9 @@ import itertools
 import math
 import operator
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -36,6 +36,50 @@ class GateFact(NamedTuple):
     status: str
     margin: float | None
     near_miss: bool
+
+
+def gate_facts(result: Mapping[str, Any]) -> tuple[GateFact, ...]:
+    """What analytics keeps of a recorded decision's gates. The store writes it beside each
+    decision (a few dozen bytes a gate), so a first read of 100k decisions need not parse
+    the whole results again; older rows are read through this same rule."""
+    out = []
+    for g in result.get("gates", ()):
+        if not isinstance(g, dict):
+            continue
+        margin = g.get("margin")
+        out.append(
+            GateFact(
+                gate_id=str(g.get("gate_id", "")),
+                status=str(g.get("status", "")),
+                margin=float(margin) if isinstance(margin, int | float) else None,
+                near_miss=g.get("near_miss") is True,
+            )
+        )
+    return tuple(out)
+
+
+def facts_of_summary(rows: Any) -> tuple[GateFact, ...]:
+    """``gate_facts`` as the store keeps it (JSON arrays of four values) back into facts.
+    Only ``gate_facts`` writes them, so they are taken whole; a row of another shape is
+    read value by value, and anything that is not a gate is dropped."""
+    if not isinstance(rows, list):
+        return ()
+    try:
+        facts = tuple(map(GateFact._make, rows))
+    except TypeError:  # a row of another length
+        facts = ()
+    if all(
+        type(f.gate_id) is str and type(f.status) is str and type(f.near_miss) is bool
+        and (f.margin is None or type(f.margin) is float)
+        for f in facts
+    ) and len(facts) == len(rows):  # fmt: skip
+        return facts
+    out = []
+    for r in rows:
+        if isinstance(r, list) and len(r) == 4:
+            margin = float(r[2]) if isinstance(r[2], int | float) else None
+            out.append(GateFact(str(r[0]), str(r[1]), margin, r[3] is True))
+    return tuple(out)
 
 
 class DecisionFact(NamedTuple):

@@ -11,6 +11,8 @@ import datetime as dt
 import difflib
 from collections import Counter
 
+from clearance.core.durations import parse_duration
+from clearance.core.monitors import monitor_problems
 from clearance.core.policy import Policy
 from clearance.core.yamlsource import Positions, format_path
 from clearance.errors import Problem
@@ -40,9 +42,10 @@ def semantic_problems(policy: Policy, positions: Positions) -> list[Problem]:
     _stages(policy, f)
     _gates(policy, f)
     _transitions(policy, f)
+    _canary_windows(policy, f)
     _change_types(policy, f)
     _waivers(policy, f)
-    return f.items
+    return f.items + monitor_problems(policy, positions)
 
 
 def _stages(policy: Policy, f: _Findings) -> None:
@@ -89,6 +92,7 @@ def _gates(policy: Policy, f: _Findings) -> None:
         else:
             first[gate.id] = i
     used = {g for t in policy.workflow.transitions for g in t.gates}
+    used |= {m.gate for m in policy.monitors if m.gate}  # a gate only a monitor runs is used
     bypassed = {g: name for name, ct in policy.change_types.items() for g in ct.bypass}
     for i, gate in enumerate(policy.gates):
         if gate.id not in used and first.get(gate.id) == i:
@@ -146,6 +150,30 @@ def _transitions(policy: Policy, f: _Findings) -> None:
                 code="open-transition",
                 warning=True,
             )
+
+
+def _canary_windows(policy: Policy, f: _Findings) -> None:
+    """A trigger's window (``for``, an error budget's ``window``) longer than the whole canary
+    cannot fire before the rollout completes: readings never cover it."""
+    for i, t in enumerate(policy.workflow.transitions):
+        if t.rollout is None:
+            continue
+        canary = sum((parse_duration(s.min_duration) for s in t.rollout.steps), dt.timedelta())
+        path: Path = ("workflow", "transitions", i, "rollout")
+        windows = [(("kpis", j, "for"), k.name, k.for_) for j, k in enumerate(t.rollout.kpis)]
+        windows += [
+            (("error_budgets", j, "window"), f"the {e.kpi} error budget", e.window)
+            for j, e in enumerate(t.rollout.error_budgets)
+        ]
+        for where, what, window in windows:
+            if window is not None and parse_duration(window) > canary:
+                f.add(
+                    (*path, *where),
+                    f"{what}: the {window} window is longer than the whole canary ({canary}), "
+                    "so this trigger can never fire before the rollout completes",
+                    code="window-longer-than-canary",
+                    warning=True,
+                )
 
 
 def _change_types(policy: Policy, f: _Findings) -> None:

@@ -9,11 +9,16 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from dataclasses import dataclass
+from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
-from clearance.core.durations import Duration
+from clearance.core.durations import Duration, parse_duration
+from clearance.core.inference import InferenceSpec
+from clearance.core.monitors import MonitorSpec
 from clearance.core.names import MAX_NAME
 
 SEMVER = re.compile(
@@ -40,6 +45,73 @@ GATE_FIELDS = frozenset(
         "near_miss",
     }
 )
+
+
+# KPI conditions -------------------------------------------------------------------------------
+# ``[subject] op number[%]``: ``>= 0.005``, ``error_rate >= 0.5%``, ``drop >= 1%``, ``> 200``.
+MAX_CONDITION = 200
+MAX_CONDITIONS = 20
+MAX_QUERY = 4096
+Comparison = Literal[">", ">=", "<", "<="]
+_OPS: dict[str, Comparison] = {">=": ">=", "≥": ">=", "<=": "<=", "≤": "<=", ">": ">", "<": "<"}
+_CONDITION = re.compile(
+    r"\s*(?:(?P<subject>[A-Za-z_][A-Za-z0-9_.\-]*)\s*)?(?P<op>>=|<=|≥|≤|>|<)\s*"
+    r"(?P<number>[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]{1,3})?)\s*(?P<pct>%)?\s*"
+)
+KPI_SUBJECTS = {
+    "value": "the canary's reading",
+    "drop": "(control - canary) / |control|",
+    "rise": "(canary - control) / |control|",
+}
+
+
+@dataclass(frozen=True)
+class Condition:
+    """One trigger as written: ``subject op threshold``, the threshold exactly as a decimal."""
+
+    subject: str  # value, drop, rise (KPIs) or burn_rate (error budgets)
+    op: Comparison
+    threshold: Decimal
+    text: str
+    bound: bool = False  # written as max/min/max_relative_*: the threshold itself is allowed
+
+    def holds(self, observed: Decimal) -> bool:
+        """Whether ``observed`` meets the condition: >= and <= include the threshold."""
+        if self.op == ">=":
+            return observed >= self.threshold
+        if self.op == ">":
+            return observed > self.threshold
+        if self.op == "<=":
+            return observed <= self.threshold
+        return observed < self.threshold
+
+
+def parse_condition(text: str, *, kpi: str | None = None, budget: bool = False) -> Condition:
+    """``'error_rate >= 0.5%'`` -> Condition('value', '>=', 0.005); a ValueError says why not.
+
+    The subject may be left out (the canary's value, or the burn rate of a budget); a KPI's
+    own name means its value."""
+    if len(text) > MAX_CONDITION:
+        raise ValueError(f"a condition is at most {MAX_CONDITION} characters")
+    match = _CONDITION.fullmatch(text)
+    if match is None:
+        raise ValueError(
+            f"{text!r} is not a condition like '>= 0.005', 'drop >= 1%' or '> 200': "
+            "[subject] then one of >, >=, <, <= then a number (optionally %)"
+        )
+    allowed = {"burn_rate"} if budget else {*KPI_SUBJECTS, *([kpi] if kpi else [])}
+    subject = match.group("subject") or ("burn_rate" if budget else "value")
+    if subject not in allowed:
+        raise ValueError(
+            f"{text!r}: unknown subject {subject!r}; use one of {', '.join(sorted(allowed))}"
+            + ("" if budget else " (or leave it out: the canary's value)")
+        )
+    if subject == kpi and not budget:
+        subject = "value"
+    threshold = Decimal(match.group("number"))
+    if match.group("pct"):
+        threshold = threshold / 100
+    return Condition(subject, _OPS[match.group("op")], threshold, text.strip())
 
 
 class Strict(BaseModel):
@@ -88,23 +160,131 @@ class RolloutStep(Strict):
     min_duration: Duration = Field(default="0m", description="e.g. 48h.")
 
 
-class KpiLimit(Strict):
-    """A production KPI bound; relative limits compare the canary with the control."""
+class PrometheusQueries(Strict):
+    """PromQL the rollout step runs against the workspace's Prometheus (``prometheus.yaml``)."""
 
-    name: Annotated[str, Field(min_length=1)]
+    query: Annotated[str, Field(min_length=1, max_length=MAX_QUERY)] = Field(
+        description="The canary's value, e.g. an error ratio over the canary's pods."
+    )
+    control_query: Annotated[str, Field(min_length=1, max_length=MAX_QUERY)] | None = Field(
+        default=None, description="The control version's value, for drop and rise triggers."
+    )
+
+
+class KpiSourceSpec(Strict):
+    """Where a KPI's readings come from besides those pushed (``clearance rollout observe``)."""
+
+    prometheus: PrometheusQueries
+
+
+class KpiLimit(Strict):
+    """A production KPI watched during a canary, and when it rolls the canary back.
+
+    ``rollback_when`` conditions are comparisons exactly as written: ``>= 0.005`` breaches at
+    0.005, ``> 0.005`` does not. ``max``/``min`` (and the ``max_relative_*`` fields) name the
+    extreme still allowed: a reading equal to them holds. ``for`` makes every trigger of the
+    KPI a sustained one: it breaches only when it held over the whole window.
+    """
+
+    name: Annotated[str, Field(min_length=1, max_length=MAX_NAME)]
     max: float | None = None
     min: float | None = None
     max_relative_drop: Annotated[float, Field(ge=0)] | None = Field(
         default=None, description="Canary may not be below control by more than this share."
     )
     max_relative_increase: Annotated[float, Field(ge=0)] | None = None
+    rollback_when: list[Annotated[str, Field(max_length=MAX_CONDITION)]] = Field(
+        default_factory=list,
+        max_length=MAX_CONDITIONS,
+        description="Breach conditions, e.g. '>= 0.005', 'error_rate >= 0.5%', 'drop >= 1%' "
+        "(relative to the control), 'rise > 10%'; >= and <= include the bound, > and < do not.",
+    )
+    for_: Duration | None = Field(
+        default=None,
+        alias="for",
+        description="Breach only when the condition held over this whole window, e.g. 15m.",
+    )
+    source: KpiSourceSpec | None = Field(
+        default=None, description="Pull readings (e.g. from Prometheus) as well as pushed ones."
+    )
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @field_validator("rollback_when", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
 
     @model_validator(mode="after")
-    def _a_limit(self) -> KpiLimit:
-        if all(v is None for v in (self.max, self.min, self.max_relative_drop,
-                                   self.max_relative_increase)):  # fmt: skip
-            raise ValueError("give max, min, max_relative_drop or max_relative_increase")
+    def _conditions(self) -> KpiLimit:
+        for i, text in enumerate(self.rollback_when):
+            try:
+                parse_condition(text, kpi=self.name)
+            except ValueError as exc:
+                raise PydanticCustomError(
+                    "value_error", "{message}", {"message": str(exc), "at": ("rollback_when", i)}
+                ) from None
         return self
+
+    @property
+    def has_trigger(self) -> bool:
+        return bool(self.rollback_when) or any(
+            v is not None
+            for v in (self.max, self.min, self.max_relative_drop, self.max_relative_increase)
+        )
+
+    def conditions(self) -> list[Condition]:
+        """Every trigger of this KPI as a written comparison (the bounds as their breach)."""
+        out = [parse_condition(text, kpi=self.name) for text in self.rollback_when]
+        bounds: tuple[tuple[float | None, str, Comparison], ...] = (
+            (self.max, "value", ">"),
+            (self.min, "value", "<"),
+            (self.max_relative_drop, "drop", ">"),
+            (self.max_relative_increase, "rise", ">"),
+        )
+        for value, subject, op in bounds:
+            if value is not None:
+                text = f"{subject} {op} {value!r}"
+                out.append(Condition(subject, op, Decimal(repr(value)), text, bound=True))
+        return out
+
+
+class ErrorBudget(Strict):
+    """An error budget spent by the canary: burn rate = error ratio / (1 - objective).
+
+    The error ratio is the mean of the ``kpi`` readings (each the canary's share of failed
+    requests, 0 to 1) over the last ``window``; the budget breaches when ``rollback_when``
+    holds for the burn rate, and only once readings cover the whole window.
+    """
+
+    kpi: Annotated[str, Field(min_length=1, max_length=MAX_NAME)] = Field(
+        description="The KPI whose readings are the canary's error ratio."
+    )
+    objective: Annotated[float, Field(gt=0, lt=1)] = Field(
+        description="Share of good requests promised, e.g. 0.995 or '99.5%'."
+    )
+    window: Duration = Field(description="Window the error ratio is averaged over, e.g. 1h.")
+    rollback_when: Annotated[str, Field(max_length=MAX_CONDITION)] = Field(
+        description="Condition on the burn rate, e.g. '>= 2' or 'burn_rate > 14.4'."
+    )
+
+    @field_validator("objective", mode="before")
+    @classmethod
+    def _percent(cls, value: Any) -> Any:
+        if isinstance(value, str) and value.strip().endswith("%"):
+            try:
+                return float(Decimal(value.strip()[:-1]) / 100)
+            except ArithmeticError:
+                raise ValueError(f"{value!r} is not a percentage like 99.5%") from None
+        return value
+
+    @field_validator("rollback_when")
+    @classmethod
+    def _condition(cls, value: str) -> str:
+        parse_condition(value, budget=True)
+        return value
+
+    def condition(self) -> Condition:
+        return parse_condition(self.rollback_when, budget=True)
 
 
 class RolloutPlan(Strict):
@@ -112,6 +292,40 @@ class RolloutPlan(Strict):
 
     steps: list[RolloutStep] = Field(min_length=1)
     kpis: list[KpiLimit] = Field(default_factory=list)
+    error_budgets: list[ErrorBudget] = Field(default_factory=list, max_length=MAX_CONDITIONS)
+
+    @model_validator(mode="after")
+    def _triggers(self) -> RolloutPlan:
+        names = {k.name for k in self.kpis}
+        for i, budget in enumerate(self.error_budgets):
+            if budget.kpi not in names:
+                raise PydanticCustomError(
+                    "value_error",
+                    "{message}",
+                    {
+                        "message": f"KPI {budget.kpi!r} is not one of this rollout's kpis "
+                        f"({', '.join(sorted(names)) or 'none'})",
+                        "at": ("error_budgets", i, "kpi"),
+                    },
+                )
+        budgeted = {b.kpi for b in self.error_budgets}
+        for i, kpi in enumerate(self.kpis):
+            if not kpi.has_trigger and kpi.name not in budgeted:
+                raise PydanticCustomError(
+                    "value_error",
+                    "{message}",
+                    {
+                        "message": "give rollback_when, max, min, max_relative_drop or "
+                        "max_relative_increase (or name this KPI in an error budget)",
+                        "at": ("kpis", i),
+                    },
+                )
+        return self
+
+    def windows(self) -> list[dt.timedelta]:
+        """Every window a trigger looks back over (``for`` and budget windows)."""
+        spans = [parse_duration(k.for_) for k in self.kpis if k.for_ is not None]
+        return spans + [parse_duration(b.window) for b in self.error_budgets]
 
 
 class Transition(Strict):
@@ -267,6 +481,13 @@ class Policy(Strict):
     escalation: Escalation = Field(default_factory=Escalation)
     access: Access = Field(default_factory=Access)
     change_control: ChangeControl = Field(default_factory=ChangeControl)
+    inference: InferenceSpec | None = Field(
+        default=None, description="What a request to a served model may contain (docs/serving.md)."
+    )
+    monitors: list[MonitorSpec] = Field(
+        default_factory=list,
+        description="Scheduled checks on production data (docs/monitoring.md).",
+    )
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
     def gate(self, gate_id: str) -> GateSpec:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any, Literal
 
 from clearance.core.access import MODEL_ACTIONS, model_roles
@@ -37,6 +38,7 @@ from clearance.core.policy import (
     RolloutPlan,
     Selector,
     Transition,
+    parse_condition,
 )
 from clearance.core.yamlsource import Positions
 from clearance.errors import Location
@@ -359,6 +361,29 @@ def _rollout(
                 "canary steps changed" + (f"; {total_a} -> {total_b} in all" if shorter else ""),
                 loosens=shorter, at=(*at, "steps"))  # fmt: skip
     _kpis(out, f"{path}.kpis", a.kpis, b.kpis, (*at, "kpis"))
+    _budgets(out, f"{path}.error_budgets", a, b, (*at, "error_budgets"))
+
+
+def _budgets(
+    out: _Collector, path: str, a: RolloutPlan, b: RolloutPlan, at: tuple[str | int, ...]
+) -> None:
+    """Error budgets by KPI and window: one removed loosens; one changed in any way is
+    reported as loosening too (a lower objective or another trigger can hide a breach)."""
+    old = {(e.kpi, e.window): e for e in a.error_budgets}
+    new = {(e.kpi, e.window): e for e in b.error_budgets}
+    for kpi, window in sorted(old.keys() - new.keys()):
+        out.add(f"{path}.{kpi}", "removed", f"{kpi} over {window}", None,
+                f"error budget on {kpi} over {window} removed", at=at)  # fmt: skip
+    for kpi, window in sorted(new.keys() - old.keys()):
+        out.add(f"{path}.{kpi}", "added", None, f"{kpi} over {window}",
+                f"error budget on {kpi} over {window} added", loosens=False, at=at)  # fmt: skip
+    for key in sorted(old.keys() & new.keys()):
+        ea, eb = old[key], new[key]
+        if ea != eb:
+            was, now = (f"{e.objective:g}, {e.rollback_when}" for e in (ea, eb))
+            out.add(f"{path}.{key[0]}", "changed", was, now,
+                    f"error budget on {key[0]} over {key[1]} changed", loosens=True,
+                    at=at)  # fmt: skip
 
 
 def _steps_text(steps: Sequence[tuple[float, dt.timedelta]]) -> list[str]:
@@ -385,6 +410,52 @@ def _kpis(
         for attr in ("min", "max", "max_relative_drop", "max_relative_increase"):
             out.bound(f"{path}.{name}.{attr}", _direction_of(attr, {}), getattr(ka, attr),
                       getattr(kb, attr), f"KPI {name} {attr}", at=at)  # fmt: skip
+        _triggers(out, f"{path}.{name}", ka, kb, at)
+
+
+def _triggers(
+    out: _Collector, path: str, a: KpiLimit, b: KpiLimit, at: tuple[str | int, ...]
+) -> None:
+    """A KPI's rollback triggers: one dropped (or rewritten) loosens, one added tightens; a
+    ``for`` window set or lengthened loosens (the breach must last), removed or shortened
+    tightens; another source of readings is reported as loosening (it may never breach)."""
+    name = a.name
+    meant_a, meant_b = _meanings(a), _meanings(b)  # "error_rate >= 0.5%" is ">= 0.005"
+    dropped = [text for key, text in meant_a.items() if key not in meant_b]
+    added = [text for key, text in meant_b.items() if key not in meant_a]
+    if dropped:
+        out.add(f"{path}.rollback_when", "loosened", dropped, added or None,
+                f"KPI {name}: rollback trigger {', '.join(dropped)} no longer applies",
+                at=at)  # fmt: skip
+    elif added:
+        out.add(f"{path}.rollback_when", "tightened", None, added,
+                f"KPI {name}: rollback trigger {', '.join(added)} added", loosens=False,
+                at=at)  # fmt: skip
+    if a.for_ != b.for_ and (a.for_ is None or b.for_ is None):
+        set_now = a.for_ is None
+        out.add(f"{path}.for", "loosened" if set_now else "tightened", a.for_, b.for_,
+                f"KPI {name}: " + (f"a breach must now last {b.for_}" if set_now
+                                   else f"the {a.for_} window removed: any breach counts"),
+                loosens=set_now, at=at)  # fmt: skip
+    else:
+        _duration(out, f"{path}.for", a.for_, b.for_, f"KPI {name} window", at)
+    if a.source != b.source:
+        out.add(f"{path}.source", "changed", _source_text(a), _source_text(b),
+                f"KPI {name}: readings now come from another source", loosens=True,
+                at=at)  # fmt: skip
+
+
+def _meanings(k: KpiLimit) -> dict[tuple[str, str, Decimal], str]:
+    """Each trigger by what it means (subject, comparison, exact threshold), as written."""
+    out: dict[tuple[str, str, Decimal], str] = {}
+    for text in k.rollback_when:
+        c = parse_condition(text, kpi=k.name)  # validated when the policy loaded
+        out[(c.subject, c.op, c.threshold)] = text
+    return out
+
+
+def _source_text(k: KpiLimit) -> str | None:
+    return None if k.source is None else k.source.prometheus.query
 
 
 def _duration(

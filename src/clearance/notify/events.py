@@ -40,6 +40,8 @@ EventType = Literal[
     "review_overdue",
     "non_compliant",
     "approval_escalated",
+    "monitor_failed",
+    "retrain_requested",
 ]
 EVENT_TYPES: tuple[str, ...] = get_args(EventType)
 Severity = Literal["info", "warning", "critical"]

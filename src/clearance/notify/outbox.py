@@ -25,9 +25,11 @@ Rules:
 Implementing ``OutboxStore`` over SQL: key the table on (notification id, channel) with a
 unique constraint so ``add`` is ``INSERT ... ON CONFLICT DO NOTHING``; store the
 notification and history as JSON (``Delivery.model_dump_json``); index (status,
-next_attempt_at) for ``due``. If several processes may dispatch at once, ``due`` should
-claim its rows (``SELECT ... FOR UPDATE SKIP LOCKED`` within the dispatch transaction, or
-a lease column) so two dispatchers do not send the same delivery.
+next_attempt_at) for ``due``. Several processes may dispatch at once (a server's request
+pushing its alerts while the leader ticks): ``claim`` moves a due delivery's next attempt
+past the longest send (``CLAIM``) in one conditional ``UPDATE``, and only the dispatcher
+whose update changed the row sends it; one that dies while sending leaves it due again when
+the claim runs out.
 """
 
 from __future__ import annotations
@@ -43,6 +45,9 @@ from clearance.notify.channels import Channel, DeliveryError
 from clearance.notify.events import Notification
 
 DeliveryStatus = Literal["pending", "sent", "failed"]
+# How long a claimed delivery is left to its dispatcher: past the longest channel timeout
+# (300 s, ``notify.config``), so a live sender always records its outcome first.
+CLAIM = dt.timedelta(minutes=10)
 
 
 class Attempt(BaseModel):
@@ -89,6 +94,11 @@ class OutboxStore(Protocol):
 
     def update(self, delivery: Delivery) -> None:
         """Replace the stored delivery with the same ``key``."""
+        ...
+
+    def claim(self, delivery: Delivery, now: dt.datetime, until: dt.datetime) -> bool:
+        """If ``delivery`` is still pending and due at ``now``, make it due at ``until``
+        instead, atomically; True for the one caller that did."""
         ...
 
 
@@ -151,6 +161,8 @@ def dispatch(
         if delivery.channel in down:
             report.skipped.append(delivery)
             continue
+        if not store.claim(delivery, now, now + CLAIM):
+            continue  # another dispatcher took it since ``due`` was read: theirs to send
         channel = channels.get(delivery.channel)
         try:
             if channel is None:

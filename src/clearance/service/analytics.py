@@ -25,11 +25,12 @@ from clearance.core.analytics import (
     DecisionFact,
     EmergencyFact,
     Facts,
-    GateFact,
     StageMove,
     WaiverFact,
     Window,
     compute,
+    facts_of_summary,
+    gate_facts,
 )
 from clearance.core.collector import collector_paused
 from clearance.core.durations import parse_duration
@@ -46,17 +47,19 @@ REGISTERED_STAGE = "draft"  # service.registry.INITIAL_STAGE (no import: registr
 
 
 class DecisionRowIn(NamedTuple):
-    """A stored decision as analytics reads it: ``result`` as stored (JSON text)."""
+    """A stored decision as analytics reads it: its gate facts as the store keeps them (JSON
+    text, ``core.analytics.gate_facts``), or else ``result`` as stored, parsed here."""
 
     id: int
     at: dt.datetime
     policy_id: int
     outcome: str
-    result: str | dict[str, Any]
+    result: str | dict[str, Any] | None
     model_id: int
     from_stage: str
     to_stage: str
     change_type: str
+    gate_facts: str | None = None
 
 
 class MoveRowIn(NamedTuple):
@@ -268,8 +271,11 @@ def _model_of(subject: str) -> str | None:
 
 
 def _decision(row: DecisionRowIn, models: dict[int, str], policies: dict[int, str]) -> DecisionFact:
-    result = json.loads(row.result) if isinstance(row.result, str) else row.result
-    gates = tuple(_gate(g) for g in result.get("gates", ()) if isinstance(g, dict))
+    if row.gate_facts is not None:
+        gates = facts_of_summary(json.loads(row.gate_facts))
+    else:
+        result = json.loads(row.result) if isinstance(row.result, str) else row.result
+        gates = gate_facts(result) if isinstance(result, dict) else ()
     return DecisionFact(
         id=row.id,
         at=row.at,
@@ -280,16 +286,6 @@ def _decision(row: DecisionRowIn, models: dict[int, str], policies: dict[int, st
         change_type=row.change_type,
         outcome=str(row.outcome),
         gates=gates,
-    )
-
-
-def _gate(g: dict[str, Any]) -> GateFact:
-    margin = g.get("margin")
-    return GateFact(
-        gate_id=str(g.get("gate_id", "")),
-        status=str(g.get("status", "")),
-        margin=float(margin) if isinstance(margin, int | float) else None,
-        near_miss=g.get("near_miss") is True,
     )
 
 

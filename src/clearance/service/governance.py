@@ -27,10 +27,11 @@ from clearance.service.context import (
     require_user,
     snapshot,
 )
+from clearance.service.kpi_sources import KpiSource
 from clearance.service.ports import Clock, Store, Tx
 from clearance.service.promotion import restore_previous
 from clearance.service.records import RequestRecord, ReviewRecord
-from clearance.service.rollouts import advance
+from clearance.service.rollouts import advance, pull_kpis
 from clearance.service.waivers import active_waivers
 
 TICK_ACTOR = "clearance-tick"
@@ -51,6 +52,8 @@ class Governance:
     store: Store
     evidence: EvidenceSource
     clock: Clock
+    # where tick pulls KPIs from (``prometheus.yaml``); called only when a rollout pulls one
+    kpi_source: Callable[[], KpiSource | None] = lambda: None
 
     def record_review(
         self, request_id: int, *, summary: str, actions: Sequence[str], actor: str
@@ -305,10 +308,15 @@ class Governance:
         report.add(f"request {request.id}: bypass expired, {names} still failing")
 
     def _rollouts_and_waivers(self, model_id: int, now: dt.datetime, report: TickReport) -> None:
+        pulled, problems = pull_kpis(self.store, self.kpi_source, model_id, now)
+        for line in problems:
+            report.add(line)
         with self.store.transaction() as tx:
             model = tx.model_by_id(model_id)
             for rollout in tx.rollouts(model_id=model_id, status="running"):
-                after, verdict = advance(tx, model, rollout, actor=TICK_ACTOR, now=now)
+                after, verdict = advance(
+                    tx, model, rollout, actor=TICK_ACTOR, now=now, pulled=pulled.get(rollout.id)
+                )
                 if verdict.action != "hold":
                     report.add(
                         f"rollout {after.id} ({model.name}): {verdict.action}: {verdict.reason}"

@@ -487,6 +487,9 @@ def _rollback_target(
     return target
 
 
+FELL_BACK = "model.fell_back"
+
+
 def restore_previous(
     tx: Tx,
     model: ModelRecord,
@@ -496,22 +499,28 @@ def restore_previous(
     reason: str,
     now: dt.datetime,
     to_version: str | None = None,
+    fall_back_to: str | None = None,
 ) -> tuple[VersionRecord, VersionRecord]:
-    """Put the previous (or the named) production version back; the current one retires."""
+    """Put the previous (or the named) production version back. The current one retires
+    (a rollback), or with ``fall_back_to`` returns to that stage (a fallback: not retired, a
+    new request with every gate and approval may promote it again)."""
     prod = loaded.policy.workflow.production_stage
     current = tx.versions_in_stage(model.id, prod)
     if not current:
         raise TransitionRefused(f"model {model.name} has no {prod} version to roll back")
     bad = current[-1]
     target = _rollback_target(tx, model.name, bad, to_version, model.id)
-    tx.set_stage(bad.id, RETIRED_STAGE, slot=None, at=now)
+    fallback = fall_back_to is not None
+    away = fall_back_to if fall_back_to is not None else RETIRED_STAGE
+    tx.set_stage(bad.id, away, slot=None, at=now)
     restored = tx.set_stage(target.id, prod, slot=bad.production_slot, at=now)
-    cancel_open_requests(tx, model.name, bad.id, RETIRED_STAGE, actor, now)
+    cancel_open_requests(tx, model.name, bad.id, away, actor, now)
     cancel_open_requests(tx, model.name, target.id, prod, actor, now)
     moves = (
-        (bad, prod, RETIRED_STAGE, None),
+        (bad, prod, away, None),
         (target, RETIRED_STAGE, prod, restored.production_slot),
     )
+    flag = "fallback" if fallback else "rollback"
     for row, before, after, slot in moves:
         tx.append_event(
             time=now,
@@ -519,19 +528,21 @@ def restore_previous(
             action="version.stage_changed",
             subject=subjects.version(model.name, row.version),
             model=model.name,
-            payload={"from": before, "to": after, "rollback": True, "reason": reason, "slot": slot},
+            payload={"from": before, "to": after, flag: True, "reason": reason, "slot": slot},
         )
     tx.append_event(
         time=now,
         actor=actor,
-        action="model.rolled_back",
+        action=FELL_BACK if fallback else "model.rolled_back",
         subject=subjects.model(model.name),
         model=model.name,
         payload={"from_version": bad.version, "to_version": target.version, "reason": reason},
     )
+    moved = f"fell back from {bad.version} to {target.version} ({bad.version} returns to {away})"
     emit(
         tx,
-        f"rolled-back:{model.name}:{bad.version}:{now.isoformat()}",
+        f"{'fell-back' if fallback else 'rolled-back'}:{model.name}:{bad.version}:"
+        f"{now.isoformat()}",
         event="rolled_back",
         model=model.name,
         version=bad.version,
@@ -539,8 +550,10 @@ def restore_previous(
         now=now,
         actor=actor,
         severity="critical",
-        summary=f"{model.name} rolled back from {bad.version} to {target.version}: {reason}",
-        details={"restored": target.version},
+        summary=f"{model.name} "
+        f"{moved if fallback else f'rolled back from {bad.version} to {target.version}'}: {reason}",
+        details={"restored": target.version}
+        | ({"fallback": True, "returned_to": away} if fallback else {}),
     )
     return tx.version_by_id(bad.id), restored
 

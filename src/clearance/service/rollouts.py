@@ -3,15 +3,19 @@
 A transition with a ``rollout`` plan does not execute when its request is approved: the
 request waits as ``approved`` until ``clearance rollout start``. The canary then serves a
 share of traffic beside the current production version (the control), KPI readings arrive
-(``clearance rollout observe`` or the API), and each reading or ``tick`` asks the pure
-``core.rollout.assess`` what to do: hold, advance a step, complete (the move executes and
-the control is deprecated) or roll back (traffic returns to the control, an alert fires).
+(``clearance rollout observe`` or the API) or are pulled by ``tick`` from Prometheus (a KPI
+with a ``source``), and each reading or ``tick`` asks the pure ``core.rollout.assess`` what to
+do: hold, advance a step, complete (the move executes and the control is deprecated) or roll
+back (traffic returns to the control, an alert fires). Triggers over a window read the
+stored readings since the window's start (``readings_since``) and, at ``tick``, the series
+pulled then, merged in time order. Pulled points are not stored: the events of the verdicts
+they move carry each pulled KPI's latest point.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from pydantic import Field
@@ -21,7 +25,7 @@ from clearance.core.engine import resolve_transition
 from clearance.core.loading import LoadedPolicy
 from clearance.core.policy import RolloutPlan
 from clearance.core.rollout import Action, KpiReading, Verdict, assess, reading_problem
-from clearance.errors import InputError, NotFound
+from clearance.errors import ClearanceError, InputError, NotFound
 from clearance.service.access import authorize
 from clearance.service.alerts import emit
 from clearance.service.context import (
@@ -31,6 +35,7 @@ from clearance.service.context import (
     require_user,
     require_version,
 )
+from clearance.service.kpi_sources import KpiSeries, KpiSource
 from clearance.service.ports import Clock, Store, Tx
 from clearance.service.promotion import execute_request
 from clearance.service.records import KpiRecord, ModelRecord, Record, RolloutRecord, RolloutState
@@ -232,6 +237,94 @@ class Rollouts:
             )
 
 
+Pulled = dict[str, list[KpiReading]]
+
+
+def lookback(plan: RolloutPlan) -> dt.timedelta:
+    """How far back the plan's triggers read: its longest ``for`` or budget window."""
+    return max(plan.windows(), default=dt.timedelta())
+
+
+def pull_kpis(
+    store: Store, source: Callable[[], KpiSource | None], model_id: int, now: dt.datetime
+) -> tuple[dict[int, Pulled], list[str]]:
+    """The readings of the pulled KPIs of the model's running rollouts, by rollout id, and a
+    line for each KPI that could not be pulled (it is then judged as unobserved: its
+    rollout holds, never advances blind). ``source`` is called only when a KPI needs it."""
+    with store.reading() as tx:
+        model = tx.model_by_id(model_id)
+        work = []
+        for rollout in tx.rollouts(model_id=model_id, status="running"):
+            request = tx.get_request(rollout.request_id)
+            assert request is not None
+            loaded = load_recorded(tx.policy_by_id(request.policy_id))
+            plan = plan_of(loaded, request.from_stage, request.to_stage)
+            if plan is not None and any(k.source is not None for k in plan.kpis):
+                work.append((rollout, plan))
+    if not work:
+        return {}, []
+    where = f"model {model.name}"
+    try:
+        prometheus = source()
+    except ClearanceError as exc:
+        return {}, [f"{where}: KPIs not pulled: {exc}"]
+    if prometheus is None:
+        return {}, [
+            f"{where}: KPIs not pulled: the rollout pulls them from Prometheus, but this "
+            "workspace has no .clearance/prometheus.yaml (docs/rollouts.md)"
+        ]
+    pulled: dict[int, Pulled] = {}
+    problems = []
+    for rollout, plan in work:
+        pulled[rollout.id], lines = _pull(prometheus, plan, rollout, now)
+        problems += [f"rollout {rollout.id} ({model.name}): {line}" for line in lines]
+    return pulled, problems
+
+
+def _pull(
+    source: KpiSource, plan: RolloutPlan, rollout: RolloutRecord, now: dt.datetime
+) -> tuple[Pulled, list[str]]:
+    """Each sourced KPI over the plan's longest window and one step more (so that a point
+    stands at the window's start), from the rollout's start on."""
+    step = source.resolution
+    start = now - (lookback(plan) // step + 1) * step
+    out: Pulled = {}
+    problems = []
+    for kpi in plan.kpis:
+        if kpi.source is None:
+            continue
+        queries = kpi.source.prometheus
+        try:
+            canary = source.series(queries.query, start=start, end=now, step=step)
+            control = (
+                source.series(queries.control_query, start=start, end=now, step=step)
+                if queries.control_query is not None and rollout.control_version_id is not None
+                else None
+            )
+        except ClearanceError as exc:
+            problems.append(f"KPI {kpi.name} not pulled: {exc}")
+            continue
+        out[kpi.name] = _readings(kpi.name, canary, control, rollout.started_at)
+    return out, problems
+
+
+def _readings(
+    name: str, canary: KpiSeries, control: KpiSeries | None, since: dt.datetime
+) -> list[KpiReading]:
+    """The canary's points from ``since`` on, each with the control's point at its instant."""
+    paired = dict(control.points) if control is not None else {}
+    return [
+        KpiReading(name=name, canary=value, control=paired.get(at), at=at)
+        for at, value in canary.points
+        if at >= since
+    ]
+
+
+def _latest(readings: Sequence[KpiReading]) -> dict[str, object]:
+    r = readings[-1]
+    return {"canary": r.canary, "control": r.control, "at": r.at.isoformat()}
+
+
 def _running(tx: Tx, model: ModelRecord) -> RolloutRecord:
     running = tx.rollouts(model_id=model.id, status="running")
     if not running:
@@ -243,21 +336,27 @@ def _running(tx: Tx, model: ModelRecord) -> RolloutRecord:
 
 
 def advance(
-    tx: Tx, model: ModelRecord, rollout: RolloutRecord, *, actor: str, now: dt.datetime
+    tx: Tx,
+    model: ModelRecord,
+    rollout: RolloutRecord,
+    *,
+    actor: str,
+    now: dt.datetime,
+    pulled: Pulled | None = None,
 ) -> tuple[RolloutRecord, Verdict]:
-    """Assess one running rollout and carry out the verdict, audited."""
+    """Assess one running rollout and carry out the verdict, audited. ``pulled``: readings
+    pulled for this assessment (``pull_kpis``), judged with the stored ones."""
     request = tx.get_request(rollout.request_id)
     assert request is not None
     loaded = load_recorded(tx.policy_by_id(request.policy_id))
     plan = plan_of(loaded, request.from_stage, request.to_stage)
     assert plan is not None
-    readings = {
-        k: KpiReading(name=v.name, canary=v.canary, control=v.control, at=v.at)
-        for k, v in tx.latest_readings(rollout.id).items()
-        # a later step starts at the assessment that ended the one before: readings taken at
-        # that instant measured the previous traffic share and do not count for this step
-        if rollout.step == 0 or v.at > rollout.step_started_at
+    readings: dict[str, Sequence[KpiReading]] = {
+        name: [KpiReading(name=r.name, canary=r.canary, control=r.control, at=r.at) for r in rs]
+        for name, rs in tx.readings_since(rollout.id, now - lookback(plan)).items()
     }
+    for name, points in (pulled or {}).items():
+        readings[name] = sorted([*readings.get(name, ()), *points], key=lambda r: r.at)
     verdict = assess(
         plan,
         rollout.step,
@@ -271,6 +370,11 @@ def advance(
     subject = subjects.rollout(rollout.id)
     if verdict.action == "hold":
         return rollout, verdict
+    evidence = (
+        {"pulled": {name: _latest(rs) for name, rs in sorted(pulled.items()) if rs}}
+        if pulled
+        else {}
+    )
     if verdict.action == "advance":
         rollout = tx.update_rollout(
             rollout.id,
@@ -285,7 +389,7 @@ def advance(
             action="rollout.advanced",
             subject=subject,
             model=model.name,
-            payload={"step": verdict.step + 1, "traffic": verdict.traffic},
+            payload={"step": verdict.step + 1, "traffic": verdict.traffic, **evidence},
         )
         return rollout, verdict
     if verdict.action == "complete":
@@ -300,7 +404,7 @@ def advance(
             action="rollout.completed",
             subject=subject,
             model=model.name,
-            payload={"version": version},
+            payload={"version": version, **evidence},
         )
         emit(
             tx,
@@ -325,7 +429,12 @@ def advance(
         action="rollout.rolled_back",
         subject=subject,
         model=model.name,
-        payload={"version": version, "breaches": verdict.breaches, "traffic_was": verdict.traffic},
+        payload={
+            "version": version,
+            "breaches": verdict.breaches,
+            "traffic_was": verdict.traffic,
+            **evidence,
+        },
     )
     emit(
         tx,

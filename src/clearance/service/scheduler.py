@@ -20,6 +20,7 @@ from clearance.service.records import TickSummary
 
 if TYPE_CHECKING:
     from clearance.service.mlflow_governance import MlflowGovernance
+    from clearance.service.monitors import Monitors
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,7 @@ class Scheduler:
     governance: Governance
     deliveries: Callable[[], Deliveries]
     mlflow: Callable[[], MlflowGovernance | None] = lambda: None
+    monitors: Callable[[], Monitors | None] = lambda: None
 
     def tick(self, *, actor: str | None = None, operator: bool = False) -> TickSummary:
         """``actor`` (the API's caller) must hold a role that may run it; the local CLI and
@@ -41,7 +43,7 @@ class Scheduler:
             with self.store.reading() as tx:
                 authorize_server(tx, actor, "tick")
         report = self.governance.tick()
-        actions = [*report.actions, *self._reconcile()]
+        actions = [*report.actions, *self._monitor(), *self._reconcile()]
         deliveries = self.deliveries()
         routed = deliveries.route()
         sent = deliveries.send()
@@ -52,6 +54,23 @@ class Scheduler:
             retrying=len(sent.retrying),
             failed=len(sent.failed),
         )
+
+    def _monitor(self) -> list[str]:
+        """The production monitors that are due, run (docs/monitoring.md); their alerts go
+        out with the rest of the tick's."""
+        try:
+            monitors = self.monitors()
+            if monitors is None:
+                return []
+            out = monitors.run(operator=True, send=False)
+        except ClearanceError as exc:
+            return [f"monitors: not run: {exc}"]
+        lines = [
+            f"monitor {r.monitor} ({r.model} {r.version}): {r.result.status.value}"
+            + "".join(f"; {note}" for note in r.notes)
+            for r in out.results
+        ]
+        return lines + [f"monitors: {p}" for p in out.problems]
 
     def _reconcile(self) -> list[str]:
         """The MLflow reconcile's lines: what it wrote, what it found changed by hand, what

@@ -31,6 +31,7 @@ from clearance.service.context import (
     require_version,
 )
 from clearance.service.governance import overdue_reviews, review_deadline
+from clearance.service.monitors import MonitorBrief, latest_runs
 from clearance.service.paging import check_page
 from clearance.service.ports import Clock, ModelTally, Store, Tx
 from clearance.service.records import (
@@ -125,6 +126,10 @@ class ModelStatus(View):
     emergency_changes: list[EmergencyChange]
     non_compliant: list[str]
     rollouts: list[RunningRollout]
+    monitors: list[MonitorBrief] = Field(
+        default_factory=list,
+        description="Each production monitor's latest run (docs/monitoring.md).",
+    )
 
 
 Compliance = Literal["compliant", "waiver active", "emergency review due", "non-compliant"]
@@ -218,11 +223,11 @@ class Views:
         with self.store.reading() as tx:
             now = self.clock.now()
             if model:
-                return _statuses(tx, [require_model(tx, model)], now)
+                return _monitored(tx, [require_model(tx, model)], now)
             out: list[ModelStatus] = []
             after = None
             while chunk := tx.model_page(after=after, limit=STATUS_CHUNK, count=False)[0]:
-                out += _statuses(tx, chunk, now)
+                out += _monitored(tx, chunk, now)
                 after = chunk[-1].name
             return out
 
@@ -547,6 +552,15 @@ def _next(
 ) -> str | None:
     """The cursor after the page's last row, when more rows follow."""
     return None if last is None else paging.encode(name, filters, last)
+
+
+def _monitored(tx: Tx, models: Sequence[ModelRecord], now: dt.datetime) -> list[ModelStatus]:
+    """The statuses with each model's latest monitor runs (from its audit events)."""
+    statuses = _statuses(tx, models, now)
+    return [
+        s.model_copy(update={"monitors": latest_runs(tx, m)})
+        for s, m in zip(statuses, models, strict=True)
+    ]
 
 
 def _statuses(tx: Tx, models: Sequence[ModelRecord], now: dt.datetime) -> list[ModelStatus]:

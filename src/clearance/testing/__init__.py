@@ -9,6 +9,7 @@ promises; ``tests/contract`` runs one suite over ``InMemoryStore``, SQLite and P
                          the audit hash chain, all in dicts
 ``InMemoryIdempotency``  the ``IdempotencyPort`` over an ``InMemoryStore``
 ``InMemoryBlobStore``    the ``BlobStore`` port: content-addressed bytes in a dict
+``InMemoryLeases``       the ``LeasePort``: leader leases by the same rule as the databases
 ``MemoryWorkspace``      every use case wired over an ``InMemoryStore`` (blobs on disk)
 ``FixedClock``           a ``Clock`` that stands still until moved (``advance``, or set ``at``)
 ``RecordingNotifier``    a notification ``Channel`` that keeps what it was asked to send
@@ -24,6 +25,7 @@ Example::
 from clearance.adapters.clock import FixedClock
 from clearance.testing.blobs import InMemoryBlobStore
 from clearance.testing.idempotency import InMemoryIdempotency
+from clearance.testing.leases import InMemoryLeases
 from clearance.testing.notifier import RecordingNotifier
 from clearance.testing.store import InMemoryStore, MemoryTx
 from clearance.testing.workspace import MemoryWorkspace
@@ -32,6 +34,7 @@ __all__ = [
     "FixedClock",
     "InMemoryBlobStore",
     "InMemoryIdempotency",
+    "InMemoryLeases",
     "InMemoryStore",
     "MemoryTx",
     "MemoryWorkspace",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 from collections.abc import Sequence
@@ -114,6 +115,20 @@ class GovernanceRepo(Repo):
         )
         return {reading.name: out(reading) for _, _, reading in rows}
 
+    def readings_since(self, rollout_id: int, since: dt.datetime) -> dict[str, list[KpiRecord]]:
+        rows = sorted(
+            (r.reading.at, i, r.reading)
+            for i, r in self.t.readings.items()
+            if r.rollout_id == rollout_id
+        )
+        found: dict[str, list[KpiRecord]] = {}
+        for at, _, reading in rows:
+            kept = found.setdefault(reading.name, [])
+            if at <= since:
+                kept.clear()  # a later reading at or before ``since`` stands instead
+            kept.append(out(reading))
+        return found
+
     # notifications (transactional outbox) ------------------------------------------------
     def add_notification(
         self, key: str, *, event: str, model: str | None, body: dict[str, Any], at: dt.datetime
@@ -169,6 +184,17 @@ class GovernanceRepo(Repo):
             raise NotFound(f"no deliveries row {delivery.key!r} in the store")
         row = self.t.deliveries[found]
         self.t.deliveries[found] = _scheduled(row, delivery)
+
+    def claim_delivery(self, key: tuple[str, str], now: dt.datetime, until: dt.datetime) -> bool:
+        for i, row in self.t.deliveries.items():
+            if (row.notification_id, row.channel) != key:
+                continue
+            due = row.next_attempt_at
+            if row.status != "pending" or due is None or due > utc(now):
+                return False
+            self.t.deliveries[i] = dataclasses.replace(row, next_attempt_at=utc(until))
+            return True
+        return False
 
     def all_deliveries(self) -> list[Delivery]:
         rows = (row for _, row in sorted(self.t.deliveries.items()))

@@ -18,6 +18,7 @@ from clearance.core.audit import generate_key
 from clearance.errors import StoreError
 from clearance.service.ports import Clock, IdempotencyPort
 from clearance.testing.idempotency import InMemoryIdempotency
+from clearance.testing.leases import InMemoryLeases
 from clearance.testing.store import InMemoryStore
 from clearance.workspace import CommitHooks, Workspace
 
@@ -38,6 +39,10 @@ class MemoryWorkspace(Workspace):
     @property
     def idempotency(self) -> IdempotencyPort:
         return CommitHooks(InMemoryIdempotency(self.memory))
+
+    @cached_property
+    def leases(self) -> InMemoryLeases:
+        return InMemoryLeases()
 
     @property
     def engine(self) -> Engine:

@@ -30,6 +30,10 @@ class StoreOutbox:
         with self.store.transaction() as tx:
             tx.update_delivery(delivery)
 
+    def claim(self, delivery: Delivery, now: dt.datetime, until: dt.datetime) -> bool:
+        with self.store.transaction() as tx:
+            return tx.claim_delivery(delivery.key, now, until)
+
 
 class InMemoryOutbox:
     """An ``OutboxStore`` in a dict: for tests, ``clearance.testing`` and one-shot runs."""
@@ -55,6 +59,15 @@ class InMemoryOutbox:
         if delivery.key not in self._deliveries:
             raise KeyError(f"no delivery {delivery.key} to update")
         self._deliveries[delivery.key] = delivery
+
+    def claim(self, delivery: Delivery, now: dt.datetime, until: dt.datetime) -> bool:
+        kept = self._deliveries.get(delivery.key)
+        if kept is None or kept.status != "pending" or kept.next_attempt_at is None:
+            return False
+        if kept.next_attempt_at > now:
+            return False
+        self._deliveries[delivery.key] = kept.model_copy(update={"next_attempt_at": until})
+        return True
 
     def get(self, notification_id: str, channel: str) -> Delivery | None:
         return self._deliveries.get((notification_id, channel))

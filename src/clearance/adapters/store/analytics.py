@@ -1,6 +1,6 @@
 """The set-based reads analytics wants (``service.analytics.AnalyticsScan``).
 
-Mixed into ``SqlTx``: decisions with their request's move, and the audit trail's
+Mixed into ``SqlTx``: decisions with their request's move and gate facts, and the audit trail's
 registrations and stage changes, each in keyset pages of plain driver rows (no ORM objects).
 A registration's payload is its whole record, so it is not read: only its time and subject.
 """
@@ -22,18 +22,21 @@ class AnalyticsRepo:
     s: Session
 
     def analytics_decisions(self, *, after: int, limit: int) -> list[DecisionRowIn]:
-        """Decisions with id above ``after``, in id order: their request's move and result."""
+        """Decisions with id above ``after``, in id order: their request's move and gate
+        facts (the whole result only for a row without them)."""
+        facts = DecisionRow.gate_facts
         stmt = (
             select(
                 DecisionRow.id,
                 DecisionRow.created_at,
                 DecisionRow.policy_id,
                 DecisionRow.outcome,
-                DecisionRow.result,
+                case((facts.is_(None), DecisionRow.result), else_=None),
                 RequestRow.model_id,
                 RequestRow.from_stage,
                 RequestRow.to_stage,
                 RequestRow.change_type,
+                facts,
             )
             .join(RequestRow, RequestRow.id == DecisionRow.request_id)
             .where(DecisionRow.id > after)

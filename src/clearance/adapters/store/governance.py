@@ -10,7 +10,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from clearance.adapters.store.database import one
@@ -149,6 +149,27 @@ class GovernanceRepo:
             )
         return latest
 
+    def readings_since(self, rollout_id: int, since: dt.datetime) -> dict[str, list[KpiRecord]]:
+        mine = KpiReadingRow.rollout_id == rollout_id
+        standing = (
+            select(KpiReadingRow.name, func.max(KpiReadingRow.at))
+            .where(mine, KpiReadingRow.at <= since)
+            .group_by(KpiReadingRow.name)
+        )
+        anchors: dict[str, dt.datetime] = dict(self.s.execute(standing).all())
+        floor = min(anchors.values(), default=since)
+        stmt = select(KpiReadingRow).where(mine, KpiReadingRow.at >= floor)
+        out: dict[str, list[KpiRecord]] = {}
+        for r in self.s.scalars(stmt.order_by(KpiReadingRow.at, KpiReadingRow.id)):
+            anchor = anchors.get(r.name)
+            if anchor is not None and r.at < anchor:
+                continue
+            kept = out.setdefault(r.name, [])
+            if anchor is not None and r.at == anchor and kept:
+                kept.clear()  # of several readings at the anchor's time, the last stands
+            kept.append(KpiRecord.model_validate(r, from_attributes=True))
+        return out
+
     # notifications (transactional outbox) ------------------------------------------------
     def add_notification(
         self, key: str, *, event: str, model: str | None, body: dict[str, Any], at: dt.datetime
@@ -222,6 +243,24 @@ class GovernanceRepo:
         row.status, row.next_attempt_at = delivery.status, delivery.next_attempt_at
         row.body = delivery.model_dump_json()
         self.s.flush()
+
+    def claim_delivery(self, key: tuple[str, str], now: dt.datetime, until: dt.datetime) -> bool:
+        """One conditional UPDATE: of dispatchers racing for the row, one changes it (the
+        others' WHERE no longer holds once it commits; PostgreSQL re-checks it after the
+        winner's row lock is released, SQLite has one writer at a time)."""
+        n_id, channel = key
+        done = self.s.execute(
+            update(DeliveryRow)
+            .where(
+                DeliveryRow.notification_id == n_id,
+                DeliveryRow.channel == channel,
+                DeliveryRow.status == "pending",
+                DeliveryRow.next_attempt_at <= now,
+            )
+            .values(next_attempt_at=until)
+            .execution_options(synchronize_session=False)
+        )
+        return bool(done.rowcount)  # type: ignore[attr-defined]
 
     def all_deliveries(self) -> list[Delivery]:
         rows = self.s.scalars(select(DeliveryRow).order_by(DeliveryRow.id))

@@ -174,6 +174,8 @@ class DecisionRow(Base):
     inputs: Mapped[str] = mapped_column(Text)  # everything replay needs (canonical JSON)
     result: Mapped[str] = mapped_column(Text)  # the Decision as recorded (canonical JSON)
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    # core.analytics.gate_facts of ``result`` (JSON), what analytics reads; null: not yet made
+    gate_facts: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class AuditEventRow(Base):
@@ -316,3 +318,14 @@ class IdempotencyRow(Base):
     status: Mapped[int | None] = mapped_column(Integer, nullable=True)  # None while running
     body: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+
+
+class LeaseRow(Base):
+    """A leader lease (``service/leader.py``): kept when released, so its epoch counts on."""
+
+    __tablename__ = "leases"
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(200))
+    epoch: Mapped[int] = mapped_column(Integer)  # the fencing token: +1 per new holder
+    acquired_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    expires_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)

@@ -56,6 +56,7 @@ from clearance.adapters.store.schema import (
     VersionRow,
 )
 from clearance.adapters.store.sessions import reading, shared_reads, write_session
+from clearance.core.analytics import gate_facts
 from clearance.core.approvals import Approval
 from clearance.core.hashing import canonical_json
 from clearance.core.version import EvidenceItem
@@ -475,6 +476,7 @@ class SqlTx(GovernanceRepo, AccessRepo, AuditLogRepo, AnalyticsRepo):
             inputs=_j(inputs),
             result=_j(result),
             created_at=at,
+            gate_facts=_j(gate_facts(result)),
         )
         self.s.add(row)
         self.s.flush()

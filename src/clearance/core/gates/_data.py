@@ -19,7 +19,7 @@ from pydantic import Field
 from clearance.core.column_roles import ColumnMapping
 from clearance.core.columns import categories_of, null_mask_of
 from clearance.core.gates.base import GateContext, GateParams, GateProblem
-from clearance.extras import lazy
+from clearance.extras import MissingExtra, lazy
 
 if TYPE_CHECKING:
     import numpy as np
@@ -85,6 +85,56 @@ def read(ctx: GateContext, dataset: str, columns: Sequence[str]) -> Mapping[str,
         ) from None
     except OSError as exc:
         raise GateProblem(f"cannot read dataset '{dataset}': {exc}") from None
+
+
+def aggregator(ctx: GateContext, dataset: str) -> Any | None:
+    """The engine that summarises ``dataset`` where it lives (a ``source:`` in the manifest,
+    ``clearance.adapters.warehouse``), or None: the dataset is read in memory. The engine
+    implements :class:`clearance.kernels.summaries.Aggregator`; opening it can fail (a
+    missing extra, a missing file), which is a GateProblem naming the dataset."""
+    require_dataset(ctx, dataset)
+    open_engine = getattr(ctx.evidence, "aggregator", None)
+    if open_engine is None:
+        return None
+    try:
+        return open_engine(dataset)
+    except (ValueError, OSError) as exc:
+        raise GateProblem(f"dataset '{dataset}': {exc}", [f"evidence.{dataset}"]) from None
+
+
+def paired_aggregators(ctx: GateContext, first: str, second: str) -> tuple[Any, Any]:
+    """Engines for two datasets compared by their summaries (drift): when only one names an
+    engine, the other, a local Parquet file, is summarised by DuckDB too, if the reader can
+    (``file_aggregator``); otherwise it stays None and the gate says which to give a source."""
+    engines = [aggregator(ctx, first), aggregator(ctx, second)]
+    if (engines[0] is None) != (engines[1] is None):
+        from_file = getattr(ctx.evidence, "file_aggregator", None)
+        i = 0 if engines[0] is None else 1
+        if from_file is not None:
+            try:
+                engines[i] = from_file((first, second)[i])
+            except (ValueError, OSError) as exc:
+                name = (first, second)[i]
+                raise GateProblem(f"dataset '{name}': {exc}", [f"evidence.{name}"]) from None
+    return engines[0], engines[1]
+
+
+def pushed(dataset: str | None, what: str, call: Any, *args: Any, **kwargs: Any) -> Any:
+    """``call(*args, **kwargs)`` on an engine; an engine's refusal (a bad column, a failed
+    query, a statistic that is undefined) becomes a GateProblem saying ``what`` (and of which
+    dataset, when one is given)."""
+    where = "" if dataset is None else f" of dataset '{dataset}'"
+    missing = [] if dataset is None else [f"evidence.{dataset}"]
+    try:
+        return call(*args, **kwargs)
+    except (GateProblem, MissingExtra):
+        raise
+    except (ValueError, OSError) as exc:
+        raise GateProblem(f"{what}{where}: {exc}", missing) from None
+    except Exception as exc:  # an engine's own error type (duckdb.Error, a Py4J error, ...)
+        text = str(exc).strip()
+        first = text.splitlines()[0][:300] if text else type(exc).__name__
+        raise GateProblem(f"{what}{where} failed in its engine: {first}", missing) from None
 
 
 def digests(ctx: GateContext, *names: str) -> dict[str, str]:

@@ -25,7 +25,9 @@ from clearance.core.gates._data import (
     fmt,
     mapping,
     numeric,
+    paired_aggregators,
     plain,
+    pushed,
     read,
 )
 from clearance.core.gates.base import (
@@ -102,12 +104,16 @@ class Drift:
             thresholds["psi_max"] = 0.2
             thresholds["chi2_pvalue_min"] = 0.01
         feats = _features(params, ctx)
-        ref = read(ctx, params.reference, feats)
-        cur = read(ctx, params.current, feats)
-        numeric_drift = _numeric_drifts(
-            [c for c in feats if not _categorical(c, ref, cur, params)], ref, cur, params
-        )
-        rows = [self._column(col, ref, cur, numeric_drift.get(col)) for col in feats]
+        engines = paired_aggregators(ctx, params.reference, params.current)
+        if engines[0] is not None or engines[1] is not None:
+            rows = _pushed_rows(feats, engines, params)
+        else:
+            ref = read(ctx, params.reference, feats)
+            cur = read(ctx, params.current, feats)
+            numeric_drift = _numeric_drifts(
+                [c for c in feats if not _categorical(c, ref, cur, params)], ref, cur, params
+            )
+            rows = [self._column(col, ref, cur, numeric_drift.get(col)) for col in feats]
         if params.p_adjust == "holm":
             ps = np.array([r["p_value"] if r["p_value"] is not None else 1.0 for r in rows])
             for r, adj in zip(rows, k.holm(ps), strict=True):
@@ -166,16 +172,7 @@ class Drift:
         if isinstance(computed, ValueError):
             raise GateProblem(f"drift of column '{col}': {computed}") from None
         if computed is not None:
-            return {
-                "column": col,
-                "kind": "numeric",
-                "p_value": plain(computed.ks.pvalue),
-                "ks": plain(computed.ks.statistic),
-                "ks_method": computed.ks.method,
-                "psi": plain(computed.psi.value),
-                "wasserstein": plain(computed.wasserstein),
-                "nulls": [computed.null_reference, computed.null_current],
-            }
+            return _numeric_row(col, computed)
         try:
             joint = _joint_counts(ref, cur, col)
             if joint is not None:
@@ -186,15 +183,105 @@ class Drift:
                 cd = k.categorical_drift(_labels(ref, col), _labels(cur, col))
         except ValueError as exc:
             raise GateProblem(f"drift of column '{col}': {exc}") from None
-        return {
-            "column": col,
-            "kind": "categorical",
-            "p_value": plain(cd.chi_square.pvalue),
-            "chi2": plain(cd.chi_square.statistic),
-            "js": plain(cd.jensen_shannon.distance),
-            "categories": len(cd.categories),
-            "nulls": [cd.null_reference, cd.null_current],
-        }
+        return _categorical_row(col, cd)
+
+
+def _numeric_row(col: str, computed: k.ColumnDrift) -> dict[str, Any]:
+    return {
+        "column": col,
+        "kind": "numeric",
+        "p_value": plain(computed.ks.pvalue),
+        "ks": plain(computed.ks.statistic),
+        "ks_method": computed.ks.method,
+        "psi": plain(computed.psi.value),
+        "wasserstein": plain(computed.wasserstein),
+        "nulls": [computed.null_reference, computed.null_current],
+    }
+
+
+def _categorical_row(col: str, cd: k.CategoricalDrift) -> dict[str, Any]:
+    return {
+        "column": col,
+        "kind": "categorical",
+        "p_value": plain(cd.chi_square.pvalue),
+        "chi2": plain(cd.chi_square.statistic),
+        "js": plain(cd.jensen_shannon.distance),
+        "categories": len(cd.categories),
+        "nulls": [cd.null_reference, cd.null_current],
+    }
+
+
+MAX_CATEGORIES = 100_000  # distinct values of a categorical column on the pushdown route
+
+
+def _pushed_rows(
+    feats: list[str], engines: tuple[Any, Any], params: DriftParams
+) -> list[dict[str, Any]]:
+    """The columns' rows from summaries computed by the datasets' engines (ADR 0009): only
+    counts and bounded histograms come back. Both datasets must name an engine."""
+    from clearance.kernels import summaries
+
+    ref, cur = engines
+    if ref is None or cur is None:
+        memory = params.reference if ref is None else params.current
+        raise GateProblem(
+            f"dataset '{memory}' is read in memory and the other one by an engine: give "
+            f"'{memory}' a `source:` too, or make it a Parquet file DuckDB can read (drift "
+            "compares two summaries of the same kind)",
+            [f"evidence.{memory}"],
+        )
+    rows = []
+    for col in feats:
+        pr = pushed(params.reference, f"column '{col}'", ref.profile, col)
+        pc = pushed(params.current, f"column '{col}'", cur.profile, col)
+        if col in params.categorical or "text" in (pr.kind, pc.kind):
+            rows.append(_pushed_categorical(col, ref, cur, params))
+            continue
+        for p, name in ((pr, params.reference), (pc, params.current)):
+            if p.kind != "numeric":
+                raise GateProblem(
+                    f"column '{col}' of dataset '{name}' is not numeric (type {p.type_name})"
+                )
+        sd = pushed(
+            None, f"drift of column '{col}'", summaries.pushed_numeric_drift,
+            ref, cur, col, bins=params.bins,
+        )  # fmt: skip
+        row = _numeric_row(col, sd.drift)
+        if sd.ks_error > 0:
+            # the statistic is bounded, not exact: report the bounds, judge by the worst case
+            d_hi = sd.drift.ks.statistic + sd.ks_error
+            row["ks_bounds"] = [plain(sd.drift.ks.statistic), plain(d_hi)]
+            row["p_value"] = plain(_ks_p(sd.drift.ks, d_hi))
+        if sd.wasserstein_error > 0:
+            row["wasserstein_error"] = plain(sd.wasserstein_error)
+        rows.append(row)
+    return rows
+
+
+def _ks_p(ks: k.KSResult, d: float) -> float:
+    big, small = max(ks.n_reference, ks.n_current), min(ks.n_reference, ks.n_current)
+    return min(1.0, max(0.0, k.kolmogorov_sf(round(big * small / (big + small)), d)))
+
+
+def _pushed_categorical(col: str, ref: Any, cur: Any, params: DriftParams) -> dict[str, Any]:
+    from clearance.kernels import summaries
+
+    got = []
+    for engine, name in ((ref, params.reference), (cur, params.current)):
+        counts = pushed(name, f"column '{col}'", engine.category_counts, col, MAX_CATEGORIES)
+        if counts is None:
+            raise GateProblem(
+                f"column '{col}' of dataset '{name}' has more than {MAX_CATEGORIES:,} "
+                "categories: compare it as a numeric column"
+            )
+        got.append(counts)
+    (rc, rn), (cc, cn) = got
+    _, r, c = summaries.joint_category_counts(rc, cc)
+    try:
+        cd = k.categorical_drift_counts(r, c, null_reference=rn, null_current=cn)
+    except ValueError as exc:
+        raise GateProblem(f"drift of column '{col}': {exc}") from None
+    return _categorical_row(col, cd)
 
 
 def _categorical(col: str, ref: Any, cur: Any, params: DriftParams) -> bool:
@@ -263,7 +350,9 @@ def _crossed(r: dict[str, Any], t: dict[str, float | None]) -> list[str]:
         if t["psi_max"] is not None and (r.get("psi") or 0.0) > t["psi_max"]:
             crossed.append("psi")
         wmax = t["wasserstein_max"]
-        if wmax is not None and (r.get("wasserstein") or 0.0) > wmax:
+        # the sketch route's W is bounded (± wasserstein_error): judged by the worst case
+        worst_w = (r.get("wasserstein") or 0.0) + (r.get("wasserstein_error") or 0.0)
+        if wmax is not None and worst_w > wmax:
             crossed.append("wasserstein")
     else:
         if t["chi2_pvalue_min"] is not None and p is not None and p < t["chi2_pvalue_min"]:

@@ -18,6 +18,7 @@ from clearance import kernels as k
 from clearance.core.columns import BatchReader, categories_of
 from clearance.core.gates._data import (
     DatasetParams,
+    aggregator,
     binary,
     complete,
     digests,
@@ -25,6 +26,7 @@ from clearance.core.gates._data import (
     mapping,
     numeric,
     plain,
+    pushed,
     read,
     require_dataset,
     role,
@@ -150,6 +152,44 @@ def group_counts(
     return totals, rows, dropped
 
 
+MAX_GROUPS = 10_000  # groups of a sensitive feature on the pushdown route
+
+
+def pushed_group_counts(
+    engine: Any, dataset: str, label: str, decide: tuple[str, str], group: str | None,
+    threshold: float,
+) -> tuple[dict[Any, NDArray[np.int64]], int, int]:  # fmt: skip
+    """:func:`group_counts` from the engine's ``GROUP BY group, label, decision`` counts
+    (ADR 0009): the same counts, rows and dropped rows, only the counts come back."""
+    kind, column = decide
+    rows_back = pushed(
+        dataset, "group counts", engine.confusion_rows, group, label, column,
+        threshold if kind == "score" else None, 4 * MAX_GROUPS,
+    )  # fmt: skip
+    if rows_back is None:
+        raise GateProblem(f"'{group}' of dataset '{dataset}' has over {MAX_GROUPS:,} groups")
+    totals: dict[Any, NDArray[np.int64]] = {}
+    rows = dropped = 0
+    for g, y, d, n in rows_back:
+        rows += int(n)
+        if _missing(g) or y is None or d is None:
+            dropped += int(n)
+            continue
+        for value, name in ((y, label), (d, column)):
+            if value not in (0, 1):
+                raise GateProblem(
+                    f"column '{name}' of dataset '{dataset}' must be 0/1 for this metric "
+                    f"(found {value:g})"
+                )
+        cell = totals.setdefault(g, np.zeros(4, np.int64))
+        cell[2 * int(y) + int(d)] += int(n)  # [TN, FP, FN, TP]
+    return {g: c for g, c in totals.items() if c.any()}, rows, dropped
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
 def from_counts(counts: Mapping[Any, NDArray[np.int64]], confidence: float) -> k.GroupMetrics:
     """A ``GroupMetrics`` from per-group [TN, FP, FN, TP] (groups sorted by label)."""
     labels = sorted(counts, key=lambda v: (str(type(v)), v))
@@ -254,14 +294,20 @@ class Fairness:
             ("prediction", cm.prediction) if cm.prediction else ("score", role(cm, "score", ds))
         )
         columns = list(dict.fromkeys([label, decide[1], group]))
-        counts, rows, dropped = group_counts(
-            _batches(ctx, ds, columns, params.batch_rows),
-            ds,
-            label,
-            decide,
-            group,
-            params.threshold,
-        )
+        engine = aggregator(ctx, ds)
+        if engine is not None:
+            counts, rows, dropped = pushed_group_counts(
+                engine, ds, label, decide, group, params.threshold
+            )
+        else:
+            counts, rows, dropped = group_counts(
+                _batches(ctx, ds, columns, params.batch_rows),
+                ds,
+                label,
+                decide,
+                group,
+                params.threshold,
+            )
         small = {g: int(c.sum()) for g, c in counts.items() if c.sum() < params.min_group_size}
         if small and params.small_groups == "error":
             raise GateProblem(

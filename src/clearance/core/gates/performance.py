@@ -8,6 +8,7 @@ applies Holm across all such tests of one transition.
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
@@ -15,6 +16,7 @@ from pydantic import Field, model_validator
 from clearance.core.gates import _metrics as pm
 from clearance.core.gates._data import (
     DatasetParams,
+    aggregator,
     binary,
     complete,
     digests,
@@ -22,6 +24,7 @@ from clearance.core.gates._data import (
     hypothesis,
     mapping,
     numeric,
+    pushed,
     read,
     role,
 )
@@ -106,6 +109,71 @@ def load(
     return data, info, arrays
 
 
+PUSHED = {"roc_auc", "accuracy", "precision", "recall", "f1"}  # point estimates from summaries
+
+
+def pushed_value(
+    engine: Any, ctx: GateContext, params: Any, metric: str
+) -> tuple[float, dict[str, Any]]:
+    """The metric from the engine's summaries (ADR 0009): ROC AUC from the rank sum over
+    per-score counts, the others from confusion counts; equal to :func:`load` then
+    ``value``, with the same row details."""
+    ds = params.dataset
+    cm = mapping(ctx, ds, params.columns)
+    label = role(cm, "label", ds)
+    if metric == "roc_auc":
+        wanted = {"label": label, "score": role(cm, "score", ds)}
+        twice, p, n, labels = pushed(ds, metric, engine.auc_counts, wanted["score"], label)
+        _binary_values(labels, label, ds)
+        complete_rows = p + n
+        value = twice / (2.0 * p * n) if p and n else math.nan
+    else:
+        column = cm.prediction or cm.score or role(cm, "prediction", ds)
+        wanted = {"label": label, ("prediction" if cm.prediction else "score"): column}
+        threshold = None if cm.prediction else params.threshold
+        rows = pushed(ds, metric, engine.confusion_rows, None, label, column, threshold, 64)
+        cells = [0, 0, 0, 0]  # TN, FP, FN, TP
+        if rows is None:
+            raise GateProblem(
+                f"columns '{label}' and '{column}' of dataset '{ds}' must be 0/1 for {metric} "
+                "(more than 64 distinct pairs)"
+            )
+        for _, y, d, count in rows:
+            if y is None or d is None:
+                continue
+            _binary_values([y], label, ds)
+            _binary_values([d], column, ds)
+            cells[2 * int(y) + int(d)] += int(count)
+        tn, fp, fn, tp = cells
+        complete_rows = tn + fp + fn + tp
+        value = _classification(metric, tn, fp, fn, tp)
+    total = int(pushed(ds, "row count", engine.rows))
+    if complete_rows == 0:
+        raise GateProblem(f"dataset '{ds}' has no complete rows for {metric}")
+    if math.isnan(value):
+        raise GateProblem(f"{metric} is undefined on dataset '{ds}': one class only")
+    return value, {"rows": total, "dropped_rows": total - complete_rows, "columns": wanted}
+
+
+def _binary_values(values: list[Any], name: str, dataset: str) -> None:
+    for v in values:
+        if v not in (0, 1):
+            raise GateProblem(
+                f"column '{name}' of dataset '{dataset}' must be 0/1 for this metric (found {v:g})"
+            )
+
+
+def _classification(metric: str, tn: int, fp: int, fn: int, tp: int) -> float:
+    """As the kernels (``zero_division`` 0): accuracy, precision, recall, F1 from counts."""
+    if metric == "accuracy":
+        return (tp + tn) / (tp + fp + tn + fn)
+    if metric == "precision":
+        return tp / (tp + fp) if tp + fp > 0 else 0.0
+    if metric == "recall":
+        return tp / (tp + fn) if tp + fn > 0 else 0.0
+    return 2 * tp / (2 * tp + fp + fn) if 2 * tp + fp + fn > 0 else 0.0
+
+
 class Performance:
     name: ClassVar[str] = "performance"
     summary: ClassVar[str] = (
@@ -118,12 +186,19 @@ class Performance:
     @reports_problems
     def evaluate(self, params: PerformanceParams, ctx: GateContext) -> Measurement:
         metric = pm.canonical(params.metric)
-        data, info, _ = load(ctx, params, metric)
         op, bound = (">=", params.min) if params.min is not None else ("<=", params.max)
         assert bound is not None
+        engine = None
+        if params.confidence is None and metric in PUSHED:
+            engine = aggregator(ctx, params.dataset)
+        if engine is not None:
+            observed, info = pushed_value(engine, ctx, params, metric)
+        else:
+            data, info, _ = load(ctx, params, metric)
         details: dict[str, Any] = {"metric": metric, **info}
         if params.confidence is None:
-            observed = pm.value(metric, data)
+            if engine is None:
+                observed = pm.value(metric, data)
             margin = observed - bound if op == ">=" else bound - observed
             details["interval"] = None
         else:
