@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from clearance.adapters.blobs import FileBlobStore
     from clearance.adapters.evidence import BlobEvidenceSource
     from clearance.adapters.keyring import DirectoryKeyRing
+    from clearance.dataset_sources import TableSource
     from clearance.service.access import Tokens, Users
     from clearance.service.analytics import AnalyticsService
     from clearance.service.attestations import Attestations, DirectoryArchive
@@ -414,6 +415,11 @@ class Workspace:
         def open_batch(name: str, path: Path) -> FileEvidence:
             return FileEvidence({name: path}, None)
 
+        def open_source(base: Any, name: str, source: TableSource) -> Any:
+            from clearance.adapters.warehouse import WarehouseEvidence
+
+            return WarehouseEvidence(base, {name: source})
+
         return Monitors(
             self.store,
             self.evidence,
@@ -422,6 +428,7 @@ class Workspace:
             self.root,
             self.deliveries,
             self.kpi_source,
+            open_source,
         )
 
     def deliveries(self, env: Mapping[str, str] | None = None) -> Deliveries:

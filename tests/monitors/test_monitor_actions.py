@@ -192,3 +192,40 @@ def test_a_huge_result_is_recorded_with_its_summary_only() -> None:
     assert kept["status"] == "fail"
     small = {"status": "pass", "details": {"columns": columns[:3]}}
     assert _bounded(small) == small
+
+
+def test_an_engine_reads_all_the_production_data_with_the_in_memory_result(env: Env) -> None:
+    """``engine: duckdb``: the gate runs on every file of ``data`` with the aggregates pushed
+    down (the registered reference, a stored Parquet blob, summarised by DuckDB too), and
+    gives the result the in-memory monitor gives on the same rows."""
+    pytest.importorskip("duckdb")
+    quiet = {"for": None, "on_fail": ["alert"]}
+    env.apply(
+        policy_doc(
+            monitor(**quiet),
+            monitor(id="all_batches", engine="duckdb", data="batches/*.parquet", **quiet),
+        )
+    )
+    env.to_production("1")
+    env.batch(shift=3.0)
+    runs = {r.monitor: r for r in env.ws.monitors.run().results}
+    newest, pushed = runs["input_drift"], runs["all_batches"]
+    assert newest.result.status is pushed.result.status is GateStatus.FAIL
+    assert pushed.result.observed == newest.result.observed
+    assert pushed.result.message == newest.result.message
+    assert pushed.batch is not None and pushed.batch.uri == "duckdb:batches/*.parquet"
+    first = pushed.batch.sha256
+
+    for _ in range(5):  # five good batches after the bad one
+        env.batch(shift=0.0)
+    env.clock.advance(hours=1)
+    runs = {r.monitor: r for r in env.ws.monitors.run().results}
+    assert runs["input_drift"].result.status is GateStatus.PASS  # the newest batch alone
+    pushed = runs["all_batches"]
+    assert pushed.batch is not None and pushed.batch.sha256 != first  # six files now
+    # all six files were read: the bad batch is a sixth of the rows, far off, so KS is near 1/6
+    assert pushed.result.status is GateStatus.FAIL
+    amount = next(c for c in pushed.result.details["columns"] if c["column"] == "amount")
+    assert 0.12 < amount["ks"] < 0.25, amount
+    report = env.ws.auditing.verify()
+    assert report.ok, [d.message for d in report.differences]

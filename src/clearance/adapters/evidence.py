@@ -202,6 +202,14 @@ class BlobEvidence:
         path: Path = locate(sha)
         return path
 
+    def local_path(self, name: str) -> Path | None:
+        """The stored (verified) file of dataset ``name``, when the store keeps files."""
+        sha = self._digests.get(name)
+        if sha is None or not self._blobs.has(sha):
+            return None
+        located = self._located(sha)
+        return located if isinstance(located, Path) else None
+
     def read_columns(self, name: str, columns: Sequence[str]) -> Mapping[str, NDArray[Any]]:
         from clearance.adapters.datasets import read_columns
 

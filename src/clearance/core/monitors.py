@@ -107,6 +107,11 @@ class MonitorSpec(BaseModel):
         description="Production data: a dataset file, a glob (prod/*.parquet) or a folder of "
         "batches; the newest batch is checked. Relative to the workspace.",
     )
+    engine: Literal["duckdb", "spark"] | None = Field(
+        default=None,
+        description="Read `data` with this engine, aggregates pushed down: all of it (every "
+        "file the path or glob names, larger than memory), not only its newest batch.",
+    )
     kpi: KpiQuery | None = Field(
         default=None, description="A KPI query instead of a gate (no `data`): Prometheus."
     )
@@ -135,6 +140,8 @@ class MonitorSpec(BaseModel):
             raise ValueError("data: a gate monitor needs the production data it checks")
         if self.kpi is not None and self.data is not None:
             raise ValueError("data: a kpi monitor reads its query's value, not data files")
+        if self.engine is not None and self.data is None:
+            raise ValueError("engine: only a gate monitor's data is read by an engine")
         if len(set(self.on_fail)) != len(self.on_fail):
             raise ValueError("on_fail lists an action twice")
         if all(a in self.on_fail for a in MOVES):

@@ -41,6 +41,7 @@ from clearance.core.monitors import (
 )
 from clearance.core.results import GateResult, GateStatus
 from clearance.core.version import EvidenceItem, EvidenceReader, ModelVersion
+from clearance.dataset_sources import TableSource, source_digest, source_files
 from clearance.errors import ClearanceError, InputError, NotFound, TransitionRefused
 from clearance.manifest import file_sha256
 from clearance.service.access import authorize_server
@@ -70,6 +71,9 @@ MAX_MESSAGE = 2000
 MAX_DETAILS = 32_000  # characters of a result's details kept in its audit event
 
 BatchOpener = Callable[[str, Path], EvidenceReader]
+# (the version's reader, the evidence name, where production data lives) -> a reader whose
+# dataset of that name an engine summarises (``clearance.adapters.warehouse``)
+SourceOpener = Callable[[EvidenceReader, str, TableSource], EvidenceReader]
 """Opens one batch file as a reader holding it under the given evidence name (the adapter:
 ``FileEvidence``), so it is read like every other dataset."""
 
@@ -171,6 +175,7 @@ class Monitors:
     data_root: Path
     deliveries: Callable[[], Deliveries] | None = None
     kpi_source: Callable[[], KpiSource | None] = lambda: None
+    open_source: SourceOpener | None = None
 
     def run(
         self,
@@ -300,13 +305,12 @@ class Monitors:
         now: dt.datetime,
     ) -> tuple[GateResult, BatchInfo | None]:
         """The monitor's gate on the newest batch (an ``error`` result when there is none)."""
-        from clearance.core.engine import Evaluation, evaluate
-        from clearance.core.policy import Transition
-
         if spec.kpi is not None:
             return self._kpi(spec, spec.kpi, version, now), None
         assert spec.gate is not None and spec.data is not None  # the spec's validator
         gate = loaded.policy.gate(spec.gate)
+        if spec.engine is not None:
+            return self._measure_pushed(loaded, spec, version, row, now)
         try:
             batch = newest_batch(self.data_root, spec.data)
         except OSError as exc:
@@ -326,10 +330,48 @@ class Monitors:
             spec.evidence,
             self.open_batch(spec.evidence, Path(batch.uri)),
         )
-        prod = loaded.policy.workflow.production_stage
-        transition = Transition.model_validate({"from": prod, "to": prod, "gates": [spec.gate]})
-        decision = evaluate(Evaluation(loaded, transition, with_batch, reader, now))
-        return decision.gates[0], batch
+        return _gate_on(loaded, spec.gate, with_batch, reader, now), batch
+
+    def _measure_pushed(
+        self,
+        loaded: LoadedPolicy,
+        spec: MonitorSpec,
+        version: ModelVersion,
+        row: VersionRecord,
+        now: dt.datetime,
+    ) -> tuple[GateResult, BatchInfo | None]:
+        """The monitor's gate on all of ``data`` (every file the path or glob names), read by
+        the spec's engine with the aggregates pushed down: production data larger than memory.
+        Its evidence digest covers every file, so a new file is a new input."""
+        assert spec.gate is not None and spec.data is not None and spec.engine is not None
+        gate = loaded.policy.gate(spec.gate)
+        source = TableSource(spec.engine, path=spec.data)
+        try:
+            files = source_files(source, self.data_root, None)
+            sha, size = source_digest(files, self.data_root)
+        except (ValueError, OSError) as exc:
+            return _error(gate.id, gate.type, gate.severity, f"{spec.data}: {exc}",
+                          gate.remediation), None  # fmt: skip
+        if self.open_source is None:
+            problem = f"this process cannot read data with {spec.engine}"
+            return _error(gate.id, gate.type, gate.severity, problem, gate.remediation), None
+        newest = max(f.stat().st_mtime for f in files)
+        batch = BatchInfo(
+            uri=source.describe(),
+            sha256=sha,
+            size=size,
+            modified=dt.datetime.fromtimestamp(newest, dt.UTC),
+        )
+        item = EvidenceItem(name=spec.evidence, kind="dataset", uri=batch.uri, sha256=sha,
+                            size=size)  # fmt: skip
+        with_data = version.model_copy(
+            update={"evidence": {**version.evidence, spec.evidence: item}}
+        )
+        rooted = TableSource(spec.engine, path=str(self.data_root / spec.data))
+        reader = self.open_source(
+            self.evidence.open(with_data, row.record.get("artifact_blob")), spec.evidence, rooted
+        )
+        return _gate_on(loaded, spec.gate, with_data, reader, now), batch
 
     def _kpi(
         self, spec: MonitorSpec, kpi: KpiQuery, version: ModelVersion, now: dt.datetime
@@ -603,6 +645,19 @@ class WithBatch:
 
 
 # helpers ------------------------------------------------------------------------------------
+def _gate_on(
+    loaded: LoadedPolicy, gate_id: str, version: ModelVersion, reader: Any, now: dt.datetime
+) -> GateResult:
+    """One gate of the policy, evaluated by the engine on production (a production ->
+    production move of that gate alone): the result any gate gives."""
+    from clearance.core.engine import Evaluation, evaluate
+    from clearance.core.policy import Transition
+
+    prod = loaded.policy.workflow.production_stage
+    transition = Transition.model_validate({"from": prod, "to": prod, "gates": [gate_id]})
+    return evaluate(Evaluation(loaded, transition, version, reader, now)).gates[0]
+
+
 def _state(spec: MonitorSpec, row: VersionRecord, runs: list[MonitorRun], now: dt.datetime
            ) -> MonitorState:  # fmt: skip
     mine = runs_of(runs, spec.id, row.version)

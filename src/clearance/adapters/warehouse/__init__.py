@@ -62,7 +62,7 @@ class WarehouseEvidence:
         (another format, no such file, DuckDB not installed)."""
         local = getattr(self._inner, "local_path", None)
         path = local(name) if local is not None else None
-        if path is None or Path(path).suffix.lower() not in (".parquet", ".pq"):
+        if path is None or not _is_parquet(Path(path)):
             return None
         if importlib.util.find_spec("duckdb") is None:
             return None
@@ -101,6 +101,15 @@ class WarehouseEvidence:
         for t in self._tables.values():
             t.close()
         self._tables.clear()
+
+
+def _is_parquet(path: Path) -> bool:
+    """By its magic bytes (a stored blob has no suffix)."""
+    try:
+        with path.open("rb") as f:
+            return f.read(4) == b"PAR1"
+    except OSError:
+        return False
 
 
 def with_warehouse(
