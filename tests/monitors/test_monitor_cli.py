@@ -7,6 +7,8 @@ import json
 import os
 from pathlib import Path
 
+import pytest
+
 from clearance.adapters.clock import FixedClock, SystemClock
 from clearance.workspace import init_workspace
 from cli_runner import Cli
@@ -59,3 +61,34 @@ def test_monitor_commands_status_and_history(tmp_path: Path) -> None:
     missing = cli.fails(2, "monitor", "run", "--model", "no-such-model")
     assert "unknown model 'no-such-model'" in missing.stderr
     assert cli.fails(2, "monitor", "status").returncode == 2  # MODEL is required
+
+
+@pytest.mark.backends("sqlite")
+def test_the_model_page_shows_each_monitors_latest_run(env: Env) -> None:
+    """The web dashboard's model page: a failing monitor in its own table, the time by the
+    pages' display rule."""
+    import re
+
+    import httpx
+
+    from api_server import running_server, token_for
+
+    env.apply(policy_doc(monitor(**{"for": None, "on_fail": ["alert"]})))
+    env.to_production("1")
+    env.batch(shift=3.0)
+    assert env.ws.monitors.run().results[0].result.status.value == "fail"
+    token = token_for(env.ws, "frank", ["mlops_oncall"])
+    with running_server(env.ws) as url, httpx.Client(base_url=url) as client:
+        form = client.get("/signin").text
+        csrf = re.search(r'name="csrf" value="([^"]+)"', form)
+        assert csrf is not None
+        signed = client.post("/signin", data={"token": token, "csrf": csrf.group(1), "next": "/"})
+        assert signed.status_code == 303
+        page = client.get(f"/models/{MODEL}").text
+    table = re.search(r'<table id="monitors">(.*?)</table>', page, re.S)
+    assert table is not None, page
+    row = " ".join(re.sub(r"<[^>]+>", " ", table.group(1).split("<tbody>")[1]).split())
+    assert re.match(
+        r"input_drift 1 fail : 2 of 2 columns drifted .+ \d{4}-\d\d-\d\d \d\d:\d\d UTC", row
+    ), row
+    assert '<strong class="bad">fail</strong>' in table.group(1)

@@ -11,7 +11,6 @@ from typing import Any
 
 import pytest
 
-from clearance.web.routes import ANALYTICS
 from clearance.web.sessions import COOKIE, SessionKeeper
 from web.conftest import AXE, Site
 
@@ -107,16 +106,10 @@ def test_the_approval_story_in_the_browser(browser_context: Any, site: Site) -> 
     subjects = page.locator("tbody tr td:nth-child(5)").all_inner_texts()
     assert "model:credit-limit" in subjects and "model:credit-default" not in subjects
     check_page(page, site, "audit")
-    if ANALYTICS:  # once the contract declares the analytics read (AnalyticsOps)
-        page.get_by_role("link", name="Analytics").click()
-        assert "Which gate blocks most" in page.inner_text("main")
-        assert page.locator("svg[role=img]").count() >= 2
-        check_page(page, site, "analytics")
-    else:  # the page as it will render, on this origin (its stylesheet loads), for axe
-        from web.test_analytics_page import rendered
-
-        page.set_content(rendered())
-        check_page(page, site, "analytics")
+    page.get_by_role("link", name="Analytics").click()
+    assert "Which gate blocks most" in page.inner_text("main")
+    assert page.locator("svg[role=img]").count() >= 2
+    check_page(page, site, "analytics")
     assert {p.name for p in site.shots.iterdir()} >= {
         f"{n}.png" for n in ("signin", "queue", "request", "inventory", "model", "audit")
     }

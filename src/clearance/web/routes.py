@@ -24,7 +24,6 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response, Streamin
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
-from clearance.contract import Clearance
 from clearance.core import subjects
 from clearance.core.durations import parse_duration
 from clearance.core.engine import resolve_transition
@@ -579,10 +578,6 @@ def queue(request: Request, cursor: Annotated[str, Query(max_length=500)] = "") 
 
 
 # 5. analytics ------------------------------------------------------------------------------
-# The analytics read is a declared operation once ``AnalyticsOps`` is part of ``Clearance``;
-# until then the page (and its link) is absent rather than reaching around the contract.
-ANALYTICS = hasattr(Clearance, "analytics")
-_env.globals["analytics_ready"] = ANALYTICS
 TOP_GATES = 10  # bars in "which gate blocks most"
 TREND_GATES = 5  # lines in the pass-rate chart
 
@@ -595,9 +590,7 @@ def analytics(
     bucket: Literal["day", "week"] = "week",
 ) -> Response:
     def build(page: Page) -> Response:
-        read = getattr(page.clearance, "analytics", None)
-        if read is None:
-            raise NotFound("analytics are not part of this server's contract")
+        read = page.clearance.analytics
         figures = read(model=model or None, policy=policy or None, bucket=bucket)
         return page.render(
             "analytics.html", model=model, policy=policy, bucket=bucket, **analytics_view(figures)
