@@ -773,6 +773,8 @@ def test_events_chain_page_and_filter(store: Store) -> None:
         assert [e.seq for e in tx.events(model="credit", batch=1)] == [1, 3, 5, 7]
         assert [e.seq for e in tx.events(since=at(6))] == [6, 7, 8]
         assert [e.seq for e in tx.events(model="credit", since=at(4), after=5)] == [7]
+        assert [e.seq for e in tx.events(action="model.registered")] == [8]
+        assert [e.seq for e in tx.events(model="credit", action="model.registered")] == []
         report = verify(tx.events())
     assert report.ok and (report.events, report.head_seq) == (8, 8)
     assert report.head_hash == appended.hash

@@ -19,7 +19,14 @@ from pathlib import Path
 from typing import Any
 
 
-def _load_cel() -> Any:
+def load_cel() -> Any:
+    """The compiled ``cel`` extension alone, without the package's ``__init__`` (and its CLI):
+    what both this worker and the expression gate's compile step use. Registered as
+    ``cel.cel``, the name the package gives it, so that importing the package later reuses it
+    (a PyO3 extension initialises once per process)."""
+    loaded = sys.modules.get("cel.cel")
+    if loaded is not None:
+        return loaded
     spec = importlib.util.find_spec("cel")
     if spec is None or not spec.submodule_search_locations:
         raise ImportError("the cel package is not installed")
@@ -30,6 +37,7 @@ def _load_cel() -> Any:
         if path.exists() and found is not None and found.loader is not None:
             module = importlib.util.module_from_spec(found)
             found.loader.exec_module(module)
+            sys.modules["cel.cel"] = module
             return module
     raise ImportError(f"no compiled cel extension in {folder}")
 
@@ -79,7 +87,7 @@ def _encode(answer: list[Any]) -> bytes:
 
 
 def main() -> None:
-    cel = _load_cel()
+    cel = load_cel()
     _cap_memory(int(sys.argv[1]))
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
     while header := stdin.read(8):

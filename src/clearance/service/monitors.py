@@ -52,6 +52,11 @@ from clearance.service.context import (
     require_model,
     snapshot,
 )
+from clearance.service.monitor_trail import (
+    CHECKED,
+    recorded_runs,
+    runs_since,
+)
 from clearance.service.ports import Clock, Store, Tx
 from clearance.service.promotion import RETIRED_STAGE, restore_previous
 from clearance.service.records import ModelRecord, Record, VersionRecord
@@ -64,7 +69,6 @@ if TYPE_CHECKING:
     from clearance.service.kpi_sources import KpiSource
 
 MONITOR_ACTOR = "clearance-monitor"
-CHECKED = "monitor.checked"
 BATCH_SUFFIXES = (".parquet", ".pq", ".csv", ".arrow", ".ipc", ".feather")
 MAX_ENTRIES = 100_000  # files looked at to find the newest batch
 MAX_MESSAGE = 2000
@@ -149,18 +153,6 @@ class MonitorStatusOut(Record):
     model: str
     policy: str
     monitors: list[MonitorState]
-
-
-class MonitorBrief(Record):
-    """A monitor's latest run on a production version, as ``status`` shows it."""
-
-    monitor: str
-    version: str
-    at: dt.datetime
-    status: str
-    message: str
-    failing_since: dt.datetime | None
-    next_due: dt.datetime | None
 
 
 @dataclass(frozen=True)
@@ -524,56 +516,6 @@ class Monitors:
 
 
 # the trail ----------------------------------------------------------------------------------
-def recorded_runs(tx: Tx, model: str) -> Iterator[MonitorRun]:
-    """The model's monitor runs, from its ``monitor.checked`` events."""
-    for event in tx.events(model=model):
-        if event.action != CHECKED:
-            continue
-        p = event.payload
-        yield MonitorRun(
-            monitor=str(p.get("monitor", "")),
-            version=str(p.get("version", "")),
-            at=event.time,
-            status=str(p.get("status", "")),
-            actions=tuple(str(a) for a in p.get("actions", [])),
-        )
-
-
-def runs_since(
-    runs: Sequence[MonitorRun] | Iterator[MonitorRun], row: VersionRecord
-) -> list[MonitorRun]:
-    """The runs on ``row`` since it last entered its stage: a restored version starts over."""
-    return [r for r in runs if r.version == row.version and r.at >= row.stage_changed_at]
-
-
-def latest_runs(tx: Tx, model: ModelRecord) -> list[MonitorBrief]:
-    """The latest run of each monitor on each production version: what ``status`` shows,
-    read from the events alone (no policy parsed)."""
-    serving = {v.version: v for v in tx.list_versions(model.id) if v.production_slot is not None}
-    latest: dict[tuple[str, str], Any] = {}
-    for event in tx.events(model=model.name):
-        if event.action != CHECKED:
-            continue
-        row = serving.get(str(event.payload.get("version")))
-        if row is not None and event.time >= row.stage_changed_at:
-            latest[str(event.payload.get("monitor")), row.version] = event
-    out = []
-    for (monitor, version), event in sorted(latest.items()):
-        p = event.payload
-        out.append(
-            MonitorBrief(
-                monitor=monitor,
-                version=version,
-                at=event.time,
-                status=str(p.get("status")),
-                message=str(p.get("summary", "")),
-                failing_since=_instant(p.get("failing_since")),
-                next_due=_instant(p.get("next_due")),
-            )
-        )
-    return out
-
-
 # the batch ----------------------------------------------------------------------------------
 def newest_batch(root: Path, data: str) -> BatchInfo | None:
     """The newest dataset file ``data`` names (a file, a folder of batches or a glob),
@@ -806,12 +748,3 @@ def _bounded(result: dict[str, Any]) -> dict[str, Any]:
 
 def _short(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _instant(value: Any) -> dt.datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        return dt.datetime.fromisoformat(value)
-    except ValueError:
-        return None

@@ -394,6 +394,7 @@ class AuditLogPort(Protocol):
         since: dt.datetime | None = None,
         after: int = 0,
         batch: int = 1000,
+        action: str | None = None,
     ) -> Iterator[AuditEvent]: ...
     def stored_events(self, *, batch: int = 20_000) -> Iterator[StoredEvent]:
         """Every event in seq order as stored (payload as its canonical JSON text): what

@@ -31,7 +31,7 @@ from clearance.service.context import (
     require_version,
 )
 from clearance.service.governance import overdue_reviews, review_deadline
-from clearance.service.monitors import MonitorBrief, latest_runs
+from clearance.service.monitor_trail import MonitorBrief, latest_runs
 from clearance.service.paging import check_page
 from clearance.service.ports import Clock, ModelTally, Store, Tx
 from clearance.service.records import (

@@ -46,12 +46,15 @@ class AuditRepo(Repo):
         since: dt.datetime | None = None,
         after: int = 0,
         batch: int = 1000,
+        action: str | None = None,
     ) -> Iterator[AuditEvent]:
         """Events after seq ``after``, in seq order (``batch`` is how SQL pages; unused)."""
         rows = list(self.t.events)
         for row in rows:
             event = row.event
             if event.seq <= after or (model is not None and row.model != model):
+                continue
+            if action is not None and event.action != action:
                 continue
             if since is None or event.time >= since:
                 yield out(event)

@@ -82,13 +82,17 @@ class AuditLogRepo:
         since: dt.datetime | None = None,
         after: int = 0,
         batch: int = 1000,
+        action: str | None = None,
     ) -> Iterator[AuditEvent]:
-        """Events after seq ``after``, in seq order, streamed in batches (the chain is long)."""
+        """Events after seq ``after``, in seq order, streamed in batches (the chain is long);
+        ``model`` and ``action`` are filtered by the database."""
         last = after
         while True:
             stmt = select(AuditEventRow).where(AuditEventRow.seq > last)
             if model is not None:
                 stmt = stmt.where(AuditEventRow.model == model)
+            if action is not None:
+                stmt = stmt.where(AuditEventRow.action == action)
             rows = list(self.s.scalars(stmt.order_by(AuditEventRow.seq).limit(batch)))
             for row in rows:
                 event = _event(row)

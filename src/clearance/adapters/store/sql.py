@@ -31,7 +31,6 @@ from sqlalchemy import (
     type_coerce,
     union_all,
 )
-from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
@@ -731,6 +730,8 @@ class SqlTx(GovernanceRepo, AccessRepo, AuditLogRepo, AnalyticsRepo):
         if after is not None:
             where.append(d.c.id > after)
         postgres = self.s.get_bind().dialect.name == "postgresql"
+        from sqlalchemy.dialects.postgresql import JSONB  # the dialect only when asked
+
         doc = cast(d.c.result, JSONB) if postgres else d.c.result
         # SQLite's times as their text: SQLAlchemy's parser of it was a fifth of the scan
         made = d.c.created_at if postgres else type_coerce(d.c.created_at, String)
@@ -888,6 +889,8 @@ _PICKS_PER_CALL = 50  # paths per json_extract / jsonb_build_array call (both ca
 def _picks(doc: Any, paths: Sequence[ResultPath], postgres: bool) -> Any:
     """A JSON array of the values at ``paths`` (checked: ``checked_picks``) in ``doc``."""
     if postgres:
+        from sqlalchemy.dialects.postgresql import JSONB
+
         steps = [literal([str(step) for step in path], ARRAY(Text)) for path in paths]
         return func.jsonb_build_array(*(doc.op("#>")(step) for step in steps), type_=JSONB)
     texts = [

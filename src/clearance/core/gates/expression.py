@@ -35,13 +35,17 @@ from collections.abc import Callable
 from functools import lru_cache
 from typing import Any, ClassVar
 
-import cel
 from pydantic import Field, field_validator
 
 from clearance.core.gates._bounds import TooLarge, oversize
 from clearance.core.gates.base import GateContext, GateParams, Measurement
 from clearance.core.results import GateStatus
 from clearance.kernels import sandbox
+from clearance.kernels._cel_worker import load_cel
+
+# The compiled bindings alone: the ``cel`` package's __init__ also imports its REPL (typer,
+# prompt_toolkit, pygments), a tenth of a second that a policy check never uses.
+cel = load_cel()
 
 Runner = Callable[[str, dict[str, Any], float], "bool | str"]
 """``runner(source, variables, seconds)``: true/false, or a description of another value.
