@@ -16,6 +16,8 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from clearance.core.inference import (
+    COLUMNS_FROM,
+    MAX_DEPTH,
     MAX_PROBLEMS,
     FieldRule,
     InferenceSpec,
@@ -121,6 +123,85 @@ def test_problems_name_the_row_and_are_bounded() -> None:
     assert verdict.problems[0].message == "5 is below the minimum 18"
     many = compile_rules(SPEC.model_copy(update={"max_rows": 100})).check_body([{"age": "x"}] * 50)
     assert len(many.problems) == MAX_PROBLEMS and many.more == 50 * 3 - MAX_PROBLEMS
+
+
+# --- nested fields, the batch envelope, huge numbers -----------------------------------
+
+WIDE = compile_rules(SPEC.model_copy(update={"max_rows": 100}))
+
+
+@pytest.mark.parametrize(
+    ("body", "row", "path"),
+    [
+        ({"instances": [{"income": 1}], "ssn": "123"}, None, "ssn"),
+        (
+            {"instances": [GOOD], "parameters": {"user": {"email": "x"}}},
+            None,
+            "parameters.user.email",
+        ),
+        ({"instances": [GOOD], "meta": [{"a": 1}, {"ssn": 2}]}, None, "meta[1].ssn"),
+        ({**GOOD, "user": {"email": "a@b.c"}}, None, "user.email"),
+        ([GOOD, {**GOOD, "user": {"contacts": [{}, {"email": "x"}]}}], 1, "user.contacts[1].email"),
+        ([GOOD, [{"ssn": 1}]], 1, "[0].ssn"),  # a row that is no object still says where
+        ({"instances": [GOOD] * 9 + [{**GOOD, "extra": {"ssn": 1}}]}, 9, "extra.ssn"),
+        ({"instances": [{**GOOD, "age": {"email": 1}}] * 9}, 0, "age.email"),
+    ],
+)
+def test_a_forbidden_name_at_any_depth_is_refused(body: Any, row: int | None, path: str) -> None:
+    verdict = WIDE.check_body(body)
+    assert verdict.outcome == "forbidden", verdict
+    assert (verdict.problems[0].row, verdict.problems[0].field) == (row, path)
+    assert all(p.message == "forbidden field" for p in verdict.problems)
+
+
+def test_the_envelope_is_checked_beside_the_rows() -> None:
+    assert WIDE.check_body({"instances": [GOOD], "parameters": {"k": 1}}).outcome == "ok"
+    declared = WIDE.check_body({"instances": [GOOD], "age": "old"})  # checked like in a row
+    assert [(p.row, p.field, p.message) for p in declared.problems] == [
+        (None, "age", "must be an integer")
+    ]
+    strict = compile_rules(
+        SPEC.model_copy(update={"allow_unknown": False, "envelope": ["parameters"]})
+    )
+    assert (
+        strict.check_body({"instances": [GOOD], "parameters": {"k": 1}, "age": 30}).outcome == "ok"
+    )
+    verdict = strict.check_body({"instances": [GOOD] * 3, "model": "x", "parameters": {}})
+    assert [(p.row, p.field, p.message) for p in verdict.problems] == [
+        (None, "model", "unknown field")
+    ]
+    with pytest.raises(ValidationError, match="ssn both an envelope key and forbidden"):
+        InferenceSpec.model_validate({"forbidden": ["ssn"], "envelope": ["ssn"]})
+
+
+def test_nesting_deeper_than_the_bound_is_refused() -> None:
+    deep: list[Any] = []
+    tip = deep
+    for _ in range(MAX_DEPTH + 5):
+        tip.append([])
+        tip = tip[0]
+    verdict = WIDE.check_body({**GOOD, "tensor": deep})
+    assert verdict.outcome == "invalid"
+    assert verdict.problems[0].message == f"nested deeper than {MAX_DEPTH} levels"
+    assert verdict.problems[0].field.startswith("tensor[0][0]")
+    tip.append({"ssn": 1})  # a forbidden name past the bound is still refused (422)
+    assert WIDE.check_body({"instances": [{**GOOD, "t": deep}]}).outcome == "invalid"
+    shallow: list[Any] = [[[1.0, 2.0], [3.0, 4.0]]] * 3  # a tensor is fine
+    assert WIDE.check_body({**GOOD, "tensor": shallow}).outcome == "ok"
+
+
+@pytest.mark.parametrize("rows", [1, COLUMNS_FROM + 2])
+@pytest.mark.parametrize("huge", [10**400, -(10**400), 10**4000])
+def test_an_integer_too_large_for_a_float_is_422_not_an_error(rows: int, huge: int) -> None:
+    body = [GOOD] * (rows - 1) + [{**GOOD, "income": huge}]
+    verdict = WIDE.check_body(body)
+    assert verdict.outcome == "invalid"
+    assert [(p.row, p.field, p.message) for p in verdict.problems] == [
+        (rows - 1, "income", "must be a finite number")
+    ]
+    # an integer field takes it, and a range check does not print it
+    big = WIDE.check_body([{**GOOD, "age": huge}] * rows)
+    assert big.problems[0].message.startswith("the value is ")
 
 
 # --- properties --------------------------------------------------------------------------
@@ -261,9 +342,9 @@ def valid_row(draw: st.DrawFn, spec: InferenceSpec) -> dict[str, Any]:
             lo = int(rule.min) if rule.min is not None else -100
             row[name] = draw(st.integers(lo, int(rule.max) if rule.max is not None else lo + 100))
         elif rule.allowed is None and rule.type == "number":
-            lo = rule.min if rule.min is not None else -1e6
-            hi = rule.max if rule.max is not None else lo + 1e6
-            row[name] = draw(st.floats(lo, hi))
+            low = rule.min if rule.min is not None else -1e6
+            high = rule.max if rule.max is not None else low + 1e6
+            row[name] = draw(st.floats(low, high))
         elif rule.allowed is None and rule.type == "string":
             row[name] = draw(
                 st.text(max_size=rule.max_length if rule.max_length is not None else 8)
@@ -293,3 +374,98 @@ def test_a_valid_row_passes_and_one_broken_field_is_named(data: st.DataObject) -
         broken = {k: v for k, v in row.items() if k != name}
         verdict = rules_.check_body(broken)
         assert (verdict.outcome, verdict.fields) == ("invalid", [name])
+
+
+JSON_ANY = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.sampled_from([10**400, -(10**400), 2**64])
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.text(max_size=4)
+    | st.sampled_from([*NAMES, *PII, "instances"]),
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.dictionaries(
+            st.sampled_from([*NAMES, *PII, *EXTRA, "instances"]) | st.text(max_size=3),
+            inner,
+            max_size=4,
+        )
+    ),
+    max_leaves=30,
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data(), JSON_ANY)
+def test_any_json_body_gets_a_verdict(data: st.DataObject, body: Any) -> None:
+    spec = data.draw(rules())
+    verdict = compile_rules(spec).check_body(body)
+    assert verdict.outcome in ("ok", "invalid", "forbidden")
+    assert len(verdict.problems) <= MAX_PROBLEMS
+    assert all(isinstance(p.field, str) for p in verdict.problems)
+    if verdict.outcome == "ok":
+        assert not verdict.problems and not _has_key(body, set(spec.forbidden))
+
+
+def _has_key(value: Any, names: set[str]) -> bool:
+    if isinstance(value, dict):
+        return bool(names & set(value)) or any(_has_key(v, names) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_key(v, names) for v in value)
+    return False
+
+
+@st.composite
+def hidden(draw: st.DrawFn, name: str) -> tuple[Any, list[Any]]:
+    """A JSON value with ``{name: ...}`` placed somewhere inside, and the path to it."""
+    depth = draw(st.integers(0, 6))
+    value: Any = {name: draw(JSON_ANY)}
+    path: list[Any] = [name]
+    for _ in range(depth):
+        if draw(st.booleans()):
+            siblings = draw(st.lists(JSON_ANY, max_size=2))
+            at = draw(st.integers(0, len(siblings)))
+            value = [*siblings[:at], value, *siblings[at:]]
+            path.insert(0, at)
+        else:
+            key = draw(st.sampled_from(["user", "meta", "x y", "instances"]))
+            value = {key: value}
+            path.insert(0, key)
+    return value, path
+
+
+def _shown(path: list[Any]) -> str:
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
+    return text
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_a_forbidden_name_anywhere_is_refused_by_its_path(data: st.DataObject) -> None:
+    spec = data.draw(rules()).model_copy(update={"forbidden": PII})
+    rules_ = compile_rules(spec)
+    name = data.draw(st.sampled_from(PII))
+    inner, path = data.draw(hidden(name))
+    rows = data.draw(st.lists(st.fixed_dictionaries({"age": st.integers(0, 99)}), max_size=12))
+    where = data.draw(st.sampled_from(["row", "field", "envelope"]))
+    if where == "row":  # the value is a row of a bare list
+        at = data.draw(st.integers(0, len(rows)))
+        body: Any = [*rows[:at], inner, *rows[at:]]
+        row, shown = at, _shown(path)
+    elif where == "field":  # the value of a row's field
+        rows = rows or [{"age": 1}]
+        at = data.draw(st.integers(0, len(rows) - 1))
+        rows[at] = {**rows[at], "payload": inner}
+        body, row, shown = {"instances": rows}, at, _shown(["payload", *path])
+    else:  # an envelope key beside the rows
+        body = {"instances": rows or [{"age": 1}], "parameters": inner}
+        row, shown = None, _shown(["parameters", *path])
+    verdict = rules_.check_body(body)
+    if len(rows) + (where == "row") > spec.max_rows:
+        assert verdict.outcome == "invalid"
+        return
+    assert verdict.outcome == "forbidden", (body, verdict)
+    assert (row, shown) in {(p.row, p.field) for p in verdict.problems} or verdict.more

@@ -12,7 +12,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from clearance.core.loading import check_policy, parse_policy
-from clearance.core.monitors import MonitorRun, MonitorSpec, assess, failing_streak, is_due
+from clearance.core.monitors import (
+    KpiQuery,
+    MonitorRun,
+    MonitorSpec,
+    assess,
+    failing_streak,
+    is_due,
+)
 from clearance.errors import PolicyError
 
 T0 = dt.datetime(2026, 12, 1, tzinfo=dt.UTC)
@@ -219,3 +226,38 @@ def test_duplicate_ids_and_a_gate_that_never_reads_the_batch() -> None:
     problems = _problems(yaml.safe_dump(doc, sort_keys=False))
     assert any("dup-monitor" in p or "already monitors[0]" in p for p in problems), problems
     assert any("never reads 'live'" in p and "warning" in p for p in problems), problems
+
+
+def _outside_strings(query: str) -> str:
+    """The text of a PromQL query outside its double-quoted strings (escapes honoured)."""
+    out, inside, i = [], False, 0
+    while i < len(query):
+        ch = query[i]
+        if inside and ch == "\\":
+            i += 2
+            continue
+        if ch == '"':
+            inside = not inside
+        elif not inside:
+            out.append(ch)
+        i += 1
+    return "".join(out)
+
+
+@given(
+    st.text(st.characters(blacklist_categories=("Cc", "Cs")), min_size=1, max_size=30),
+    st.text(st.characters(blacklist_categories=("Cc", "Cs")), min_size=1, max_size=30),
+)
+def test_a_name_filled_into_a_kpi_query_never_leaves_its_string(model: str, version: str) -> None:
+    """A version named ``1"}[5m]))*0#`` must not turn the monitor's query into a constant."""
+    kpi = KpiQuery(query='sum(rate(errors{model="$model",version="$version"}[5m]))', max=0.01)
+    filled = kpi.text(model, version)
+    assert _outside_strings(filled) == _outside_strings(kpi.query)
+
+
+@pytest.mark.parametrize(
+    "query", ["rate(x[5m]) * $version", "x{model=$model}", "x{model='$model'}"]
+)
+def test_a_placeholder_outside_a_double_quoted_string_is_refused(query: str) -> None:
+    with pytest.raises(ValueError, match="must stand inside a double-quoted label value"):
+        KpiQuery(query=query, max=1.0)

@@ -229,3 +229,25 @@ def test_an_engine_reads_all_the_production_data_with_the_in_memory_result(env: 
     assert 0.12 < amount["ks"] < 0.25, amount
     report = env.ws.auditing.verify()
     assert report.ok, [d.message for d in report.differences]
+
+
+def test_with_two_production_versions_a_rollback_replaces_the_failing_one(env: Env) -> None:
+    """Under ``max_production_versions: 2`` each production version's run acts on that
+    version: a failing 2 never retires 3, and every rollback names the version it retired."""
+    doc = policy_doc(monitor(**{"for": None}))
+    doc["workflow"]["max_production_versions"] = 2
+    env.apply(doc)
+    for version in ("1", "2", "3"):  # 3 takes 1's slot: 1 is what 3 rolls back to
+        env.to_production(version)
+    assert {env.stage_of(v) for v in ("2", "3")} == {"production"}
+    env.batch(shift=3.0)
+    runs = {r.version: r for r in env.ws.monitors.run().results}
+    assert runs["2"].notes[-1].startswith("no rollback:")  # 2 replaced no earlier version
+    assert runs["3"].notes[-1] == "rolled back 3 → 1"
+    assert (env.stage_of("1"), env.stage_of("2"), env.stage_of("3")) == (
+        "production",
+        "production",
+        "deprecated",
+    )
+    [rolled] = [e for e in env.events() if e.action == "model.rolled_back"]
+    assert rolled.payload["from_version"] == "3" and "failing on 3 " in rolled.payload["reason"]

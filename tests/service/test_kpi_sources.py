@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -216,3 +217,50 @@ def test_the_recorded_server_answers_get_and_refuses_what_prometheus_refuses(
         assert (answer.status_code, answer.json()["status"]) == (status, "error"), path
     prom.clear()
     assert httpx.get(f"{prom.url}/api/v1/query?query=up&time=0").json()["data"]["result"] == []
+
+
+class _Odd(BaseHTTPRequestHandler):
+    """JSON nested past Python's stack, or (``NESTED["on"]`` false) one byte every 50 ms."""
+
+    def do_POST(self) -> None:
+        if NESTED["on"]:
+            body = b"[" * 200_000
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            return
+        self.send_response(200)
+        self.send_header("Content-Length", "1000")
+        self.end_headers()
+        for _ in range(1000):
+            self.wfile.write(b" ")
+            self.wfile.flush()
+            time.sleep(0.05)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+NESTED = {"on": True}
+
+
+def test_a_hostile_answer_is_a_source_error_never_another_exception() -> None:
+    """JSON nested past the stack (a RecursionError in the parser) and a server that trickles
+    its answer a byte at a time (each read within the timeout, the whole past it) are both
+    KpiSourceErrors, which the tick reports per model and carries on after."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Odd)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        NESTED["on"] = True
+        with pytest.raises(KpiSourceError, match="not JSON"):
+            source(url).value("up", at=at(0))
+        NESTED["on"] = False
+        started = time.monotonic()
+        with pytest.raises(KpiSourceError, match=r"did not answer 'up' within 0.3 s"):
+            source(url, timeout_s=0.3).value("up", at=at(0))
+        assert time.monotonic() - started < 3
+    finally:
+        server.shutdown()
+        server.server_close()

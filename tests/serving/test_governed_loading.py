@@ -230,6 +230,19 @@ def test_a_decision_signed_before_a_key_rotation_still_verifies(s: Story) -> Non
     assert after.keyid == before and after.key_source == "listed"
 
 
+def test_a_decision_signed_by_a_compromised_key_is_refused_unless_pinned(s: Story) -> None:
+    """A stolen key can sign any decision and date it before the rotation: nothing it
+    signed serves, unless the operator checked it outside and pins that key."""
+    s.register("1")
+    s.to_production("1")
+    old = bytes.fromhex(s.ws.serving.check(MODEL).keys[0].public_key_hex)
+    s.clock.advance(hours=1)
+    s.ws.keys.rotate("operator", reason="laptop lost", compromised=True)
+    r = refused(s)
+    assert r.reason == "attestation_invalid" and "rotated out as compromised" in str(r)
+    assert load(s, public_key=old).verified.key_source == "pinned"
+
+
 def test_a_workspace_by_path(s: Story) -> None:
     s.register("1")
     s.to_production("1")

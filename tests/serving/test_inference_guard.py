@@ -130,3 +130,34 @@ def test_a_body_too_large_is_413_declared_or_streamed(
     streamed = client.post("/predict", content=chunks())
     assert streamed.status_code == 413
     assert count(registry, "too_large") == 2
+
+
+def test_forbidden_fields_beside_the_rows_or_nested_are_403(
+    client: httpx.Client, registry: CollectorRegistry
+) -> None:
+    envelope = client.post("/predict", json={"instances": [{"income": 1}], "ssn": "123-45"})
+    assert envelope.status_code == 403
+    assert envelope.json()["errors"] == [
+        {"row": None, "field": "ssn", "message": "forbidden field"}
+    ]
+    nested = client.post(
+        "/predict",
+        json={"instances": [GOOD] * 9 + [{**GOOD, "user": {"contacts": [{"email": "a@b.c"}]}}]},
+    )
+    assert nested.status_code == 403
+    doc = nested.json()
+    assert doc["fields"] == ["user.contacts[0].email"] and doc["errors"][0]["row"] == 9
+    assert "user.contacts[0].email" in doc["detail"] and "a@b.c" not in nested.text
+    params = client.post("/predict", json={"instances": [GOOD], "parameters": {"email": "x"}})
+    assert params.status_code == 403 and params.json()["fields"] == ["parameters.email"]
+    assert count(registry, "forbidden") == 3 and count(registry, "ok") == 0
+
+
+@pytest.mark.parametrize("rows", [1, 10])
+def test_a_huge_integer_is_422_naming_row_and_field(client: httpx.Client, rows: int) -> None:
+    body = json.dumps([GOOD] * (rows - 1) + [{**GOOD, "income": 10**400}])
+    answer = client.post("/predict", content=body, headers={"content-type": "application/json"})
+    assert answer.status_code == 422
+    assert answer.json()["errors"] == [
+        {"row": rows - 1, "field": "income", "message": "must be a finite number"}
+    ]

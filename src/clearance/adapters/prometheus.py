@@ -15,6 +15,7 @@ import datetime as dt
 import json
 import math
 import os
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -121,7 +122,7 @@ class PrometheusSource:
             raise KpiSourceError(f"cannot reach {where}: {exc}") from None
         try:
             answer = json.loads(body)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):  # [[[[... nests past the stack
             raise KpiSourceError(
                 f"{where} answered HTTP {status} with a body that is not JSON"
                 + (" (is the URL the Prometheus API?)" if status < 400 else "")
@@ -145,10 +146,16 @@ class PrometheusSource:
         if declared is not None and declared.isdigit() and int(declared) > limit:
             raise self._too_large(int(declared))
         chunks, size = [], 0
+        # the timeout bounds each read; a server trickling bytes is held to it in all
+        deadline = time.monotonic() + self.settings.timeout_s
         for chunk in response.iter_bytes():
             size += len(chunk)
             if size > limit:
                 raise self._too_large(size)
+            if time.monotonic() > deadline:
+                raise httpx.ReadTimeout(
+                    f"the answer took longer than {self.settings.timeout_s:g} s"
+                )
             chunks.append(chunk)
         return b"".join(chunks)
 

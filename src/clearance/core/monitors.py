@@ -85,10 +85,54 @@ class KpiQuery(BaseModel):
             raise ValueError("give max, min or both")
         if self.max is not None and self.min is not None and self.min > self.max:
             raise ValueError(f"min {self.min} is above max {self.max}")
+        outside = _placeholders_outside_strings(self.query)
+        if outside:
+            raise ValueError(
+                f"{outside} must stand inside a double-quoted label value, e.g. "
+                '{model="$model", version="$version"}: it is filled in as that string\'s text'
+            )
         return self
 
     def text(self, model: str, version: str) -> str:
-        return self.query.replace("$model", model).replace("$version", version)
+        """The query with the names filled in as the text of the double-quoted strings they
+        stand in (the validator sees to that), escaped: a name can never end the string."""
+        return self.query.replace("$model", _promql_text(model)).replace(
+            "$version", _promql_text(version)
+        )
+
+
+_PLACEHOLDERS = ("$model", "$version")
+
+
+def _promql_text(value: str) -> str:
+    """``value`` as the inside of a PromQL double-quoted string."""
+    return value.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def _placeholders_outside_strings(query: str) -> str | None:
+    """The first placeholder that is not inside a double-quoted string of ``query`` (PromQL
+    strings: "...", '...' or `...`, with backslash escapes in the first two), or None."""
+    quote: str | None = None
+    i = 0
+    while i < len(query):
+        ch = query[i]
+        if quote is None:
+            if ch in "\"'`":
+                quote = ch
+            else:
+                for name in _PLACEHOLDERS:
+                    if query.startswith(name, i):
+                        return name
+        elif ch == "\\" and quote != "`":
+            i += 1  # the escaped character
+        elif ch == quote:
+            quote = None
+        elif quote != '"':
+            for name in _PLACEHOLDERS:
+                if query.startswith(name, i):
+                    return name
+        i += 1
+    return None
 
 
 class MonitorSpec(BaseModel):

@@ -16,6 +16,7 @@ from typing import Any
 from clearance.core import subjects
 from clearance.core.durations import parse_duration
 from clearance.core.engine import Evaluation, evaluate, resolve_transition
+from clearance.core.policy import ChangeType
 from clearance.errors import ClearanceError, InputError, TransitionRefused
 from clearance.service.access import authorize
 from clearance.service.alerts import Alert, emit
@@ -215,10 +216,9 @@ class Governance:
                 )
                 if ctype is not None and ctype.rollback_if_review_overdue:
                     self._auto_rollback(tx, request, loaded, base, now, report)
-        if ctype is not None and ctype.expires_after:
-            executed = executed_at(tx, request)
-            if executed is not None and now >= executed + parse_duration(ctype.expires_after):
-                self._bypass_expired(tx, request, loaded, base, now, report)
+        expires = bypass_expires_at(request, ctype)
+        if expires is not None and now >= expires:
+            self._bypass_expired(tx, request, loaded, base, now, report)
 
     def _auto_rollback(
         self,
@@ -348,6 +348,15 @@ class Governance:
 
 def executed_at(tx: Tx, request: RequestRecord) -> dt.datetime | None:
     return request.updated_at if request.status == "executed" else None
+
+
+def bypass_expires_at(request: RequestRecord, ctype: ChangeType | None) -> dt.datetime | None:
+    """When the gates an executed change skipped must pass again (its change type's
+    ``expires_after`` from execution): what ``tick`` acts on and a serving loader judges.
+    None: not executed, or no expiry."""
+    if ctype is None or not ctype.expires_after or request.status != "executed":
+        return None
+    return request.updated_at + parse_duration(ctype.expires_after)
 
 
 def review_deadline(tx: Tx, request: RequestRecord) -> dt.datetime | None:

@@ -363,7 +363,12 @@ class Monitors:
         reader = self.open_source(
             self.evidence.open(with_data, row.record.get("artifact_blob")), spec.evidence, rooted
         )
-        return _gate_on(loaded, spec.gate, with_data, reader, now), batch
+        try:
+            return _gate_on(loaded, spec.gate, with_data, reader, now), batch
+        finally:  # the engine's connection and its spill folder go now, not at collection
+            close = getattr(reader, "close", None)
+            if close is not None:
+                close()
 
     def _kpi(
         self, spec: MonitorSpec, kpi: KpiQuery, version: ModelVersion, now: dt.datetime
@@ -492,7 +497,7 @@ class Monitors:
         try:
             bad, restored = restore_previous(
                 tx, record, loaded, actor=MONITOR_ACTOR, reason=reason, now=out.at,
-                fall_back_to=back,
+                fall_back_to=back, replacing=out.version,
             )  # fmt: skip
             if back is None:
                 notes.append(f"rolled back {bad.version} → {restored.version}")

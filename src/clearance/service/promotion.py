@@ -500,15 +500,22 @@ def restore_previous(
     now: dt.datetime,
     to_version: str | None = None,
     fall_back_to: str | None = None,
+    replacing: str | None = None,
 ) -> tuple[VersionRecord, VersionRecord]:
-    """Put the previous (or the named) production version back. The current one retires
-    (a rollback), or with ``fall_back_to`` returns to that stage (a fallback: not retired, a
-    new request with every gate and approval may promote it again)."""
+    """Put the previous (or the named) production version back in place of the newest
+    production version (or of ``replacing``, one of several in production). It retires (a
+    rollback), or with ``fall_back_to`` returns to that stage (a fallback: not retired, a new
+    request with every gate and approval may promote it again)."""
     prod = loaded.policy.workflow.production_stage
     current = tx.versions_in_stage(model.id, prod)
     if not current:
         raise TransitionRefused(f"model {model.name} has no {prod} version to roll back")
     bad = current[-1]
+    if replacing is not None:
+        named = [v for v in current if v.version == replacing]
+        if not named:
+            raise TransitionRefused(f"{model.name} {replacing} is not in {prod}")
+        bad = named[0]
     target = _rollback_target(tx, model.name, bad, to_version, model.id)
     fallback = fall_back_to is not None
     away = fall_back_to if fall_back_to is not None else RETIRED_STAGE

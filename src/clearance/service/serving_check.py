@@ -23,13 +23,13 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from clearance.core.durations import parse_duration
 from clearance.core.inference import InferenceSpec
 from clearance.core.loading import LoadedPolicy
 from clearance.core.waivers import Waiver, find_waiver
 from clearance.errors import InputError, NotFound, StoreError
 from clearance.service.attestations import Attestations, EnvelopeOut
 from clearance.service.context import governing_policy, load_recorded, require_model
+from clearance.service.governance import bypass_expires_at
 from clearance.service.ports import Clock, Store, Tx
 from clearance.service.records import (
     DecisionRecord,
@@ -376,11 +376,7 @@ def _bypass(found: _Found, now: dt.datetime, problems: list[ServingProblem]) -> 
     if not gates:
         return None
     executed = request.updated_at if request.status == "executed" else None
-    expires = (
-        executed + parse_duration(ctype.expires_after)
-        if executed is not None and ctype.expires_after
-        else None
-    )
+    expires = bypass_expires_at(request, ctype)
     usable = [w.as_waiver() for w in found.waivers]
     covered = []
     for gate in gates:

@@ -173,6 +173,13 @@ def _attested(check: ServingCheck, sha256: str, pinned: bytes | None) -> tuple[s
         raise _invalid(str(exc)) from None
     p = verified.predicate
     decided = _time(_get(p, "decision", "decidedAt"), "predicate.decision.decidedAt")
+    if listed is not None and listed.compromised:
+        # whoever stole the key could sign any decision and date it before the rotation
+        raise _invalid(
+            f"signed by key {listed.keyid[:16]}, rotated out as compromised: promote the "
+            "version again (its new decision is attested with the current key), or check this "
+            "attestation against a record kept outside the workspace and pin that key"
+        )
     if listed is not None and listed.retired is not None and decided > listed.retired:
         raise _invalid(
             f"signed by key {listed.keyid[:16]}, retired at {listed.retired.isoformat()}, "
