@@ -12,16 +12,19 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import Field
 
 from clearance.contract.operations import Contract, operation
 from clearance.contract.types import MAX_ID
-from clearance.core.audit import AuditEvent, VerifyReport
-from clearance.service.auditing import MAX_PAGE, AuditPage, PublicKeyOut
-from clearance.service.records import CheckpointRecord, DecisionRecord
-from clearance.service.replay import ReplayReport
+from clearance.service.paging import MAX_EVENTS_PAGE
+
+if TYPE_CHECKING:  # imported when a transport reads the declarations (operations.py says why)
+    from clearance.core.audit import AuditEvent, VerifyReport
+    from clearance.service.auditing import AuditPage, PublicKeyOut
+    from clearance.service.records import CheckpointRecord, DecisionRecord
+    from clearance.service.replay import ReplayReport
 
 # A decision's number, or a prefix of its digest: what the API's path takes.
 DecisionKey = Annotated[
@@ -90,7 +93,7 @@ class AuditOps(Contract):
             int, Field(ge=0, le=MAX_ID, description="Only events after this seq (the cursor).")
         ] = 0,
         limit: Annotated[
-            int, Field(ge=1, le=MAX_PAGE, description="At most this many events.")
+            int, Field(ge=1, le=MAX_EVENTS_PAGE, description="At most this many events.")
         ] = 100,
         model: ModelFilter = None,
         since: SinceFilter = None,

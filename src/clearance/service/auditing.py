@@ -37,6 +37,7 @@ from clearance.errors import InputError, StoreConflict
 from clearance.service.access import authorize_server
 from clearance.service.context import require_model
 from clearance.service.keys import ROTATED, verify_rotating
+from clearance.service.paging import MAX_EVENTS_PAGE
 from clearance.service.ports import BlobStore, Clock, Store, Tx
 from clearance.service.records import CheckpointRecord
 from clearance.service.state import blob_users, read_state
@@ -44,7 +45,7 @@ from clearance.service.state import blob_users, read_state
 EXPORT_FIELDS = ["seq", "time", "actor", "action", "subject", "payload", "prev_hash", "hash"]
 ATTEMPTS = 3  # a write committed while the tables are read makes them inconsistent: again
 MOVING = "the tables kept changing while they were read; compared as last read"
-MAX_PAGE = 1000  # the most events one page holds
+MAX_PAGE = MAX_EVENTS_PAGE
 
 
 class AuditPage(BaseModel):

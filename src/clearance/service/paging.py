@@ -21,6 +21,7 @@ from typing import Any, Generic, Literal, Protocol, TypeVar
 from clearance.errors import InputError
 
 MAX_PAGE = 500  # the most rows one page holds
+MAX_EVENTS_PAGE = 1000  # the most audit events one page holds (events are small)
 MAX_OFFSET = 2**63 - 1  # SQL's OFFSET is a 64-bit integer on SQLite and PostgreSQL
 MAX_KEY = 2**63 - 1  # the largest id a database integer column holds
 MAX_CURSOR = 1200  # characters: a name key of 200 four-byte characters, encoded, fits
