@@ -7,16 +7,20 @@ evidence:
   events:  {kind: dataset, source: {spark: {path: events/, format: parquet}}}
 ```
 
-Paths are relative to the manifest's folder (inside it when the manifest is confined). The
-evidence's sha256 is that of the list of the files read (relative name and each file's
-sha256, one per line, sorted), so a decision stays replayable: new files, or a changed one,
-make new evidence. No file matching is an error naming the field.
+Paths are relative to the manifest's folder (inside it when the manifest is confined: no
+absolute path, no ``..``, refused by their text before anything is listed). The evidence's
+sha256 is that of the list of the files read (relative name and each file's sha256, one per
+line, sorted), so a decision stays replayable: new files, or a changed one, make new
+evidence. The engines read exactly that list (never the folder or the pattern), so the digest
+covers exactly what is read. No file matching is an error naming the field; listing stops past
+MAX_FILES matches or MAX_ENTRIES folder entries.
 """
 
 from __future__ import annotations
 
-import glob
+import fnmatch
 import hashlib
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +29,11 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, StrictStr, model_validator
 
 MAX_FILES = 100_000
+HIDDEN = (".", "_")
+MAX_ENTRIES = 1_000_000
+MAX_SEGMENTS = 64
+_MAGIC = re.compile(r"[*?\[]")
+_ENGINE_PATTERN = re.compile(r"[*?\[\]{}\\]")
 _TABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}(\.[A-Za-z_][A-Za-z0-9_]{0,127}){0,2}$")
 FORMATS = ("parquet", "csv", "json", "orc")
 
@@ -44,6 +53,8 @@ class TableSource:
 
     ``engine`` is ``duckdb`` or ``spark``; ``path`` a file, directory or glob (Parquet by
     default), or ``database`` (a DuckDB file) with ``table``; ``format`` for Spark's reader.
+    ``files``: the list :func:`source_files` gave when the digest was taken, so the engine
+    reads exactly those; when None the engine lists them itself.
     """
 
     engine: Literal["duckdb", "spark"]
@@ -51,6 +62,7 @@ class TableSource:
     database: str | None = None
     table: str | None = None
     format: str = "parquet"
+    files: tuple[Path, ...] | None = None
 
     def describe(self) -> str:
         where = self.path if self.path is not None else f"{self.database}#{self.table}"
@@ -107,20 +119,108 @@ class SourceSpec(_Spec):
         return TableSource("spark", self.spark.path, format=self.spark.format)
 
 
+def _hidden(name: str) -> bool:
+    return name.startswith(HIDDEN)
+
+
+def _segments(raw: str, within: Path | None) -> list[str]:
+    """The path's segments, refused by their text before anything is listed: a leading ``~``
+    (never expanded) always, an absolute path or a ``..`` when confined."""
+    if "\x00" in raw or len(raw) > 4096:
+        raise ValueError("a source path must be at most 4096 characters, without NUL")
+    if raw.startswith("~"):
+        raise ValueError(f"'{raw}': '~' is not expanded; give a path relative to the manifest")
+    parts = [p for p in re.split(r"[/\\]", raw) if p not in ("", ".")]
+    if within is not None and (
+        Path(raw).is_absolute() or raw.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", raw)
+        or ".." in parts
+    ):  # fmt: skip
+        raise ValueError(f"'{raw}' must be a relative path inside the manifest's folder (no ..)")
+    if len(parts) > MAX_SEGMENTS:
+        raise ValueError(f"'{raw}' has over {MAX_SEGMENTS} path segments")
+    return parts
+
+
+def _match(segments: list[str], i: int, name: str) -> bool:
+    """Whether the name matches segment ``i``: a pattern never matches a hidden name."""
+    pattern = segments[i]
+    if not _MAGIC.search(pattern):
+        return name == pattern
+    return not _hidden(name) and fnmatch.fnmatchcase(name, pattern)
+
+
+def _closure(segments: list[str], states: set[int]) -> set[int]:
+    """``**`` also matches no folder: the segment after it (if any) applies here too."""
+    out, todo = set(states), list(states)
+    while todo:
+        i = todo.pop()
+        if i + 1 < len(segments) and segments[i] == "**" and i + 1 not in out:
+            out.add(i + 1)
+            todo.append(i + 1)
+    return out
+
+
+def _walk(root: Path, segments: list[str], raw: str) -> list[Path]:
+    """The files under ``root`` the segments match: one walk, each folder once with the set of
+    pattern positions it can be at (no backtracking), symlinked folders not followed, stopped
+    past MAX_FILES matches or MAX_ENTRIES entries."""
+    last = len(segments) - 1
+    found: list[Path] = []
+    seen = 0
+    stack: list[tuple[Path, set[int]]] = [(root, _closure(segments, {0}))]
+    while stack:
+        folder, states = stack.pop()
+        try:
+            entries = os.scandir(folder)
+        except OSError:
+            continue
+        with entries:
+            for entry in entries:
+                seen += 1
+                if seen > MAX_ENTRIES:
+                    raise ValueError(f"{raw} walks over {MAX_ENTRIES:,} entries")
+                name = entry.name
+                if entry.is_dir(follow_symlinks=False):
+                    below = {i for i in states if segments[i] == "**" and not _hidden(name)}
+                    below |= {
+                        i + 1 for i in states
+                        if i < last and segments[i] != "**" and _match(segments, i, name)
+                    }  # fmt: skip
+                    if below:
+                        stack.append((Path(entry.path), _closure(segments, below)))
+                elif entry.is_file() and any(
+                    i == last
+                    and (not _hidden(name) if segments[i] == "**" else _match(segments, i, name))
+                    for i in states
+                ):
+                    found.append(Path(entry.path))
+                    if len(found) > MAX_FILES:
+                        raise ValueError(f"{raw} matches over {MAX_FILES:,} files")
+    return found
+
+
 def source_files(source: TableSource, base: Path, within: Path | None) -> list[Path]:
-    """The local files a source reads, resolved; ``ValueError`` when none (or one outside
-    ``within``)."""
+    """The local files a source reads, resolved and sorted; ``ValueError`` when none, when one
+    is outside ``within``, or past the bounds.
+
+    A file is itself; a folder is every file below it; a glob (``*``, ``?``, ``[...]``,
+    ``**`` for any folders) the files it matches. Names starting with ``.`` or ``_`` (engines'
+    temporary and marker files) are left out of folders and never matched by a wildcard. The
+    engines read exactly this list, so the digest covers exactly what is read."""
     raw = source.path if source.path is not None else str(source.database)
-    if Path(raw).is_absolute() and within is not None:
-        raise ValueError(f"'{raw}' must be a relative path inside the manifest's folder")
-    pattern = str(base / raw)
-    if Path(pattern).is_dir():
-        found = [
-            p for p in Path(pattern).rglob("*") if p.is_file() and not p.name.startswith((".", "_"))
-        ]
+    parts = _segments(raw, within)
+    magic = next((i for i, p in enumerate(parts) if _MAGIC.search(p)), len(parts))
+    root = (base / Path(raw).anchor).joinpath(*parts[:magic])
+    if magic == len(parts) and root.is_file():
+        found = [root]
+    elif source.path is None:  # a database is one file, never a pattern
+        found = []
+    elif magic == len(parts) and root.is_dir():
+        found = _walk(root, ["**"], raw)
+    elif magic < len(parts) and root.is_dir():
+        found = _walk(root, parts[magic:], raw)
     else:
-        matched = glob.glob(pattern, recursive=True)  # noqa: PTH207 (a pattern across folders)
-        found = [Path(p) for p in matched if Path(p).is_file()]
+        found = []
     files = sorted({p.resolve() for p in found})
     if within is not None and any(not p.is_relative_to(within) for p in files):
         raise ValueError(
@@ -128,9 +228,17 @@ def source_files(source: TableSource, base: Path, within: Path | None) -> list[P
         )
     if not files:
         raise ValueError(f"no file matches {raw} (looked in {base.resolve()})")
-    if len(files) > MAX_FILES:
-        raise ValueError(f"{raw} matches {len(files):,} files, over {MAX_FILES:,}")
+    odd = next((p for p in files if _ENGINE_PATTERN.search(str(p))), None)
+    if odd is not None:
+        raise ValueError(f"{odd}: a file name with * ? [ ] {{ }} or \\ would be read as a pattern")
     return files
+
+
+def engine_files(source: TableSource, base: Path | None) -> list[str]:
+    """The files an engine reads for a ``path`` source: ``source.files`` when given, else
+    :func:`source_files` (the same list the digest covers)."""
+    files = source.files if source.files is not None else source_files(source, base or Path(), None)
+    return [str(f) for f in files]
 
 
 def source_digest(files: list[Path], base: Path) -> tuple[str, int]:

@@ -9,6 +9,7 @@ with a reader of those files.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import posixpath
 from dataclasses import dataclass, field
@@ -232,9 +233,12 @@ def _source_item(
     field_path = ("evidence", name, "source", engine, "path" if source.path else "database")
     sha, size = None, None
     try:
-        sha, size = source_digest(source_files(source, base, within), base)
+        files = source_files(source, base, within)
+        sha, size = source_digest(files, base)
     except (ValueError, OSError) as exc:
         problems.append(Problem(positions.locate(field_path), format_path(field_path), str(exc)))
+    else:  # the engine reads exactly the files digested, even if another lands meanwhile
+        source = dataclasses.replace(source, files=tuple(files))
     item = EvidenceItem(
         name=name, kind=ref.kind, uri=source.describe(), sha256=sha, size=size, columns=ref.columns
     )

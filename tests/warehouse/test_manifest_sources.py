@@ -34,14 +34,17 @@ def write(root: Path, evidence: str) -> Path:
 def test_a_glob_of_parquet_files_is_one_dataset_with_a_digest(tmp_path: Path) -> None:
     path = write(tmp_path, '  b: {kind: dataset, source: {duckdb: {path: "batches/*.parquet"}}}\n')
     version, files = read_manifest(path)
-    assert files.sources == {"b": TableSource("duckdb", path="batches/*.parquet")}
+    digested = tuple(sorted((tmp_path / "batches").resolve().glob("*.parquet")))
+    assert files.sources == {"b": TableSource("duckdb", path="batches/*.parquet", files=digested)}
     item = version.evidence["b"]
     assert item.uri == "duckdb:batches/*.parquet" and item.sha256 and item.size
     pq.write_table(pa.table({"x": [1.0]}), tmp_path / "batches" / "part-9.parquet")
     assert read_manifest(path)[0].evidence["b"].sha256 != item.sha256  # new file, new evidence
     reader = with_warehouse(FileEvidence({}, None), files.sources, base=tmp_path)
     assert isinstance(reader, WarehouseEvidence)
-    assert reader.dataset_rows("b") == 31
+    assert reader.dataset_rows("b") == 30  # the files digested, not the one landed since
+    again = read_manifest(path)[1].sources
+    assert with_warehouse(FileEvidence({}, None), again, base=tmp_path).dataset_rows("b") == 31
 
 
 @pytest.mark.parametrize(

@@ -359,7 +359,8 @@ class Monitors:
         with_data = version.model_copy(
             update={"evidence": {**version.evidence, spec.evidence: item}}
         )
-        rooted = TableSource(spec.engine, path=str(self.data_root / spec.data))
+        # the engine reads exactly the files digested, even if another lands meanwhile
+        rooted = TableSource(spec.engine, path=str(self.data_root / spec.data), files=tuple(files))
         reader = self.open_source(
             self.evidence.open(with_data, row.record.get("artifact_blob")), spec.evidence, rooted
         )

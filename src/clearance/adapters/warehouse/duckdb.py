@@ -8,7 +8,11 @@ memory does not grow with the rows. The SQL is fixed text: values (paths, bin ed
 limits) are bound parameters or registered Arrow tables; a column is used only when it is
 exactly one of the table's columns (:func:`~._common.checked_column`), and then as a quoted
 identifier; a table name must be plain words (``schema.table``), also quoted; files become a
-view through DuckDB's Python API (``read_parquet(path).create_view``), not SQL text.
+view through DuckDB's Python API (``read_parquet([files]).create_view``), not SQL text.
+
+The connection reads exactly the files :func:`clearance.dataset_sources.source_files` lists
+(``allowed_paths``, external access off), and a database file is opened with external access
+off, so neither a view in it nor a pattern reaches another file.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from clearance.adapters.warehouse._common import (
     checked_column,
     checked_table,
 )
+from clearance.dataset_sources import engine_files
 from clearance.extras import require
 from clearance.kernels.summaries import ColumnProfile, ValueCounts
 
@@ -53,33 +58,48 @@ class DuckDBTable:
     def __init__(self, source: TableSource, name: str, base: Path | None = None) -> None:
         duckdb = require("duckdb", "reading a dataset with DuckDB")
         self.name = name
+        # Bounded memory: DuckDB spills its sorts and joins to a temporary folder past this.
+        limit = os.environ.get(MEMORY_ENV, DEFAULT_MEMORY).strip()
+        if not re.fullmatch(r"\d+(\.\d+)?\s*[KMGT]i?B", limit, flags=re.IGNORECASE):
+            raise ValueError(f"{MEMORY_ENV} must be a size such as 512MB, not {limit!r}")
+        spill = tempfile.mkdtemp(prefix="clearance-duckdb-")
+        weakref.finalize(self, shutil.rmtree, spill, True)  # removed with this table
         if source.path is not None:
-            path = str((base / source.path) if base is not None else source.path)
+            files = engine_files(source, base)
             self._con = duckdb.connect()
-            # the files become a view through the Python API: the path is never SQL text
-            reader = self._con.read_csv if source.format == "csv" else self._con.read_parquet
-            reader(path).create_view("clearance_source")
-            self._from = quote("clearance_source")
         else:
             if source.database is None or source.table is None:
                 raise ValueError(f"dataset '{name}': give duckdb path, or database and table")
             db = (base / source.database) if base is not None else Path(source.database)
             if not db.is_file():
                 raise FileNotFoundError(f"dataset '{name}': DuckDB database not found: {db}")
-            self._con = duckdb.connect(str(db), read_only=True)
+            files = []
+            # attached to a connection of its own (not DuckDB's per-file shared instance, whose
+            # settings another table may have locked), under its own name as before
+            self._con = duckdb.connect()
+            self._con.execute(f"ATTACH ? AS {quote(db.stem)} (READ_ONLY)", [str(db)])
+            self._con.execute(f"USE {quote(db.stem)}")
+        # External access off (and no SET can turn it back on) before anything is read: the
+        # connection reads exactly the listed files -- the ones the evidence digest covers,
+        # not the folder or the pattern -- and a view in a database file (SQL its author
+        # wrote) reads the database's own tables, never a local file or a URL.
+        self._con.execute("SET allowed_paths = ?", [files])
+        self._con.execute("SET memory_limit = ?", [limit])
+        self._con.execute("SET temp_directory = ?", [spill])
+        self._con.execute("SET enable_external_access = false")
+        if source.path is not None:
+            # the files become a view through the Python API: a path is never SQL text
+            reader = self._con.read_csv if source.format == "csv" else self._con.read_parquet
+            reader(files).create_view("clearance_source")
+            self._from = quote("clearance_source")
+        else:
+            assert source.table is not None
             self._from = ".".join(quote(p) for p in checked_table(source.table).split("."))
         self._con.execute("SET enable_progress_bar = false")
-        # Bounded memory: DuckDB spills its sorts and joins to a temporary folder past this.
-        limit = os.environ.get(MEMORY_ENV, DEFAULT_MEMORY).strip()
-        if not re.fullmatch(r"\d+(\.\d+)?\s*[KMGT]i?B", limit, flags=re.IGNORECASE):
-            raise ValueError(f"{MEMORY_ENV} must be a size such as 512MB, not {limit!r}")
-        self._con.execute("SET memory_limit = ?", [limit])
-        spill = tempfile.mkdtemp(prefix="clearance-duckdb-")
-        weakref.finalize(self, shutil.rmtree, spill, True)  # removed with this table
-        self._con.execute("SET temp_directory = ?", [spill])
         # Parquet min/max statistics leave NaN out, and DuckDB (2.0.1) folds isnan() to false
         # from them, so NaN would be counted as a value: keep the statistics out of it.
         self._con.execute("SET disabled_optimizers = 'statistics_propagation'")
+        self._con.execute("SET lock_configuration = true")  # no SET can give access back
         self._types: dict[str, str] = {
             str(row[0]): str(row[1]).upper()
             for row in self._sql(f"DESCRIBE SELECT * FROM {self._from}").fetchall()

@@ -1,5 +1,6 @@
-"""Spark as a distributed engine: a dataset read by ``spark.read`` (Parquet by default),
-summarised by DataFrame aggregates (:class:`SparkTable` implements
+"""Spark as a distributed engine: a dataset read by ``spark.read`` (Parquet by default) from
+exactly the files :func:`clearance.dataset_sources.source_files` lists, summarised by
+DataFrame aggregates (:class:`SparkTable` implements
 :class:`clearance.kernels.summaries.Aggregator`).
 
 Only summaries reach the driver: counts, min/max, value->count histograms of bounded size
@@ -19,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from clearance.adapters.warehouse._common import FORMATS, TableSource, checked_column
+from clearance.dataset_sources import engine_files
 from clearance.extras import require
 from clearance.kernels.summaries import ColumnProfile, ValueCounts
 
@@ -40,12 +42,13 @@ class SparkTable:
             raise ValueError(f"dataset '{name}': spark format must be one of {', '.join(FORMATS)}")
         if source.path is None:
             raise ValueError(f"dataset '{name}': give spark path (and format)")
-        path = str((base / source.path) if base is not None else source.path)
+        # exactly the files the evidence digest covers, never the folder or the pattern
+        files = engine_files(source, base)
         self._spark = sql.SparkSession.builder.getOrCreate()
         reader = self._spark.read.format(source.format)
         if source.format == "csv":
             reader = reader.option("header", "true").option("inferSchema", "true")
-        self._df = reader.load(path)
+        self._df = reader.load(files)
         self._types = {f.name: f.dataType.simpleString() for f in self._df.schema.fields}
 
     @property
