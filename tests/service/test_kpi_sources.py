@@ -133,6 +133,7 @@ def test_a_server_that_does_not_answer_in_time_or_cannot_be_reached(silent: str)
 
 class _Html(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", "0")))  # see _Odd
         body = b"<html>login</html>"
         self.send_response(200)
         self.send_header("Content-Length", str(len(body)))
@@ -223,6 +224,8 @@ class _Odd(BaseHTTPRequestHandler):
     """JSON nested past Python's stack, or (``NESTED["on"]`` false) one byte every 50 ms."""
 
     def do_POST(self) -> None:
+        # read the query first: closing with it unread would reset the connection
+        self.rfile.read(int(self.headers.get("Content-Length", "0")))
         if NESTED["on"]:
             body = b"[" * 200_000
             self.send_response(200)
