@@ -96,4 +96,6 @@ def test_healthz_answers_promptly_while_a_heavy_expression_gate_runs(
     assert f"max_seconds = {MAX_SECONDS}" in gates["slow"]["message"]
     assert MAX_SECONDS <= took < MAX_SECONDS + 20
     assert len(latencies) > 10  # health was really asked while the gate ran
-    assert max(latencies) < 1.0, f"worst /healthz latency {max(latencies):.3f} s"
+    # never waiting for the gate (4 s here, 40 s in the finding); the margin is for a loaded
+    # 2-core CI machine, where one answer in a run once took 1.2 s
+    assert max(latencies) < MAX_SECONDS / 2, f"worst /healthz latency {max(latencies):.3f} s"
