@@ -152,7 +152,8 @@ def detect_format(head: bytes, hint: str = "") -> str:
     return _SUFFIXES.get(Path(hint).suffix.lower(), "csv")
 
 
-def _head(source: Source) -> bytes:
+def head_bytes(source: Source) -> bytes:
+    """The first bytes ``detect_format`` reads."""
     if isinstance(source, bytes):
         return source[:8]
     with source.open("rb") as f:
@@ -193,7 +194,7 @@ class _Opened:
 
     def __init__(self, source: Source, hint: str) -> None:
         self.source = source
-        self.format = detect_format(_head(source), hint)
+        self.format = detect_format(head_bytes(source), hint)
         self._parquet: pq.ParquetFile | None = None
         self.rows: int | None = None  # after :meth:`limit`: the rows (CSV: at least them)
 

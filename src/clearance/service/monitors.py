@@ -65,6 +65,7 @@ if TYPE_CHECKING:
     from numpy.typing import NDArray
 
     from clearance.core.loading import LoadedPolicy
+    from clearance.core.policy import GateSpec
     from clearance.service.delivery import Deliveries
     from clearance.service.kpi_sources import KpiSource
 
@@ -302,7 +303,7 @@ class Monitors:
         assert spec.gate is not None and spec.data is not None  # the spec's validator
         gate = loaded.policy.gate(spec.gate)
         if spec.engine is not None:
-            return self._measure_pushed(loaded, spec, version, row, now)
+            return self._measure_pushed(loaded, gate, spec, version, row, now)
         try:
             batch = newest_batch(self.data_root, spec.data)
         except OSError as exc:
@@ -311,12 +312,7 @@ class Monitors:
             problem = f"no production batch at {spec.data}" if batch is None else ""
         if batch is None:
             return _error(gate.id, gate.type, gate.severity, problem, gate.remediation), None
-        item = EvidenceItem(
-            name=spec.evidence, kind="dataset", uri=batch.uri, sha256=batch.sha256, size=batch.size
-        )
-        with_batch = version.model_copy(
-            update={"evidence": {**version.evidence, spec.evidence: item}}
-        )
+        with_batch = _with_production(version, spec.evidence, batch)
         reader = WithBatch(
             self.evidence.open(with_batch, row.record.get("artifact_blob")),
             spec.evidence,
@@ -327,6 +323,7 @@ class Monitors:
     def _measure_pushed(
         self,
         loaded: LoadedPolicy,
+        gate: GateSpec,
         spec: MonitorSpec,
         version: ModelVersion,
         row: VersionRecord,
@@ -336,7 +333,6 @@ class Monitors:
         the spec's engine with the aggregates pushed down: production data larger than memory.
         Its evidence digest covers every file, so a new file is a new input."""
         assert spec.gate is not None and spec.data is not None and spec.engine is not None
-        gate = loaded.policy.gate(spec.gate)
         source = TableSource(spec.engine, path=spec.data)
         try:
             files = source_files(source, self.data_root, None)
@@ -354,11 +350,7 @@ class Monitors:
             size=size,
             modified=dt.datetime.fromtimestamp(newest, dt.UTC),
         )
-        item = EvidenceItem(name=spec.evidence, kind="dataset", uri=batch.uri, sha256=sha,
-                            size=size)  # fmt: skip
-        with_data = version.model_copy(
-            update={"evidence": {**version.evidence, spec.evidence: item}}
-        )
+        with_data = _with_production(version, spec.evidence, batch)
         # the engine reads exactly the files digested, even if another lands meanwhile
         rooted = TableSource(spec.engine, path=str(self.data_root / spec.data), files=tuple(files))
         reader = self.open_source(
@@ -593,6 +585,15 @@ class WithBatch:
 
 
 # helpers ------------------------------------------------------------------------------------
+def _with_production(version: ModelVersion, name: str, batch: BatchInfo) -> ModelVersion:
+    """``version`` with the production data as its evidence ``name`` (shadowing any item of
+    that name): what the monitor's gate reads and the run records."""
+    item = EvidenceItem(
+        name=name, kind="dataset", uri=batch.uri, sha256=batch.sha256, size=batch.size
+    )
+    return version.model_copy(update={"evidence": {**version.evidence, name: item}})
+
+
 def _gate_on(
     loaded: LoadedPolicy, gate_id: str, version: ModelVersion, reader: Any, now: dt.datetime
 ) -> GateResult:

@@ -104,10 +104,11 @@ class WarehouseEvidence:
 
 
 def _is_parquet(path: Path) -> bool:
-    """By its magic bytes (a stored blob has no suffix)."""
+    """By its magic bytes alone (a stored blob has no suffix): the datasets reader's rule."""
+    from clearance.adapters.datasets import detect_format, head_bytes
+
     try:
-        with path.open("rb") as f:
-            return f.read(4) == b"PAR1"
+        return detect_format(head_bytes(path)) == "parquet"
     except OSError:
         return False
 
