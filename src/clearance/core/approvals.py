@@ -16,7 +16,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from clearance.core.policy import ApprovalRequirement, ApprovalRules
-from clearance.core.results import ApprovalStatus, RoleStatus
+from clearance.core.results import ApprovalStatus, RoleStatus, assemble
 
 Verdict = Literal["approve", "reject"]
 
@@ -60,16 +60,31 @@ def approval_status(
             rejected.append(who)
         else:
             valid.append(a)
-    slots = [r.role for r in requirements for _ in range(r.count)]
-    if rules.one_person_counts_once:
-        assigned = _match(slots, valid)
+    if not valid:  # nobody to place: no slot is filled
+        assigned: dict[str, list[str]] = {}
+    elif rules.one_person_counts_once:
+        assigned = _match([r.role for r in requirements for _ in range(r.count)], valid)
     else:
         assigned = _per_role(requirements, valid)
-    roles = [
-        RoleStatus(role=r.role, required=r.count, approved_by=assigned.get(r.role, []))
-        for r in requirements
-    ]
-    return ApprovalStatus(roles=roles, ignored=ignored, rejected_by=rejected)
+    roles = [_role(r.role, r.count, assigned.get(r.role, [])) for r in requirements]
+    if not _all_text(rejected):
+        return ApprovalStatus(roles=roles, ignored=ignored, rejected_by=rejected)
+    fields = {"roles": roles, "ignored": ignored, "rejected_by": rejected}
+    return assemble(ApprovalStatus, fields, _STATUS_GIVEN)
+
+
+# Built without validation (issue 12.3: every decision makes one, ``results.assemble``): the
+# lists are made here, of names that are exact ``str`` (an ``Approval`` validates them); a role
+# or count of another type is validated, as before.
+_ROLE_GIVEN = set(RoleStatus.model_fields)
+_STATUS_GIVEN = set(ApprovalStatus.model_fields)
+
+
+def _role(role: str, required: int, approved_by: list[str]) -> RoleStatus:
+    if type(role) is not str or type(required) is not int or not _all_text(approved_by):
+        return RoleStatus(role=role, required=required, approved_by=approved_by)
+    fields = {"role": role, "required": required, "approved_by": list(approved_by)}
+    return assemble(RoleStatus, fields, _ROLE_GIVEN)
 
 
 def _arrival(a: Approval) -> tuple[dt.datetime, bool, str]:
@@ -110,3 +125,7 @@ def _per_role(
         r.role: sorted(a.approver for a in approvals if r.role in a.roles)[: r.count]
         for r in requirements
     }
+
+
+def _all_text(names: list[str]) -> bool:
+    return all(type(name) is str for name in names)

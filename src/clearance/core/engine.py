@@ -19,7 +19,6 @@ from pydantic_core import to_jsonable_python
 from clearance.core.approvals import Approval, approval_status
 from clearance.core.gates.base import (
     GateContext,
-    GateParams,
     GateType,
     Measurement,
     in_holm_family,
@@ -311,8 +310,17 @@ def _measure_gates(
     for i, gid in enumerate(gate_ids):
         if progress is not None:
             progress(i, total, gid)
-        if gid not in bypass:
-            measured[gid] = _measure(steps[gid], params, ctx, reg, types)
+        if gid in bypass:
+            continue
+        kind = steps[gid].type
+        # written out, not a helper per gate: this runs for every gate of every decision
+        try:
+            gate = types.get(kind)
+            if gate is None:
+                gate = types[kind] = reg.get(kind)
+            measured[gid] = gate.evaluate(params[gid], ctx)
+        except Exception as exc:
+            measured[gid] = _failed(kind, exc)
     if progress is not None:
         progress(total, total, "")
     # only a measurement with a hypothesis record can join the family (``_holm``)
@@ -337,7 +345,10 @@ _INPUTS_GIVEN = set(DecisionInputs.model_fields) - {"methods"}
 
 def _all_text(fields: dict[str, Any], names: Sequence[str]) -> bool:
     """Whether every one of ``names`` holds a plain ``str``: what validation returns as is."""
-    return all(type(fields[name]) is str for name in names)
+    for name in names:  # noqa: SIM110 - a loop: all() over a generator costs more, per decision
+        if type(fields[name]) is not str:
+            return False
+    return True
 
 
 def _change_type(request: Evaluation) -> ChangeType | None:
@@ -507,6 +518,7 @@ def _gate(
         )
     m = measurement
     status, message, margin, evidence = m.status, m.message, m.margin, m.evidence
+    observed, threshold, operator = m.observed, m.threshold, m.operator
     details = dict(m.details)
     if step.warn and status in _BLOCKING:
         details["unwaived_status"] = status.value
@@ -514,27 +526,25 @@ def _gate(
     if step.expires is not None and step.expires < ctx.now.date():
         details["gate_expired"] = step.expires.isoformat()
         message += f" [gate definition expired {step.expires}: the policy owner should review it]"
-    near = (
-        status is _PASS
-        and margin is not None
-        and _near_miss(m, step.near_miss if step.near_miss is not None else share)
-    )
+    near = False
+    if status is _PASS and margin is not None:
+        own = step.near_miss
+        near = _near_miss(margin, m.scale, threshold, share if own is None else own)
     # values validation would return unchanged (exact types, str keys) are not validated
-    plain = (
+    if (
         type(status) is GateStatus
         and type(message) is str
-        and (margin is None or type(margin) is float)
-        and (m.operator is None or type(m.operator) is str)
+        and (type(margin) is float or margin is None)
+        and (operator is None or type(operator) is str)
         and type(evidence) is dict
         and (not details or _text_keys(details))
         and (not evidence or _text_items(evidence))
-    )
-    if plain:
+    ):
         fields = step.template.copy()
         fields["status"] = status
-        fields["observed"] = m.observed
-        fields["threshold"] = m.threshold
-        fields["operator"] = m.operator
+        fields["observed"] = observed
+        fields["threshold"] = threshold
+        fields["operator"] = operator
         fields["margin"] = margin
         fields["near_miss"] = near
         fields["message"] = message
@@ -544,9 +554,9 @@ def _gate(
     else:
         result = GateResult(
             status=status,
-            observed=m.observed,
-            threshold=m.threshold,
-            operator=m.operator,
+            observed=observed,
+            threshold=threshold,
+            operator=operator,
             margin=margin,
             near_miss=near,
             message=message,
@@ -595,45 +605,28 @@ _PASS, _WARN, _SKIPPED = GateStatus.PASS, GateStatus.WARN, GateStatus.SKIPPED
 _WAIVABLE = (GateStatus.FAIL, GateStatus.ERROR, GateStatus.WARN)
 
 
-def _measure(
-    step: _Step,
-    params: Mapping[str, GateParams],
-    ctx: GateContext,
-    registry: GateRegistry,
-    types: dict[str, GateType],
-) -> Measurement:
-    """The gate's measurement; one that raises is a bug, reported as an ``error`` result.
+def _failed(kind: str, exc: Exception) -> Measurement:
+    """The ``error`` result of a gate whose measurement raised: a bug, or a missing extra.
 
     Gates return their errors (``gates.base``); this net only keeps one broken gate (or an
-    unknown type) from hiding the others. ``types`` remembers this decision's lookups.
+    unknown type) from hiding the others.
     """
-    try:
-        gate = types.get(step.type)
-        if gate is None:
-            gate = types[step.type] = registry.get(step.type)
-        return gate.evaluate(params[step.id], ctx)
-    except (ImportError, MissingExtra) as exc:  # an extra's library (numpy ...) is missing
-        missing = missing_extra(exc, f"gate type '{step.type}'")
+    if isinstance(exc, ImportError | MissingExtra):  # an extra's library (numpy ...) is missing
+        missing = missing_extra(exc, f"gate type '{kind}'")
         if missing is None:
-            return Measurement.error(f"gate type '{step.type}' failed: ImportError: {exc}")
+            return Measurement.error(f"gate type '{kind}' failed: ImportError: {exc}")
         return Measurement.error(str(missing))
-    except Exception as exc:
-        return Measurement.error(f"gate type '{step.type}' failed: {type(exc).__name__}: {exc}")
+    return Measurement.error(f"gate type '{kind}' failed: {type(exc).__name__}: {exc}")
 
 
-def _near_miss(m: Measurement, share: float) -> bool:
-    scale = (
-        m.scale
-        if m.scale is not None
-        else (
-            abs(m.threshold)
-            if isinstance(m.threshold, int | float) and not isinstance(m.threshold, bool)
-            else None
-        )
-    )
-    if not scale or m.margin is None:
+def _near_miss(margin: float, scale: float | None, threshold: Any, share: float) -> bool:
+    """Whether a passing margin is within ``share`` of the scale (default ``|threshold|``)."""
+    if scale is None:
+        numeric = isinstance(threshold, int | float) and not isinstance(threshold, bool)
+        scale = abs(threshold) if numeric else None
+    if not scale:
         return False
-    return 0 <= m.margin <= share * scale
+    return 0 <= margin <= share * scale
 
 
 def _outcome(blocking: list[str], approvals: ApprovalStatus) -> Outcome:

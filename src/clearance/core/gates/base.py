@@ -187,9 +187,10 @@ def check_bound(observed: float, *, min: float | None, max: float | None, what: 
     else:
         raise ValueError("check_bound needs a min or a max")
     ok = (low is None or low >= 0) and (high is None or high >= 0)
+    bound = _bounds.get((op, threshold)) or _bound_text(op, threshold)
     return Measurement(
         _PASS if ok else _FAIL,
-        f"{what} = {observed:.6g} {'meets' if ok else 'violates'}{_bound_text(op, threshold)}",
+        f"{what} = {observed:.6g} {'meets' if ok else 'violates'}{bound}",
         observed,
         threshold,
         op,

@@ -7,6 +7,7 @@ matched without regard to case, surrounding spaces or trailing ``#`` s.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -29,10 +30,6 @@ class DocumentationParams(GateParams):
     documents: list[RequiredDocument | str] = Field(
         min_length=1, description="Document names, or {name, sections} for required headings."
     )
-
-    @property
-    def required(self) -> list[RequiredDocument]:
-        return [RequiredDocument(name=d) if isinstance(d, str) else d for d in self.documents]
 
 
 def headings(text: str) -> set[str]:
@@ -77,12 +74,11 @@ class Documentation:
         problems: list[str] = []
         missing: list[str] = []
         digests: dict[str, str] = {}
-        for doc in params.required:
-            issue = self._check(doc, ctx, digests)
+        for doc in params.documents:  # not ``required``: a model per name, per decision
+            name, sections = (doc, ()) if isinstance(doc, str) else (doc.name, doc.sections)
+            issue = self._check(name, sections, ctx, digests)
             if issue is not None:
-                (missing if issue.startswith("missing") else problems).append(
-                    f"{doc.name}: {issue}"
-                )
+                (missing if issue.startswith("missing") else problems).append(f"{name}: {issue}")
         required = len(params.documents)
         complete = required - len(problems) - len(missing)
         details = {"missing": missing, "incomplete": problems}
@@ -108,22 +104,22 @@ class Documentation:
         )
 
     def _check(
-        self, doc: RequiredDocument, ctx: GateContext, digests: dict[str, str]
+        self, name: str, sections: Sequence[str], ctx: GateContext, digests: dict[str, str]
     ) -> str | None:
-        if doc.name not in ctx.version.evidence:
-            return "missing (attach it as evidence named " + repr(doc.name) + ")"
+        if name not in ctx.version.evidence:
+            return "missing (attach it as evidence named " + repr(name) + ")"
         try:
-            data = ctx.evidence.read_bytes(doc.name)
+            data = ctx.evidence.read_bytes(name)
         except KeyError:
-            return f"missing (evidence '{doc.name}' has no readable content)"
+            return f"missing (evidence '{name}' has no readable content)"
         except OSError as exc:
             return f"missing (cannot read: {exc.strerror or exc})"
-        sha = digests[doc.name] = sha256_bytes(data)
+        sha = digests[name] = sha256_bytes(data)
         empty, have = _outline(sha, data)
         if empty:
             return "is empty"
-        if doc.sections:
-            absent = [s for s in doc.sections if _normal(s) not in have]
+        if sections:
+            absent = [s for s in sections if _normal(s) not in have]
             if absent:
                 return "lacks section(s) " + ", ".join(repr(s) for s in absent)
         return None

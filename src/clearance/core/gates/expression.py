@@ -129,8 +129,8 @@ def _surely_fits(ctx: GateContext, *, max_elements: int, max_string_length: int)
         return False
     if max_string_length < len("change_type"):  # the longest key the activation adds
         return False
-    stages = (ctx.from_stage, ctx.to_stage, ctx.change_type)
-    return all(len(text) <= max_string_length for text in stages)
+    longest = max(len(ctx.from_stage), len(ctx.to_stage), len(ctx.change_type))
+    return longest <= max_string_length  # the transition's strings
 
 
 def _fits(data: Any, *, max_elements: int, max_string_length: int) -> bool:
