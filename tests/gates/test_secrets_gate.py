@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 import yaml
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from clearance.cli.app import app
@@ -256,11 +256,13 @@ def test_pragma_comments(line: str, previous: str, name: str, expected: bool) ->
         max_size=10,
     ).map("".join),
     st.lists(
-        st.sampled_from(["#", "//", " ", "pragma: ", "allowlist", " nextline", " secret"]),
+        st.sampled_from(["#", "//", " ", "\t", "pragma: ", "allowlist", " nextline", " secret"]),
         max_size=6,
     ).map("".join),
     st.sampled_from(["notes.txt", "values.yaml", "main.py"]),
 )
+@example("#\tpragma: allowlist secret", "", "notes.txt")  # a tab after the mark: not allowed
+@example("x", "  # pragma: allowlist nextline secret", "main.py")  # blanks before: allowed
 def test_the_pragma_check_agrees_with_detect_secrets(line: str, prev: str, name: str) -> None:
     from detect_secrets.filters.allowlist import is_line_allowlisted
     from detect_secrets.util.code_snippet import get_code_snippet

@@ -83,20 +83,21 @@ SECRET_TYPES = frozenset(PLUGIN_TYPES.values())
 
 # detect-secrets' inline allowlist comments (``filters.allowlist.is_line_allowlisted``),
 # rewritten without its adjacent quantifiers (``[ \t]* *``), which backtrack quadratically
-# on a long run of blanks; a test checks both agree.
+# on a long run of blanks; a test checks both agree. After the comment mark only spaces may
+# come (a tab there does not allowlist); blanks may come before a next-line pragma.
 _PRAGMA = r"pragma: ?{kind}[ -]secret"
 _SAME_LINE = re.compile(
-    r"(?:#|//|'|--)[ \t]*" + _PRAGMA.format(kind="(?:allow|white)list")
-    + r"|/\*[ \t]*" + _PRAGMA.format(kind="(?:allow|white)list") + r".*?\*/[ \t]*$"
+    r"(?:#|//|'|--) *" + _PRAGMA.format(kind="(?:allow|white)list")
+    + r"|/\* *" + _PRAGMA.format(kind="(?:allow|white)list") + r".*?\*/[ \t]*$"
     + r"|<!--[# \t]*" + _PRAGMA.format(kind="(?:allow|white)list") + r".*?-->[ \t]*$"
 )  # fmt: skip
 _NEXT_LINE = re.compile(
-    r"^(?:(?:#|//|'|--)[ \t]*" + _PRAGMA.format(kind="allowlist[ -]nextline")
-    + r"|/\*[ \t]*" + _PRAGMA.format(kind="allowlist[ -]nextline") + r".*?\*/[ \t]*$"
+    r"^[ \t]*(?:(?:#|//|'|--) *" + _PRAGMA.format(kind="allowlist[ -]nextline")
+    + r"|/\* *" + _PRAGMA.format(kind="allowlist[ -]nextline") + r".*?\*/[ \t]*$"
     + r"|<!--[# \t]*" + _PRAGMA.format(kind="allowlist[ -]nextline") + r".*?-->[ \t]*$)"
 )  # fmt: skip
-_YAML_SAME_LINE = re.compile(r"#[ \t]*" + _PRAGMA.format(kind="(?:allow|white)list"))
-_YAML_NEXT_LINE = re.compile(r"^#[ \t]*" + _PRAGMA.format(kind="allowlist[ -]nextline"))
+_YAML_SAME_LINE = re.compile(r"# *" + _PRAGMA.format(kind="(?:allow|white)list"))
+_YAML_NEXT_LINE = re.compile(r"^[ \t]*# *" + _PRAGMA.format(kind="allowlist[ -]nextline"))
 _OVERLAP = 512  # window overlap: a token shorter than this is whole in some window
 
 
