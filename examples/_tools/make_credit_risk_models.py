@@ -3,8 +3,9 @@
 The artifact gates (``artifact_integrity``, ``unsafe_serialization``, ``secrets``) read real
 model bytes, so the credit-risk versions ship real models rather than random stand-ins:
 each is a ``LogisticRegression`` fitted on a few synthetic applicants from a fixed seed and
-pickled with protocol 5. The same scikit-learn and numpy versions (recorded in
-``VERSIONS`` and in each manifest's comment) give the same bytes, so the sha256 recorded in
+pickled with protocol 5, its weights rounded to ``DECIMALS``. The same scikit-learn and numpy
+versions (recorded in ``VERSIONS`` and in each manifest's comment) give the same bytes on any
+CPU, so the sha256 recorded in
 each manifest stays true. Run from the repository root:
 
     .venv/bin/python examples/_tools/make_credit_risk_models.py
@@ -31,6 +32,7 @@ from sklearn.linear_model import LogisticRegression
 EXAMPLES = Path(__file__).resolve().parent.parent
 VERSIONS = {"scikit-learn": "1.9.1", "numpy": "2.4.6"}
 ROWS = 60
+DECIMALS = 8  # of the fitted weights, well above the solver's tolerance
 
 # version -> (seed, features); the features are the manifests' ``features``
 MODELS: dict[str, tuple[int, tuple[str, ...]]] = {
@@ -69,6 +71,10 @@ def fitted_model(seed: int, features: tuple[str, ...]) -> LogisticRegression:
     y = (x @ weights + rng.normal(scale=0.5, size=ROWS) > 0).astype(np.int64)
     model = LogisticRegression(C=1.0, max_iter=1000)
     model.fit(x, y)
+    # The solver's last bits differ with the CPU's BLAS kernels (AVX2 and AVX-512 give
+    # different ULPs): rounded, the same versions give the same bytes on any x86-64 machine.
+    model.coef_ = np.round(model.coef_, DECIMALS)
+    model.intercept_ = np.round(model.intercept_, DECIMALS)
     model.feature_names_in_ = np.array(features, dtype=object)
     return model
 

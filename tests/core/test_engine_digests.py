@@ -133,34 +133,34 @@ def _fingerprint(decision: Decision) -> tuple[str, str]:
 
 PINNED = {
     "clean": (  # needs_approval
-        "fc0da14ecd21bedced48d6604ff918726e0c188c2c6cbbb55ddce1810cac849b",
-        "65f89c2263de741adb572fc614ec122c287385d1ab0e350f7df0e34ff5ee3193",
+        "3683fdfb81e2653f291b75840c5c7a6f85e20ee48f71fb08fcd92d730ed604ce",
+        "f35275507f385c9ef00481474a24e881f13c315cbbc17d294342d2f444ce1365",
     ),
     "pii_and_warn": (  # deny
-        "ef10f2363ea7f9af2de59fd6727088ac7ac845ee0c183df8e33d7e2c09b1b4a0",
-        "da8dad4cb07f93f83528c4136232b2c16b8a2c635ddbf12b58089da4fd321219",
+        "d288cdaf407a6acb7d80bfd2211228e4b974bfab0c7997af436004cdfdb0f54d",
+        "f32fcf50a09f6cbf99f4fd68350e8599a33e4dfb355797938c96d7f6c4ea0129",
     ),
     "near_miss_missing_doc": (  # deny
-        "02238869a6fde0c0a0b419ee13e071be2168fe4d014a634ae970864b68c69cf7",
-        "ed0c47db0ab0f302025acb3f04e2fb20698908ff119cf583af9e0f2f97c10c83",
+        "d16cf4a1272db18b63ea9b9ddc02fb3a32812f1c7d400103ab8786a0eb366dae",
+        "dee171ab9b7d6c09e0ebab7c94372dee6a0d19ea1f863f730c71f387fc157bc2",
     ),
     "waived_and_approved": (  # deny
-        "e92984385c780db3d3afe60d8cc77b9c8421d71b0eef490c976c5742fca4210d",
-        "2adada68bb3739551989107b8195ed55cf1728df99eaa380a2b3fbeacba8d526",
+        "02c618891cbe175d0759f8d12ab83ea44d275b85fd9b17dcf0cd2801fa480afc",
+        "68c4ace56dfae3323e4759ecb1720ead7deb46431806083f7a5b58cc953bcb0e",
     ),
     "emergency": (  # allow
-        "69825399102fd47c8c27ff6f7e41bb47539de6d653d54b7cdd4e550f8bdfd1d4",
-        "4f61c345e084c72db258d6213aa3b5ada3cbd2bb5707ddaff32deadf86873afe",
+        "379bdb5bd376d565aca39545b1433bf66fe26183f59898f03ad45624c78cbcb7",
+        "822c2972fc0033cad7de8df029dcc9ec267637a1ff080bcc5959c8b9e366336a",
     ),
 }
 PINNED_EXAMPLES = {
     "v7-pass": (  # needs_approval
-        "ad94d5d4ade806d562d387e92133cf17768a96c2ad617fc8353d2ecec8acabed",
-        "9e8dfbc0fdd4e0c708926bfdf1ecca6b770fbe569c6e454e01ce9c794f8733c8",
+        "fdabee96e01f4f83c55052613963d0b61d3b4a93302684c599a3b3df6d34fb63",
+        "7145653da33fe7b1320591c67a93e4cdcf7cbf35b21c72f4d9c1987eeddd6ebc",
     ),
     "v8-blocked": (  # deny
-        "a80a44afde1c5b090b40c27b12b60e67fb0b16d0839b4e17f061a7ee25e894d0",
-        "ca4f923dce4fb1380b01143d48b1a8402a6ed65c4c87eafc14dc83c486be36b7",
+        "29596b99e83d105df708da1654938df5a26d3148514c2137bb1e997288591eb5",
+        "b739712248c9fae6e1a5df15484cb7fa7e65f3b6713de591d547eed515fa55cd",
     ),
 }
 
