@@ -1135,3 +1135,42 @@ def test_decisions_under_pages_newest_first_and_picks_from_results(store: Store)
                 tx.decisions_under(mine, since=None, before=None, limit=1, picks=bad)  # type: ignore[arg-type]
         with pytest.raises(InputError, match="limit"):
             tx.decisions_under(mine, since=None, before=None, limit=0)
+
+
+# --- audit verify: every row of a governed table at once --------------------------------
+def test_every_version_evidence_approval_and_decision_result_in_id_order(store: Store) -> None:
+    s = seeded(store)
+    signed = Approval(approver="carol", roles=["model_owner"], at=at(1), evidence_digest=SHA)
+    with store.transaction() as tx:
+        other = add_model(tx, "aaa")  # before "credit" by name, after it by id
+        w1 = add_version(tx, other.id, "1")
+        v2 = add_version(tx, s.model.id, "2")
+        later = add_request(tx, model_id=other.id, version_id=w1.id, policy_id=s.policy.id)
+        tx.add_approval(later.id, signed)
+        tx.add_approval(s.request.id, signed.model_copy(update={"approver": "dave"}))
+        tx.add_approval(later.id, signed.model_copy(update={"verdict": "reject"}))
+        for version_id, name in ((v2.id, "card"), (s.version.id, "eval"), (v2.id, "card")):
+            item = EvidenceItem(name=name, kind="document", uri="u", sha256=SHA)
+            tx.add_evidence(version_id, item, stored=False, actor="alice", at=T0)
+        first = _decide(tx, s, "ab" * 32, "deny", request_id=later.id)
+        second = _decide(tx, s, "cd" * 32, "allow")
+    with store.reading() as tx:
+        assert tx.all_versions() == [s.version, w1, v2]
+        assert [(e.id, e.version_id, e.item.name) for e in tx.all_evidence()] == [
+            (1, v2.id, "card"),
+            (2, s.version.id, "eval"),
+            (3, v2.id, "card"),
+        ]
+        approvals = tx.all_approvals()
+        assert approvals == tx.approvals_of([s.request.id, later.id])
+        assert [a.verdict for a in approvals[later.id]] == ["approve", "reject"]
+        results = tx.all_decision_results()
+    assert [(d.id, d.request_id, d.digest, d.outcome) for d in results] == [
+        (first.id, later.id, "ab" * 32, "deny"),
+        (second.id, s.request.id, "cd" * 32, "allow"),
+    ]
+    assert [d.result for d in results] == [first.result, second.result]
+    with store.transaction() as tx:  # a copy each time: changing one changes no store row
+        tx.all_decision_results()[0].result["summary"] = "changed"
+    with store.reading() as tx:
+        assert tx.all_decision_results()[0].result == first.result

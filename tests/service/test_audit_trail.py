@@ -409,3 +409,10 @@ def test_tables_that_keep_changing_are_compared_as_last_read_and_said_so(
     assert report.warnings == (
         "the tables kept changing while they were read; compared as last read",
     )
+
+
+@pytest.mark.backends("sqlite")  # a dynamically typed column holds what it is given
+@pytest.mark.parametrize("value", [12345, 1.5, b"2026"])
+def test_a_time_that_is_not_text_is_a_modified_row_not_a_crash(flowed: Env, value: Any) -> None:
+    _sql(flowed, "UPDATE audit_events SET time = :t WHERE seq = 8", t=value)
+    assert _fault(flowed) == (8, "modified")

@@ -125,7 +125,10 @@ _quote = encode_basestring  # a str exactly as canonical_json (ensure_ascii=Fals
 
 def hashed_time(text: str) -> str:
     """The stored time as the hash renders it (UTC, microseconds), without parsing it
-    when it is already in that form."""
+    when it is already in that form; ``ValueError`` for anything else, text or not (a
+    dynamically typed column holds what a hand edit put there)."""
+    if not isinstance(text, str):
+        raise ValueError(f"not a time: {type(text).__name__}")
     if _UTC_TEXT.fullmatch(text) is None:
         return _render_time(dt.datetime.fromisoformat(text))
     return text if len(text) == 32 else text[:19] + ".000000+00:00"

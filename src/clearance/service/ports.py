@@ -261,6 +261,30 @@ class RequestsPort(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class DecisionResult:
+    """A stored decision as ``audit verify`` compares it: its recorded result, not its
+    inputs (what replay needs, and most of a decision's bytes)."""
+
+    id: int
+    request_id: int
+    digest: str
+    outcome: StoredOutcome
+    result: dict[str, Any]
+
+
+class StatePort(Protocol):
+    """Every row of a governed table in one read, in id order: what ``audit verify``
+    compares with the state the events imply (``service/state.py``), in a constant number
+    of queries however many models, versions and requests there are."""
+
+    def all_versions(self) -> list[VersionRecord]: ...
+    def all_evidence(self) -> list[StoredEvidence]: ...
+    # each request's sign-offs in order (as ``approvals_of``); a request with none is absent
+    def all_approvals(self) -> dict[int, list[Approval]]: ...
+    def all_decision_results(self) -> list[DecisionResult]: ...
+
+
 class GovernancePort(Protocol):
     """Waivers of gates, canary rollouts and the KPI readings that judge them."""
 
@@ -440,6 +464,7 @@ class Tx(
     RequestsPort,
     GovernancePort,
     PagesPort,
+    StatePort,
     AuditLogPort,
     OutboxPort,
     Protocol,

@@ -9,8 +9,8 @@ from clearance.core import subjects
 from clearance.core.trail import STATE_TABLES, Rows
 from clearance.errors import ClearanceError
 from clearance.service.context import load_recorded
-from clearance.service.ports import Tx
-from clearance.service.records import PolicyRecord
+from clearance.service.ports import DecisionResult, Tx
+from clearance.service.records import ModelRecord, PolicyRecord, VersionRecord
 
 
 def _source_hash(policy: PolicyRecord) -> str:
@@ -22,7 +22,8 @@ def _source_hash(policy: PolicyRecord) -> str:
 
 
 def read_state(tx: Tx, tables: Iterable[str] = STATE_TABLES) -> Rows:
-    """The governed rows as the tables hold them, keyed as ``core.trail`` keys them."""
+    """The governed rows as the tables hold them, keyed as ``core.trail`` keys them: one
+    query per table, whatever the number of models, versions and requests."""
     wanted = set(tables)
     rows: Rows = {t: {} for t in wanted}
     if "users" in wanted:
@@ -31,16 +32,19 @@ def read_state(tx: Tx, tables: Iterable[str] = STATE_TABLES) -> Rows:
                 "roles": sorted(u.roles),
                 "disabled": u.disabled_at is not None,
             }
-    for m in tx.list_models():
-        if "models" in wanted:
+    models = tx.list_models()
+    if "models" in wanted:
+        for m in models:
             rows["models"][subjects.model(m.name)] = {
                 "risk_tier": m.risk_tier,
                 "owner": m.owner,
                 "team": m.team,
                 "tags": m.tags,
             }
-        if wanted & {"versions", "evidence"}:
-            _versions(tx, m.id, m.name, rows)
+    # every version: requests name theirs, versions and evidence are keyed by model
+    versions = tx.all_versions() if wanted & {"versions", "evidence", "requests"} else []
+    if wanted & {"versions", "evidence"}:
+        _versions(tx, models, versions, rows)
     if "policies" in wanted:
         for p in tx.list_policies():
             rows["policies"][subjects.policy(p.name, p.version)] = {
@@ -48,7 +52,7 @@ def read_state(tx: Tx, tables: Iterable[str] = STATE_TABLES) -> Rows:
                 "source_hash": _source_hash(p),
             }
     if wanted & {"requests", "approvals", "decisions"}:
-        _requests(tx, rows)
+        _requests(tx, {v.id: v for v in versions}, rows)
     if "waivers" in wanted:
         for w in tx.list_waivers():
             rows["waivers"][subjects.waiver(w.label)] = w.model_dump(
@@ -77,45 +81,56 @@ def read_state(tx: Tx, tables: Iterable[str] = STATE_TABLES) -> Rows:
     return rows
 
 
-def _versions(tx: Tx, model_id: int, model: str, rows: Rows) -> None:
-    versions = tx.list_versions(model_id)
-    names = {v.id: v.version for v in versions}
+def _versions(tx: Tx, models: list[ModelRecord], versions: list[VersionRecord], rows: Rows) -> None:
+    """Model by model (name order), each model's versions in id order, each version's
+    evidence in attach order: the order ``blob_users`` names a shared blob's first user by."""
+    by_model: dict[int, list[VersionRecord]] = {}
     for v in versions:
-        key = subjects.version(model, v.version)
-        previous = v.previous_production_id
-        rows.setdefault("versions", {})[key] = {
-            "stage": v.stage,
-            "production_slot": v.production_slot,
-            "previous_production": None if previous is None else names.get(previous, previous),
-            "record": v.record,
-            "registered_by": v.registered_by,
-            "stage_changed_at": v.stage_changed_at,
-        }
-        shas: dict[str, list[str | None]] = {}
-        for e in tx.evidence_for(v.id):
-            shas.setdefault(e.item.name, []).append(e.item.sha256)
-        for name, listed in shas.items():
-            rows.setdefault("evidence", {})[subjects.evidence(model, v.version, name)] = {
-                "sha256": listed
-            }
+        by_model.setdefault(v.model_id, []).append(v)
+    shas: dict[int, dict[str, list[str | None]]] = {}
+    if "evidence" in rows:
+        for e in tx.all_evidence():
+            shas.setdefault(e.version_id, {}).setdefault(e.item.name, []).append(e.item.sha256)
+    for m in models:
+        own = by_model.get(m.id, [])
+        names = {v.id: v.version for v in own}  # a predecessor is one of the model's own
+        for v in own:
+            previous = v.previous_production_id
+            if "versions" in rows:
+                rows["versions"][subjects.version(m.name, v.version)] = {
+                    "stage": v.stage,
+                    "production_slot": v.production_slot,
+                    "previous_production": None
+                    if previous is None
+                    else names.get(previous, previous),
+                    "record": v.record,
+                    "registered_by": v.registered_by,
+                    "stage_changed_at": v.stage_changed_at,
+                }
+            for name, listed in shas.get(v.id, {}).items():
+                rows["evidence"][subjects.evidence(m.name, v.version, name)] = {"sha256": listed}
 
 
-def _requests(tx: Tx, rows: Rows) -> None:
+def _requests(tx: Tx, versions: dict[int, VersionRecord], rows: Rows) -> None:
     requests = tx.list_requests()
-    versions = tx.versions_by_ids([r.version_id for r in requests])
+    approvals = tx.all_approvals() if "approvals" in rows else {}
+    decisions: dict[int, list[DecisionResult]] = {}
+    if "decisions" in rows:
+        for d in tx.all_decision_results():
+            decisions.setdefault(d.request_id, []).append(d)
     for r in requests:
-        key = subjects.request(r.id)
-        version = versions.get(r.version_id)
-        rows.setdefault("requests", {})[key] = {
-            "status": r.status,
-            "requester": r.requester,
-            "version": None if version is None else version.version,
-            "from_stage": r.from_stage,
-            "to_stage": r.to_stage,
-            "change_type": r.change_type,
-        }
-        for n, a in enumerate(tx.approvals_for(r.id), start=1):
-            rows.setdefault("approvals", {})[subjects.approval(r.id, n)] = {
+        if "requests" in rows:
+            version = versions.get(r.version_id)
+            rows["requests"][subjects.request(r.id)] = {
+                "status": r.status,
+                "requester": r.requester,
+                "version": None if version is None else version.version,
+                "from_stage": r.from_stage,
+                "to_stage": r.to_stage,
+                "change_type": r.change_type,
+            }
+        for n, a in enumerate(approvals.get(r.id, []), start=1):
+            rows["approvals"][subjects.approval(r.id, n)] = {
                 "approver": a.approver,
                 "verdict": a.verdict,
                 "roles": a.roles,
@@ -124,9 +139,9 @@ def _requests(tx: Tx, rows: Rows) -> None:
                 "evidence_digest": a.evidence_digest,
                 "at": a.at,
             }
-        for d in tx.decisions_for(r.id):
+        for d in decisions.get(r.id, []):
             result = d.result
-            rows.setdefault("decisions", {})[subjects.decision(d.id)] = {
+            rows["decisions"][subjects.decision(d.id)] = {
                 "request": d.request_id,
                 "digest": d.digest,
                 "outcome": d.outcome,

@@ -28,9 +28,18 @@ from clearance.testing.tx_governance import GovernanceRepo
 from clearance.testing.tx_models import ModelsRepo
 from clearance.testing.tx_pages import PagesRepo
 from clearance.testing.tx_requests import RequestsRepo
+from clearance.testing.tx_state import StateRepo
 
 
-class MemoryTx(AccessRepo, ModelsRepo, RequestsRepo, GovernanceRepo, PagesRepo, AuditRepo):
+class MemoryTx(
+    AccessRepo,
+    ModelsRepo,
+    RequestsRepo,
+    GovernanceRepo,
+    PagesRepo,
+    StateRepo,
+    AuditRepo,
+):
     """The whole ``Tx`` over one transaction's tables; returns copies, never stored rows."""
 
     def __init__(self, tables: Tables, *, writing: bool) -> None:

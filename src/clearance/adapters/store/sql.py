@@ -55,13 +55,13 @@ from clearance.adapters.store.schema import (
     VersionRow,
 )
 from clearance.adapters.store.sessions import reading, shared_reads, write_session
-from clearance.core.analytics import gate_facts
 from clearance.core.approvals import Approval
 from clearance.core.hashing import canonical_json
 from clearance.core.version import EvidenceItem
 from clearance.errors import InputError, StoreConflict, StoreError
 from clearance.service.ports import (
     MAX_SCAN,
+    DecisionResult,
     ModelTally,
     ResultPath,
     ScannedDecision,
@@ -443,17 +443,7 @@ class SqlTx(GovernanceRepo, AccessRepo, AuditLogRepo, AnalyticsRepo):
             .order_by(ApprovalRow.id)
         )
         for r in self.s.scalars(stmt):
-            out.setdefault(r.request_id, []).append(
-                Approval(
-                    approver=r.approver,
-                    roles=json.loads(r.roles),
-                    verdict=r.verdict,
-                    reason=r.reason,
-                    ticket=r.ticket,
-                    at=r.at,
-                    evidence_digest=r.evidence_digest or None,
-                )
-            )
+            out.setdefault(r.request_id, []).append(_approval(r))
         return out
 
     def add_decision(
@@ -467,6 +457,8 @@ class SqlTx(GovernanceRepo, AccessRepo, AuditLogRepo, AnalyticsRepo):
         result: dict[str, Any],
         at: dt.datetime,
     ) -> DecisionRecord:
+        from clearance.core.analytics import gate_facts  # a write's: reads do not load it
+
         row = DecisionRow(
             request_id=request_id,
             policy_id=policy_id,
@@ -517,6 +509,33 @@ class SqlTx(GovernanceRepo, AccessRepo, AuditLogRepo, AnalyticsRepo):
             summary = json.loads(row.result).get("summary")
             out[row.request_id] = DecisionBrief(id=row.id, outcome=row.outcome, summary=summary)
         return out
+
+    # audit verify: every row of a governed table in one query ----------------------------
+    def all_versions(self) -> list[VersionRecord]:
+        table = VersionRow.__table__
+        rows = self.s.execute(select(table).order_by(table.c.id))
+        return [_version(r) for r in rows]  # type: ignore[arg-type]
+
+    def all_evidence(self) -> list[StoredEvidence]:
+        table = EvidenceRow.__table__
+        rows = self.s.execute(select(table).order_by(table.c.id))
+        return [_evidence(r) for r in rows]  # type: ignore[arg-type]
+
+    def all_approvals(self) -> dict[int, list[Approval]]:
+        table = ApprovalRow.__table__
+        out: dict[int, list[Approval]] = {}
+        for r in self.s.execute(select(table).order_by(table.c.id)):
+            out.setdefault(r.request_id, []).append(_approval(r))  # type: ignore[arg-type]
+        return out
+
+    def all_decision_results(self) -> list[DecisionResult]:
+        """Without the recorded inputs; each result parsed by Rust's parser."""
+        d = DecisionRow.__table__.c
+        stmt = select(d.id, d.request_id, d.digest, d.outcome, d.result).order_by(d.id)
+        return [
+            DecisionResult(id=i, request_id=r, digest=g, outcome=o, result=from_json(text))
+            for i, r, g, o, text in self.s.execute(stmt)
+        ]
 
     # pages: set-based reads for the registry's lists -------------------------------------
     def model_page(
@@ -847,6 +866,18 @@ def _evidence(row: EvidenceRow) -> StoredEvidence:
         stored=bool(row.stored),
         attached_by=row.attached_by,
         attached_at=row.attached_at,
+    )
+
+
+def _approval(row: ApprovalRow) -> Approval:
+    return Approval(
+        approver=row.approver,
+        roles=json.loads(row.roles),
+        verdict=row.verdict,
+        reason=row.reason,
+        ticket=row.ticket,
+        at=row.at,
+        evidence_digest=row.evidence_digest or None,
     )
 
 
