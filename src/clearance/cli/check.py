@@ -56,12 +56,12 @@ def reads_data(loaded: LoadedPolicy, transition: Transition) -> bool:
 @contextmanager
 def gate_progress(enabled: bool) -> Iterator[Callable[[int, int, str], None] | None]:
     """A Rich progress bar on stderr for the engine's ``progress`` callback (terminals only)."""
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
     console = SafeConsole(stderr=True)
     if not enabled or not console.is_terminal:
         yield None
         return
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
     with Progress(
         TextColumn("[bold]gates"),
         BarColumn(),

@@ -115,9 +115,12 @@ def parse_condition(text: str, *, kpi: str | None = None, budget: bool = False) 
 
 
 class Strict(BaseModel):
-    """Unknown fields are errors: a typo in a policy must never be silently ignored."""
+    """Unknown fields are errors: a typo in a policy must never be silently ignored.
 
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+    Each model builds its validator when first used (``defer_build``): a read that only
+    chooses a policy by its selector builds the selector's, not the whole policy's."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, defer_build=True)
 
 
 class Metadata(Strict):

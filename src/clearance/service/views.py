@@ -10,14 +10,12 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, Generic, Literal, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, cast
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from clearance.core.approvals import Approval
-from clearance.core.audit import AuditEvent
 from clearance.core.durations import parse_duration
-from clearance.core.engine import resolve_transition
 from clearance.core.results import Decision
 from clearance.errors import ClearanceError, NotFound
 from clearance.service import paging
@@ -30,7 +28,6 @@ from clearance.service.context import (
     require_user,
     require_version,
 )
-from clearance.service.governance import overdue_reviews, review_deadline
 from clearance.service.monitor_trail import MonitorBrief, latest_runs
 from clearance.service.paging import check_page
 from clearance.service.ports import Clock, ModelTally, Store, Tx
@@ -49,11 +46,18 @@ from clearance.service.records import (
     VersionRecord,
 )
 
+# A list of models reads records and policies' selectors only: the decision engine (a
+# request's approval rules) and the governance rules (an overdue post-incident review) are
+# imported by the functions that apply them, so ``clearance status`` loads neither.
+if TYPE_CHECKING:
+    from clearance.core.audit import AuditEvent
+
 T = TypeVar("T")
 
 
 class View(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
+    # validators are built when first used: a command shows one or two of these views
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True, defer_build=True)
 
 
 class RequestRow(View):
@@ -493,9 +497,13 @@ class _PageReads:
     def overdue(self, model_id: int, now: dt.datetime) -> list[str]:
         """``governance.compliance_issues`` over the page's reads (only executed emergency
         changes owe a review)."""
-        tx = self.as_tx()
-        deadline = partial(review_deadline, tx)
-        return overdue_reviews(self.emergencies[model_id], self.reviews, deadline, now)
+        executed = self.emergencies[model_id]
+        if not executed:  # the common case: nothing owed, and no governance rules to load
+            return []
+        from clearance.service.governance import overdue_reviews, review_deadline
+
+        deadline = partial(review_deadline, self.as_tx())
+        return overdue_reviews(executed, self.reviews, deadline, now)
 
 
 def _asks_for(policy: PolicyRecord, roles: set[str]) -> bool:
@@ -510,6 +518,8 @@ def _requirements(policy: PolicyRecord, request: RequestRecord) -> tuple[set[str
     """The roles that must sign ``request`` off under the policy it was decided by (its
     change type's approvals when that names its own, else its transition's), and the
     transition's approval SLA; none when the policy no longer resolves the transition."""
+    from clearance.core.engine import resolve_transition
+
     loaded = load_recorded(policy)  # parsed once per process
     try:
         transition = resolve_transition(loaded, request.from_stage, request.to_stage)

@@ -8,12 +8,15 @@ A registration's payload is its whole record, so it is not read: only its time a
 from __future__ import annotations
 
 import datetime as dt
+from typing import TYPE_CHECKING
 
 from sqlalchemy import case, select
 from sqlalchemy.orm import Session
 
 from clearance.adapters.store.schema import AuditEventRow, DecisionRow, RequestRow
-from clearance.service.analytics import DecisionRowIn, MoveRowIn
+
+if TYPE_CHECKING:  # the rows' types come with the analytics service, loaded when it is used
+    from clearance.service.analytics import DecisionRowIn, MoveRowIn
 
 _MOVES = ("version.registered", "version.stage_changed")
 
@@ -43,6 +46,8 @@ class AnalyticsRepo:
             .order_by(DecisionRow.id)
             .limit(limit)
         )
+        from clearance.service.analytics import DecisionRowIn
+
         return [DecisionRowIn(*row) for row in self.s.execute(stmt)]
 
     def analytics_moves(self, *, after: int, limit: int) -> list[MoveRowIn]:
@@ -57,6 +62,8 @@ class AnalyticsRepo:
             .order_by(AuditEventRow.seq)
             .limit(limit)
         )
+        from clearance.service.analytics import MoveRowIn
+
         return [
             MoveRowIn(seq, dt.datetime.fromisoformat(time), model, subject, text)
             for seq, time, model, subject, text in self.s.execute(stmt)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
@@ -24,7 +24,6 @@ from clearance.adapters.store.schema import (
 )
 from clearance.core.hashing import canonical_json
 from clearance.errors import NotFound
-from clearance.notify.outbox import Delivery
 from clearance.service.records import (
     KpiRecord,
     ReviewRecord,
@@ -32,6 +31,9 @@ from clearance.service.records import (
     RolloutState,
     WaiverRecord,
 )
+
+if TYPE_CHECKING:  # the outbox's record is read by the deliveries' methods, when they are used
+    from clearance.notify.outbox import Delivery
 
 
 def _waiver(row: WaiverRow) -> WaiverRecord:
@@ -230,6 +232,8 @@ class GovernanceRepo:
             DeliveryRow.status == "pending", DeliveryRow.next_attempt_at <= now
         )
         rows = self.s.scalars(stmt.order_by(DeliveryRow.next_attempt_at, DeliveryRow.id))
+        from clearance.notify.outbox import Delivery
+
         return [Delivery.model_validate_json(r.body) for r in rows]
 
     def update_delivery(self, delivery: Delivery) -> None:
@@ -264,4 +268,6 @@ class GovernanceRepo:
 
     def all_deliveries(self) -> list[Delivery]:
         rows = self.s.scalars(select(DeliveryRow).order_by(DeliveryRow.id))
+        from clearance.notify.outbox import Delivery
+
         return [Delivery.model_validate_json(r.body) for r in rows]
