@@ -187,6 +187,7 @@ def test_duckdb_reads_exactly_the_digested_files(folder: Path) -> None:
     )
 
 
+@pytest.mark.slow  # a local Spark session: about 15 s, run in CI (.ci/run)
 def test_spark_reads_exactly_the_digested_files(folder: Path, spark: Any) -> None:
     source = TableSource("spark", path="d")
     table = open_table(source, "d", folder)
