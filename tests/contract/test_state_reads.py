@@ -198,7 +198,8 @@ def _count(statements: list[object], *_: Any) -> None:
 
 
 def test_the_tables_are_read_in_a_constant_number_of_queries(tmp_path: Path) -> None:
-    """Statements on SQLite: the same for a few models and requests as for many."""
+    """Statements on SQLite: the same for a few models and requests as for many (decisions
+    stream in pages of 1,000: one more statement per thousand)."""
     counts = []
     for models, per_model in ((2, 2), (6, 5)):
         engine = make_engine(f"sqlite:///{tmp_path / f'{models}.db'}")

@@ -274,15 +274,16 @@ class DecisionResult:
 
 
 class StatePort(Protocol):
-    """Every row of a governed table in one read, in id order: what ``audit verify``
-    compares with the state the events imply (``service/state.py``), in a constant number
-    of queries however many models, versions and requests there are."""
+    """Every row of a governed table in one read (decisions in pages), in id order: what
+    ``audit verify`` compares with the state the events imply (``service/state.py``), in a
+    constant number of queries however many models, versions and requests there are."""
 
     def all_versions(self) -> list[VersionRecord]: ...
     def all_evidence(self) -> list[StoredEvidence]: ...
     # each request's sign-offs in order (as ``approvals_of``); a request with none is absent
     def all_approvals(self) -> dict[int, list[Approval]]: ...
-    def all_decision_results(self) -> list[DecisionResult]: ...
+    # streamed in id order, a page at a time: parsed results are large, only a page is held
+    def all_decision_results(self, *, batch: int = 1000) -> Iterator[DecisionResult]: ...
 
 
 class GovernancePort(Protocol):

@@ -4,6 +4,7 @@ audit events imply, so that ``audit verify`` can compare the two (read through t
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from clearance.core import subjects
 from clearance.core.trail import STATE_TABLES, Rows
@@ -114,10 +115,10 @@ def _versions(tx: Tx, models: list[ModelRecord], versions: list[VersionRecord], 
 def _requests(tx: Tx, versions: dict[int, VersionRecord], rows: Rows) -> None:
     requests = tx.list_requests()
     approvals = tx.all_approvals() if "approvals" in rows else {}
-    decisions: dict[int, list[DecisionResult]] = {}
-    if "decisions" in rows:
+    decisions: dict[int, list[tuple[str, dict[str, Any]]]] = {}
+    if "decisions" in rows:  # only what is compared is kept of each streamed result
         for d in tx.all_decision_results():
-            decisions.setdefault(d.request_id, []).append(d)
+            decisions.setdefault(d.request_id, []).append((subjects.decision(d.id), _decision(d)))
     for r in requests:
         if "requests" in rows:
             version = versions.get(r.version_id)
@@ -139,18 +140,22 @@ def _requests(tx: Tx, versions: dict[int, VersionRecord], rows: Rows) -> None:
                 "evidence_digest": a.evidence_digest,
                 "at": a.at,
             }
-        for d in decisions.get(r.id, []):
-            result = d.result
-            rows["decisions"][subjects.decision(d.id)] = {
-                "request": d.request_id,
-                "digest": d.digest,
-                "outcome": d.outcome,
-                "result.decision_id": result.get("decision_id"),
-                "result.outcome": result.get("outcome"),
-                "policy_hash": result.get("policy_hash"),
-                "summary": result.get("summary"),
-                "gates": {g.get("gate_id"): g.get("status") for g in result.get("gates", [])},
-            }
+        for key, row in decisions.get(r.id, []):
+            rows["decisions"][key] = row
+
+
+def _decision(d: DecisionResult) -> dict[str, Any]:
+    result = d.result
+    return {
+        "request": d.request_id,
+        "digest": d.digest,
+        "outcome": d.outcome,
+        "result.decision_id": result.get("decision_id"),
+        "result.outcome": result.get("outcome"),
+        "policy_hash": result.get("policy_hash"),
+        "summary": result.get("summary"),
+        "gates": {g.get("gate_id"): g.get("status") for g in result.get("gates", [])},
+    }
 
 
 def blob_users(rows: Rows) -> dict[str, str]:

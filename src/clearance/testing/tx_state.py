@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from clearance.core.approvals import Approval
 from clearance.service.ports import DecisionResult
 from clearance.service.records import StoredEvidence, VersionRecord
@@ -21,14 +23,16 @@ class StateRepo(Repo):
             out.setdefault(a.request_id, []).extend(outs([a.approval]))
         return out
 
-    def all_decision_results(self) -> list[DecisionResult]:
-        return [
-            DecisionResult(
-                id=d.id,
-                request_id=d.request_id,
-                digest=d.digest,
-                outcome=d.outcome,
-                result=as_json(d.result),  # a copy: the stored row stays as it is
-            )
-            for _, d in sorted(self.t.decisions.items())
-        ]
+    def all_decision_results(self, *, batch: int = 1000) -> Iterator[DecisionResult]:
+        return iter(
+            [
+                DecisionResult(
+                    id=d.id,
+                    request_id=d.request_id,
+                    digest=d.digest,
+                    outcome=d.outcome,
+                    result=as_json(d.result),  # a copy: the stored row stays as it is
+                )
+                for _, d in sorted(self.t.decisions.items())
+            ]
+        )

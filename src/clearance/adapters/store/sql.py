@@ -528,14 +528,19 @@ class SqlTx(GovernanceRepo, AccessRepo, AuditLogRepo, AnalyticsRepo):
             out.setdefault(r.request_id, []).append(_approval(r))  # type: ignore[arg-type]
         return out
 
-    def all_decision_results(self) -> list[DecisionResult]:
-        """Without the recorded inputs; each result parsed by Rust's parser."""
+    def all_decision_results(self, *, batch: int = 1000) -> Iterator[DecisionResult]:
+        """Without the recorded inputs, in keyset pages (a driver may buffer a whole result
+        set: 100k results would be gigabytes once parsed); each parsed by Rust's parser."""
         d = DecisionRow.__table__.c
         stmt = select(d.id, d.request_id, d.digest, d.outcome, d.result).order_by(d.id)
-        return [
-            DecisionResult(id=i, request_id=r, digest=g, outcome=o, result=from_json(text))
-            for i, r, g, o, text in self.s.execute(stmt)
-        ]
+        last, full = 0, True
+        while full:  # a short page is the last
+            rows = self.s.execute(stmt.where(d.id > last).limit(batch)).all()
+            for i, r, g, o, text in rows:
+                yield DecisionResult(
+                    id=i, request_id=r, digest=g, outcome=o, result=from_json(text)
+                )
+            last, full = (rows[-1][0] if rows else last), len(rows) == batch
 
     # pages: set-based reads for the registry's lists -------------------------------------
     def model_page(
