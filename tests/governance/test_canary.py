@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from clearance.errors import InputError, NotFound
@@ -140,3 +142,28 @@ def test_an_approval_pending_past_its_sla_is_escalated_once(env: Env) -> None:
     env.ws.promotions.approve(rid, actor="carol")
     env.clock.advance(days=3)
     assert env.tick() == [] and len(env.alerts("approval_escalated")) == 1
+
+
+def test_a_tick_with_nothing_due_opens_no_write_transaction(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What may be due is read first: settled requests, a pending one already escalated and
+    models with no rollout or waiver cost reads, not a write (and a head lock) apiece."""
+    env.to_staging("1")  # its registration and promotion to staging are settled requests
+    rid = env.request_production("1").request.id
+    env.clock.advance(hours=25)
+    assert env.tick() == [f"request {rid}: approval escalated (SLA 24h)"]
+    store = env.ws.store
+    writes: list[str] = []
+    opened = store.transaction
+
+    def counted() -> Any:
+        writes.append("transaction")
+        return opened()
+
+    monkeypatch.setattr(store, "transaction", counted)
+    assert env.ws.governance.tick().actions == []
+    assert writes == []
+    env.clock.advance(days=400)  # nothing new falls due for these: still no write
+    assert env.ws.governance.tick().actions == []
+    assert writes == []

@@ -275,6 +275,15 @@ def test_page_queries_read_versions_and_requests_through_an_index(engine: Engine
     assert not full, full
     assert any("FROM versions" in sql for sql, _ in seen)
     assert any("FROM requests" in sql for sql, _ in seen)
+    if engine.dialect.name == "sqlite":  # a page's models' requests: by model, not by status
+        by_models = [(s, p) for s, p in seen if "FROM requests" in s and "model_id IN" in s]
+        assert by_models
+        with engine.connect() as conn:
+            for sql, params in by_models:
+                plan = " ".join(
+                    r[3] for r in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}", params)
+                )
+                assert "ix_requests_model_id" in plan, (sql, plan)
 
 
 @pytest.mark.backends("sqlite", "postgresql")

@@ -7,7 +7,7 @@ Each lookup fails with a precise ``NotFound`` naming what was asked for and how 
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from functools import lru_cache
 from typing import Protocol
 
@@ -127,7 +127,12 @@ def active_policies(tx: Tx) -> list[PolicyRecord]:
 def governing_record(tx: Tx, model: ModelRecord) -> PolicyRecord:
     """The applied policy that governs ``model``, chosen by the policies' selectors alone:
     a read that only names the policy parses none of them in full."""
-    records = active_policies(tx)
+    return governing_among(active_policies(tx), model)
+
+
+def governing_among(records: Sequence[PolicyRecord], model: ModelRecord) -> PolicyRecord:
+    """``governing_record`` over the ``active_policies`` already read (a loop over every
+    model reads them once)."""
     info = model_info(model)
     matching = [r for r in records if not mismatches(_selector(_sources(r)), info)]
     if len(matching) == 1:

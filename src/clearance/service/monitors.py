@@ -48,7 +48,10 @@ from clearance.service.access import authorize_server
 from clearance.service.alerts import emit
 from clearance.service.context import (
     EvidenceSource,
+    active_policies,
+    governing_among,
     governing_policy,
+    load_recorded,
     require_model,
     snapshot,
 )
@@ -189,13 +192,13 @@ class Monitors:
             if actor is not None and not operator:
                 authorize_server(tx, actor, "tick")
             models = [require_model(tx, model)] if model else tx.list_models()
+            policies = active_policies(tx)  # once: every model is judged against them
         results: list[MonitorResult] = []
         problems: list[str] = []
         not_due = 0
         for record in models:
             try:
-                with self.store.reading() as tx:
-                    _, loaded = governing_policy(tx, record)
+                loaded = load_recorded(governing_among(policies, record))
             except ClearanceError as exc:
                 if model:
                     raise

@@ -64,6 +64,7 @@ class RequestsRepo(Repo):
         model_id: int | None = None,
         version_id: int | None = None,
         statuses: Sequence[RequestStatus] = (),
+        change_type: str | None = None,
     ) -> list[RequestRecord]:
         return outs(
             r
@@ -71,6 +72,7 @@ class RequestsRepo(Repo):
             if (model_id is None or r.model_id == model_id)
             and (version_id is None or r.version_id == version_id)
             and (not statuses or r.status in statuses)
+            and (change_type is None or r.change_type == change_type)
         )
 
     # approvals ---------------------------------------------------------------------------

@@ -404,6 +404,7 @@ class SqlTx(GovernanceRepo, AccessRepo, AuditLogRepo, AnalyticsRepo):
         model_id: int | None = None,
         version_id: int | None = None,
         statuses: Sequence[RequestStatus] = (),
+        change_type: str | None = None,
     ) -> list[RequestRecord]:
         stmt = select(RequestRow).order_by(RequestRow.id)
         if model_id is not None:
@@ -412,6 +413,8 @@ class SqlTx(GovernanceRepo, AccessRepo, AuditLogRepo, AnalyticsRepo):
             stmt = stmt.where(RequestRow.version_id == version_id)
         if statuses:
             stmt = stmt.where(RequestRow.status.in_(statuses))
+        if change_type is not None:
+            stmt = stmt.where(RequestRow.change_type == change_type)
         return [RequestRecord.model_validate(r, from_attributes=True) for r in self.s.scalars(stmt)]
 
     def add_approval(self, request_id: int, approval: Approval) -> None:
@@ -695,7 +698,10 @@ class SqlTx(GovernanceRepo, AccessRepo, AuditLogRepo, AnalyticsRepo):
         )
         if change_type is not None:
             stmt = stmt.where(table.c.change_type == change_type)
-        return [_request(r) for r in self.s.execute(stmt.order_by(table.c.id))]
+        # sorted here, not in SQL: with ORDER BY id, SQLite walks the (status, id) index
+        # through every request of that status (70k executed ones: 18 ms, not 0.1)
+        rows = sorted(self.s.execute(stmt), key=lambda r: r.id)
+        return [_request(r) for r in rows]
 
     def reviews_for(self, request_ids: Sequence[int]) -> dict[int, ReviewRecord]:
         if not request_ids:
