@@ -205,6 +205,19 @@ def _damaged_zip(draw: st.DrawFn) -> bytes:
 def test_any_bytes_are_refused_as_unreadable_or_fail_or_verify(blob: bytes) -> None:
     """Whatever the bytes, reading raises only ``PackUnreadable``; what reads is verified
     without an unexpected exception, and verifies only when it is the pack's own content."""
+    _read_or_refused(blob)
+
+
+def test_a_pack_claiming_a_zip_version_python_cannot_read_is_unreadable() -> None:
+    """Found by the test above: a central directory entry needing zip 8.4 to extract made
+    ``zipfile`` raise NotImplementedError while listing the pack."""
+    data = bytearray(PACK)
+    data[data.find(b"PK\x01\x02") + 6] = 84
+    with pytest.raises(fmt.PackUnreadable, match="not a zip file"):
+        fmt.read_pack(bytes(data))
+
+
+def _read_or_refused(blob: bytes) -> None:
     try:
         pack = fmt.read_pack(blob)
     except fmt.PackUnreadable:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import pickle
 import time
+import zipfile
 from collections import OrderedDict
 from typing import Any
 
@@ -142,3 +143,19 @@ def test_joblib_inline_arrays_are_skipped_whatever_their_dtype(
     scan = scan_artifact(buffer.getvalue(), ScanLimits(1 << 24, 1 << 24, 10, 2, 1_000_000))
     assert not scan.problems, scan.problems
     assert scan.files[-1][1].endswith(f"with {len(arrays) + 1} joblib arrays")
+
+
+def _claims_zip_version(version: int) -> bytes:
+    """A zip whose central directory says its member needs zip ``version`` (84: 8.4) to
+    extract: Python's zipfile refuses to even list it, with NotImplementedError."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as archive:
+        archive.writestr("model.pkl", pickle.dumps(1))
+    data = bytearray(buf.getvalue())
+    data[data.find(b"PK\x01\x02") + 6] = version
+    return bytes(data)
+
+
+def test_a_zip_of_a_version_python_cannot_read_is_a_problem_not_a_crash() -> None:
+    scan = scan_artifact(_claims_zip_version(84), SMALL)
+    assert any("damaged zip archive" in why for _, why in scan.problems), scan.problems

@@ -156,7 +156,7 @@ class _Scanner:
         try:
             archive = zipfile.ZipFile(io.BytesIO(data))
             infos = archive.infolist()
-        except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
+        except _UNREADABLE as exc:  # NotImplementedError too: a zip version it cannot read
             self.out.problems.append((place, f"damaged zip archive: {exc}"))
             return True
         self.members += len(infos)

@@ -205,7 +205,8 @@ def read_pack(source: bytes | IO[bytes], *, max_bytes: int = DEFAULT_MAX_BYTES) 
     stream = io.BytesIO(source) if isinstance(source, bytes) else source
     try:
         zf = zipfile.ZipFile(stream)
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+    # NotImplementedError: a member that claims a zip version this Python cannot extract
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError) as exc:
         raise PackUnreadable(f"not a zip file: {exc}") from None
     with zf:
         infos = zf.infolist()
