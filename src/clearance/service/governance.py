@@ -16,6 +16,7 @@ from typing import Any
 from clearance.core import subjects
 from clearance.core.durations import parse_duration
 from clearance.core.engine import Evaluation, evaluate, resolve_transition
+from clearance.core.loading import LoadedPolicy
 from clearance.core.policy import ChangeType
 from clearance.errors import ClearanceError, InputError, TransitionRefused
 from clearance.service.access import authorize
@@ -159,9 +160,8 @@ class Governance:
                 "actor": TICK_ACTOR,
             }
             if request.status == "pending":
-                sla = resolve_transition(loaded, request.from_stage, request.to_stage).approval_sla
-                late = sla is not None and now - request.created_at > parse_duration(sla)
-                if late and emit(
+                sla = _overdue_sla(loaded, request, now)
+                if sla is not None and emit(
                     tx,
                     _escalation(request.id),
                     event="approval_escalated",
@@ -367,12 +367,16 @@ def _due(
     """Whether a pending request is past its approval SLA and not yet escalated (so the tick
     must write); one whose policy cannot say is visited too, and the tick reports why."""
     try:
-        loaded = load_recorded(policies[request.policy_id])
-        sla = resolve_transition(loaded, request.from_stage, request.to_stage).approval_sla
-        late = sla is not None and now - request.created_at > parse_duration(sla)
+        late = _overdue_sla(load_recorded(policies[request.policy_id]), request, now)
     except (ClearanceError, KeyError):
         return True
-    return late and not tx.has_notification(bounded_key(_escalation(request.id)))
+    return late is not None and not tx.has_notification(bounded_key(_escalation(request.id)))
+
+
+def _overdue_sla(loaded: LoadedPolicy, request: RequestRecord, now: dt.datetime) -> str | None:
+    """The approval SLA a pending request has waited past (None: within it, or none)."""
+    sla = resolve_transition(loaded, request.from_stage, request.to_stage).approval_sla
+    return sla if sla is not None and now - request.created_at > parse_duration(sla) else None
 
 
 def executed_at(tx: Tx, request: RequestRecord) -> dt.datetime | None:
